@@ -1,0 +1,3 @@
+from alertgate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""HTTP gateway: intake routes, ticket API, auth, health and metrics endpoints."""

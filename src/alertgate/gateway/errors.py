@@ -1,0 +1,84 @@
+"""Every error as ``{"error": ..., "detail": [{"path", "message"}]}`` with the right status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ConnectionError as RedisConnectionError,
+    ReadOnlyError,
+    TimeoutError as RedisTimeoutError,
+    TryAgainError,
+)
+
+from alertgate.gateway.auth import Forbidden, Unauthenticated
+from alertgate.gateway.sources.common import PayloadError
+
+log = structlog.get_logger("alertgate.gateway")
+
+# Faults that pass: the sender should retry (503 + Retry-After), never lose the alert.
+REDIS_UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    BusyLoadingError,
+    ReadOnlyError,
+    TryAgainError,
+    ClusterDownError,
+)
+
+
+class ErrorDetail(msgspec.Struct):
+    path: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct):
+    error: str
+    detail: list[ErrorDetail] = []
+
+
+def error_response(status: int, error: str, detail: list[ErrorDetail] | None = None,
+                   headers: dict[str, str] | None = None) -> Response[bytes]:
+    body = msgspec.json.encode(ErrorBody(error, detail or []))
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def exception_handlers(retry_after: int, body_limit: int) -> dict[Any, Any]:
+    def payload_error(_: Request, exc: PayloadError) -> Response[bytes]:
+        return error_response(400, exc.error, [ErrorDetail(d.path, d.message) for d in exc.detail])
+
+    def unauthenticated(_: Request, exc: Unauthenticated) -> Response[bytes]:
+        return error_response(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="alertgate"'})
+
+    def forbidden(_: Request, exc: Forbidden) -> Response[bytes]:
+        return error_response(403, str(exc))
+
+    def redis_unavailable(request: Request, exc: Exception) -> Response[bytes]:
+        log.warning("redis_unavailable", path=request.url.path, error=type(exc).__name__)
+        return error_response(503, "state store unavailable, retry later",
+                              headers={"Retry-After": str(retry_after)})
+
+    def http_exception(_: Request, exc: HTTPException) -> Response[bytes]:
+        if exc.status_code == 413:
+            return error_response(413, f"request body larger than the limit of {body_limit} bytes")
+        return error_response(exc.status_code, exc.detail, headers=exc.headers)
+
+    def unexpected(request: Request, exc: Exception) -> Response[bytes]:
+        log.error("unhandled_error", path=request.url.path, exc_info=exc)
+        return error_response(500, "internal error")
+
+    handlers: dict[Any, Any] = {
+        PayloadError: payload_error,
+        Unauthenticated: unauthenticated,
+        Forbidden: forbidden,
+        HTTPException: http_exception,
+        Exception: unexpected,
+    }
+    handlers.update({kind: redis_unavailable for kind in REDIS_UNAVAILABLE})
+    return handlers

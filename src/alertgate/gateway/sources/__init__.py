@@ -1,0 +1,17 @@
+"""Every intake source, by name: ``parse(body, ctx) -> list[Alert]`` (pure, raises PayloadError)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from alertgate.gateway.sources import alertmanager, findings, zabbix
+from alertgate.gateway.sources.common import SourceContext
+from alertgate.tickets.alert import Alert
+
+Parser = Callable[[bytes, SourceContext], list[Alert]]
+
+SOURCES: dict[str, Parser] = {
+    alertmanager.NAME: alertmanager.parse,
+    zabbix.NAME: zabbix.parse,
+    findings.NAME: findings.parse,
+}

@@ -1,0 +1,98 @@
+"""Prometheus Alertmanager webhook (``version: "4"``) → Alerts.
+
+Tolerant as SPEC §1 asks: version, groupKey, truncatedAlerts, per-alert status, fingerprint and
+generatorURL may be missing; unknown keys are ignored; firing and resolved may mix in one group.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from alertgate.gateway.sources.common import (
+    UNKNOWN,
+    SourceContext,
+    ci_from_labels,
+    decode_json,
+    present,
+    stable_hash,
+)
+from alertgate.tickets.alert import Alert, AlertStatus
+
+NAME = "alertmanager"
+_STILL_FIRING_YEAR = 1  # endsAt 0001-01-01T00:00:00Z means "no end yet"
+
+
+class AlertmanagerAlert(msgspec.Struct):
+    labels: dict[str, str]
+    startsAt: datetime
+    annotations: dict[str, str] = {}
+    endsAt: datetime | None = None
+    status: Literal["firing", "resolved"] | None = None
+    generatorURL: str | None = None
+    fingerprint: str | None = None
+
+
+class AlertmanagerPayload(msgspec.Struct):
+    alerts: list[AlertmanagerAlert]
+    externalURL: str | None = None
+
+
+def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
+    payload = decode_json(body, AlertmanagerPayload)
+    return [_normalize(alert, payload.externalURL, ctx) for alert in payload.alerts]
+
+
+def _status(alert: AlertmanagerAlert, received_at: datetime) -> AlertStatus:
+    if alert.status is not None:
+        return AlertStatus(alert.status)
+    # No per-alert status: an end time in the past means Alertmanager saw it resolve.
+    ends = alert.endsAt
+    if ends is not None and ends.year > _STILL_FIRING_YEAR and ends <= received_at:
+        return AlertStatus.RESOLVED
+    return AlertStatus.FIRING
+
+
+def _symptom(labels: dict[str, str], extra: tuple[str, ...]) -> str:
+    name = present(labels.get("alertname")) or UNKNOWN
+    qualifiers = [f"{key}={labels[key]}" for key in extra if present(labels.get(key))]
+    return f"{name}{{{','.join(qualifiers)}}}" if qualifiers else name
+
+
+def _normalize(alert: AlertmanagerAlert, external_url: str | None, ctx: SourceContext) -> Alert:
+    labels, notes = alert.labels, alert.annotations
+    status = _status(alert, ctx.received_at)
+    # Identity is labels + startsAt: the fingerprint alone is repeated by some senders.
+    occurrence_id = "am:" + stable_hash(
+        msgspec.json.encode(sorted(labels.items())), alert.startsAt.isoformat()
+    )
+    ends = alert.endsAt
+    observed = ends if status is AlertStatus.RESOLVED and ends and ends.year > 1 else alert.startsAt
+    links = {
+        name: url
+        for name, url in (
+            ("generator", alert.generatorURL),
+            ("runbook", notes.get("runbook_url")),
+            ("dashboard", notes.get("dashboard_url")),
+            ("alertmanager", external_url),
+        )
+        if present(url)
+    }
+    return Alert(
+        source=NAME,
+        occurrence_id=occurrence_id,
+        ci=ci_from_labels(labels, ctx.ci_labels),
+        symptom=_symptom(labels, ctx.symptom_labels),
+        status=status,
+        severity=present(labels.get("severity")),
+        title=present(notes.get("summary")) or present(notes.get("title"))
+        or present(labels.get("alertname")) or UNKNOWN,
+        description=notes.get("description") or notes.get("message") or "",
+        labels=labels,
+        observed_at=observed,
+        received_at=ctx.received_at,
+        links=links,
+        delivery_id=f"{occurrence_id}:{status.value}",
+    )

@@ -1,0 +1,96 @@
+"""Helpers every source uses: payload errors, CI extraction, Zabbix-style macros, hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Mapping, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+UNKNOWN = "unknown"
+
+# A value Zabbix could not resolve arrives literally ({EVENT.RECOVERY.DATE}, {$ZABBIX.URL},
+# {#LLD}, {?expression}); values it cannot compute arrive as *UNKNOWN*. Both mean "absent".
+_UNRESOLVED = re.compile(r"^\s*(\{[^{}\s]+\}|\*UNKNOWN\*)\s*$")
+_MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetail:
+    path: str
+    message: str
+
+
+class PayloadError(Exception):
+    """Input that can never be accepted (HTTP 400), with the paths at fault."""
+
+    def __init__(self, error: str, detail: Iterable[ErrorDetail] = ()) -> None:
+        super().__init__(error)
+        self.error = error
+        self.detail = list(detail)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What normalization needs besides the payload: the clock and the label settings."""
+
+    received_at: datetime
+    ci_labels: tuple[str, ...]
+    symptom_labels: tuple[str, ...] = field(default=())
+
+
+def decode_json(body: bytes, type_: type[T]) -> T:
+    """Decode a JSON body into ``type_``; malformed or mistyped input raises PayloadError."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        match = _MSGSPEC_PATH.match(str(exc))
+        assert match is not None
+        path = match.group("path") or "$"
+        raise PayloadError("invalid payload", [ErrorDetail(path, match.group("message"))]) from None
+    except msgspec.DecodeError as exc:
+        raise PayloadError("malformed JSON", [ErrorDetail("$", str(exc))]) from None
+
+
+def present(value: Any) -> str | None:
+    """The value as text, or None when empty or an unresolved macro."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if not text.strip() or _UNRESOLVED.match(text):
+        return None
+    return text
+
+
+def strip_port(instance: str) -> str:
+    """``host:9100`` → ``host``; ``[::1]:9100`` → ``::1``; a bare IPv6 address stays as it is."""
+    if instance.startswith("["):
+        end = instance.find("]")
+        return instance[1:end] if end > 0 else instance
+    host, sep, port = instance.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host
+    return instance
+
+
+def ci_from_labels(labels: Mapping[str, str], precedence: Iterable[str]) -> str:
+    """The first present label of ``precedence``; ``instance`` loses its port; else ``unknown``."""
+    for name in precedence:
+        value = present(labels.get(name))
+        if value is not None:
+            return strip_port(value) if name == "instance" else value
+    return UNKNOWN
+
+
+def stable_hash(*parts: bytes | str) -> str:
+    """A 128-bit hex digest of the parts, unambiguous about where one part ends."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()

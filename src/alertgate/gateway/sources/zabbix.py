@@ -1,0 +1,146 @@
+"""Zabbix webhook, as posted by the media type in ``config/zabbix/`` → one Alert.
+
+Zabbix sends every value as a string and leaves a macro it cannot resolve in place
+(``{EVENT.RECOVERY.DATE}``): such values are treated as absent. ``event_value`` 1 is a problem,
+0 a recovery (carrying the problem's ``event_id``); ``event_update_status`` 1 is an
+acknowledgement or comment, recorded on the ticket and never a new ticket.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import msgspec
+
+from alertgate.gateway.sources.common import (
+    UNKNOWN,
+    ErrorDetail,
+    PayloadError,
+    SourceContext,
+    decode_json,
+    present,
+    stable_hash,
+)
+from alertgate.tickets.alert import Alert, AlertStatus
+
+NAME = "zabbix"
+SEVERITY_NAMES = {
+    "0": "not_classified",
+    "1": "information",
+    "2": "warning",
+    "3": "average",
+    "4": "high",
+    "5": "disaster",
+}
+
+Scalar = str | int | float | None
+
+
+class ZabbixTag(msgspec.Struct):
+    tag: str
+    value: str = ""
+
+
+class ZabbixPayload(msgspec.Struct):
+    event_id: Scalar = None
+    event_value: Scalar = None
+    event_update_status: Scalar = None
+    event_nseverity: Scalar = None
+    event_severity: Scalar = None
+    event_name: Scalar = None
+    event_timestamp: Scalar = None
+    event_tags: str | list[ZabbixTag] | dict[str, str] | None = None
+    event_opdata: Scalar = None
+    event_update_action: Scalar = None
+    event_update_message: Scalar = None
+    event_update_user: Scalar = None
+    host: Scalar = None
+    host_name: Scalar = None
+    host_ip: Scalar = None
+    trigger_id: Scalar = None
+    trigger_name: Scalar = None
+    trigger_description: Scalar = None
+    zabbix_url: Scalar = None
+
+
+def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
+    return [_normalize(decode_json(body, ZabbixPayload), ctx)]
+
+
+def _required(value: Scalar, path: str, allowed: tuple[str, ...] | None = None) -> str:
+    text = present(value)
+    if text is None:
+        raise PayloadError("invalid payload", [ErrorDetail(path, "required, and must not be an unresolved macro")])
+    text = text.strip()
+    if allowed is not None and text not in allowed:
+        raise PayloadError("invalid payload", [ErrorDetail(path, f"must be one of {', '.join(allowed)}, got {text!r}")])
+    return text
+
+
+def _tags(raw: str | list[ZabbixTag] | dict[str, str] | None) -> dict[str, str]:
+    """``{EVENT.TAGSJSON}`` as sent (JSON text or list) → labels; a repeated tag joins its values."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        if present(raw) is None:
+            return {}
+        try:
+            raw = msgspec.json.decode(raw, type=list[ZabbixTag])
+        except msgspec.MsgspecError as exc:
+            raise PayloadError("invalid payload", [ErrorDetail("$.event_tags", f"not a JSON list of tags: {exc}")]) from None
+    labels: dict[str, str] = {}
+    for item in raw or ():
+        labels[item.tag] = f"{labels[item.tag]},{item.value}" if item.tag in labels else item.value
+    return labels
+
+
+def _timestamp(value: Scalar) -> datetime | None:
+    text = present(value)
+    if text is None:
+        return None
+    try:
+        return datetime.fromtimestamp(float(text), tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise PayloadError("invalid payload", [ErrorDetail("$.event_timestamp", f"not epoch seconds: {text!r}")]) from None
+
+
+def _normalize(payload: ZabbixPayload, ctx: SourceContext) -> Alert:
+    event_id = _required(payload.event_id, "$.event_id")
+    value = _required(payload.event_value, "$.event_value", ("0", "1"))
+    is_update = (present(payload.event_update_status) or "0").strip() == "1"
+    status = AlertStatus.FIRING if value == "1" else AlertStatus.RESOLVED
+    occurrence_id = f"zabbix:{event_id}"
+    if is_update:
+        # Each acknowledgement or comment is its own delivery; a retry of one is a repeat.
+        delivery = "update:" + stable_hash(
+            *(present(v) or "" for v in (payload.event_update_action, payload.event_update_message,
+                                        payload.event_update_user, payload.event_timestamp))
+        )
+    else:
+        delivery = status.value
+    nseverity = present(payload.event_nseverity)
+    trigger_id, zabbix_url = present(payload.trigger_id), present(payload.zabbix_url)
+    links = {}
+    if zabbix_url:
+        links["zabbix"] = (
+            f"{zabbix_url.rstrip('/')}/tr_events.php?triggerid={trigger_id}&eventid={event_id}"
+            if trigger_id else zabbix_url
+        )
+    name = present(payload.event_name) or present(payload.trigger_name)
+    return Alert(
+        source=NAME,
+        occurrence_id=occurrence_id,
+        ci=present(payload.host) or present(payload.host_name) or UNKNOWN,
+        symptom=trigger_id or name or UNKNOWN,
+        status=status,
+        severity=SEVERITY_NAMES.get((nseverity or "").strip())
+        or (present(payload.event_severity) or "").lower() or None,
+        title=name or UNKNOWN,
+        description=present(payload.trigger_description) or "",
+        labels=_tags(payload.event_tags),
+        observed_at=_timestamp(payload.event_timestamp) or ctx.received_at,
+        received_at=ctx.received_at,
+        links=links,
+        update=is_update,
+        delivery_id=f"{occurrence_id}:{delivery}",
+    )

@@ -1,0 +1,48 @@
+"""Prometheus metrics (SPEC §6), correct across processes.
+
+When ``PROMETHEUS_MULTIPROC_DIR`` is set (``alertgate serve`` and ``run`` set it before any
+worker process starts), prometheus-client writes every process's values to files there and a
+scrape of any process sums them. Otherwise each app has a registry of its own (tests).
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class GatewayMetrics:
+    """The gateway's own series."""
+
+    def __init__(self) -> None:
+        # In multiprocess mode the values live in files; registering would double them.
+        self.registry = CollectorRegistry(auto_describe=True)
+        register = None if multiprocess_dir() else self.registry
+        self.alerts_received = Counter(
+            "alertgate_alerts_received_total", "Alerts received, by source.", ["source"], registry=register
+        )
+        self.alerts_processed = Counter(
+            "alertgate_alerts_processed_total", "Alerts processed, by source and outcome.",
+            ["source", "outcome"], registry=register,
+        )
+        self.ingest_duration = Histogram(
+            "alertgate_ingest_duration_seconds", "Time to ingest one request, by source.",
+            ["source"], buckets=_LATENCY_BUCKETS, registry=register,
+        )
+
+    def render(self) -> bytes:
+        """The text exposition: this process, or all processes in multiprocess mode."""
+        if multiprocess_dir():
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Processes: the embedded Redis and the supervisor behind ``alertgate run``."""

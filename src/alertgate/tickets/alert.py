@@ -1,0 +1,41 @@
+"""The normalized alert: what every source becomes before rules and dedup see it (SPEC §1)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import msgspec
+
+
+class AlertStatus(str, enum.Enum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One occurrence of a fault, as any source reports it.
+
+    ``update`` marks a Zabbix acknowledgement/comment on an existing event: it is recorded on the
+    ticket's timeline and never opens a ticket. ``delivery_id`` tells one delivery of the same
+    occurrence from another (firing, recovery, each update), so a retried delivery is a repeat.
+    """
+
+    source: str
+    occurrence_id: str
+    ci: str
+    symptom: str
+    status: AlertStatus
+    severity: str | None = None
+    title: str
+    description: str = ""
+    labels: dict[str, str] = {}
+    observed_at: datetime
+    received_at: datetime
+    links: dict[str, str] = {}
+    update: bool = False
+    delivery_id: str = ""
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.ci}\x1f{self.symptom}"

@@ -1,0 +1,1 @@
+"""RQ workers: dispatch, notifications, escalation and SLA timers."""
