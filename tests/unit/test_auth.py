@@ -36,3 +36,8 @@ def test_errors_never_carry_the_secret():
     with pytest.raises(Unauthenticated) as info:
         auth.authenticate("Bearer very-secret-value")
     assert "very-secret-value" not in str(info.value)
+
+
+def test_basic_password_is_utf8():
+    utf8 = Authenticator(parse_bootstrap_tokens("source:pässwörd"))
+    assert utf8.authenticate(basic("zabbix", "pässwörd")).role is Role.SOURCE

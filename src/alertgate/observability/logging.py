@@ -4,15 +4,28 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
+import msgspec
 import structlog
 
+def _add_pid(_logger: object, _method: str, event: dict) -> dict:
+    # Several server and job processes write to one stream; the pid tells them apart.
+    event["pid"] = os.getpid()
+    return event
+
+
 _SHARED = [
+    _add_pid,
     structlog.contextvars.merge_contextvars,
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+
+
+def _to_json(event: dict, **_: object) -> bytes:
+    return msgspec.json.encode(event, enc_hook=str)
 
 
 def configure_logging(level: str = "info") -> None:
@@ -27,8 +40,10 @@ def configure_logging(level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(numeric)
     structlog.configure(
-        processors=[*_SHARED, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        processors=[*_SHARED, structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(serializer=_to_json)],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write() per line: several processes share the stream and must not interleave.
+        logger_factory=structlog.BytesLoggerFactory(file=sys.stderr.buffer),
         cache_logger_on_first_use=True,
     )
