@@ -70,18 +70,22 @@ class DeliveryLedger:
             replies = await self._run(alerts)
         return [Outcome(r.decode() if isinstance(r, bytes) else r) for r in replies]
 
+    def _args(self, alert: Alert) -> tuple:
+        return (
+            self._script.sha,
+            1,
+            occurrence_key(dedup_tag(alert.ci, alert.symptom), alert.occurrence_id),
+            "update" if alert.update else alert.status.value,
+            alert.delivery_id,
+            _encoder.encode(alert),
+            self._retention,
+        )
+
     async def _run(self, alerts: Sequence[Alert]) -> list:
+        if len(alerts) == 1:  # a pipeline costs more than it saves for one command
+            return [await self._redis.evalsha(*self._args(alerts[0]))]
         pipe = self._redis.pipeline(transaction=False)
         for alert in alerts:
-            kind = "update" if alert.update else alert.status.value
-            pipe.evalsha(
-                self._script.sha,
-                1,
-                occurrence_key(dedup_tag(alert.ci, alert.symptom), alert.occurrence_id),
-                kind,
-                alert.delivery_id,
-                _encoder.encode(alert),
-                self._retention,
-            )
+            pipe.evalsha(*self._args(alert))
         return await pipe.execute()
 
