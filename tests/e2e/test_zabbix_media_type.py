@@ -9,11 +9,11 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+import httpx
 import pytest
-import redis
 import yaml
 
-from tests.conftest import ROOT, SOURCE_SECRET
+from tests.conftest import ROOT, SOURCE_SECRET, VIEWER_SECRET
 
 pytestmark = [
     pytest.mark.e2e,
@@ -66,10 +66,10 @@ def run_media_type(params: dict[str, str], tmp_path: Path) -> dict:
     return json.loads(done.stdout)
 
 
-def stored_alert(redis_url: str, event_id: str, delivery: str) -> dict:
-    client = redis.Redis.from_url(redis_url)
-    [key] = client.keys(f"ag:*:occ:zabbix:{event_id}")
-    return json.loads(client.hget(key, f"zabbix:{event_id}:{delivery}"))
+def ticket(base_url: str, ticket_id: str) -> dict:
+    response = httpx.get(f"{base_url}/api/v1/tickets/{ticket_id}", headers={"Authorization": f"Bearer {VIEWER_SECRET}"})
+    assert response.status_code == 200, response.text
+    return response.json()["ticket"]
 
 
 def test_media_type_declares_what_the_gateway_needs():
@@ -82,28 +82,30 @@ def test_media_type_declares_what_the_gateway_needs():
     assert next(p for p in mt["parameters"] if p["name"] == "event_tags")["value"] == "{EVENT.TAGSJSON}"
 
 
-def test_problem_update_recovery_through_the_media_type(gateway, redis_url, tmp_path):
+def test_problem_update_recovery_through_the_media_type(gateway, tmp_path):
     problem = run_media_type(params_for(gateway, SOURCE_SECRET, **PROBLEM), tmp_path)
     assert problem["ok"], problem
-    stored = stored_alert(redis_url, "5501", "firing")
-    assert stored["ci"] == "db-01" and stored["symptom"] == "17001"
-    assert stored["labels"] == {"scope": "capacity", "业务": "财务"}
+    ticket_id = json.loads(problem["result"])["tags"]["alertgate_ticket"]  # back to Zabbix as an event tag
+    master = ticket(gateway, ticket_id)
+    assert (master["ci"], master["symptom"], master["status"]) == ("db-01", "17001", "open")
+    assert master["labels"] == {"scope": "capacity", "业务": "财务"}
+    assert master["description"] == "The disk will be full soon."
     # 11:32:44 in Asia/Shanghai is 03:32:44 UTC: the script converted on the "Zabbix server".
-    assert datetime.fromisoformat(stored["observed_at"]) == datetime(2026, 11, 22, 3, 32, 44, tzinfo=timezone.utc)
+    assert datetime.fromisoformat(master["outage_start"]) == datetime(2026, 11, 22, 3, 32, 44, tzinfo=timezone.utc)
 
     retried = run_media_type(params_for(gateway, SOURCE_SECRET, **PROBLEM), tmp_path)
-    assert retried["ok"]
+    assert retried["ok"] and json.loads(retried["result"])["tags"]["alertgate_ticket"] == ticket_id
     update = run_media_type(params_for(gateway, SOURCE_SECRET, **UPDATE), tmp_path)
     assert update["ok"], update
     recovery = run_media_type(params_for(gateway, SOURCE_SECRET, **RECOVERY), tmp_path)
     assert recovery["ok"], recovery
-    resolved = stored_alert(redis_url, "5501", "resolved")
-    assert datetime.fromisoformat(resolved["observed_at"]) == datetime(2026, 11, 22, 4, 2, 44, tzinfo=timezone.utc)
 
-    client = redis.Redis.from_url(redis_url)
-    [key] = client.keys("ag:*:occ:zabbix:5501")
-    deliveries = sorted(k.decode().split(":")[2] for k in client.hkeys(key))
-    assert deliveries == ["firing", "resolved", "update"]
+    master = ticket(gateway, ticket_id)
+    assert master["status"] == "resolved" and master["resolution_code"] == "monitoring_recovered"
+    assert datetime.fromisoformat(master["outage_end"]) == datetime(2026, 11, 22, 4, 2, 44, tzinfo=timezone.utc)
+    updates = [e for e in master["timeline"] if e["action"] == "source_update"]
+    assert [(e["actor"], e["note"]) for e in updates] == [("Wang Fang", "acknowledged looking into it")]
+    assert master["duplicate_count"] == 0
 
 
 def test_a_rejected_delivery_throws_so_zabbix_retries(gateway, tmp_path):

@@ -10,11 +10,13 @@ import structlog
 from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 
-from alertgate.dedup.ledger import DeliveryLedger, Outcome
+from alertgate.dedup.decide import Outcome
+from alertgate.dedup.store import DedupStore, IngestResult
 from alertgate.gateway.auth import INGEST, Authenticator
 from alertgate.gateway.sources import SOURCES
 from alertgate.gateway.sources.common import SourceContext
 from alertgate.observability.metrics import GatewayMetrics
+from alertgate.rules.policy import baseline_policy
 from alertgate.settings import Settings
 
 log = structlog.get_logger("alertgate.intake")
@@ -26,13 +28,6 @@ PATHS = {
 }
 
 
-class IngestResult(msgspec.Struct):
-    occurrence_id: str
-    outcome: Outcome
-    ticket_id: str | None = None
-    master_id: str | None = None
-
-
 class IngestResponse(msgspec.Struct):
     results: list[IngestResult]
 
@@ -40,7 +35,7 @@ class IngestResponse(msgspec.Struct):
 _encode = msgspec.json.Encoder().encode
 
 
-def intake_handlers(settings: Settings, auth: Authenticator, ledger: DeliveryLedger,
+def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore,
                     metrics: GatewayMetrics) -> list[HTTPRouteHandler]:
     """One POST handler per registered source."""
     ci_labels, symptom_labels = tuple(settings.ci_labels), tuple(settings.symptom_labels)
@@ -53,17 +48,17 @@ def intake_handlers(settings: Settings, auth: Authenticator, ledger: DeliveryLed
         async def ingest(request: Request) -> Response[bytes]:
             started = perf_counter()
             auth.authorize(request.headers.get("authorization"), INGEST)
-            ctx = SourceContext(datetime.now(timezone.utc), ci_labels, symptom_labels)
-            alerts = parse(await request.body(), ctx)
+            now = datetime.now(timezone.utc)
+            alerts = parse(await request.body(), SourceContext(now, ci_labels, symptom_labels))
             received.inc(len(alerts))
-            outcomes = await ledger.record(alerts)
-            results = []
-            for alert, outcome in zip(alerts, outcomes):
-                metrics.alerts_processed.labels(source, outcome.value).inc()
-                if outcome is not Outcome.REPEAT:
+            policies = [baseline_policy(alert, settings.dedup_window) for alert in alerts]
+            results = await dedup.ingest(alerts, policies, now)
+            for alert, result in zip(alerts, results):
+                metrics.alerts_processed.labels(source, result.outcome.value).inc()
+                if result.outcome is not Outcome.REPEAT:
                     log.info("alert_ingested", source=source, occurrence_id=alert.occurrence_id,
-                             ci=alert.ci, symptom=alert.symptom, outcome=outcome.value)
-                results.append(IngestResult(alert.occurrence_id, outcome))
+                             ticket_id=result.ticket_id, ci=alert.ci, symptom=alert.symptom,
+                             outcome=result.outcome.value)
             duration.observe(perf_counter() - started)
             return Response(_encode(IngestResponse(results)), media_type="application/json")
 

@@ -34,6 +34,8 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     received_at: datetime
     links: dict[str, str] = {}
     update: bool = False
+    update_actor: str | None = None
+    update_note: str | None = None
     delivery_id: str = ""
 
     @property

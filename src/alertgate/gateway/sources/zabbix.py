@@ -142,5 +142,9 @@ def _normalize(payload: ZabbixPayload, ctx: SourceContext) -> Alert:
         received_at=ctx.received_at,
         links=links,
         update=is_update,
+        update_actor=present(payload.event_update_user) if is_update else None,
+        update_note=" ".join(filter(None, (present(payload.event_update_action),
+                                           present(payload.event_update_message)))) or None
+        if is_update else None,
         delivery_id=f"{occurrence_id}:{delivery}",
     )

@@ -1,0 +1,69 @@
+"""The dedup decision (SPEC §2) as a pure function: the reference the Lua script implements.
+
+``decide`` takes what Redis knows about the (ci, symptom) key and the clock, and returns the
+outcome, in the table's order. The script in ``dedup/script.lua`` makes the same decision
+atomically; ``tests/integration/test_dedup_model.py`` replays random event sequences through
+both and requires the same outcomes.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from alertgate.tickets.model import UNRESOLVED, TicketKind, TicketStatus
+
+
+class Outcome(str, enum.Enum):
+    NEW = "new"
+    REPEAT = "repeat"
+    DUPLICATE = "duplicate"
+    REOPENED = "reopened"
+    RECURRENCE = "recurrence"
+    SUPPRESSED = "suppressed"
+    RESOLVED = "resolved"      # a recovery resolved its master
+    RECOVERED = "recovered"    # a recovery recorded outage_end only
+    UPDATED = "updated"
+    IGNORED = "ignored"
+
+
+class KeyState(msgspec.Struct, kw_only=True):
+    """What is known for one (ci, symptom) key; times are epoch seconds."""
+
+    master_status: TicketStatus | None = None
+    master_last_at: float | None = None       # last occurrence (or resolution) of the master
+    closed_at: float | None = None            # when the newest closed master of the key closed
+
+
+def decide_firing(state: KeyState, delivery_seen: bool, now: float, window: float, lookback: float) -> Outcome:
+    """Outcome of a firing alert."""
+    if delivery_seen:
+        return Outcome.REPEAT
+    status = state.master_status
+    # An unresolved master absorbs every occurrence of its key: there is never a second one.
+    if status in UNRESOLVED:
+        return Outcome.DUPLICATE
+    if status is TicketStatus.RESOLVED and now - (state.master_last_at or 0) <= window:
+        return Outcome.REOPENED
+    if state.closed_at is not None and now - state.closed_at <= lookback:
+        return Outcome.RECURRENCE
+    return Outcome.NEW
+
+
+def decide_recovery(holder_kind: TicketKind | None, holder_status: TicketStatus | None,
+                    delivery_seen: bool, auto_resolve: bool) -> Outcome:
+    """Outcome of a resolved alert, given the ticket that holds its occurrence (if any)."""
+    if holder_kind is None:
+        return Outcome.IGNORED
+    if delivery_seen:
+        return Outcome.REPEAT
+    if holder_kind is TicketKind.MASTER and auto_resolve and holder_status in UNRESOLVED:
+        return Outcome.RESOLVED
+    return Outcome.RECOVERED
+
+
+def decide_update(holder_known: bool, delivery_seen: bool) -> Outcome:
+    if not holder_known:
+        return Outcome.IGNORED
+    return Outcome.REPEAT if delivery_seen else Outcome.UPDATED

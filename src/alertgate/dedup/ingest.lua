@@ -1,0 +1,133 @@
+-- The dedup decision of dedup/decide.py and the ticket writes it implies, atomic per key.
+-- Every key but the index shares the hash tag of the (ci, symptom) key.
+--
+-- KEYS[1] key state (hash: master, closed, closed_at, seq)   ag:{tag}:key
+-- KEYS[2] occurrence (hash: ticket, <delivery> = time)       ag:{tag}:occ:<occurrence>
+-- KEYS[3] ticket index (zset: created_at → id)               ag:index:created
+-- ARGV  1 kind (firing|resolved|update)  2 delivery  3 now (epoch)  4 now (ISO)
+--       5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
+--      10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
+--      13 alert source  14.. the new master's fields as field, value pairs
+local state_key, occ_key, index_key = KEYS[1], KEYS[2], KEYS[3]
+local kind, delivery, now, now_iso = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local prefix = 'ag:{' .. ARGV[8] .. '}:t:'
+local UNRESOLVED = {open = true, assigned = true, in_progress = true, pending_change = true, suspended = true}
+
+local function tkey(id) return prefix .. id end
+local function num(v) return tonumber(v) or 0 end
+
+local function new_id()
+  return 'INC-' .. ARGV[8] .. '-' .. redis.call('HINCRBY', state_key, 'seq', 1)
+end
+
+local function record(ticket)
+  redis.call('HSET', occ_key, 'ticket', ticket, delivery, ARGV[3])
+  redis.call('EXPIRE', occ_key, ARGV[10])
+end
+
+local function timeline(key, action, from, to, note)
+  redis.call('RPUSH', key .. ':tl', cjson.encode({at = now_iso, actor = 'alertgate', action = action,
+    from_status = from, to_status = to, note = note}))
+end
+
+local function resolve_with_duplicates(master)
+  local mkey = tkey(master)
+  local from = redis.call('HGET', mkey, 'status')
+  redis.call('HSET', mkey, 'status', 'resolved', 'resolution_code', 'monitoring_recovered',
+    'resolved_at', ARGV[3], 'updated_at', ARGV[3])
+  timeline(mkey, 'resolve', from, 'resolved', 'monitoring recovered')
+  for _, dup in ipairs(redis.call('LRANGE', mkey .. ':dups', 0, -1)) do
+    local dkey = tkey(dup)
+    local status = redis.call('HGET', dkey, 'status')
+    if UNRESOLVED[status] then
+      redis.call('HSET', dkey, 'status', 'resolved', 'resolution_code', 'monitoring_recovered',
+        'resolved_at', ARGV[3], 'updated_at', ARGV[3])
+    end
+  end
+end
+
+local holder = redis.call('HGET', occ_key, 'ticket')
+local seen = redis.call('HEXISTS', occ_key, delivery) == 1
+
+-- Recoveries and updates need the ticket that holds the occurrence.
+if kind ~= 'firing' then
+  if not holder then return {'ignored', '', ''} end
+  local hkey = tkey(holder)
+  local hkind, hstatus, hmaster, hend = unpack(redis.call('HMGET', hkey, 'kind', 'status', 'master_id', 'outage_end'))
+  local master = hmaster or holder
+  if seen then return {'repeat', holder, master} end
+  record(holder)
+  if kind == 'update' then
+    redis.call('RPUSH', hkey .. ':tl', ARGV[11])
+    redis.call('HSET', hkey, 'updated_at', ARGV[3])
+    return {'updated', holder, master}
+  end
+  if not hend or hend == '' then redis.call('HSET', hkey, 'outage_end', ARGV[9]) end
+  if hkind == 'master' and ARGV[7] == '1' and UNRESOLVED[hstatus] then
+    resolve_with_duplicates(holder)
+    return {'resolved', holder, holder}
+  end
+  return {'recovered', holder, master}
+end
+
+if seen then
+  redis.call('EXPIRE', occ_key, ARGV[10])  -- still firing: keep recognising it
+  local master = holder and redis.call('HGET', tkey(holder), 'master_id') or holder
+  return {'repeat', holder or '', master or holder or ''}
+end
+
+local master = redis.call('HGET', state_key, 'master')
+local mstatus, mlast, mresolved
+if master then
+  mstatus, mlast, mresolved = unpack(redis.call('HMGET', tkey(master), 'status', 'last_occurrence_at', 'resolved_at'))
+end
+
+if master and UNRESOLVED[mstatus] then
+  local mkey = tkey(master)
+  local id = new_id()
+  local priority, source, ci = unpack(redis.call('HMGET', mkey, 'priority', 'source', 'ci'))
+  redis.call('HSET', tkey(id), 'id', id, 'kind', 'duplicate', 'origin', 'duplicate', 'status', mstatus,
+    'master_id', master, 'ci', ci, 'priority', priority, 'source', source, 'created_at', ARGV[3],
+    'updated_at', ARGV[3], 'outage_start', ARGV[9], 'occurrence_id', ARGV[12], 'alert_source', ARGV[13])
+  redis.call('RPUSH', mkey .. ':dups', id)
+  redis.call('HINCRBY', mkey, 'duplicate_count', 1)
+  redis.call('HSET', mkey, 'last_occurrence_at', ARGV[3], 'updated_at', ARGV[3])
+  redis.call('ZADD', index_key, ARGV[3], id)
+  record(id)
+  return {'duplicate', id, master}
+end
+
+if master and mstatus == 'resolved' and now - math.max(num(mlast), num(mresolved)) <= tonumber(ARGV[5]) then
+  local mkey = tkey(master)
+  redis.call('HSET', mkey, 'status', 'in_progress', 'resolution_code', '', 'resolved_at', '',
+    'solution', '', 'last_occurrence_at', ARGV[3], 'updated_at', ARGV[3])
+  redis.call('HINCRBY', mkey, 'reopen_count', 1)
+  timeline(mkey, 'reopen', 'resolved', 'in_progress', 'occurred again: ' .. ARGV[12])
+  record(master)
+  return {'reopened', master, master}
+end
+
+local closed = redis.call('HGET', state_key, 'closed')
+local closed_at = redis.call('HGET', state_key, 'closed_at')
+local outcome = 'new'
+if closed and now - num(closed_at) <= tonumber(ARGV[6]) then outcome = 'recurrence' end
+
+local id = new_id()
+local key = tkey(id)
+local fields = {'id', id, 'origin', outcome, 'created_at', ARGV[3], 'updated_at', ARGV[3],
+  'last_occurrence_at', ARGV[3], 'outage_start', ARGV[9], 'occurrence_id', ARGV[12], 'alert_source', ARGV[13]}
+for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', key, unpack(fields))
+if outcome == 'recurrence' then
+  -- A recurrence copies the closed ticket's content and links to it.
+  local copied = {'title', 'description', 'category', 'area', 'subarea', 'nature', 'affected_service', 'route_group'}
+  local values = redis.call('HMGET', tkey(closed), unpack(copied))
+  for i, field in ipairs(copied) do
+    if values[i] and values[i] ~= '' then redis.call('HSET', key, field, values[i]) end
+  end
+  redis.call('HSET', key, 'recurrence_of', closed)
+end
+redis.call('HSET', state_key, 'master', id)
+redis.call('ZADD', index_key, ARGV[3], id)
+record(id)
+return {outcome, id, id}

@@ -1,0 +1,114 @@
+"""Applies the dedup decision and its ticket writes in Redis, atomically per (ci, symptom) key.
+
+One Lua script call per alert (``ingest.lua``), all alerts of a request pipelined into one round
+trip. A retried request records nothing twice: what was applied before answers ``repeat``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from importlib.resources import files
+from typing import Sequence
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+from alertgate.dedup.decide import Outcome
+from alertgate.dedup.keys import TICKET_INDEX, dedup_tag, occurrence_key, state_key
+from alertgate.rules.policy import SLA_MINUTES, Policy
+from alertgate.tickets.alert import Alert
+from alertgate.tickets.codec import to_field
+from alertgate.tickets.model import SlaEntry, SlaTarget, TimelineEntry
+
+INGEST_SCRIPT = files("alertgate.dedup").joinpath("ingest.lua").read_text()
+_encode = msgspec.json.Encoder().encode
+_TICKET_SOURCE = {"finding": "inspection"}
+
+
+class IngestResult(msgspec.Struct):
+    occurrence_id: str
+    outcome: Outcome
+    ticket_id: str | None = None
+    master_id: str | None = None
+
+
+def initial_sla(priority: int, created_at: datetime) -> list[SlaEntry]:
+    """Assignment is due from creation; acceptance and resolution start when the step before ends."""
+    assignment, acceptance, resolution = SLA_MINUTES[priority]
+    return [
+        SlaEntry(target=SlaTarget.ASSIGNMENT, due_at=created_at + timedelta(minutes=assignment), minutes=assignment),
+        SlaEntry(target=SlaTarget.ACCEPTANCE, minutes=acceptance),
+        SlaEntry(target=SlaTarget.RESOLUTION, minutes=resolution),
+    ]
+
+
+def master_fields(alert: Alert, policy: Policy, now: datetime) -> list[str | bytes]:
+    """The new master's hash fields, as field, value pairs for the script."""
+    fields = {
+        "kind": "master", "status": "open", "source": _TICKET_SOURCE.get(alert.source, "monitoring"),
+        "ci": alert.ci, "symptom": alert.symptom, "title": alert.title, "description": alert.description,
+        "severity": alert.severity, "category": policy.category, "area": policy.area,
+        "subarea": policy.subarea, "nature": policy.nature, "affected_service": policy.affected_service,
+        "impact": policy.impact, "urgency": policy.urgency, "priority": policy.priority,
+        "route_group": policy.assignment_group, "duplicate_count": 0, "reopen_count": 0,
+        "location": alert.labels.get("location"),
+    }
+    pairs: list[str | bytes] = []
+    for name, value in fields.items():
+        if value is not None:
+            pairs += [name, str(value)]
+    pairs += ["sla", _encode(initial_sla(policy.priority, now)), "labels", _encode(alert.labels),
+              "links", _encode(alert.links)]
+    return pairs
+
+
+class DedupStore:
+    def __init__(self, redis: Redis, retention_seconds: int, lookback_seconds: float,
+                 auto_resolve: dict[str, bool]) -> None:
+        self._redis = redis
+        self._retention = retention_seconds
+        self._lookback = lookback_seconds
+        self._auto_resolve = auto_resolve
+        self._script = redis.register_script(INGEST_SCRIPT)
+
+    def _args(self, alert: Alert, policy: Policy, now: datetime) -> tuple:
+        tag = dedup_tag(alert.ci, alert.symptom)
+        kind = "update" if alert.update else alert.status.value
+        update_entry = b""
+        if alert.update:
+            update_entry = _encode(TimelineEntry(at=now, actor=alert.update_actor or alert.source,
+                                                 action="source_update", note=alert.update_note))
+        return (
+            self._script.sha, 3,
+            state_key(tag), occurrence_key(tag, alert.occurrence_id), TICKET_INDEX,
+            kind, alert.delivery_id, to_field("created_at", now), now.isoformat(),
+            policy.dedup_window, self._lookback, "1" if self._auto_resolve.get(alert.source) else "0",
+            tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,
+            alert.occurrence_id, alert.source,
+            *(master_fields(alert, policy, now) if kind == "firing" else ()),
+        )
+
+    async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime) -> list[IngestResult]:
+        """Decide and apply every alert of one request, in order; suppressed ones touch nothing."""
+        calls = [(i, self._args(a, p, now)) for i, (a, p) in enumerate(zip(alerts, policies)) if not p.suppress]
+        try:
+            replies = await self._run([args for _, args in calls])
+        except NoScriptError:  # Redis restarted (or was flushed) since the script was loaded
+            await self._redis.script_load(INGEST_SCRIPT)
+            replies = await self._run([args for _, args in calls])
+        results = [IngestResult(a.occurrence_id, Outcome.SUPPRESSED) for a in alerts]
+        for (index, _), (outcome, ticket, master) in zip(calls, replies):
+            results[index] = IngestResult(alerts[index].occurrence_id, Outcome(outcome.decode()),
+                                          ticket.decode() or None, master.decode() or None)
+        return results
+
+    async def _run(self, calls: list[tuple]) -> list:
+        if not calls:
+            return []
+        if len(calls) == 1:  # a pipeline costs more than it saves for one command
+            return [await self._redis.evalsha(*calls[0])]
+        pipe = self._redis.pipeline(transaction=False)
+        for args in calls:
+            pipe.evalsha(*args)
+        return await pipe.execute()

@@ -1,0 +1,248 @@
+"""The ticket lifecycle as a pure state machine (SPEC §3): ``apply(ticket, action, ...)``.
+
+The clock and the actor are passed in; the result is the changed ticket plus the effects the
+store must carry out beyond this ticket (cascade to duplicates, a follow-up ticket, a problem
+record, a report to the incident manager).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import msgspec
+
+from alertgate.settings import Role
+from alertgate.tickets.model import (
+    ClosureCode,
+    ResolutionCode,
+    SlaEntry,
+    SlaTarget,
+    Ticket,
+    TicketKind,
+    TicketStatus,
+    TimelineEntry,
+)
+
+S = TicketStatus
+INCIDENT_MANAGER = "incident_manager"
+
+
+class Action(str, enum.Enum):
+    ASSIGN = "assign"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    REASSIGN = "reassign"
+    START_CHANGE = "start_change"
+    END_CHANGE = "end_change"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    COMMENT = "comment"
+
+
+ALLOWED_FROM: dict[Action, frozenset[TicketStatus]] = {
+    Action.ASSIGN: frozenset({S.OPEN}),
+    Action.ACCEPT: frozenset({S.ASSIGNED}),
+    Action.REJECT: frozenset({S.ASSIGNED}),
+    Action.REASSIGN: frozenset({S.ASSIGNED, S.IN_PROGRESS}),
+    Action.START_CHANGE: frozenset({S.IN_PROGRESS}),
+    Action.END_CHANGE: frozenset({S.PENDING_CHANGE}),
+    Action.SUSPEND: frozenset({S.ASSIGNED, S.IN_PROGRESS, S.PENDING_CHANGE}),
+    Action.RESUME: frozenset({S.SUSPENDED}),
+    Action.RESOLVE: frozenset({S.OPEN, S.ASSIGNED, S.IN_PROGRESS}),
+    Action.CLOSE: frozenset({S.RESOLVED}),
+    Action.REOPEN: frozenset({S.RESOLVED}),
+    Action.COMMENT: frozenset(S),
+}
+
+_DESK, _ENG, _IM = Role.SERVICE_DESK, Role.ENGINEER, Role.INCIDENT_MANAGER
+ROLES: dict[Action, frozenset[Role]] = {
+    Action.ASSIGN: frozenset({_DESK, _IM}),
+    Action.ACCEPT: frozenset({_ENG, _DESK, _IM}),
+    Action.REJECT: frozenset({_ENG, _IM}),
+    Action.REASSIGN: frozenset({_DESK, _ENG, _IM}),
+    Action.START_CHANGE: frozenset({_ENG, _IM}),
+    Action.END_CHANGE: frozenset({_ENG, _IM}),
+    Action.SUSPEND: frozenset({_DESK, _ENG, _IM}),
+    Action.RESUME: frozenset({_DESK, _ENG, _IM}),
+    Action.RESOLVE: frozenset({_DESK, _ENG, _IM}),
+    # Handbook: only the service desk (first line) or the incident manager may close.
+    Action.CLOSE: frozenset({_DESK, _IM}),
+    Action.REOPEN: frozenset({_DESK, _IM}),
+    Action.COMMENT: frozenset({_DESK, _ENG, _IM}),
+}
+
+
+class ActionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    group: str | None = None
+    assignee: str | None = None
+    reason: str | None = None
+    resolution_code: ResolutionCode | None = None
+    solution: str | None = None
+    closure_code: ClosureCode | None = None
+    note: str | None = None
+
+
+class IllegalTransition(Exception):
+    def __init__(self, status: TicketStatus, action: Action) -> None:
+        super().__init__(f"{action.value} is not allowed from {status.value}")
+        self.status = status
+        self.allowed = allowed_actions(status)
+
+
+class RoleNotAllowed(Exception):
+    pass
+
+
+class MissingArgument(Exception):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    name: str
+    role: Role
+
+
+@dataclass
+class Effects:
+    cascade: bool = False            # copy the new status (resolve/close) to every duplicate
+    reported: list[str] = field(default_factory=list)   # told to the incident manager
+    escalated: str | None = None     # escalated to the incident manager, and why
+    follow_up: bool = False          # closure not_completed: open a new ticket for the handler
+    problem: str | None = None       # open a problem record, and why
+
+
+def allowed_actions(status: TicketStatus) -> list[str]:
+    return [a.value for a, froms in ALLOWED_FROM.items() if status in froms]
+
+
+def check(ticket: Ticket, action: Action, actor: Actor) -> None:
+    if actor.role is not Role.ADMIN and actor.role not in ROLES[action]:
+        raise RoleNotAllowed(f"role {actor.role.value} may not {action.value}")
+    if ticket.status not in ALLOWED_FROM[action]:
+        raise IllegalTransition(ticket.status, action)
+
+
+def _need(value: object, name: str, action: Action) -> None:
+    if value in (None, ""):
+        raise MissingArgument(name, f"{action.value} needs {name}")
+
+
+def _meet(sla: list[SlaEntry], target: SlaTarget, now: datetime, start_next: SlaTarget | None) -> list[SlaEntry]:
+    out = []
+    for entry in sla:
+        if entry.target is target and entry.met_at is None:
+            breached = entry.breached or (entry.due_at is not None and now > entry.due_at)
+            entry = msgspec.structs.replace(entry, met_at=now, breached=breached)
+        elif entry.target is start_next and entry.due_at is None and entry.met_at is None:
+            entry = msgspec.structs.replace(entry, due_at=now + timedelta(minutes=entry.minutes))
+        out.append(entry)
+    return out
+
+
+def _shift_unmet(sla: list[SlaEntry], by: timedelta) -> list[SlaEntry]:
+    return [msgspec.structs.replace(e, due_at=e.due_at + by)
+            if e.met_at is None and e.due_at is not None else e for e in sla]
+
+
+def apply(ticket: Ticket, action: Action, request: ActionRequest, actor: Actor,
+          now: datetime) -> tuple[Ticket, Effects]:
+    """Check and carry out one action; raises IllegalTransition, RoleNotAllowed, MissingArgument."""
+    check(ticket, action, actor)
+    effects = Effects()
+    changes: dict[str, object] = {}
+    note = request.note or request.reason
+    to = ticket.status
+
+    if action is Action.ASSIGN:
+        _need(request.group, "group", action)
+        to = S.ASSIGNED
+        changes.update(assignment_group=request.group, assignee=request.assignee,
+                       sla=_meet(ticket.sla, SlaTarget.ASSIGNMENT, now, SlaTarget.ACCEPTANCE))
+    elif action is Action.ACCEPT:
+        to = S.IN_PROGRESS
+        changes.update(assignee=request.assignee or ticket.assignee or actor.name,
+                       sla=_meet(ticket.sla, SlaTarget.ACCEPTANCE, now, SlaTarget.RESOLUTION))
+    elif action is Action.REJECT:
+        _need(request.reason, "reason", action)
+        to = S.OPEN  # back to the service desk for re-dispatch
+        rejections = ticket.rejection_count + 1
+        changes.update(rejection_count=rejections, assignee=None)
+        if rejections >= 2:
+            effects.escalated = f"dispatch rejected {rejections} times"
+    elif action is Action.REASSIGN:
+        _need(request.group, "group", action)
+        to = S.ASSIGNED
+        count = ticket.reassignment_count + 1
+        changes.update(assignment_group=request.group, assignee=request.assignee, reassignment_count=count)
+        if request.group != ticket.assignment_group:
+            effects.reported.append(f"reassigned across groups: {ticket.assignment_group} → {request.group}")
+        if count > 2:
+            effects.escalated = f"reassigned {count} times"
+    elif action is Action.START_CHANGE:
+        to = S.PENDING_CHANGE
+    elif action is Action.END_CHANGE:
+        to = S.IN_PROGRESS
+    elif action is Action.SUSPEND:
+        to = S.SUSPENDED
+        changes.update(suspended_at=now, suspended_from=ticket.status)
+    elif action is Action.RESUME:
+        to = ticket.suspended_from or S.IN_PROGRESS
+        paused = now - (ticket.suspended_at or now)
+        changes.update(suspended_at=None, suspended_from=None, sla=_shift_unmet(ticket.sla, paused))
+    elif action is Action.RESOLVE:
+        _need(request.resolution_code, "resolution_code", action)
+        to = S.RESOLVED
+        changes.update(resolution_code=request.resolution_code, solution=request.solution,
+                       resolved_at=now, sla=_meet(ticket.sla, SlaTarget.RESOLUTION, now, None))
+        effects.cascade = ticket.kind is TicketKind.MASTER
+    elif action is Action.CLOSE:
+        _need(request.closure_code, "closure_code", action)
+        to = S.CLOSED
+        changes.update(closure_code=request.closure_code, closed_at=now)
+        effects.cascade = ticket.kind is TicketKind.MASTER
+        if request.closure_code is ClosureCode.NOT_COMPLETED:
+            effects.follow_up = True
+        if request.closure_code is ClosureCode.COMPLETED_WITH_PROBLEM:
+            effects.problem = "closed with closure code completed_with_problem"
+        elif ticket.priority == 1 and ticket.kind is TicketKind.MASTER:
+            effects.problem = "a P1 incident was closed"
+    elif action is Action.REOPEN:
+        to = S.IN_PROGRESS
+        changes.update(reopen_count=ticket.reopen_count + 1, resolution_code=None, resolved_at=None,
+                       solution=None)
+
+    if effects.escalated:
+        changes.update(escalated_to=INCIDENT_MANAGER)
+    timeline = [TimelineEntry(at=now, actor=actor.name, action=action.value, from_status=ticket.status,
+                              to_status=to, note=note)]
+    for report in effects.reported:
+        timeline.append(TimelineEntry(at=now, actor="alertgate", action="report", note=f"to incident manager: {report}"))
+    if effects.problem:
+        timeline.append(TimelineEntry(at=now, actor="alertgate", action="problem_requested", note=effects.problem))
+    if effects.escalated:
+        timeline.append(TimelineEntry(at=now, actor="alertgate", action="escalate",
+                                      note=f"to incident manager: {effects.escalated}"))
+    updated = msgspec.structs.replace(ticket, status=to, updated_at=now,
+                                      timeline=ticket.timeline + timeline, **changes)
+    return updated, effects
+
+
+def cascade(duplicate: Ticket, master: Ticket, now: datetime) -> Ticket:
+    """A duplicate follows its master into resolved or closed (SPEC §2)."""
+    if duplicate.status is master.status or duplicate.status is S.CLOSED:
+        return duplicate
+    entry = TimelineEntry(at=now, actor="alertgate", action=f"cascade_{master.status.value}",
+                          from_status=duplicate.status, to_status=master.status, note=f"with master {master.id}")
+    return msgspec.structs.replace(
+        duplicate, status=master.status, updated_at=now, resolution_code=master.resolution_code,
+        closure_code=master.closure_code, resolved_at=master.resolved_at, closed_at=master.closed_at,
+        timeline=duplicate.timeline + [entry],
+    )

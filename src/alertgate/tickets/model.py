@@ -1,0 +1,129 @@
+"""The incident record of the handbook (SPEC §3): Ticket, SLA entries, timeline entries."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import msgspec
+
+
+class TicketKind(str, enum.Enum):
+    MASTER = "master"
+    DUPLICATE = "duplicate"
+
+
+class TicketStatus(str, enum.Enum):
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    PENDING_CHANGE = "pending_change"
+    SUSPENDED = "suspended"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+UNRESOLVED = frozenset({TicketStatus.OPEN, TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS,
+                        TicketStatus.PENDING_CHANGE, TicketStatus.SUSPENDED})
+
+
+class TicketSource(str, enum.Enum):
+    MONITORING = "monitoring"
+    INSPECTION = "inspection"
+    USER_REPORT = "user_report"
+
+
+class ResolutionCode(str, enum.Enum):
+    NOT_REPRODUCIBLE = "not_reproducible"
+    OUT_OF_SCOPE = "out_of_scope"
+    REQUEST_REJECTED = "request_rejected"
+    RESOLVED_BY_CHANGE = "resolved_by_change"
+    RESOLVED_BY_USER_INSTRUCTION = "resolved_by_user_instruction"
+    RESOLVED_BY_WORKAROUND = "resolved_by_workaround"
+    UNRESOLVABLE = "unresolvable"
+    WITHDRAWN_BY_USER = "withdrawn_by_user"
+    MONITORING_RECOVERED = "monitoring_recovered"
+
+
+class ClosureCode(str, enum.Enum):
+    COMPLETED = "completed"
+    COMPLETED_WITH_PROBLEM = "completed_with_problem"
+    NOT_COMPLETED = "not_completed"
+
+
+class SlaTarget(str, enum.Enum):
+    ASSIGNMENT = "assignment"
+    ACCEPTANCE = "acceptance"
+    RESOLUTION = "resolution"
+
+
+class SlaEntry(msgspec.Struct, kw_only=True):
+    """One target: due_at moves later by the time spent suspended; met_at once reached."""
+
+    target: SlaTarget
+    due_at: datetime | None = None
+    met_at: datetime | None = None
+    breached: bool = False
+    minutes: float = 0  # the target's length, so a later step can set due_at from its start
+
+
+class TimelineEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    at: datetime
+    actor: str
+    action: str
+    from_status: TicketStatus | None = None
+    to_status: TicketStatus | None = None
+    note: str | None = None
+
+
+class Ticket(msgspec.Struct, kw_only=True):
+    id: str
+    kind: TicketKind = TicketKind.MASTER
+    status: TicketStatus = TicketStatus.OPEN
+    source: TicketSource = TicketSource.MONITORING
+    ci: str = "unknown"
+    ci_operational: bool | None = None
+    affected_service: str | None = None
+    title: str = ""
+    description: str = ""
+    category: str | None = None
+    area: str | None = None
+    subarea: str | None = None
+    nature: str | None = None
+    impact: int = 3
+    urgency: int = 3
+    priority: int = 3
+    assignment_group: str | None = None
+    assignee: str | None = None
+    contact: str | None = None
+    location: str | None = None
+    outage_start: datetime | None = None
+    outage_end: datetime | None = None
+    sla: list[SlaEntry] = []
+    resolution_code: ResolutionCode | None = None
+    closure_code: ClosureCode | None = None
+    solution: str | None = None
+    master_id: str | None = None
+    duplicate_count: int = 0
+    recurrence_of: str | None = None
+    reopen_count: int = 0
+    reassignment_count: int = 0
+    rejection_count: int = 0
+    escalation_level: int = 0
+    escalated_to: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    last_occurrence_at: datetime | None = None
+    suspended_at: datetime | None = None
+    suspended_from: TicketStatus | None = None
+    route_group: str | None = None            # the group the rules route to; dispatch assigns it
+    origin: str | None = None                 # new, recurrence, duplicate, user_report, follow_up
+    symptom: str | None = None
+    occurrence_id: str | None = None
+    alert_source: str | None = None
+    severity: str | None = None
+    labels: dict[str, str] = {}
+    links: dict[str, str] = {}
+    timeline: list[TimelineEntry] = []

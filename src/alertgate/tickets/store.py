@@ -1,0 +1,213 @@
+"""Tickets in Redis: read (duplicates show their master's content), list with filters and a
+cursor, open user-reported tickets, and carry out lifecycle actions under optimistic locking."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from alertgate.dedup.keys import TICKET_INDEX, random_tag, state_key
+from alertgate.tickets import lifecycle
+from alertgate.tickets.codec import from_hash, ticket_key, to_hash
+from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
+from alertgate.tickets.model import Ticket, TicketKind, TicketStatus, TimelineEntry
+
+# What a duplicate shows of its master ("copying its content", SPEC §2) without storing it twice.
+CONTENT_FIELDS = (
+    "title", "description", "category", "area", "subarea", "nature", "affected_service", "impact",
+    "urgency", "symptom", "severity", "labels", "links", "location", "route_group", "ci_operational",
+)
+FILTER_FIELDS = ("status", "kind", "ci", "priority", "source")
+_encode = msgspec.json.Encoder().encode
+
+
+class TicketNotFound(Exception):
+    pass
+
+
+class TicketFilter(msgspec.Struct, kw_only=True):
+    status: str | None = None
+    kind: str | None = None
+    ci: str | None = None
+    priority: str | None = None
+    source: str | None = None
+    since: datetime | None = None
+
+    def matches(self, values: list[bytes | None]) -> bool:
+        for name, value in zip(FILTER_FIELDS, values):
+            wanted = getattr(self, name)
+            if wanted is not None and (value or b"").decode() != wanted:
+                return False
+        return True
+
+
+def _key_of(ticket_id: str) -> str:
+    try:
+        return ticket_key(ticket_id)
+    except KeyError:
+        raise TicketNotFound(ticket_id) from None
+
+
+def _tag_of(ticket_id: str) -> str:
+    return ticket_id.split("-")[1]
+
+
+class TicketStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def _read(self, ticket_id: str, client: Any = None) -> Ticket:
+        client = client or self._redis
+        key = _key_of(ticket_id)
+        raw, timeline = await client.hgetall(key), await client.lrange(key + ":tl", 0, -1)
+        if not raw:
+            raise TicketNotFound(ticket_id)
+        return from_hash(raw, timeline)
+
+    async def get(self, ticket_id: str) -> Ticket:
+        """One ticket; a duplicate carries its master's content."""
+        ticket = await self._read(ticket_id)
+        if ticket.kind is TicketKind.DUPLICATE and ticket.master_id:
+            master = await self._read(ticket.master_id)
+            content = {name: getattr(master, name) for name in CONTENT_FIELDS}
+            ticket = msgspec.structs.replace(ticket, **content)
+        return with_creation_entry(ticket)
+
+    async def duplicate_ids(self, ticket_id: str) -> list[str]:
+        return [d.decode() for d in await self._redis.lrange(_key_of(ticket_id) + ":dups", 0, -1)]
+
+    async def recurrences_of(self, ticket: Ticket) -> list[str]:
+        """Masters of the same key that recur this one (newer tickets linking here)."""
+        tag = _tag_of(ticket.id)
+        seq = await self._redis.hget(state_key(tag), "seq")
+        ids = [f"INC-{tag}-{n}" for n in range(1, int(seq or 0) + 1)]
+        if not ids:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for other in ids:
+            pipe.hget(ticket_key(other), "recurrence_of")
+        links = await pipe.execute()
+        return [other for other, link in zip(ids, links) if link and link.decode() == ticket.id]
+
+    async def list(self, filters: TicketFilter, cursor: str | None, limit: int) -> tuple[list[Ticket], str | None]:
+        """Newest first. The cursor is ``<created_at>:<id>`` of the last ticket of the page."""
+        high: str | float = "+inf"
+        after: tuple[float, str] | None = None
+        if cursor:
+            score, _, last_id = cursor.partition(":")
+            after = (float(score), last_id)
+            high = float(score)
+        low = filters.since.timestamp() if filters.since else "-inf"
+        found: list[str] = []
+        offset, batch = 0, max(limit * 2, 100)
+        while len(found) < limit:
+            chunk = await self._redis.zrevrangebyscore(TICKET_INDEX, high, low, start=offset, num=batch,
+                                                       withscores=True)
+            if not chunk:
+                break
+            offset += len(chunk)
+            candidates = [(m.decode(), s) for m, s in chunk
+                          if after is None or s < after[0] or (s == after[0] and m.decode() < after[1])]
+            pipe = self._redis.pipeline(transaction=False)
+            for ticket_id, _ in candidates:
+                pipe.hmget(ticket_key(ticket_id), *FILTER_FIELDS)
+            for (ticket_id, score), values in zip(candidates, await pipe.execute()):
+                if filters.matches(values):
+                    found.append(ticket_id)
+                    if len(found) == limit:
+                        next_cursor = f"{score!r}:{ticket_id}"
+                        return [await self.get(t) for t in found], next_cursor
+        return [await self.get(t) for t in found], None
+
+    async def create(self, ticket: Ticket) -> Ticket:
+        """Store a ticket no alert key owns (a user report, a follow-up) under a fresh tag."""
+        ticket = msgspec.structs.replace(ticket, id=f"INC-{random_tag()}-1")
+        pipe = self._redis.pipeline(transaction=True)
+        self._write_new(pipe, ticket)
+        await pipe.execute()
+        return ticket
+
+    @staticmethod
+    def _write_new(pipe: Any, ticket: Ticket) -> None:
+        key = ticket_key(ticket.id)
+        pipe.hset(key, mapping=to_hash(ticket))
+        if ticket.timeline:
+            pipe.rpush(key + ":tl", *(_encode(e) for e in ticket.timeline))
+        pipe.zadd(TICKET_INDEX, {ticket.id: ticket.created_at.timestamp()})
+
+    async def act(self, ticket_id: str, action: Action, request: ActionRequest, actor: Actor,
+                  now: datetime) -> tuple[Ticket, lifecycle.Effects]:
+        """Carry out one action, its cascade and follow-up, atomically; retried on a race."""
+        key = _key_of(ticket_id)
+        state = state_key(_tag_of(ticket_id))
+        while True:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key, key + ":dups", state)
+                    ticket = await self._read(ticket_id, pipe)
+                    updated, effects = lifecycle.apply(ticket, action, request, actor, now)
+                    duplicates = []
+                    if effects.cascade:
+                        ids = [d.decode() for d in await pipe.lrange(key + ":dups", 0, -1)]
+                        duplicates = [await self._read(d, pipe) for d in ids]
+                    is_current_master = (await pipe.hget(state, "master") or b"").decode() == ticket_id
+                    pipe.multi()
+                    self._write_changes(pipe, ticket, updated)
+                    for duplicate in duplicates:
+                        self._write_changes(pipe, duplicate, lifecycle.cascade(duplicate, updated, now))
+                    if updated.status is TicketStatus.CLOSED and updated.kind is TicketKind.MASTER:
+                        # The key's newest closed master: a new firing may be its recurrence.
+                        pipe.hset(state, mapping={"closed": ticket_id, "closed_at": repr(now.timestamp())})
+                        if is_current_master:
+                            pipe.hdel(state, "master")
+                    follow_up = self._follow_up(updated, now) if effects.follow_up else None
+                    if follow_up is not None:
+                        self._write_new(pipe, follow_up)
+                    await pipe.execute()
+                    return updated, effects
+                except WatchError:
+                    continue
+
+    def _write_changes(self, pipe: Any, before: Ticket, after: Ticket) -> None:
+        if after is before:
+            return
+        key = ticket_key(after.id)
+        old, new = to_hash(before), to_hash(after)
+        changed = {name: value for name, value in new.items() if old.get(name) != value}
+        # Fields a duplicate shows from its master are not copied into it.
+        if after.kind is TicketKind.DUPLICATE:
+            changed = {n: v for n, v in changed.items() if n not in CONTENT_FIELDS}
+        if changed:
+            pipe.hset(key, mapping=changed)
+        added = after.timeline[len(before.timeline):]
+        if added:
+            pipe.rpush(key + ":tl", *(_encode(e) for e in added))
+
+    @staticmethod
+    def _follow_up(closed: Ticket, now: datetime) -> Ticket:
+        """Closure not_completed: a new ticket, assigned to the previous handler (SPEC §3)."""
+        note = f"follow-up of {closed.id}, closed as not completed"
+        return msgspec.structs.replace(
+            closed, id=f"INC-{random_tag()}-1", kind=TicketKind.MASTER, status=TicketStatus.ASSIGNED, origin="follow_up",
+            created_at=now, updated_at=now, resolved_at=None, closed_at=None, resolution_code=None,
+            closure_code=None, solution=None, duplicate_count=0, reopen_count=0, reassignment_count=0,
+            rejection_count=0, master_id=None, recurrence_of=None, occurrence_id=None,
+            timeline=[TimelineEntry(at=now, actor="alertgate", action="create", to_status=TicketStatus.ASSIGNED,
+                                    note=note)],
+        )
+
+
+def with_creation_entry(ticket: Ticket) -> Ticket:
+    """The first timeline entry, derived from the record (alert-made tickets do not store it)."""
+    if ticket.timeline and ticket.timeline[0].action == "create":
+        return ticket
+    origin = ticket.origin or "new"
+    note = {"duplicate": f"duplicate of {ticket.master_id}", "recurrence": f"recurrence of {ticket.recurrence_of}"}
+    entry = TimelineEntry(at=ticket.created_at, actor=ticket.alert_source or "alertgate", action="create",
+                          to_status=TicketStatus.OPEN if ticket.kind is TicketKind.MASTER else None,
+                          note=note.get(origin, origin))
+    return msgspec.structs.replace(ticket, timeline=[entry, *ticket.timeline])
