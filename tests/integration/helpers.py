@@ -34,9 +34,11 @@ def client_for(redis_url: str, **env: str) -> Iterator[TestClient]:
 
 
 def am_alert(name: str = "HighCPU", host: str = "web1", starts: str = "2026-11-22T03:00:00Z",
-             status: str = "firing", **labels: str) -> dict:
+             status: str = "firing", summary: str | None = None, **labels: str) -> dict:
     alert = {"labels": {"alertname": name, "instance": f"{host}:9100", **labels}, "startsAt": starts,
              "status": status}
+    if summary:
+        alert["annotations"] = {"summary": summary}
     if status == "resolved":
         alert["endsAt"] = "2026-11-22T03:30:00Z"
     return alert

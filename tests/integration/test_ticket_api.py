@@ -1,0 +1,122 @@
+"""The ticket API (SPEC §3) on a real Redis: reads, filters, pagination, actions, roles, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ADMIN_SECRET, DESK_SECRET, SOURCE_SECRET, VIEWER_SECRET
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+
+pytestmark = pytest.mark.integration
+DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
+VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
+
+
+def new_master(client, name="Disk", **kw) -> str:
+    results = client.post("/api/v1/alerts/alertmanager", json=am_body(am_alert(name, **kw)), headers=SOURCE).json()["results"]
+    return results[0]["ticket_id"]
+
+
+def act(client, ticket_id, action, headers=DESK, **body):
+    return client.post(f"/api/v1/tickets/{ticket_id}/actions/{action}", json=body, headers=headers)
+
+
+def test_unknown_ticket_is_404_and_unknown_action_is_404(redis_url):
+    with client_for(redis_url) as client:
+        assert client.get("/api/v1/tickets/INC-NOPE-1", headers=VIEW).status_code == 404
+        assert client.get("/api/v1/tickets/garbage", headers=VIEW).status_code == 404
+        assert act(client, "INC-NOPE-1", "accept").status_code == 404
+        tid = new_master(client)
+        assert act(client, tid, "teleport").status_code == 404
+
+
+def test_illegal_transition_is_409_with_status_and_allowed_actions(redis_url):
+    with client_for(redis_url) as client:
+        tid = new_master(client)
+        response = act(client, tid, "close", closure_code="completed")
+        assert response.status_code == 409
+        body = response.json()
+        assert body["status"] == "open"
+        assert set(body["allowed_actions"]) == {"assign", "resolve", "comment"}
+        assert body["error"]
+
+
+def test_wrong_role_is_403_and_missing_argument_is_400(redis_url):
+    with client_for(redis_url) as client:
+        tid = new_master(client)
+        assert act(client, tid, "assign", headers=VIEW, group="g").status_code == 403
+        assert act(client, tid, "assign", headers={"Authorization": f"Bearer {SOURCE_SECRET}"}, group="g").status_code == 403
+        missing = act(client, tid, "assign")
+        assert missing.status_code == 400 and missing.json()["detail"][0]["path"] == "$.group"
+        bad = act(client, tid, "resolve", resolution_code="fixed_it")
+        assert bad.status_code == 400 and bad.json()["detail"][0]["path"] == "$.resolution_code"
+        assert client.post(f"/api/v1/tickets/{tid}/actions/assign", json={"group": "g"}).status_code == 401
+
+
+def test_full_lifecycle_and_close_cascades_to_duplicates(redis_url):
+    with client_for(redis_url) as client:
+        tid = new_master(client, starts="2026-11-22T03:00:00Z")
+        dup = client.post("/api/v1/alerts/alertmanager", json=am_body(am_alert("Disk", starts="2026-11-22T03:01:00Z")),
+                          headers=SOURCE).json()["results"][0]["ticket_id"]
+        assert act(client, tid, "assign", group="storage", assignee="li").json()["status"] == "assigned"
+        eng = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+        assert act(client, tid, "accept", headers=eng).json()["status"] == "in_progress"
+        assert act(client, tid, "resolve", resolution_code="resolved_by_workaround", solution="purged logs").status_code == 200
+        assert client.get(f"/api/v1/tickets/{dup}", headers=VIEW).json()["ticket"]["status"] == "resolved"
+        assert act(client, tid, "close", closure_code="completed").status_code == 200
+        master = client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]
+        duplicate = client.get(f"/api/v1/tickets/{dup}", headers=VIEW).json()["ticket"]
+        assert master["status"] == duplicate["status"] == "closed"
+        assert [e["action"] for e in master["timeline"]] == ["create", "assign", "accept", "resolve", "close"]
+        assignment = next(e for e in master["sla"] if e["target"] == "assignment")
+        assert assignment["met_at"] and assignment["breached"] is False
+
+
+def test_closing_not_completed_opens_a_follow_up_for_the_previous_handler(redis_url):
+    with client_for(redis_url) as client:
+        tid = new_master(client)
+        act(client, tid, "assign", group="network", assignee="wu")
+        act(client, tid, "resolve", resolution_code="resolved_by_workaround")
+        act(client, tid, "close", closure_code="not_completed")
+        follow = [t for t in client.get("/api/v1/tickets", headers=VIEW).json()["tickets"] if t["origin"] == "follow_up"]
+        assert len(follow) == 1
+        assert (follow[0]["status"], follow[0]["assignment_group"], follow[0]["assignee"]) == ("assigned", "network", "wu")
+        assert tid in follow[0]["timeline"][0]["note"]
+
+
+def test_service_desk_opens_a_user_reported_ticket(redis_url):
+    with client_for(redis_url) as client:
+        body = {"title": "打印机无法打印", "ci": "PRN-3F-01", "impact": 2, "urgency": 1, "contact": "ext 8001"}
+        created = client.post("/api/v1/tickets", json=body, headers=DESK)
+        assert created.status_code == 201
+        t = created.json()
+        assert (t["source"], t["priority"], t["status"], t["title"]) == ("user_report", 2, "open", "打印机无法打印")
+        assert client.post("/api/v1/tickets", json=body, headers=VIEW).status_code == 403
+        bad = client.post("/api/v1/tickets", json={"title": "x", "impact": 9}, headers=DESK)
+        assert bad.status_code == 400 and bad.json()["detail"][0]["path"] == "$.impact"
+
+
+def test_list_filters_and_cursor_pagination(redis_url):
+    with client_for(redis_url) as client:
+        for i in range(7):
+            new_master(client, name=f"Alert{i}", severity="critical" if i % 2 else "warning")
+        client.post("/api/v1/alerts/alertmanager", json=am_body(am_alert("Alert0", starts="2026-11-22T03:30:00Z")),
+                    headers=SOURCE)
+        everything = client.get("/api/v1/tickets?limit=100", headers=VIEW).json()
+        assert len(everything["tickets"]) == 8 and everything["next_cursor"] is None
+        masters = client.get("/api/v1/tickets?kind=master", headers=VIEW).json()["tickets"]
+        assert len(masters) == 7
+        p1 = client.get("/api/v1/tickets?priority=1", headers=VIEW).json()["tickets"]
+        assert len(p1) == 3 and all(t["priority"] == 1 for t in p1)
+        assert client.get("/api/v1/tickets?kind=duplicate", headers=VIEW).json()["tickets"][0]["kind"] == "duplicate"
+        assert client.get("/api/v1/tickets?ci=web1&source=monitoring&status=open", headers=VIEW).json()["tickets"]
+        assert client.get("/api/v1/tickets?since=2099-01-01T00:00:00Z", headers=VIEW).json()["tickets"] == []
+        seen, cursor = [], None
+        while True:
+            page = client.get("/api/v1/tickets", params={"limit": 3, **({"cursor": cursor} if cursor else {})},
+                              headers=VIEW).json()
+            seen += [t["id"] for t in page["tickets"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == [t["id"] for t in everything["tickets"]]
