@@ -49,7 +49,8 @@ def test_recovery_and_update():
 
 # A small simulator of one key over the pure decisions: it is what the Lua script must agree with.
 class KeyModel:
-    def __init__(self) -> None:
+    def __init__(self, window: float = W, lookback: float = L) -> None:
+        self.window, self.lookback = window, lookback
         self.tickets: dict[int, dict] = {}     # id → {kind, status, master}
         self.master: int | None = None
         self.closed_at: float | None = None
@@ -63,7 +64,7 @@ class KeyModel:
                         closed_at=self.closed_at)
 
     def fire(self, occ: int, now: float) -> Outcome:
-        outcome = decide_firing(self.state(), (occ, "firing") in self.seen, now, W, L)
+        outcome = decide_firing(self.state(), (occ, "firing") in self.seen, now, self.window, self.lookback)
         self.seen.add((occ, "firing"))
         if outcome is Outcome.DUPLICATE:
             tid = len(self.tickets)
