@@ -22,7 +22,10 @@ SOURCE_SECRET = "source-secret"
 VIEWER_SECRET = "viewer-secret"
 DESK_SECRET = "desk-secret"
 ADMIN_SECRET = "admin-secret"
-BOOTSTRAP = f"source:{SOURCE_SECRET},viewer:{VIEWER_SECRET},service_desk:{DESK_SECRET},admin:{ADMIN_SECRET}"
+ENGINEER_SECRET = "engineer-secret"
+MANAGER_SECRET = "manager-secret"
+BOOTSTRAP = (f"source:{SOURCE_SECRET},viewer:{VIEWER_SECRET},service_desk:{DESK_SECRET},admin:{ADMIN_SECRET},"
+             f"engineer:{ENGINEER_SECRET},incident_manager:{MANAGER_SECRET}")
 
 
 @pytest.fixture(scope="session")

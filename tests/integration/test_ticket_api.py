@@ -120,3 +120,22 @@ def test_list_filters_and_cursor_pagination(redis_url):
             if cursor is None:
                 break
         assert seen == [t["id"] for t in everything["tickets"]]
+
+
+def test_handbook_role_rules_over_http(redis_url):
+    from tests.conftest import ENGINEER_SECRET, MANAGER_SECRET
+    eng = {"Authorization": f"Bearer {ENGINEER_SECRET}"}
+    manager = {"Authorization": f"Bearer {MANAGER_SECRET}"}
+    with client_for(redis_url) as client:
+        tid = new_master(client)
+        act(client, tid, "assign", group="network")
+        act(client, tid, "reject", headers=eng, reason="not a network fault")
+        act(client, tid, "assign", group="server")
+        rejected = act(client, tid, "reject", headers=eng, reason="not a server fault either").json()
+        assert rejected["status"] == "open" and rejected["escalated_to"] == "incident_manager"
+        act(client, tid, "assign", group="server")
+        moved = act(client, tid, "reassign", headers=eng, group="storage").json()
+        assert any(e["action"] == "report" and "server → storage" in e["note"] for e in moved["timeline"])
+        act(client, tid, "resolve", headers=eng, resolution_code="resolved_by_workaround")
+        assert act(client, tid, "close", headers=eng, closure_code="completed").status_code == 403
+        assert act(client, tid, "close", headers=manager, closure_code="completed").json()["status"] == "closed"

@@ -33,6 +33,8 @@ class IngestResponse(msgspec.Struct):
 
 
 _encode = msgspec.json.Encoder().encode
+# An alert storm is mostly these; one log line each would cost more than the ingest itself.
+QUIET = frozenset({Outcome.REPEAT, Outcome.DUPLICATE})
 
 
 def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore,
@@ -55,7 +57,7 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore,
             results = await dedup.ingest(alerts, policies, now)
             for alert, result in zip(alerts, results):
                 metrics.alerts_processed.labels(source, result.outcome.value).inc()
-                if result.outcome is not Outcome.REPEAT:
+                if result.outcome not in QUIET:
                     log.info("alert_ingested", source=source, occurrence_id=alert.occurrence_id,
                              ticket_id=result.ticket_id, ci=alert.ci, symptom=alert.symptom,
                              outcome=result.outcome.value)
