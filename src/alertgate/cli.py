@@ -80,6 +80,74 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    """Validate every rule file; exit 1 listing every error with file and line."""
+    from alertgate.rules.schema import RulesInvalid, load_rules
+    from alertgate.rules.tables import TablesInvalid, load_tables
+
+    directory = Path(args.directory) if args.directory else Path(_settings().config_dir) / "rules"
+    try:
+        load_tables(directory.parent)
+        rules = load_rules(directory)
+    except TablesInvalid as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except RulesInvalid as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        print(f"{len(exc.errors)} error(s); nothing was loaded", file=sys.stderr)
+        return 1
+    stages = {}
+    for rule in rules:
+        stages[rule.stage] = stages.get(rule.stage, 0) + 1
+    print(f"ok: {len(rules)} rules in {directory} ({', '.join(f'{s} {n}' for s, n in stages.items())})")
+    return 0
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    """Run one payload through every stage and print what matched; creates nothing."""
+    import msgspec
+
+    from alertgate.gateway.rules import explain
+    from alertgate.gateway.sources.common import PayloadError
+    from alertgate.rules.schema import RulesInvalid
+    from alertgate.rules.service import RulesService
+
+    settings = _settings()
+    configure_logging("warning")
+    body = Path(args.payload).read_bytes()
+    source = args.source or _guess_source(body)
+    service = RulesService(Path(settings.config_dir), settings.dedup_window)
+    errors = service.reload()
+    if errors:
+        for error in errors:
+            print(error, file=sys.stderr)
+        return 1
+    try:
+        verdicts = explain(body, source, service.engine, settings)
+    except PayloadError as exc:
+        print(f"{exc.error}: " + "; ".join(f"{d.path}: {d.message}" for d in exc.detail), file=sys.stderr)
+        return 1
+    except RulesInvalid:
+        return 1
+    print(msgspec.json.format(msgspec.json.encode({"source": source, "results": verdicts}), indent=2).decode())
+    return 0
+
+
+def _guess_source(body: bytes) -> str:
+    import msgspec
+
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return "alertmanager"
+    if isinstance(data, dict) and "alerts" in data:
+        return "alertmanager"
+    if isinstance(data, dict) and "event_id" in data:
+        return "zabbix"
+    return "finding"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alertgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="an RQ worker with its scheduler").set_defaults(func=cmd_worker)
+    rules = sub.add_parser("rules", help="check or try the rule files").add_subparsers(dest="rules", required=True)
+    check = rules.add_parser("check", help="validate the rule files (exit 1 on any error)")
+    check.add_argument("directory", nargs="?", help="default: $ALERTGATE_CONFIG_DIR/rules")
+    check.set_defaults(func=cmd_rules_check)
+    trial = rules.add_parser("test", help="run one payload through every stage")
+    trial.add_argument("payload", help="a JSON file, as the source sends it")
+    trial.add_argument("--source", choices=["alertmanager", "zabbix", "finding"], help="default: guessed")
+    trial.set_defaults(func=cmd_rules_test)
     token = sub.add_parser("token", help="make a new credential")
     token.add_argument("--role", required=True, choices=[r.value for r in Role])
     token.add_argument("--name", required=True)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from redis.asyncio import Redis
 
 from alertgate.dedup.store import DedupStore
-from alertgate.rules.policy import baseline_policy
+from alertgate.rules.policy import Policy
 from alertgate.settings import Role
 from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor, IllegalTransition
@@ -54,7 +54,7 @@ async def replay(url: str, sequence) -> tuple[list[str], list[str]]:
             status = AlertStatus.FIRING if kind == "fire" else AlertStatus.RESOLVED
             expected.append((model.fire if kind == "fire" else model.recover)(occ, seconds).value)
             a = alert(occ, status, now)
-            [result] = await dedup.ingest([a], [baseline_policy(a, WINDOW)], now)
+            [result] = await dedup.ingest([a], [Policy(dedup_window=WINDOW)], now)
             actual.append(result.outcome.value)
             if result.outcome.value in ("new", "recurrence"):
                 master = result.ticket_id

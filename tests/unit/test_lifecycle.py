@@ -24,6 +24,7 @@ from alertgate.tickets.model import (
     TicketStatus as S,
 )
 from alertgate.dedup.store import initial_sla
+from alertgate.rules.tables import Tables
 
 T0 = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
 DESK = Actor("desk", Role.SERVICE_DESK)
@@ -34,7 +35,7 @@ ADMIN = Actor("root", Role.ADMIN)
 
 
 def ticket(status=S.OPEN, priority=3, **kw) -> Ticket:
-    return Ticket(id="INC-X-1", status=status, priority=priority, sla=initial_sla(priority, T0),
+    return Ticket(id="INC-X-1", status=status, priority=priority, sla=initial_sla(Tables().sla_minutes[priority], T0),
                   created_at=T0, updated_at=T0, **kw)
 
 

@@ -16,8 +16,8 @@ from redis.exceptions import NoScriptError
 
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.keys import TICKET_INDEX, dedup_tag, occurrence_key, state_key
-from alertgate.rules.policy import SLA_MINUTES, Policy
-from alertgate.tickets.alert import Alert
+from alertgate.rules.policy import Policy
+from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.codec import to_field
 from alertgate.tickets.model import SlaEntry, SlaTarget, TimelineEntry
 
@@ -33,9 +33,9 @@ class IngestResult(msgspec.Struct):
     master_id: str | None = None
 
 
-def initial_sla(priority: int, created_at: datetime) -> list[SlaEntry]:
+def initial_sla(minutes: tuple[float, float, float] | list[float], created_at: datetime) -> list[SlaEntry]:
     """Assignment is due from creation; acceptance and resolution start when the step before ends."""
-    assignment, acceptance, resolution = SLA_MINUTES[priority]
+    assignment, acceptance, resolution = minutes
     return [
         SlaEntry(target=SlaTarget.ASSIGNMENT, due_at=created_at + timedelta(minutes=assignment), minutes=assignment),
         SlaEntry(target=SlaTarget.ACCEPTANCE, minutes=acceptance),
@@ -51,15 +51,16 @@ def master_fields(alert: Alert, policy: Policy, now: datetime) -> list[str | byt
         "severity": alert.severity, "category": policy.category, "area": policy.area,
         "subarea": policy.subarea, "nature": policy.nature, "affected_service": policy.affected_service,
         "impact": policy.impact, "urgency": policy.urgency, "priority": policy.priority,
-        "route_group": policy.assignment_group, "duplicate_count": 0, "reopen_count": 0,
+        "route_group": policy.assignment_group, "escalation_policy": policy.escalation,
+        "duplicate_count": 0, "reopen_count": 0,
         "location": alert.labels.get("location"),
     }
     pairs: list[str | bytes] = []
     for name, value in fields.items():
         if value is not None:
             pairs += [name, str(value)]
-    pairs += ["sla", _encode(initial_sla(policy.priority, now)), "labels", _encode(alert.labels),
-              "links", _encode(alert.links)]
+    pairs += ["sla", _encode(initial_sla(policy.sla_minutes, now)), "labels", _encode(alert.labels),
+              "links", _encode(alert.links), "channels", _encode(policy.channels)]
     return pairs
 
 
@@ -91,7 +92,9 @@ class DedupStore:
 
     async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime) -> list[IngestResult]:
         """Decide and apply every alert of one request, in order; suppressed ones touch nothing."""
-        calls = [(i, self._args(a, p, now)) for i, (a, p) in enumerate(zip(alerts, policies)) if not p.suppress]
+        # Rules suppress firing alerts only: a recovery must still reach a ticket opened before.
+        calls = [(i, self._args(a, p, now)) for i, (a, p) in enumerate(zip(alerts, policies))
+                 if not (p.suppress and a.status is AlertStatus.FIRING and not a.update)]
         try:
             replies = await self._run([args for _, args in calls])
         except NoScriptError:  # Redis restarted (or was flushed) since the script was loaded

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from litestar import Litestar
 from redis.asyncio import Redis
 
@@ -10,9 +13,12 @@ from alertgate.gateway.auth import Authenticator
 from alertgate.gateway.errors import exception_handlers
 from alertgate.gateway.health import health_handlers
 from alertgate.gateway.intake import intake_handlers
+from alertgate.gateway.rules import rule_handlers
 from alertgate.gateway.tickets import ticket_exception_handlers, ticket_handlers
 from alertgate.observability.logging import configure_logging
 from alertgate.observability.metrics import GatewayMetrics
+from alertgate.rules.schema import RulesInvalid
+from alertgate.rules.service import RulesService
 from alertgate.settings import Settings, load_settings
 from alertgate.tickets.store import TicketStore
 
@@ -27,25 +33,49 @@ def connect_redis(url: str, settings: Settings) -> Redis:
     )
 
 
-def create_app(settings: Settings, redis: Redis) -> Litestar:
+def load_rules_service(settings: Settings, metrics: GatewayMetrics) -> RulesService:
+    """The rules at start: invalid files stop the start (RulesInvalid lists every error)."""
+    service = RulesService(
+        Path(settings.config_dir), settings.dedup_window,
+        on_match=lambda stage, rule: metrics.rule_matches.labels(stage, rule).inc(),
+        on_reload=lambda outcome: metrics.rules_reloads.labels(outcome).inc(),
+    )
+    errors = service.reload()
+    if errors:
+        raise RulesInvalid(errors)
+    return service
+
+
+def create_app(settings: Settings, redis: Redis, watch_rules: bool = True) -> Litestar:
     auth = Authenticator(settings.all_tokens())
     metrics = GatewayMetrics()
+    rules = load_rules_service(settings, metrics)
     # Occurrences are kept as long as a closed ticket can still make a recurrence.
     retention = int(settings.recurrence_lookback + settings.dedup_window)
     dedup = DedupStore(redis, retention, settings.recurrence_lookback, settings.auto_resolve)
 
+    tasks: list[asyncio.Task] = []
+
+    async def start_watching() -> None:
+        if watch_rules:
+            tasks.append(asyncio.create_task(rules.watch()))
+
     async def close_redis() -> None:
+        for task in tasks:
+            task.cancel()
         await redis.aclose()
 
     return Litestar(
         route_handlers=[
-            *intake_handlers(settings, auth, dedup, metrics),
-            *ticket_handlers(TicketStore(redis), auth),
-            *health_handlers(redis, auth, metrics),
+            *intake_handlers(settings, auth, dedup, rules, metrics),
+            *ticket_handlers(TicketStore(redis), auth, rules),
+            *rule_handlers(rules, auth, settings),
+            *health_handlers(redis, auth, metrics, rules),
         ],
         exception_handlers={**exception_handlers(settings.retry_after, settings.body_limit),
                             **ticket_exception_handlers()},
         request_max_body_size=settings.body_limit,
+        on_startup=[start_watching],
         on_shutdown=[close_redis],
         openapi_config=None,
         debug=False,
@@ -58,4 +88,7 @@ def app_from_environment() -> Litestar:
     configure_logging(settings.log_level)
     if not settings.redis_url:
         raise SystemExit("ALERTGATE_REDIS_URL is not set (use `alertgate run` for an embedded Redis)")
-    return create_app(settings, connect_redis(settings.redis_url, settings))
+    try:
+        return create_app(settings, connect_redis(settings.redis_url, settings))
+    except RulesInvalid as exc:
+        raise SystemExit("alertgate: rules rejected:\n" + "\n".join(f"  {e}" for e in exc.errors)) from None

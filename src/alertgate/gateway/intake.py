@@ -16,8 +16,10 @@ from alertgate.gateway.auth import INGEST, Authenticator
 from alertgate.gateway.sources import SOURCES
 from alertgate.gateway.sources.common import SourceContext
 from alertgate.observability.metrics import GatewayMetrics
-from alertgate.rules.policy import baseline_policy
+from alertgate.rules.service import RulesService
+from alertgate.rules.policy import Policy
 from alertgate.settings import Settings
+from alertgate.tickets.alert import Alert
 
 log = structlog.get_logger("alertgate.intake")
 
@@ -37,7 +39,7 @@ _encode = msgspec.json.Encoder().encode
 QUIET = frozenset({Outcome.REPEAT, Outcome.DUPLICATE})
 
 
-def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore,
+def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, rules: RulesService,
                     metrics: GatewayMetrics) -> list[HTTPRouteHandler]:
     """One POST handler per registered source."""
     ci_labels, symptom_labels = tuple(settings.ci_labels), tuple(settings.symptom_labels)
@@ -53,7 +55,7 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore,
             now = datetime.now(timezone.utc)
             alerts = parse(await request.body(), SourceContext(now, ci_labels, symptom_labels))
             received.inc(len(alerts))
-            policies = [baseline_policy(alert, settings.dedup_window) for alert in alerts]
+            alerts, policies = classify(alerts, rules, now)
             results = await dedup.ingest(alerts, policies, now)
             for alert, result in zip(alerts, results):
                 metrics.alerts_processed.labels(source, result.outcome.value).inc()
@@ -67,3 +69,12 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore,
         return post(PATHS[source], name=f"ingest_{source}", status_code=200)(ingest)
 
     return [make(source) for source in SOURCES]
+
+
+def classify(alerts: list[Alert], rules: RulesService, now: datetime) -> tuple[list[Alert], list[Policy]]:
+    """Each alert's Policy; a classify rule that corrects the CI changes the alert's dedup key."""
+    evaluate = rules.engine.evaluate
+    policies = [evaluate(alert, now).policy for alert in alerts]
+    corrected = [msgspec.structs.replace(a, ci=p.ci) if p.ci and p.ci != a.ci else a
+                 for a, p in zip(alerts, policies)]
+    return corrected, policies

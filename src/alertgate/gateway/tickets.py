@@ -12,8 +12,8 @@ from litestar.handlers import HTTPRouteHandler
 from alertgate.gateway.auth import ANY_ROLE, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response
 from alertgate.gateway.sources.common import decode_json
-from alertgate.rules.policy import priority_of
 from alertgate.dedup.store import initial_sla
+from alertgate.rules.service import RulesService
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import (
     Action,
@@ -79,7 +79,7 @@ def ticket_exception_handlers() -> dict:
     return {TicketNotFound: not_found, IllegalTransition: illegal, RoleNotAllowed: role, MissingArgument: missing}
 
 
-def ticket_handlers(store: TicketStore, auth: Authenticator) -> list[HTTPRouteHandler]:
+def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService) -> list[HTTPRouteHandler]:
     @get("/api/v1/tickets")
     async def list_tickets(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
@@ -104,13 +104,14 @@ def ticket_handlers(store: TicketStore, auth: Authenticator) -> list[HTTPRouteHa
         principal = auth.authorize(request.headers.get("authorization"), OPENERS)
         new = decode_json(await request.body(), NewTicket)
         now = datetime.now(timezone.utc)
-        priority = priority_of(new.impact, new.urgency)
+        tables = rules.engine.tables
+        priority = tables.priority(new.impact, new.urgency)
         ticket = Ticket(
             id="", source=TicketSource.USER_REPORT, origin="user_report", ci=new.ci, title=new.title,
             description=new.description, affected_service=new.affected_service, category=new.category,
             area=new.area, subarea=new.subarea, nature=new.nature, impact=new.impact, urgency=new.urgency,
             priority=priority, contact=new.contact, location=new.location, outage_start=new.outage_start,
-            sla=initial_sla(priority, now), created_at=now, updated_at=now,
+            sla=initial_sla(tables.sla_minutes[priority], now), created_at=now, updated_at=now,
             timeline=[TimelineEntry(at=now, actor=principal.name, action="create", to_status=TicketStatus.OPEN)],
         )
         return _json(await store.create(ticket), 201)

@@ -39,6 +39,13 @@ class GatewayMetrics:
             ["source"], buckets=_LATENCY_BUCKETS, registry=register,
         )
 
+        self.rule_matches = Counter(
+            "alertgate_rule_matches_total", "Rule matches, by stage and rule.", ["stage", "rule"], registry=register
+        )
+        self.rules_reloads = Counter(
+            "alertgate_rules_reloads_total", "Rule reloads, by outcome.", ["outcome"], registry=register
+        )
+
     def render(self) -> bytes:
         """The text exposition: this process, or all processes in multiprocess mode."""
         if multiprocess_dir():

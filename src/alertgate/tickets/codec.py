@@ -15,7 +15,7 @@ TIME_FIELDS = frozenset({
     "created_at", "updated_at", "resolved_at", "closed_at", "last_occurrence_at", "suspended_at",
     "outage_start", "outage_end",
 })
-JSON_FIELDS = frozenset({"sla", "labels", "links"})
+JSON_FIELDS = frozenset({"sla", "labels", "links", "channels"})
 BOOL_FIELDS = frozenset({"ci_operational"})
 SKIP_FIELDS = frozenset({"timeline"})
 _encode = msgspec.json.Encoder().encode

@@ -1,0 +1,161 @@
+"""Rules of one stage → a durable_rules ruleset definition, and the message that feeds it.
+
+The definition holds the *shape* of the rules only: every literal value travels in the message as
+a parameter (``p0``, ``p1``, …) compared field-to-field (``{"$m": "p0"}``). Rules that differ only
+in their values therefore compile to the same ruleset, which the engine registers once and reuses
+across reloads (durable_rules cannot unregister the state a ruleset allocates). Regular
+expressions (Python's, not durable_rules' pattern language) and maintenance windows are evaluated
+here and posted as boolean facts. ``pri`` gives first-match-wins in file order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from alertgate.rules.conditions import INT_FIELDS, AllOf, AnyOf, Condition, Leaf, Not
+from alertgate.rules.schema import Rule, Window
+
+ALWAYS = {"k": 1}          # every message carries k: 1
+
+
+@dataclass
+class CompiledStage:
+    stage: str
+    rules: list[Rule]
+    definition: dict[str, dict]
+    params: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)            # alias → label name
+    numbers: dict[str, tuple[str, str]] = field(default_factory=dict)  # alias → (kind, name)
+    regexes: list[tuple[str, str, str, re.Pattern]] = field(default_factory=list)
+    windows: list[tuple[str, tuple[Window, ...]]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        shape = json.dumps(self.definition, sort_keys=True)
+        return f"{self.stage}_{hashlib.sha256(shape.encode()).hexdigest()[:16]}"
+
+    def subjects(self) -> set[tuple[str, str]]:
+        found = {("label", n) for n in self.labels.values()} | set(self.numbers.values())
+        found |= {(kind, name) for _, kind, name, _ in self.regexes}
+        return found
+
+    def message(self, fields: Mapping[str, Any], labels: Mapping[str, str], now: datetime) -> dict[str, Any]:
+        msg: dict[str, Any] = {"k": 1, **self.params}
+        for name, value in fields.items():
+            if value is not None:
+                msg["f_" + name] = value
+        for alias, label in self.labels.items():
+            if label in labels:
+                msg[alias] = labels[label]
+        for alias, (kind, name) in self.numbers.items():
+            number = _number(fields.get(name) if kind == "field" else labels.get(name))
+            if number is not None:
+                msg[alias] = number
+        for alias, kind, name, pattern in self.regexes:
+            value = fields.get(name) if kind == "field" else labels.get(name)
+            msg[alias] = value is not None and pattern.search(str(value)) is not None
+        for alias, windows in self.windows:
+            msg[alias] = any(w.start <= now < w.end for w in windows)
+        return msg
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class _StageCompiler:
+    def __init__(self, stage: str) -> None:
+        self.out = CompiledStage(stage, [], {})
+        self._label_alias: dict[str, str] = {}
+        self._number_alias: dict[tuple[str, str], str] = {}
+
+    def param(self, value: Any) -> dict:
+        alias = f"p{len(self.out.params)}"
+        self.out.params[alias] = value
+        return {"$m": alias}
+
+    def subject(self, leaf: Leaf) -> str:
+        if leaf.kind == "field":
+            return "f_" + leaf.name
+        if leaf.name not in self._label_alias:
+            alias = f"l{len(self._label_alias)}"
+            self._label_alias[leaf.name] = alias
+            self.out.labels[alias] = leaf.name
+        return self._label_alias[leaf.name]
+
+    def number(self, leaf: Leaf) -> str:
+        key = (leaf.kind, leaf.name)
+        if key not in self._number_alias:
+            self._number_alias[key] = alias = f"n{len(self._number_alias)}"
+            self.out.numbers[alias] = key
+        return self._number_alias[key]
+
+    def condition(self, cond: Condition, negate: bool = False) -> dict:
+        if isinstance(cond, Not):
+            return self.condition(cond.item, not negate)
+        if isinstance(cond, (AllOf, AnyOf)):
+            parts = [self.condition(item, negate) for item in cond.items]
+            conjunction = isinstance(cond, AllOf) != negate  # De Morgan
+            return _join("$and" if conjunction else "$or", parts)
+        return self.leaf(cond, negate)
+
+    def leaf(self, leaf: Leaf, negate: bool) -> dict:
+        op = leaf.op
+        if op == "regex":
+            alias = f"x{len(self.out.regexes)}"
+            self.out.regexes.append((alias, leaf.kind, leaf.name, leaf.pattern))
+            return {alias: not negate}
+        if op in ("lt", "le", "gt", "ge"):
+            key = self.number(leaf)
+            flipped = {"lt": "ge", "le": "gt", "gt": "le", "ge": "lt"}[op] if negate else op
+            test = {f"${_DURABLE_OPS[flipped]}": {key: self.param(float(leaf.value))}}
+            return _join("$or", [{"$nex": {key: 1}}, test]) if negate else test
+        key = self.subject(leaf)
+        if op == "exists":
+            present = leaf.value != negate
+            return {"$ex" if present else "$nex": {key: 1}}
+        if op == "not_equals":
+            op, negate = "equals", not negate
+        values = leaf.value if op == "in" else (leaf.value,)
+        if not negate:
+            return _join("$or", [{key: self.param(v)} for v in values])
+        # absent, or different from every value
+        return _join("$or", [{"$nex": {key: 1}}, _join("$and", [{"$neq": {key: self.param(v)}} for v in values])])
+
+    def rule(self, position: int, rule: Rule) -> None:
+        parts = [self.condition(rule.when)] if rule.when is not None else [ALWAYS]
+        if rule.during:
+            alias = f"t{len(self.out.windows)}"
+            self.out.windows.append((alias, rule.during))
+            parts.append({alias: True})
+        self.out.definition[f"r{position}"] = {"all": [{"m": _join("$and", parts)}], "pri": position + 1}
+        self.out.rules.append(rule)
+
+
+_DURABLE_OPS = {"lt": "lt", "le": "lte", "gt": "gt", "ge": "gte"}
+
+
+def _join(op: str, parts: list[dict]) -> dict:
+    return parts[0] if len(parts) == 1 else {op: parts}
+
+
+def compile_stage(stage: str, rules: list[Rule]) -> CompiledStage:
+    compiler = _StageCompiler(stage)
+    for position, rule in enumerate(r for r in rules if r.stage == stage):
+        compiler.rule(position, rule)
+    return compiler.out
+
+
+def typed_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Field values as conditions compare them: numbers for impact/urgency/priority, else text."""
+    return {k: (int(v) if k in INT_FIELDS else str(v)) for k, v in fields.items() if v is not None}

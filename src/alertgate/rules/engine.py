@@ -1,0 +1,209 @@
+"""The rule engine: compiled stages on one durable_rules host, evaluated one alert at a time.
+
+durable_rules 2.0.28 facts designed around:
+- its ``Host`` starts two timer threads per instance and cannot unregister rulesets; we keep one
+  host for the life of the process and start no timers (we only post synchronously);
+- a ruleset allocates state on its first event and never frees it; rulesets are keyed by the
+  *shape* of a stage's rules (values travel in each message), so a reload that changes values
+  reuses the registered rulesets, and memory grows only with shapes never seen before;
+- it has no locking: every post happens under ``self._lock``;
+- it drops an event whose id it has seen (a 32-bit hash): every message gets a fresh id;
+- ``post`` delivers an event to one rule: with ``pri`` = rule order that is first-match-wins.
+A reload compiles and registers first, then swaps one reference: an evaluation in flight keeps the
+rule set it started with, so none sees a half-loaded set.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+import msgspec
+from durable.engine import Host, MessageNotHandledException
+
+from alertgate.rules.compile import CompiledStage, compile_stage
+from alertgate.rules.conditions import AllOf, AnyOf, Condition, Leaf, Not
+from alertgate.rules.policy import DEFAULT_GROUP, Policy
+from alertgate.rules.schema import STAGES, ClassifySet, PrioritiseSet, RouteSet, Rule, SuppressSet
+from alertgate.rules.tables import Tables
+from alertgate.tickets.alert import Alert
+
+ALERT_FIELDS = ("source", "ci", "symptom", "status", "severity", "title", "description")
+CACHE_LIMIT = 50_000
+
+
+class _QuietHost(Host):
+    """A durable_rules host without the background dispatch threads (we never use timers)."""
+
+    def _run(self) -> None:
+        pass
+
+
+class StageMatch(msgspec.Struct):
+    stage: str
+    rule: str | None
+
+
+class Evaluation(msgspec.Struct, frozen=True):
+    policy: Policy
+    matches: list[StageMatch]
+
+
+@dataclass(frozen=True)
+class _Active:
+    stages: tuple[CompiledStage, ...]
+    tables: Tables
+    default_window: float
+    key_fields: tuple[str, ...]
+    key_labels: tuple[str, ...]
+    windows: tuple[tuple, ...]
+    generation: int
+    cache: dict = None  # type: ignore[assignment]  # relevant input → Evaluation, for this set only
+
+
+def _subjects(cond: Condition | None) -> set[tuple[str, str]]:
+    if cond is None:
+        return set()
+    if isinstance(cond, Leaf):
+        return {cond.subject()}
+    if isinstance(cond, Not):
+        return _subjects(cond.item)
+    return set().union(*(_subjects(c) for c in cond.items)) if isinstance(cond, (AllOf, AnyOf)) else set()
+
+
+class RuleEngine:
+    def __init__(self, tables: Tables, default_window: float,
+                 on_match: Callable[[str, str], None] | None = None) -> None:
+        self._host = _QuietHost()
+        self._lock = threading.Lock()
+        self._registered: set[str] = set()
+        self._ids = itertools.count(1)
+        self._hit: list[int] = []
+        self._on_match = on_match
+        self._generations = itertools.count(1)
+        self._active = self._activate([], tables, default_window)
+
+    @property
+    def generation(self) -> int:
+        return self._active.generation
+
+    @property
+    def rule_count(self) -> int:
+        return sum(len(s.rules) for s in self._active.stages)
+
+    @property
+    def tables(self) -> Tables:
+        return self._active.tables
+
+    def registered_rulesets(self) -> int:
+        return len(self._registered)
+
+    def load(self, rules: list[Rule], tables: Tables, default_window: float) -> None:
+        """Compile, register what is new, then swap: in-flight evaluations keep the old set."""
+        self._active = self._activate(rules, tables, default_window)
+
+    def _activate(self, rules: list[Rule], tables: Tables, default_window: float) -> _Active:
+        stages = tuple(compile_stage(stage, rules) for stage in STAGES)
+        with self._lock:
+            for stage in stages:
+                if stage.definition and stage.name not in self._registered:
+                    self._host.register_rulesets({stage.name: self._with_actions(stage.definition)})
+                    self._registered.add(stage.name)
+        subjects = set().union(*(_subjects(r.when) for r in rules)) if rules else set()
+        key_fields = tuple(sorted(n for k, n in subjects if k == "field" and n in ALERT_FIELDS))
+        key_labels = tuple(sorted(n for k, n in subjects if k == "label"))
+        windows = tuple(w for s in stages for _, w in s.windows)
+        return _Active(stages, tables, default_window, key_fields, key_labels, windows,
+                       next(self._generations), {})
+
+    def _with_actions(self, definition: dict) -> dict:
+        def record(position: int) -> Callable[[Any], None]:
+            return lambda _c: self._hit.append(position)
+        return {name: {**rule, "run": record(int(name[1:]))} for name, rule in definition.items()}
+
+    def evaluate(self, alert: Alert, now: datetime) -> Evaluation:
+        """Every stage in order, first match wins in each; cached for identical relevant input."""
+        active = self._active
+        key = (
+            tuple(getattr(alert, f) for f in active.key_fields),
+            tuple(alert.labels.get(n) for n in active.key_labels),
+            tuple(any(w.start <= now < w.end for w in ws) for ws in active.windows),
+        )
+        found = active.cache.get(key)
+        if found is None:
+            found = self._evaluate(active, alert, now)
+            if len(active.cache) >= CACHE_LIMIT:
+                active.cache.clear()
+            active.cache[key] = found
+        if self._on_match is not None:
+            for match in found.matches:
+                if match.rule is not None:
+                    self._on_match(match.stage, match.rule)
+        return found
+
+    def _match(self, stage: CompiledStage, fields: dict[str, Any], labels: dict[str, str], now: datetime) -> Rule | None:
+        if not stage.rules:
+            return None
+        message = stage.message(fields, labels, now)
+        with self._lock:
+            message["id"] = next(self._ids)
+            self._hit.clear()
+            try:
+                self._host.post(stage.name, message)
+            except MessageNotHandledException:
+                return None
+            return stage.rules[self._hit[0]] if self._hit else None
+
+    def _evaluate(self, active: _Active, alert: Alert, now: datetime) -> Evaluation:
+        fields: dict[str, Any] = {f: (getattr(alert, f).value if f == "status" else getattr(alert, f))
+                                  for f in ALERT_FIELDS}
+        values: dict[str, Any] = {}
+        matches = []
+        for stage in active.stages:
+            if stage.stage == "prioritise":
+                fields.update(impact=3, urgency=3)
+            rule = self._match(stage, fields, alert.labels, now)
+            matches.append(StageMatch(stage.stage, rule.name if rule else None))
+            if rule is not None:
+                self._apply(rule, fields, values)
+            if stage.stage == "prioritise":
+                impact, urgency = fields["impact"], fields["urgency"]
+                fields["priority"] = values.get("priority") or active.tables.priority(impact, urgency)
+        priority = fields["priority"]
+        policy = Policy(
+            suppress=values.get("suppress", False), suppress_reason=values.get("suppress_reason"),
+            ci=values.get("ci"), category=fields.get("category"), area=fields.get("area"),
+            subarea=fields.get("subarea"), nature=fields.get("nature"),
+            affected_service=fields.get("affected_service"), impact=fields["impact"],
+            urgency=fields["urgency"], priority=priority,
+            sla_minutes=tuple(active.tables.sla_minutes[priority]),
+            assignment_group=values.get("assignment_group") or DEFAULT_GROUP,
+            escalation=values.get("escalation") or "default",
+            channels=tuple(values.get("channels") or active.tables.notification.channels.get(priority, ["log"])),
+            dedup_window=values.get("dedup_window") or active.default_window,
+        )
+        return Evaluation(policy, matches)
+
+    @staticmethod
+    def _apply(rule: Rule, fields: dict[str, Any], values: dict[str, Any]) -> None:
+        chosen = rule.set
+        if isinstance(chosen, SuppressSet):
+            values.update(suppress=True, suppress_reason=chosen.reason or f"rule {rule.name}")
+        elif isinstance(chosen, ClassifySet):
+            for name in ("category", "area", "subarea", "nature", "affected_service"):
+                if getattr(chosen, name) is not None:
+                    fields[name] = getattr(chosen, name)
+            if chosen.ci:
+                fields["ci"] = values["ci"] = chosen.ci
+        elif isinstance(chosen, PrioritiseSet):
+            for name in ("impact", "urgency"):
+                if getattr(chosen, name) is not None:
+                    fields[name] = getattr(chosen, name)
+            if chosen.priority is not None:
+                values["priority"] = chosen.priority
+        elif isinstance(chosen, RouteSet):
+            values.update(assignment_group=chosen.assignment_group, escalation=chosen.escalation,
+                          channels=chosen.channels, dedup_window=rule.dedup_window)

@@ -1,0 +1,203 @@
+"""Rule files (``config/rules/*.yaml``): their Structs, and loading with errors that name file,
+line and reason. Declarative only: YAML is read with ``safe_load`` semantics and nothing in a
+rule is ever executed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+from alertgate.durations import parse_duration
+from alertgate.rules.conditions import Condition, ConditionError, parse_condition
+
+STAGES = ("suppress", "classify", "prioritise", "route")
+Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")]
+CHANNELS = ("log", "email", "webhook", "phone")
+
+
+class Window(msgspec.Struct, forbid_unknown_fields=True):
+    start: datetime
+    end: datetime
+
+
+class SuppressSet(msgspec.Struct, forbid_unknown_fields=True):
+    reason: str | None = None
+
+
+class ClassifySet(msgspec.Struct, forbid_unknown_fields=True):
+    category: str | None = None
+    area: str | None = None
+    subarea: str | None = None
+    nature: str | None = None
+    affected_service: str | None = None
+    ci: str | None = None
+
+
+class PrioritiseSet(msgspec.Struct, forbid_unknown_fields=True):
+    impact: Level | None = None
+    urgency: Level | None = None
+    priority: Level | None = None
+
+
+class RouteSet(msgspec.Struct, forbid_unknown_fields=True):
+    assignment_group: str | None = None
+    escalation: str | None = None
+    channels: list[Literal["log", "email", "webhook", "phone"]] | None = None
+    dedup_window: str | None = None
+
+
+SET_TYPES: dict[str, type] = {"suppress": SuppressSet, "classify": ClassifySet,
+                              "prioritise": PrioritiseSet, "route": RouteSet}
+
+
+class RawRule(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    when: Any = None
+    set: dict[str, Any] = {}
+    during: list[Window] | None = None
+
+
+class RawFile(msgspec.Struct, forbid_unknown_fields=True):
+    suppress: list[RawRule] = []
+    classify: list[RawRule] = []
+    prioritise: list[RawRule] = []
+    route: list[RawRule] = []
+
+
+@dataclass(frozen=True)
+class Rule:
+    stage: str
+    name: str
+    when: Condition | None
+    set: Any
+    during: tuple[Window, ...] = ()
+    file: str = ""
+    line: int = 0
+    dedup_window: float | None = None
+
+
+@dataclass(frozen=True)
+class RuleError:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class RulesInvalid(Exception):
+    def __init__(self, errors: list[RuleError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+def _line_index(node: yaml.Node, path: tuple = (), index: dict | None = None) -> dict[tuple, int]:
+    """Every path in the document → the line (1-based) where its value starts."""
+    index = {} if index is None else index
+    index[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _line_index(value, path + (key.value,), index)
+            index[path + (key.value,)] = key.start_mark.line + 1  # point at the key, not its value
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            _line_index(item, path + (position,), index)
+    return index
+
+
+def _path(text: str) -> tuple:
+    """msgspec's ``.classify[0].set.impact`` → ``("classify", 0, "set", "impact")``."""
+    return tuple(int(index) if index else name for name, index in re.findall(r"\.([^.\[\]]+)|\[(\d+)\]", text))
+
+
+def _line_of(index: dict[tuple, int], path: tuple) -> int:
+    while path and path not in index:
+        path = path[:-1]
+    return index.get(path, 1)
+
+
+def load_file(path: Path) -> tuple[list[Rule], list[RuleError]]:
+    """One rule file → its rules in order, or every error found in it."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [RuleError(name, 1, f"cannot read: {exc}")]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return [], [RuleError(name, (mark.line + 1) if mark else 1, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+    if node is None:
+        return [], []
+    index = _line_index(node)
+    try:
+        raw = msgspec.convert(data, RawFile)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$")
+        return [], [RuleError(name, _line_of(index, _path(where.rstrip("`"))), message)]
+    rules, errors = [], []
+    for stage in STAGES:
+        for position, spec in enumerate(getattr(raw, stage)):
+            at = (stage, position)
+            try:
+                rules.append(_build(stage, spec, name, index, at))
+            except RulesInvalid as exc:
+                errors += exc.errors
+    return rules, errors
+
+
+def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule:
+    line = _line_of(index, at)
+    try:
+        values = msgspec.convert(spec.set, SET_TYPES[stage])
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$")
+        raise RulesInvalid([RuleError(file, _line_of(index, at + ("set",) + _path(where.rstrip("`"))),
+                                      f"rule {spec.name}: set: {message}")]) from None
+    window = None
+    if isinstance(values, RouteSet) and values.dedup_window is not None:
+        try:
+            window = parse_duration(values.dedup_window).total_seconds()
+        except ValueError as exc:
+            raise RulesInvalid([RuleError(file, _line_of(index, at + ("set", "dedup_window")),
+                                          f"rule {spec.name}: {exc}")]) from None
+    if spec.during is not None and stage != "suppress":
+        raise RulesInvalid([RuleError(file, _line_of(index, at + ("during",)),
+                                      f"rule {spec.name}: 'during' (a maintenance window) belongs to suppress rules")])
+    try:
+        when = parse_condition(spec.when) if spec.when is not None else None
+    except ConditionError as exc:
+        raise RulesInvalid([RuleError(file, _line_of(index, at + ("when",) + exc.path),
+                                      f"rule {spec.name}: {exc.message}")]) from None
+    return Rule(stage, spec.name, when, values, tuple(spec.during or ()), file, line, window)
+
+
+def load_rules(directory: Path) -> list[Rule]:
+    """Every ``*.yaml`` of the directory in name order; RulesInvalid lists every error."""
+    if not directory.is_dir():
+        raise RulesInvalid([RuleError(str(directory), 0, "rule directory does not exist")])
+    rules, errors = [], []
+    for path in sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml")):
+        found, problems = load_file(path)
+        rules += found
+        errors += problems
+    seen: dict[tuple[str, str], Rule] = {}
+    for rule in rules:
+        key = (rule.stage, rule.name)
+        if key in seen:
+            first = seen[key]
+            errors.append(RuleError(rule.file, rule.line, f"rule {rule.name}: a {rule.stage} rule of this name "
+                                                          f"already exists at {first.file}:{first.line}"))
+        seen[key] = rule
+    if errors:
+        raise RulesInvalid(errors)
+    return rules

@@ -1,0 +1,81 @@
+"""The handbook's tables (SPEC §4): priority matrix, SLA targets, escalation and notification.
+
+``config/tables.yaml`` holds them for operators to read and tune; the defaults below are the same
+handbook values, used when a configuration folder has no tables file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+import yaml
+
+from alertgate.durations import parse_duration
+
+Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
+Minutes = Annotated[float, msgspec.Meta(gt=0)]
+Channel = Literal["log", "email", "webhook", "phone"]
+
+
+class EscalationStep(msgspec.Struct, forbid_unknown_fields=True):
+    after: str
+    notify: str
+
+    @property
+    def after_seconds(self) -> float:
+        return parse_duration(self.after).total_seconds()
+
+
+class Notification(msgspec.Struct, forbid_unknown_fields=True):
+    stakeholders: list[str] = msgspec.field(default_factory=lambda: [
+        "project_manager", "maintenance_manager", "product_manager", "deputy_director"])
+    timeline: dict[int, list[str]] = msgspec.field(default_factory=lambda: {
+        1: ["10m", "20m", "30m", "60m"], 2: ["10m", "15m", "30m", "60m"], 3: ["15m", "30m", "60m", "90m"]})
+    channels: dict[int, list[Channel]] = msgspec.field(default_factory=lambda: {
+        1: ["phone", "email"], 2: ["email"], 3: ["email"], 4: ["log"]})
+
+
+def _escalation() -> dict[int, list[EscalationStep]]:
+    roles = ("project_manager", "maintenance_engineer", "maintenance_manager")
+    after = {1: ("10m", "15m", "30m"), 2: ("5m", "10m", "30m"), 3: ("10m", "15m", "60m")}
+    return {p: [EscalationStep(a, r) for a, r in zip(times, roles)] for p, times in after.items()}
+
+
+class Tables(msgspec.Struct, forbid_unknown_fields=True):
+    # rows: urgency 1..4; columns: impact 1..4
+    priority_matrix: list[list[Level]] = msgspec.field(default_factory=lambda: [
+        [1, 2, 2, 3], [2, 2, 3, 3], [2, 3, 3, 4], [3, 3, 4, 4]])
+    # priority → minutes: creation→assignment, assignment→acceptance, acceptance→resolution
+    sla_minutes: dict[Level, Annotated[list[Minutes], msgspec.Meta(min_length=3, max_length=3)]] = msgspec.field(
+        default_factory=lambda: {1: [10, 15, 30], 2: [15, 30, 60], 3: [15, 30, 120], 4: [40, 60, 72 * 60]})
+    escalation: dict[Level, list[EscalationStep]] = msgspec.field(default_factory=_escalation)
+    notification: Notification = msgspec.field(default_factory=Notification)
+
+    def __post_init__(self) -> None:
+        if len(self.priority_matrix) != 4 or any(len(row) != 4 for row in self.priority_matrix):
+            raise ValueError("priority_matrix must be 4 rows (urgency) of 4 columns (impact)")
+        missing = {1, 2, 3, 4} - set(self.sla_minutes)
+        if missing:
+            raise ValueError(f"sla_minutes lacks priority {min(missing)}")
+        for steps in self.escalation.values():
+            for step in steps:
+                step.after_seconds  # raises ValueError for a bad duration
+
+    def priority(self, impact: int, urgency: int) -> int:
+        return self.priority_matrix[urgency - 1][impact - 1]
+
+
+class TablesInvalid(Exception):
+    pass
+
+
+def load_tables(config_dir: Path) -> Tables:
+    path = config_dir / "tables.yaml"
+    if not path.exists():
+        return Tables()
+    try:
+        return msgspec.convert(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, Tables, strict=False)
+    except (msgspec.ValidationError, ValueError, yaml.YAMLError) as exc:
+        raise TablesInvalid(f"{path}: {exc}") from None
