@@ -33,6 +33,7 @@ class CompiledStage:
     numbers: dict[str, tuple[str, str]] = field(default_factory=dict)  # alias → (kind, name)
     regexes: list[tuple[str, str, str, re.Pattern]] = field(default_factory=list)
     windows: list[tuple[str, tuple[Window, ...]]] = field(default_factory=list)
+    presence: dict[str, str] = field(default_factory=dict)          # fact alias → subject alias
 
     @property
     def name(self) -> str:
@@ -61,6 +62,8 @@ class CompiledStage:
             msg[alias] = value is not None and pattern.search(str(value)) is not None
         for alias, windows in self.windows:
             msg[alias] = any(w.start <= now < w.end for w in windows)
+        for alias, subject in self.presence.items():
+            msg[alias] = subject in msg
         return msg
 
 
@@ -100,6 +103,12 @@ class _StageCompiler:
             self.out.numbers[alias] = key
         return self._number_alias[key]
 
+    def present(self, subject: str, yes: bool = True) -> dict:
+        # Presence is a posted fact: durable_rules' $nex inside $or loops forever (2.0.28).
+        alias = "e_" + subject
+        self.out.presence[alias] = subject
+        return {alias: yes}
+
     def condition(self, cond: Condition, negate: bool = False) -> dict:
         if isinstance(cond, Not):
             return self.condition(cond.item, not negate)
@@ -119,18 +128,18 @@ class _StageCompiler:
             key = self.number(leaf)
             flipped = {"lt": "ge", "le": "gt", "gt": "le", "ge": "lt"}[op] if negate else op
             test = {f"${_DURABLE_OPS[flipped]}": {key: self.param(float(leaf.value))}}
-            return _join("$or", [{"$nex": {key: 1}}, test]) if negate else test
+            return _join("$or", [self.present(key, False), test]) if negate else test
         key = self.subject(leaf)
         if op == "exists":
-            present = leaf.value != negate
-            return {"$ex" if present else "$nex": {key: 1}}
+            return self.present(key, leaf.value != negate)
         if op == "not_equals":
             op, negate = "equals", not negate
         values = leaf.value if op == "in" else (leaf.value,)
         if not negate:
             return _join("$or", [{key: self.param(v)} for v in values])
         # absent, or different from every value
-        return _join("$or", [{"$nex": {key: 1}}, _join("$and", [{"$neq": {key: self.param(v)}} for v in values])])
+        return _join("$or", [self.present(key, False),
+                             _join("$and", [{"$neq": {key: self.param(v)}} for v in values])])
 
     def rule(self, position: int, rule: Rule) -> None:
         parts = [self.condition(rule.when)] if rule.when is not None else [ALWAYS]

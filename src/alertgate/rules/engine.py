@@ -42,6 +42,10 @@ class _QuietHost(Host):
         pass
 
 
+class _SecondDelivery(Exception):
+    pass
+
+
 class StageMatch(msgspec.Struct):
     stage: str
     rule: str | None
@@ -121,7 +125,12 @@ class RuleEngine:
 
     def _with_actions(self, definition: dict) -> dict:
         def record(position: int) -> Callable[[Any], None]:
-            return lambda _c: self._hit.append(position)
+            def run(_c: Any) -> None:
+                self._hit.append(position)
+                if len(self._hit) > 1:
+                    # One event, one rule: a second delivery would be an engine fault; stop it.
+                    raise _SecondDelivery()
+            return run
         return {name: {**rule, "run": record(int(name[1:]))} for name, rule in definition.items()}
 
     def evaluate(self, alert: Alert, now: datetime) -> Evaluation:
@@ -155,6 +164,8 @@ class RuleEngine:
                 self._host.post(stage.name, message)
             except MessageNotHandledException:
                 return None
+            except _SecondDelivery:
+                pass
             return stage.rules[self._hit[0]] if self._hit else None
 
     def _evaluate(self, active: _Active, alert: Alert, now: datetime) -> Evaluation:

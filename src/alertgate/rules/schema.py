@@ -124,6 +124,18 @@ def _line_of(index: dict[tuple, int], path: tuple) -> int:
     return index.get(path, 1)
 
 
+def _explain_file_error(message: str, path: tuple) -> str:
+    unknown = re.search(r"unknown field `([^`]+)`", message)
+    if unknown and len(path) <= 1:
+        return f"unknown stage {unknown.group(1)!r} (one of {', '.join(STAGES)})"
+    if unknown:
+        return f"unknown key {unknown.group(1)!r} in a rule (a rule has name, when, set, during)"
+    missing = re.search(r"missing required field `([^`]+)`", message)
+    if missing and len(path) == 2:
+        return f"rule {path[1] + 1} of {path[0]} has no {missing.group(1)!r}"
+    return f"{'.'.join(map(str, path))}: {message}" if path else message
+
+
 def load_file(path: Path) -> tuple[list[Rule], list[RuleError]]:
     """One rule file → its rules in order, or every error found in it."""
     name = str(path)
@@ -143,7 +155,10 @@ def load_file(path: Path) -> tuple[list[Rule], list[RuleError]]:
         raw = msgspec.convert(data, RawFile)
     except msgspec.ValidationError as exc:
         message, _, where = str(exc).partition(" - at `$")
-        return [], [RuleError(name, _line_of(index, _path(where.rstrip("`"))), message)]
+        path = _path(where.rstrip("`"))
+        unknown = re.search(r"unknown field `([^`]+)`", message)
+        line = _line_of(index, path + (unknown.group(1),) if unknown else path)
+        return [], [RuleError(name, line, _explain_file_error(message, path))]
     rules, errors = [], []
     for stage in STAGES:
         for position, spec in enumerate(getattr(raw, stage)):
@@ -161,7 +176,14 @@ def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule
         values = msgspec.convert(spec.set, SET_TYPES[stage])
     except msgspec.ValidationError as exc:
         message, _, where = str(exc).partition(" - at `$")
-        raise RulesInvalid([RuleError(file, _line_of(index, at + ("set",) + _path(where.rstrip("`"))),
+        path = _path(where.rstrip("`"))
+        unknown = re.search(r"unknown field `([^`]+)`", message)
+        if unknown:
+            allowed = ", ".join(SET_TYPES[stage].__struct_fields__)
+            message = f"a {stage} rule cannot set {unknown.group(1)!r} (it sets: {allowed})"
+        elif path:
+            message = f"{path[0]}: {message}"
+        raise RulesInvalid([RuleError(file, _line_of(index, at + ("set",) + path),
                                       f"rule {spec.name}: set: {message}")]) from None
     window = None
     if isinstance(values, RouteSet) and values.dedup_window is not None:

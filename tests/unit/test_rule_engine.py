@@ -1,0 +1,187 @@
+"""The rule engine on durable_rules: operators, first match, stages feeding stages, cache,
+maintenance windows, and reloads that neither grow nor tear."""
+
+from __future__ import annotations
+
+import gc
+import resource
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from alertgate.rules.engine import RuleEngine
+from alertgate.rules.schema import load_rules
+from alertgate.rules.tables import Tables
+from alertgate.tickets.alert import Alert, AlertStatus
+
+NOW = datetime(2026, 11, 22, 4, 0, tzinfo=timezone.utc)
+
+
+def alert(**kw) -> Alert:
+    base = dict(source="alertmanager", occurrence_id="am:1", ci="web1", symptom="HighCPU",
+                status=AlertStatus.FIRING, severity="warning", title="t", observed_at=NOW, received_at=NOW)
+    return Alert(**{**base, **kw})
+
+
+def engine_for(tmp_path: Path, text: str) -> RuleEngine:
+    (tmp_path / "rules.yaml").write_text(text)
+    engine = RuleEngine(Tables(), 1800.0)
+    engine.load(load_rules(tmp_path), Tables(), 1800.0)
+    return engine
+
+
+def classify(engine: RuleEngine, **kw) -> str | None:
+    return engine.evaluate(alert(**kw), NOW).matches[1].rule
+
+
+@pytest.mark.parametrize("when,matching,not_matching", [
+    ("{field: severity, equals: critical}", {"severity": "critical"}, {"severity": "warning"}),
+    ("{field: severity, not_equals: critical}", {"severity": None}, {"severity": "critical"}),
+    ("{field: ci, in: [a, b]}", {"ci": "b"}, {"ci": "c"}),
+    ("{field: ci, regex: '^db-\\d+$'}", {"ci": "db-12"}, {"ci": "xdb-12"}),
+    ("{label: env, equals: prod}", {"labels": {"env": "prod"}}, {"labels": {"env": "dev"}}),
+    ("{label: env, exists: true}", {"labels": {"env": ""}}, {"labels": {}}),
+    ("{label: env, exists: false}", {"labels": {}}, {"labels": {"env": "x"}}),
+    ("{label: value, gt: 90}", {"labels": {"value": "95.5"}}, {"labels": {"value": "90"}}),
+    ("{label: value, le: 90}", {"labels": {"value": "90"}}, {"labels": {"value": "not a number"}}),
+    ("{tags_any: {env: prod, tier: db}}", {"labels": {"tier": "db"}}, {"labels": {"env": "dev"}}),
+    ("{tags_all: {env: prod, tier: db}}", {"labels": {"env": "prod", "tier": "db"}}, {"labels": {"env": "prod"}}),
+    ("{all: [{field: severity, equals: critical}, {label: env, equals: prod}]}",
+     {"severity": "critical", "labels": {"env": "prod"}}, {"severity": "critical", "labels": {}}),
+    ("{any: [{field: severity, equals: critical}, {label: env, equals: prod}]}",
+     {"labels": {"env": "prod"}}, {"labels": {"env": "dev"}}),
+    ("{not: {label: env, equals: prod}}", {"labels": {}}, {"labels": {"env": "prod"}}),
+    ("{not: {label: value, gt: 90}}", {"labels": {"value": "1"}}, {"labels": {"value": "91"}}),
+    ("{not: {any: [{field: ci, regex: '^db'}, {label: env, in: [prod, stage]}]}}",
+     {"ci": "web", "labels": {"env": "dev"}}, {"ci": "web", "labels": {"env": "stage"}}),
+    ("{label: 业务, equals: 财务}", {"labels": {"业务": "财务"}}, {"labels": {"业务": "人事"}}),
+])
+def test_operators(tmp_path, when, matching, not_matching):
+    engine = engine_for(tmp_path, f"classify:\n  - name: hit\n    when: {when}\n    set: {{category: x}}\n")
+    assert classify(engine, **matching) == "hit"
+    assert classify(engine, **not_matching) is None
+
+
+def test_first_match_wins_and_later_stages_see_earlier_results(tmp_path):
+    engine = engine_for(tmp_path, """
+classify:
+  - {name: first, when: {field: ci, regex: '^db'}, set: {category: storage_and_backup}}
+  - {name: second, when: {field: ci, regex: '^db'}, set: {category: servers}}
+prioritise:
+  - {name: crit, when: {field: severity, equals: critical}, set: {impact: 1, urgency: 2}}
+route:
+  - {name: p2-storage, when: {all: [{field: category, equals: storage_and_backup}, {field: priority, le: 2}]},
+     set: {assignment_group: storage, dedup_window: 45m, channels: [webhook]}}
+""")
+    evaluation = engine.evaluate(alert(ci="db1", severity="critical"), NOW)
+    assert [m.rule for m in evaluation.matches] == [None, "first", "crit", "p2-storage"]
+    policy = evaluation.policy
+    assert (policy.category, policy.impact, policy.urgency, policy.priority) == ("storage_and_backup", 1, 2, 2)
+    assert (policy.assignment_group, policy.dedup_window, policy.channels) == ("storage", 2700, ("webhook",))
+    default = engine.evaluate(alert(ci="web1"), NOW).policy
+    assert (default.priority, default.assignment_group, default.channels, default.dedup_window) == (3, "service_desk", ("email",), 1800)
+
+
+def test_identical_relevant_input_is_answered_from_the_cache(tmp_path):
+    engine = engine_for(tmp_path, "classify:\n  - {name: a, when: {field: ci, equals: db1}, set: {category: x}}\n")
+    posts = []
+    original = engine._host.post
+    engine._host.post = lambda *a: (posts.append(a), original(*a))[1]
+    for n in range(1000):  # a storm: same key, different occurrences and titles (not in any rule)
+        engine.evaluate(alert(ci="db1", occurrence_id=f"am:{n}", title=f"t{n}"), NOW)
+    assert len(posts) == 1  # one stage has rules; evaluated once
+    engine.evaluate(alert(ci="db2"), NOW)
+    assert len(posts) == 2
+
+
+def test_maintenance_window_mutes_only_inside_it(tmp_path):
+    engine = engine_for(tmp_path, """
+suppress:
+  - name: upgrade
+    when: {field: ci, regex: '^core-sw'}
+    during: [{start: "2026-11-22T03:00:00Z", end: "2026-11-22T05:00:00Z"}]
+""")
+    inside = engine.evaluate(alert(ci="core-sw-1"), NOW)
+    after = engine.evaluate(alert(ci="core-sw-1"), NOW + timedelta(hours=2))
+    assert inside.policy.suppress and not after.policy.suppress  # cached per window state
+    assert not engine.evaluate(alert(ci="web1"), NOW).policy.suppress
+
+
+def _threads() -> int:
+    return threading.active_count()
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+
+
+def test_two_hundred_reloads_keep_threads_and_memory_bounded(tmp_path):
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    engine = RuleEngine(Tables(), 1800.0)
+    threads = _threads()
+
+    def write(n: int) -> None:
+        (rules_dir / "r.yaml").write_text(f"""
+classify:
+  - {{name: a, when: {{field: ci, equals: host{n}}}, set: {{category: c{n}}}}}
+  - {{name: b, when: {{label: env, in: [e{n}, f{n}]}}, set: {{category: d{n}}}}}
+route:
+  - {{name: r, when: {{field: category, equals: c{n}}}, set: {{assignment_group: g{n}}}}}
+""")
+
+    for n in range(20):  # warm up allocators
+        write(n)
+        engine.load(load_rules(rules_dir), Tables(), 1800.0)
+        engine.evaluate(alert(ci=f"host{n}"), NOW)
+    gc.collect()
+    before = _rss_kib()
+    for n in range(20, 220):
+        write(n)
+        engine.load(load_rules(rules_dir), Tables(), 1800.0)
+        assert engine.evaluate(alert(ci=f"host{n}"), NOW).policy.assignment_group == f"g{n}"
+    gc.collect()
+    assert _threads() == threads  # the host starts no timer threads
+    assert engine.registered_rulesets() == 2  # one per stage shape, reused by every reload
+    assert _rss_kib() - before < 8 * 1024  # KiB
+
+
+def test_evaluations_during_reloads_never_see_a_half_loaded_set(tmp_path):
+    sets = {}
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "r.yaml").write_text(f"""
+classify:
+  - {{name: c-{name}, when: {{field: ci, regex: '.'}}, set: {{category: cat-{name}}}}}
+route:
+  - {{name: r-{name}, when: {{field: category, equals: cat-{name}}}, set: {{assignment_group: group-{name}}}}}
+""")
+        sets[name] = load_rules(folder)
+    engine = RuleEngine(Tables(), 1800.0)
+    engine.load(sets["a"], Tables(), 1800.0)
+    stop, seen, problems = threading.Event(), set(), []
+
+    def evaluate() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            policy = engine.evaluate(alert(ci=f"h{n}"), NOW).policy
+            pair = (policy.category, policy.assignment_group)
+            seen.add(pair)
+            if pair not in {("cat-a", "group-a"), ("cat-b", "group-b")}:
+                problems.append(pair)
+
+    workers = [threading.Thread(target=evaluate) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for n in range(300):
+        engine.load(sets["ab"[n % 2]], Tables(), 1800.0)
+    stop.set()
+    for w in workers:
+        w.join()
+    assert problems == []
+    assert seen == {("cat-a", "group-a"), ("cat-b", "group-b")}

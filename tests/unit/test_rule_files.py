@@ -1,0 +1,71 @@
+"""Rule files: one small invalid file per error kind, each with the exact message and line."""
+
+from pathlib import Path
+
+import pytest
+
+from alertgate.rules.schema import RulesInvalid, load_rules
+
+INVALID = Path(__file__).resolve().parents[1] / "rules_invalid"
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED = {
+    "bad_yaml.yaml": (4, "not valid YAML: expected ',' or ']', but got '<stream end>'"),
+    "unknown_stage.yaml": (1, "unknown stage 'clasify' (one of suppress, classify, prioritise, route)"),
+    "unknown_rule_key.yaml": (3, "unknown key 'colour' in a rule (a rule has name, when, set, during)"),
+    "missing_name.yaml": (2, "rule 1 of classify has no 'name'"),
+    "unknown_field.yaml": (3, "rule a: unknown field 'colour' (one of affected_service, area, category, ci, "
+                              "description, impact, nature, priority, severity, source, status, subarea, symptom, "
+                              "title, urgency)"),
+    "unknown_operator.yaml": (5, "rule a: unknown operator 'like' (one of equals, not_equals, in, regex, exists, "
+                                 "lt, le, gt, ge)"),
+    "two_operators.yaml": (3, "rule a: a condition has exactly one operator (one of equals, not_equals, in, regex, "
+                              "exists, lt, le, gt, ge)"),
+    "bad_regex.yaml": (3, "rule a: invalid regular expression 'web[0-9': unterminated character set at position 3"),
+    "in_not_a_list.yaml": (3, "rule a: 'in' takes a non-empty list of values"),
+    "numeric_needs_number.yaml": (3, "rule a: 'gt' takes a number"),
+    "empty_any.yaml": (4, "rule a: 'any' takes a non-empty list of conditions"),
+    "impact_out_of_range.yaml": (4, "rule a: set: impact: Expected `int` <= 4"),
+    "set_key_of_another_stage.yaml": (3, "rule a: set: a classify rule cannot set 'priority' "
+                                         "(it sets: category, area, subarea, nature, affected_service, ci)"),
+    "unknown_channel.yaml": (3, "rule a: set: channels: Invalid enum value 'pigeon'"),
+    "bad_dedup_window.yaml": (3, "rule a: 'soon' is not a duration such as 30m, 45s or 1h30m"),
+    "during_outside_suppress.yaml": (3, "rule a: 'during' (a maintenance window) belongs to suppress rules"),
+    "duplicate_name.yaml": (4, "rule a: a route rule of this name already exists at {dir}/duplicate_name.yaml:2"),
+}
+
+
+def test_every_invalid_file_has_an_expectation():
+    assert {p.name for p in INVALID.glob("*.yaml")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_invalid_file_is_refused_with_file_line_and_reason(tmp_path, name):
+    (tmp_path / name).write_bytes((INVALID / name).read_bytes())
+    with pytest.raises(RulesInvalid) as info:
+        load_rules(tmp_path)
+    [error] = info.value.errors
+    line, message = EXPECTED[name]
+    assert error.file == str(tmp_path / name)
+    assert (error.line, error.message) == (line, message.format(dir=tmp_path))
+
+
+def test_every_error_of_every_file_is_listed(tmp_path):
+    for name in ("bad_regex.yaml", "unknown_field.yaml", "impact_out_of_range.yaml"):
+        (tmp_path / name).write_bytes((INVALID / name).read_bytes())
+    with pytest.raises(RulesInvalid) as info:
+        load_rules(tmp_path)
+    assert len(info.value.errors) == 3
+
+
+def test_shipped_rules_load():
+    rules = load_rules(ROOT / "config" / "rules")
+    assert {r.stage for r in rules} == {"suppress", "classify", "prioritise", "route"}
+    assert all(r.dedup_window is None for r in rules)  # the shipped files set no window of their own
+
+
+def test_yaml_cannot_construct_objects(tmp_path):
+    (tmp_path / "evil.yaml").write_text("classify:\n  - name: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(RulesInvalid) as info:
+        load_rules(tmp_path)
+    assert "not valid YAML" in info.value.errors[0].message
