@@ -1,0 +1,163 @@
+"""Rules as operators meet them, on a real Redis: the shipped defaults (golden table),
+suppression, rules test, reload (good, bad, by file change), CI correction, rule windows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from tests.conftest import ADMIN_SECRET, ROOT, VIEWER_SECRET
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for, zabbix_event
+
+pytestmark = pytest.mark.integration
+VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+AM, ZBX, FINDINGS = "/api/v1/alerts/alertmanager", "/api/v1/alerts/zabbix", "/api/v1/findings"
+
+
+def _am(name: str, host: str, **labels: str) -> tuple[str, dict]:
+    return AM, am_body(am_alert(name, host=host, **labels))
+
+
+GOLDEN = [
+    # (path, body, category, nature, impact, urgency, priority, group, channels)
+    (*_am("DiskFull", "db1", severity="critical"), "storage_and_backup", "data", 1, 1, 1, "storage", ["phone", "email"]),
+    (*_am("HighCPULoad", "app7", severity="warning"), "servers", "performance", 3, 3, 3, "server", ["email"]),
+    (*_am("InterfaceDown", "core-sw-1", severity="high"), "network", "failure", 2, 2, 2, "network", ["email"]),
+    (*_am("BackupFailed", "nas2", severity="average"), "storage_and_backup", "failure", 3, 2, 3, "storage", ["email"]),
+    (*_am("SSLCertExpiring", "portal", severity="info"), "application_systems", "access", 4, 4, 4, "application", ["log"]),
+    (*_am("FanFailure", "srv-12"), "servers", "hardware", 3, 3, 3, "server", ["email"]),
+    (*_am("MalwareDetected", "pc-0815", severity="critical"), "other", "security", 1, 1, 1, "security", ["phone", "email"]),
+    (*_am("Something", "box"), None, None, 3, 3, 3, "service_desk", ["email"]),
+    (ZBX, zabbix_event("1", event_nseverity="5", event_name="Disk full", trigger_id="disk full on /var"),
+     "storage_and_backup", "data", 1, 1, 1, "storage", ["phone", "email"]),
+    (ZBX, zabbix_event("2", event_nseverity="3", trigger_id="Zabbix agent is unavailable"),
+     "application_systems", "failure", 3, 2, 3, "application", ["email"]),
+    (ZBX, zabbix_event("3", event_nseverity="1", trigger_id="interface eth0 link down"),
+     "network", "failure", 4, 4, 4, "network", ["log"]),
+    (FINDINGS, {"finding_id": "F1", "ci": "UPS-2", "title": "Battery temperature high", "severity": "high"},
+     "servers", "hardware", 2, 2, 2, "server", ["email"]),
+]
+SLA = {1: (10, 15, 30), 2: (15, 30, 60), 3: (15, 30, 120), 4: (40, 60, 4320)}
+
+
+@pytest.mark.parametrize("path,body,category,nature,impact,urgency,priority,group,channels", GOLDEN)
+def test_shipped_defaults_classify_prioritise_and_route(redis_url, path, body, category, nature, impact,
+                                                        urgency, priority, group, channels):
+    with client_for(redis_url) as client:
+        [result] = client.post(path, json=body, headers=SOURCE).json()["results"]
+        assert result["outcome"] == "new"
+        t = client.get(f"/api/v1/tickets/{result['ticket_id']}", headers=VIEW).json()["ticket"]
+        assert (t["category"], t["nature"], t["impact"], t["urgency"], t["priority"]) == (
+            category, nature, impact, urgency, priority)
+        assert (t["route_group"], t["channels"]) == (group, channels)
+        created = datetime.fromisoformat(t["created_at"])
+        sla = {e["target"]: e for e in t["sla"]}
+        assert datetime.fromisoformat(sla["assignment"]["due_at"]) == created + timedelta(minutes=SLA[priority][0])
+        assert [sla[k]["minutes"] for k in ("assignment", "acceptance", "resolution")] == list(SLA[priority])
+
+
+def test_heartbeat_is_suppressed_without_a_ticket_but_recoveries_pass(redis_url):
+    with client_for(redis_url) as client:
+        body = am_body(am_alert("Watchdog", severity="none"), am_alert("Watchdog", status="resolved"))
+        results = client.post(AM, json=body, headers=SOURCE).json()["results"]
+        assert [r["outcome"] for r in results] == ["suppressed", "ignored"]
+        assert results[0]["ticket_id"] is None
+        assert client.get("/api/v1/tickets", headers=VIEW).json()["tickets"] == []
+        metrics = client.get("/metrics", headers=VIEW).text
+        assert 'alertgate_rule_matches_total{rule="heartbeat",stage="suppress"} 2.0' in metrics  # both alerts matched
+
+
+def test_rules_test_endpoint_shows_each_stage_and_creates_nothing(redis_url):
+    with client_for(redis_url) as client:
+        payload = am_body(am_alert("DiskFull", host="db1", severity="critical"))
+        response = client.post("/api/v1/rules/test", json={"source": "alertmanager", "payload": payload}, headers=VIEW)
+        assert response.status_code == 200, response.text
+        [verdict] = response.json()["results"]
+        assert [(s["stage"], s["rule"]) for s in verdict["stages"]] == [
+            ("suppress", None), ("classify", "storage-capacity"), ("prioritise", "critical"), ("route", "storage-team")]
+        assert (verdict["ticket"]["priority"], verdict["ticket"]["assignment_group"]) == (1, "storage")
+        assert client.get("/api/v1/tickets", headers=VIEW).json()["tickets"] == []
+        bad = client.post("/api/v1/rules/test", json={"source": "nagios", "payload": {}}, headers=VIEW)
+        assert bad.status_code == 400 and bad.json()["detail"][0]["path"] == "$.source"
+        broken = client.post("/api/v1/rules/test", json={"source": "zabbix", "payload": {"event_value": "1"}}, headers=VIEW)
+        assert broken.status_code == 400 and broken.json()["detail"][0]["path"] == "$.event_id"
+
+
+@pytest.fixture
+def config_dir(tmp_path):
+    target = tmp_path / "config"
+    shutil.copytree(ROOT / "config", target)
+    return target
+
+
+def test_reload_keeps_the_last_good_rules_when_a_file_is_bad(redis_url, config_dir):
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config_dir)) as client:
+        assert client.post("/api/v1/rules/reload", headers=VIEW).status_code == 403
+        ok = client.post("/api/v1/rules/reload", headers=ADMIN)
+        assert ok.status_code == 200 and ok.json()["rules"] > 0
+        (config_dir / "rules" / "40-broken.yaml").write_text("route:\n  - name: x\n    when: {field: nope, equals: 1}\n")
+        rejected = client.post("/api/v1/rules/reload", headers=ADMIN)
+        assert rejected.status_code == 422
+        [detail] = rejected.json()["detail"]
+        assert detail["path"].endswith("40-broken.yaml:3") and "unknown field 'nope'" in detail["message"]
+        payload = am_body(am_alert("DiskFull", host="db1", severity="critical"))
+        verdict = client.post("/api/v1/rules/test", json={"source": "alertmanager", "payload": payload},
+                              headers=VIEW).json()["results"][0]
+        assert verdict["ticket"]["assignment_group"] == "storage"  # the old rules still run
+        metrics = client.get("/metrics", headers=VIEW).text
+        assert 'alertgate_rules_reloads_total{outcome="error"} 1.0' in metrics
+        assert "last reload rejected" in client.get("/readyz", headers=VIEW).json()["checks"]["rules"]
+
+
+def test_a_changed_file_is_picked_up_without_a_restart(redis_url, config_dir):
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config_dir)) as client:
+        (config_dir / "rules" / "05-first.yaml").write_text(
+            "classify:\n  - name: ci-fix\n    when: {field: ci, equals: db1}\n    set: {ci: ERP-DB}\n"
+            "route:\n  - name: dba\n    when: {field: ci, equals: ERP-DB}\n    set: {assignment_group: dba, dedup_window: 1s}\n")
+        payload = {"source": "alertmanager", "payload": am_body(am_alert("Anything", host="db1"))}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            verdict = client.post("/api/v1/rules/test", json=payload, headers=VIEW).json()["results"][0]
+            if verdict["ticket"]["assignment_group"] == "dba":
+                break
+            time.sleep(0.2)
+        assert (verdict["ci"], verdict["ticket"]["assignment_group"], verdict["ticket"]["dedup_window"]) == ("ERP-DB", "dba", 1.0)
+        # the corrected CI is the dedup key, and the rule's window decides reopen vs new
+        [first] = client.post(AM, json=am_body(am_alert("Anything", host="db1", starts="2026-11-22T03:00:00Z")),
+                              headers=SOURCE).json()["results"]
+        ticket = client.get(f"/api/v1/tickets/{first['ticket_id']}", headers=VIEW).json()["ticket"]
+        assert ticket["ci"] == "ERP-DB"
+        client.post(AM, json=am_body(am_alert("Anything", host="db1", starts="2026-11-22T03:00:00Z", status="resolved")),
+                    headers=SOURCE)
+        time.sleep(1.3)
+        [later] = client.post(AM, json=am_body(am_alert("Anything", host="db1", starts="2026-11-22T03:10:00Z")),
+                              headers=SOURCE).json()["results"]
+        assert later["outcome"] == "new"
+
+
+def test_cli_rules_check_lists_every_error_and_rules_test_explains(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for name in ("bad_regex.yaml", "unknown_field.yaml"):
+        shutil.copy(ROOT / "tests" / "rules_invalid" / name, rules / name)
+    env = {"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "alertgate", "rules", "check", str(rules)],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 1
+    assert "bad_regex.yaml:3:" in done.stderr and "unknown_field.yaml:3:" in done.stderr
+    ok = subprocess.run([sys.executable, "-m", "alertgate", "rules", "check"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: ")
+    payload = tmp_path / "zabbix.json"
+    payload.write_text(json.dumps(zabbix_event("9", event_nseverity="5", trigger_id="disk full")))
+    explained = subprocess.run([sys.executable, "-m", "alertgate", "rules", "test", str(payload)],
+                               capture_output=True, text=True, env=env)
+    assert explained.returncode == 0, explained.stderr
+    out = json.loads(explained.stdout)
+    assert out["source"] == "zabbix" and out["results"][0]["ticket"]["priority"] == 1
