@@ -57,6 +57,40 @@ class TokenConfig(msgspec.Struct, forbid_unknown_fields=True):
     secret_sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
 
 
+class Endpoint(msgspec.Struct, forbid_unknown_fields=True):
+    """An HTTP receiver of notices (the webhook channel, or a voice gateway for phone)."""
+
+    url: str
+    secret: str | None = None          # signs the body: X-Alertgate-Signature: sha256=<hmac>
+    timeout: Seconds = Seconds(5.0)
+
+
+class Smtp(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "localhost"
+    port: int = 25
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    sender: str = "alertgate@localhost"
+    timeout: Seconds = Seconds(10.0)
+
+
+class Contact(msgspec.Struct, forbid_unknown_fields=True):
+    email: list[str] = []
+    phone: list[str] = []
+
+
+class Notify(msgspec.Struct, forbid_unknown_fields=True):
+    """Where notices go. ``contacts`` maps an assignment group or a stakeholder role to people."""
+
+    service_desk: str = "the service desk"      # how to reach it, quoted in every notice
+    contacts: dict[str, Contact] = {}
+    webhook: Endpoint | None = None
+    phone: Endpoint | None = None
+    email: Smtp | None = None
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     config_dir: str = "./config"
     host: str = "127.0.0.1"
@@ -77,6 +111,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     )
     tokens: list[TokenConfig] = msgspec.field(default_factory=list)
     bootstrap_tokens: str | None = None
+    notify: Notify = msgspec.field(default_factory=Notify)
+    worker_metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
+    scheduler_interval: Seconds = Seconds(1.0)
 
     @property
     def queue_url(self) -> str | None:
@@ -122,7 +159,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     scalar = {
         "config_dir", "host", "port", "redis_url", "queue_redis_url", "redis_timeout",
         "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir",
-        "log_level", "bootstrap_tokens",
+        "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval",
     }
     found = {}
     for field in scalar:

@@ -6,12 +6,14 @@ import asyncio
 from pathlib import Path
 
 from litestar import Litestar
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from alertgate.dedup.store import DedupStore
 from alertgate.gateway.auth import Authenticator
 from alertgate.gateway.errors import exception_handlers
 from alertgate.gateway.health import health_handlers
+from alertgate.gateway.followups import FollowUps
 from alertgate.gateway.intake import intake_handlers
 from alertgate.gateway.rules import rule_handlers
 from alertgate.gateway.tickets import ticket_exception_handlers, ticket_handlers
@@ -53,6 +55,9 @@ def create_app(settings: Settings, redis: Redis, watch_rules: bool = True) -> Li
     # Occurrences are kept as long as a closed ticket can still make a recurrence.
     retention = int(settings.recurrence_lookback + settings.dedup_window)
     dedup = DedupStore(redis, retention, settings.recurrence_lookback, settings.auto_resolve)
+    queue_url = settings.queue_url
+    queue_redis = SyncRedis.from_url(queue_url, socket_timeout=settings.redis_timeout) if queue_url else None
+    followups = FollowUps(queue_redis, settings.notify.max_attempts)
 
     tasks: list[asyncio.Task] = []
 
@@ -67,10 +72,10 @@ def create_app(settings: Settings, redis: Redis, watch_rules: bool = True) -> Li
 
     return Litestar(
         route_handlers=[
-            *intake_handlers(settings, auth, dedup, rules, metrics),
-            *ticket_handlers(TicketStore(redis), auth, rules),
+            *intake_handlers(settings, auth, dedup, rules, followups, metrics),
+            *ticket_handlers(TicketStore(redis), auth, rules, followups),
             *rule_handlers(rules, auth, settings),
-            *health_handlers(redis, auth, metrics, rules),
+            *health_handlers(redis, queue_url, auth, metrics, rules),
         ],
         exception_handlers={**exception_handlers(settings.retry_after, settings.body_limit),
                             **ticket_exception_handlers()},

@@ -10,10 +10,29 @@ from alertgate.gateway.auth import ANY_ROLE, Authenticator
 from alertgate.gateway.errors import REDIS_UNAVAILABLE
 from alertgate.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from alertgate.rules.service import RulesService
+from alertgate.workers.queue import QUEUES
 
 
-def health_handlers(redis: Redis, auth: Authenticator, metrics: GatewayMetrics,
+def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, metrics: GatewayMetrics,
                     rules: RulesService) -> list[HTTPRouteHandler]:
+    queue_redis = Redis.from_url(queue_url, socket_timeout=2) if queue_url else redis
+
+    async def gauges() -> bytes:
+        """Tickets open (counted by the worker's sweep) and queue depths, read at scrape time."""
+        lines = ["# HELP alertgate_tickets_open Unresolved master tickets, by priority.",
+                 "# TYPE alertgate_tickets_open gauge"]
+        try:
+            open_counts = await redis.hgetall("ag:stats:open")
+            for priority in ("1", "2", "3", "4"):
+                count = open_counts.get(priority.encode(), b"0").decode()
+                lines.append(f'alertgate_tickets_open{{priority="{priority}"}} {count}')
+            lines += ["# HELP alertgate_queue_depth Jobs waiting, by queue.", "# TYPE alertgate_queue_depth gauge"]
+            for name in QUEUES:
+                lines.append(f'alertgate_queue_depth{{queue="{name}"}} {await queue_redis.llen("rq:queue:" + name)}')
+        except REDIS_UNAVAILABLE:
+            return b""
+        return ("\n".join(lines) + "\n").encode()
+
     @get("/healthz", sync_to_thread=False)
     def healthz() -> dict[str, str]:
         return {"status": "alive"}
@@ -30,9 +49,9 @@ def health_handlers(redis: Redis, auth: Authenticator, metrics: GatewayMetrics,
             return Response({"status": "not ready", "checks": {**checks, "redis": type(exc).__name__}}, status_code=503)
         return Response({"status": "ready", "checks": {**checks, "redis": "ok"}})
 
-    @get("/metrics", sync_to_thread=False)
-    def metrics_endpoint(request: Request) -> Response[bytes]:
+    @get("/metrics")
+    async def metrics_endpoint(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
+        return Response(metrics.render() + await gauges(), media_type=CONTENT_TYPE)
 
     return [healthz, readyz, metrics_endpoint]

@@ -13,6 +13,7 @@ from litestar.handlers import HTTPRouteHandler
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import DedupStore, IngestResult
 from alertgate.gateway.auth import INGEST, Authenticator
+from alertgate.gateway.followups import FollowUps
 from alertgate.gateway.sources import SOURCES
 from alertgate.gateway.sources.common import SourceContext
 from alertgate.observability.metrics import GatewayMetrics
@@ -39,8 +40,11 @@ _encode = msgspec.json.Encoder().encode
 QUIET = frozenset({Outcome.REPEAT, Outcome.DUPLICATE})
 
 
+CREATED = {Outcome.NEW: "master", Outcome.RECURRENCE: "master", Outcome.DUPLICATE: "duplicate"}
+
+
 def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, rules: RulesService,
-                    metrics: GatewayMetrics) -> list[HTTPRouteHandler]:
+                    followups: FollowUps, metrics: GatewayMetrics) -> list[HTTPRouteHandler]:
     """One POST handler per registered source."""
     ci_labels, symptom_labels = tuple(settings.ci_labels), tuple(settings.symptom_labels)
 
@@ -57,12 +61,15 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
             received.inc(len(alerts))
             alerts, policies = classify(alerts, rules, now)
             results = await dedup.ingest(alerts, policies, now)
-            for alert, result in zip(alerts, results):
+            for alert, policy, result in zip(alerts, policies, results):
                 metrics.alerts_processed.labels(source, result.outcome.value).inc()
+                if result.outcome in CREATED:
+                    metrics.tickets_created.labels(CREATED[result.outcome], str(policy.priority)).inc()
                 if result.outcome not in QUIET:
                     log.info("alert_ingested", source=source, occurrence_id=alert.occurrence_id,
                              ticket_id=result.ticket_id, ci=alert.ci, symptom=alert.symptom,
                              outcome=result.outcome.value)
+            await followups.after_ingest(results)
             duration.observe(perf_counter() - started)
             return Response(_encode(IngestResponse(results)), media_type="application/json")
 

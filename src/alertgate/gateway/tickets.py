@@ -12,7 +12,9 @@ from litestar.handlers import HTTPRouteHandler
 from alertgate.gateway.auth import ANY_ROLE, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response
 from alertgate.gateway.sources.common import decode_json
-from alertgate.dedup.store import initial_sla
+from alertgate.dedup.decide import Outcome
+from alertgate.dedup.store import IngestResult, initial_sla
+from alertgate.gateway.followups import FollowUps
 from alertgate.rules.service import RulesService
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import (
@@ -79,7 +81,8 @@ def ticket_exception_handlers() -> dict:
     return {TicketNotFound: not_found, IllegalTransition: illegal, RoleNotAllowed: role, MissingArgument: missing}
 
 
-def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService) -> list[HTTPRouteHandler]:
+def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService,
+                    followups: FollowUps) -> list[HTTPRouteHandler]:
     @get("/api/v1/tickets")
     async def list_tickets(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
@@ -114,7 +117,9 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
             sla=initial_sla(tables.sla_minutes[priority], now), created_at=now, updated_at=now,
             timeline=[TimelineEntry(at=now, actor=principal.name, action="create", to_status=TicketStatus.OPEN)],
         )
-        return _json(await store.create(ticket), 201)
+        created = await store.create(ticket)
+        await followups.after_ingest([IngestResult("", Outcome.NEW, created.id, created.id)])
+        return _json(created, 201)
 
     @post("/api/v1/tickets/{ticket_id:str}/actions/{action:str}", status_code=200)
     async def act(request: Request) -> Response[bytes]:
@@ -128,6 +133,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         args = decode_json(body, ActionRequest) if body.strip() else ActionRequest()
         ticket, _ = await store.act(ticket_id, chosen, args, Actor(principal.name, principal.role),
                                     datetime.now(timezone.utc))
+        await followups.after_action(ticket_id, chosen)
         return _json(ticket)
 
     return [list_tickets, get_ticket, open_ticket, act]

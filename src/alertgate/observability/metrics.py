@@ -39,6 +39,10 @@ class GatewayMetrics:
             ["source"], buckets=_LATENCY_BUCKETS, registry=register,
         )
 
+        self.tickets_created = Counter(
+            "alertgate_tickets_created_total", "Tickets created, by kind and priority.", ["kind", "priority"],
+            registry=register,
+        )
         self.rule_matches = Counter(
             "alertgate_rule_matches_total", "Rule matches, by stage and rule.", ["stage", "rule"], registry=register
         )
@@ -53,3 +57,23 @@ class GatewayMetrics:
             MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+class WorkerMetrics:
+    """Series the RQ jobs count; in multiprocess mode every forked job writes its own file."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        register = None if multiprocess_dir() else self.registry
+        self.notifications = Counter(
+            "alertgate_notifications_total", "Notices, by channel and outcome (sent, retry, failed).",
+            ["channel", "outcome"], registry=register,
+        )
+        self.sla_breaches = Counter(
+            "alertgate_sla_breaches_total", "SLA targets missed, by priority and target.", ["priority", "target"],
+            registry=register,
+        )
+        self.escalations = Counter(
+            "alertgate_escalations_total", "Escalations, by priority and level.", ["priority", "level"],
+            registry=register,
+        )

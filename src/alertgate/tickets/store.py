@@ -4,7 +4,7 @@ cursor, open user-reported tickets, and carry out lifecycle actions under optimi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 from redis.asyncio import Redis
@@ -171,6 +171,50 @@ class TicketStore:
                     return updated, effects
                 except WatchError:
                     continue
+
+    async def change(self, ticket_id: str, change: Callable[[Ticket], Ticket | None]) -> Ticket | None:
+        """Apply ``change`` under optimistic locking; None from it means "nothing to do"."""
+        key = _key_of(ticket_id)
+        while True:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    ticket = await self._read(ticket_id, pipe)
+                    updated = change(ticket)
+                    if updated is None:
+                        await pipe.unwatch()
+                        return None
+                    pipe.multi()
+                    self._write_changes(pipe, ticket, updated)
+                    await pipe.execute()
+                    return updated
+                except WatchError:
+                    continue
+
+    async def sweep(self, older_than: datetime) -> tuple[list[str], dict[int, int]]:
+        """Open masters created before ``older_than`` that were never dispatched, and the
+        unresolved masters per priority (for ``alertgate_tickets_open``)."""
+        missed: list[str] = []
+        unresolved: dict[int, int] = {}
+        offset, batch = 0, 1000
+        while True:
+            ids = await self._redis.zrange(TICKET_INDEX, offset, offset + batch - 1)
+            if not ids:
+                return missed, unresolved
+            offset += len(ids)
+            pipe = self._redis.pipeline(transaction=False)
+            for raw in ids:
+                pipe.hmget(ticket_key(raw.decode()), "kind", "status", "priority", "created_at", "dispatched_at")
+            for raw, (kind, status, priority, created, dispatched) in zip(ids, await pipe.execute()):
+                if kind != b"master" or status in (b"resolved", b"closed", None):
+                    continue
+                unresolved[int(priority or 3)] = unresolved.get(int(priority or 3), 0) + 1
+                if status == b"open" and not dispatched and float(created or 0) < older_than.timestamp():
+                    missed.append(raw.decode())
+
+    async def mark(self, ticket_id: str, **fields: str) -> None:
+        """Set bookkeeping fields that no rule depends on (e.g. ``dispatched_at``)."""
+        await self._redis.hset(_key_of(ticket_id), mapping=fields)
 
     def _write_changes(self, pipe: Any, before: Ticket, after: Ticket) -> None:
         if after is before:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from redis import Redis
 from rq import Worker
 from rq.serializers import JSONSerializer
 
 from alertgate.settings import Settings
+from alertgate.workers.context import set_context
+from alertgate.workers.queue import QUEUES, TIMERS, queue
 
-# Highest priority first: RQ takes jobs from the first non-empty queue.
-QUEUES = ("alertgate-dispatch", "alertgate-notify", "alertgate-timers")
+# After a worker dies, another worker's maintenance pass takes the scheduler over once the dead
+# one's lock expires (interval + 60 s); RQ's default pass runs every 10 minutes, ours every 30 s.
+MAINTENANCE_INTERVAL = 30
+SWEEP_INTERVAL = 30.0
 
 
 def connect_queue_redis(settings: Settings) -> Redis:
@@ -20,4 +26,9 @@ def connect_queue_redis(settings: Settings) -> Redis:
 
 
 def create_worker(settings: Settings, redis: Redis) -> Worker:
-    return Worker(list(QUEUES), connection=redis, serializer=JSONSerializer)
+    set_context(settings)
+    # The periodic sweep: one chain however many workers start (a fixed job id).
+    queue(TIMERS, redis).enqueue_in(timedelta(seconds=SWEEP_INTERVAL), "alertgate.workers.jobs.sweep",
+                                    SWEEP_INTERVAL, job_id="alertgate-sweep", result_ttl=600)
+    return Worker([queue(name, redis) for name in QUEUES], connection=redis, serializer=JSONSerializer,
+                  maintenance_interval=MAINTENANCE_INTERVAL)

@@ -1,0 +1,40 @@
+"""The webhook channel: the notice as JSON, POSTed with an optional HMAC-SHA256 signature.
+Phone notices for P1 go the same way to a voice gateway (``notify.phone``)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import httpx
+import msgspec
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _post(endpoint, notice, address: str, channel: str) -> None:
+    from alertgate.workers.channels import ChannelError
+
+    if endpoint is None:
+        raise ChannelError(f"{channel} is not configured (notify.{channel})", retryable=False)
+    body = _encode({"channel": channel, "address": address, "notice": notice})
+    headers = {"Content-Type": "application/json", "X-Alertgate-Dedup-Key": notice.dedup_key}
+    if endpoint.secret:
+        signature = hmac.new(endpoint.secret.encode(), body, hashlib.sha256).hexdigest()
+        headers["X-Alertgate-Signature"] = f"sha256={signature}"
+    try:
+        response = httpx.post(endpoint.url, content=body, headers=headers, timeout=float(endpoint.timeout))
+    except httpx.HTTPError as exc:
+        raise ChannelError(f"{channel} {endpoint.url}: {type(exc).__name__}", retryable=True) from None
+    if response.status_code >= 500 or response.status_code in (408, 429):
+        raise ChannelError(f"{channel} answered {response.status_code}", retryable=True)
+    if response.status_code >= 300:
+        raise ChannelError(f"{channel} answered {response.status_code}", retryable=False)
+
+
+def send(notice, address: str, settings) -> None:
+    _post(settings.notify.webhook, notice, address, "webhook")
+
+
+def send_phone(notice, address: str, settings) -> None:
+    _post(settings.notify.phone, notice, address, "phone")

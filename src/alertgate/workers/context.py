@@ -1,0 +1,31 @@
+"""What jobs need, built once when the worker starts (RQ forks each job from that process)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alertgate.observability.metrics import WorkerMetrics
+from alertgate.rules.tables import Tables, load_tables
+from alertgate.settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    settings: Settings
+    tables: Tables
+    metrics: WorkerMetrics
+
+
+_current: WorkerContext | None = None
+
+
+def set_context(settings: Settings) -> WorkerContext:
+    global _current
+    _current = WorkerContext(settings, load_tables(Path(settings.config_dir)), WorkerMetrics())
+    return _current
+
+
+def context() -> WorkerContext:
+    """The worker's context; a job run outside ``alertgate worker`` builds it from the environment."""
+    return _current or set_context(load_settings())

@@ -1,0 +1,188 @@
+"""RQ jobs. Each re-reads the ticket and acts only if the ticket still needs it, so running a job
+twice (a retry, a duplicate timer) changes nothing the second time."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from typing import Awaitable, TypeVar
+
+import msgspec
+import structlog
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from alertgate.durations import parse_duration
+from alertgate.settings import Role
+from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
+from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus, TimelineEntry
+from alertgate.tickets.store import TicketNotFound, TicketStore
+from alertgate.workers.context import WorkerContext, context
+from alertgate.workers.delivery import deliver
+from alertgate.workers.notices import compose
+from alertgate.workers.plan import Timer, plan, still_due
+from alertgate.workers.queue import TIMERS, enqueue_dispatch, queue
+
+log = structlog.get_logger("alertgate.jobs")
+DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)
+T = TypeVar("T")
+
+
+def _run(body: Awaitable[T]) -> T:
+    return asyncio.run(body)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _State:
+    """An asyncio Redis client for the state store, for the life of one job."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.redis = Redis.from_url(ctx.settings.redis_url or "", socket_timeout=float(ctx.settings.redis_timeout))
+
+    async def __aenter__(self) -> tuple[Redis, TicketStore]:
+        return self.redis, TicketStore(self.redis)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.redis.aclose()
+
+
+def _queue_redis(ctx: WorkerContext) -> SyncRedis:
+    return SyncRedis.from_url(ctx.settings.queue_url or "")
+
+
+def schedule(ctx: WorkerContext, ticket: Ticket) -> int:
+    """(Re)plan the ticket's timers; a job id per timer makes planning twice harmless."""
+    timers = plan(ticket, ctx.tables)
+    q = queue(TIMERS, _queue_redis(ctx))
+    for timer in timers:
+        q.enqueue_at(timer.at, "alertgate.workers.jobs.fire_timer", ticket.id, timer.kind, timer.step,
+                     timer.at.isoformat(), job_id=f"{ticket.id}-{timer.job_id}", result_ttl=3600)
+    return len(timers)
+
+
+def dispatch(ticket_id: str, reason: str) -> str:
+    """Assign the routed group, tell it, plan the timers (new, recurring or reopened master)."""
+    return _run(_dispatch(context(), ticket_id, reason))
+
+
+async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
+    async with _State(ctx) as (redis, store):
+        ticket = await store.get(ticket_id)
+        if ticket.kind is not TicketKind.MASTER or ticket.status not in UNRESOLVED:
+            return f"left alone: {ticket.kind.value} {ticket.status.value}"
+        if ticket.status is TicketStatus.OPEN:
+            group = ticket.route_group or "service_desk"
+            ticket, _ = await store.act(ticket_id, Action.ASSIGN, ActionRequest(group=group, note=f"dispatch ({reason})"),
+                                        DISPATCHER, _now())
+        await store.mark(ticket_id, dispatched_at=repr(_now().timestamp()))
+        recipient = ticket.assignment_group or ticket.route_group or "service_desk"
+        notice = compose(ticket, "incident", recipient, ctx.settings.notify.service_desk, step=reason)
+        timers = schedule(ctx, ticket)
+        await deliver(ctx, redis, [notice], ticket.channels or ["log"])
+        log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=timers)
+        return f"dispatched to {recipient}"
+
+
+def replan(ticket_id: str, note: str = "") -> str:
+    """After an action changed the ticket (its SLA clocks may have moved)."""
+    ctx = context()
+
+    async def body() -> str:
+        async with _State(ctx) as (_, store):
+            return f"{schedule(ctx, await store.get(ticket_id))} timers planned"
+    return _run(body())
+
+
+def fire_timer(ticket_id: str, kind: str, step: str, at: str) -> str:
+    return _run(_fire(context(), ticket_id, Timer(datetime.fromisoformat(at), kind, step)))
+
+
+async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
+    async with _State(ctx) as (redis, store):
+        try:
+            ticket = await store.get(ticket_id)
+        except TicketNotFound:
+            return "no such ticket"
+        if not still_due(ticket, timer):
+            return "left alone: no longer due"
+        now, desk = _now(), ctx.settings.notify.service_desk
+        if timer.kind == "sla":
+            def breach(t: Ticket) -> Ticket | None:
+                if not still_due(t, timer):
+                    return None
+                sla = [msgspec.structs.replace(e, breached=True) if e.target.value == timer.step else e for e in t.sla]
+                entry = TimelineEntry(at=now, actor="alertgate", action="sla_breach",
+                                      note=f"{timer.step} target missed (due {timer.at.isoformat()})")
+                return msgspec.structs.replace(t, sla=sla, updated_at=now, timeline=t.timeline + [entry])
+            changed = await store.change(ticket_id, breach)
+            if changed is None:
+                return "left alone: already marked"
+            ctx.metrics.sla_breaches.labels(str(ticket.priority), timer.step).inc()
+            recipient = changed.assignment_group or changed.route_group or "service_desk"
+            await deliver(ctx, redis, [compose(changed, "sla_breach", recipient, desk, step=timer.step)],
+                          changed.channels or ["log"])
+            return f"{timer.step} breached"
+        if timer.kind == "escalation":
+            level = int(timer.step)
+            role = ctx.tables.escalation[ticket.priority][level - 1].notify
+
+            def escalate(t: Ticket) -> Ticket | None:
+                if t.escalation_level >= level:
+                    return None
+                entry = TimelineEntry(at=now, actor="alertgate", action="escalate", note=f"level {level}: {role}")
+                return msgspec.structs.replace(t, escalation_level=level, updated_at=now, timeline=t.timeline + [entry])
+            changed = await store.change(ticket_id, escalate)
+            if changed is None:
+                return "left alone: already escalated"
+            ctx.metrics.escalations.labels(str(ticket.priority), str(level)).inc()
+            await deliver(ctx, redis, [compose(changed, "escalation", role, desk, step=str(level))],
+                          changed.channels or ["log"])
+            return f"escalated to level {level} ({role})"
+        number, _, role = timer.step.partition(":")
+        await deliver(ctx, redis, [compose(ticket, "stakeholder", role, desk, step=number)], ticket.channels or ["log"])
+        return f"stakeholder {role} notified"
+
+
+def restoration(ticket_id: str, note: str = "") -> str:
+    """The notice that service is restored, to everyone who was told of the incident."""
+    ctx = context()
+
+    async def body() -> str:
+        async with _State(ctx) as (redis, store):
+            ticket = await store.get(ticket_id)
+            if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED) or ticket.kind is not TicketKind.MASTER:
+                return "left alone: not resolved"
+            told = [ticket.assignment_group or ticket.route_group or "service_desk"]
+            resolved = ticket.resolved_at or _now()
+            steps = ctx.tables.escalation.get(ticket.priority, [])
+            told += [s.notify for s in steps[:ticket.escalation_level]]
+            timeline = ctx.tables.notification.timeline.get(ticket.priority, [])
+            for role, after in zip(ctx.tables.notification.stakeholders, timeline):
+                if ticket.created_at + parse_duration(after) <= resolved:
+                    told.append(role)
+            notices = [compose(ticket, "restoration", r, ctx.settings.notify.service_desk, step=f"r{ticket.reopen_count}")
+                       for r in dict.fromkeys(told)]
+            return f"{await deliver(ctx, redis, notices, ticket.channels or ['log'])} restoration notices"
+    return _run(body())
+
+
+def sweep(interval: float = 30.0) -> str:
+    """Periodic: dispatch masters whose dispatch was never queued, count open tickets."""
+    ctx = context()
+
+    async def body() -> str:
+        async with _State(ctx) as (redis, store):
+            missed, open_by_priority = await store.sweep(_now() - timedelta(seconds=interval))
+            await redis.delete("ag:stats:open")
+            if open_by_priority:
+                await redis.hset("ag:stats:open", mapping={str(p): n for p, n in open_by_priority.items()})
+            for ticket_id in missed:
+                enqueue_dispatch(_queue_redis(ctx), ticket_id, "sweep", ctx.settings.notify.max_attempts)
+            return f"{len(missed)} dispatched late"
+    result = _run(body())
+    queue(TIMERS, _queue_redis(ctx)).enqueue_in(timedelta(seconds=interval), "alertgate.workers.jobs.sweep", interval,
+                                                job_id="alertgate-sweep", result_ttl=600)
+    return result

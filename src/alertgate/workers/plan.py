@@ -1,0 +1,55 @@
+"""Timers of a ticket (pure): SLA checks, escalation steps and stakeholder notices, from the
+handbook's tables; and whether a timer that fires is still due."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import msgspec
+
+from alertgate.durations import parse_duration
+from alertgate.rules.tables import Tables
+from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus
+
+
+class Timer(msgspec.Struct, frozen=True):
+    at: datetime
+    kind: str     # sla, escalation, stakeholder
+    step: str     # the SLA target, the escalation level, or "<n>:<role>"
+
+    @property
+    def job_id(self) -> str:
+        return f"timer-{self.kind}-{self.step.replace(':', '-')}-{int(self.at.timestamp() * 1000)}"
+
+
+def _watched(ticket: Ticket) -> bool:
+    """Timers act on unresolved masters that are not suspended."""
+    return (ticket.kind is TicketKind.MASTER and ticket.status in UNRESOLVED
+            and ticket.status is not TicketStatus.SUSPENDED)
+
+
+def plan(ticket: Ticket, tables: Tables) -> list[Timer]:
+    if not _watched(ticket):
+        return []
+    timers = [Timer(e.due_at, "sla", e.target.value) for e in ticket.sla
+              if e.due_at is not None and e.met_at is None and not e.breached]
+    for level, step in enumerate(tables.escalation.get(ticket.priority, []), start=1):
+        if level > ticket.escalation_level:
+            timers.append(Timer(ticket.created_at + timedelta(seconds=step.after_seconds), "escalation", str(level)))
+    stakeholders = tables.notification.stakeholders
+    for n, after in enumerate(tables.notification.timeline.get(ticket.priority, []), start=1):
+        if n <= len(stakeholders):
+            timers.append(Timer(ticket.created_at + parse_duration(after), "stakeholder", f"{n}:{stakeholders[n - 1]}"))
+    return sorted(timers, key=lambda t: t.at)
+
+
+def still_due(ticket: Ticket, timer: Timer) -> bool:
+    """Re-checked when the timer fires: the ticket may have moved on since it was planned."""
+    if not _watched(ticket):
+        return False
+    if timer.kind == "sla":
+        return any(e.target.value == timer.step and e.met_at is None and not e.breached and e.due_at == timer.at
+                   for e in ticket.sla)
+    if timer.kind == "escalation":
+        return ticket.escalation_level < int(timer.step)
+    return True  # a stakeholder notice: once per (ticket, step, recipient), by its dedup key
