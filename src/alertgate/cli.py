@@ -39,12 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("alertgate: ALERTGATE_REDIS_URL is not set (`alertgate run` starts an embedded Redis)",
               file=sys.stderr)
         return 2
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Must be set before prometheus_client is imported by any server process.
-        from alertgate.runtime.supervisor import prepare_metrics_dir
-
-        metrics_dir = Path(settings.data_dir) / "metrics" / f"serve-{os.getpid()}"
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = prepare_metrics_dir(metrics_dir)
+    _metrics_dir(settings, "serve")
     import uvicorn
 
     uvicorn.run(
@@ -61,11 +56,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    from alertgate.workers.worker import connect_queue_redis, create_worker
+def _metrics_dir(settings: Settings, role: str) -> None:
+    """Multiprocess metrics: set before prometheus_client is imported by this or a child process."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from alertgate.runtime.supervisor import prepare_metrics_dir
 
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = prepare_metrics_dir(
+            Path(settings.data_dir) / "metrics" / f"{role}-{os.getpid()}")
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
     configure_logging(settings.log_level)
+    _metrics_dir(settings, "worker")
+    from alertgate.workers.worker import connect_queue_redis, create_worker, serve_metrics
+
+    if settings.worker_metrics_port is not None:
+        serve_metrics(settings.worker_metrics_port)
     worker = create_worker(settings, connect_queue_redis(settings))
     worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
     return 0

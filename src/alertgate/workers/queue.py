@@ -22,7 +22,13 @@ def _id(text: str) -> str:
 
 
 def retry(max_attempts: int, intervals: list[float] | None = None) -> Retry | None:
-    return Retry(max=max_attempts - 1, interval=[int(i) for i in (intervals or RETRY_INTERVALS)]) if max_attempts > 1 else None
+    """Backoff for ``max_attempts - 1`` retries. RQ picks the interval as
+    ``intervals[len(intervals) - retries_left]``, so the list is cut to the number of retries."""
+    retries = max_attempts - 1
+    if retries < 1:
+        return None
+    chosen = [int(i) for i in (intervals or RETRY_INTERVALS)][:retries]
+    return Retry(max=retries, interval=chosen + [chosen[-1]] * (retries - len(chosen)))
 
 
 def enqueue_dispatch(connection: Redis, ticket_id: str, reason: str, max_attempts: int = 5) -> str:

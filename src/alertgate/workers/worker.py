@@ -32,3 +32,13 @@ def create_worker(settings: Settings, redis: Redis) -> Worker:
                                     SWEEP_INTERVAL, job_id="alertgate-sweep", result_ttl=600)
     return Worker([queue(name, redis) for name in QUEUES], connection=redis, serializer=JSONSerializer,
                   maintenance_interval=MAINTENANCE_INTERVAL)
+
+
+def serve_metrics(port: int) -> None:
+    """The worker's own /metrics (for a worker on a host without a gateway): every job's counts."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    start_http_server(port, registry=registry)

@@ -1,0 +1,157 @@
+"""Workers on a real Redis with a real RQ worker: dispatch, notices over real SMTP and HTTP,
+SLA breach and escalation timers (seconds-long tables), restoration, idempotent retries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import yaml
+from rq import Worker
+
+from alertgate.settings import load_settings
+from alertgate.workers.worker import create_worker
+from tests.conftest import BOOTSTRAP, DESK_SECRET, ENGINEER_SECRET, ROOT, VIEWER_SECRET
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+from tests.integration.receivers import Mailbox, WebhookSink
+
+pytestmark = pytest.mark.integration
+VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
+FAST_TABLES = {
+    "sla_minutes": {1: [0.5, 0.02, 1], 2: [15, 30, 60], 3: [15, 30, 120], 4: [40, 60, 4320]},
+    "escalation": {1: [{"after": "1s", "notify": "project_manager"}, {"after": "1h", "notify": "maintenance_manager"}]},
+    "notification": {"stakeholders": ["project_manager", "deputy_director"], "timeline": {1: ["2s", "1h"]},
+                     "channels": {1: ["email", "webhook"], 2: ["email"], 3: ["email"], 4: ["log"]}},
+}
+
+
+@pytest.fixture
+def mailbox():
+    with Mailbox() as box:
+        yield box
+
+
+@pytest.fixture
+def sink():
+    with WebhookSink() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def config(tmp_path, mailbox, sink) -> Path:
+    folder = tmp_path / "config"
+    shutil.copytree(ROOT / "config", folder)
+    tables = yaml.safe_load((folder / "tables.yaml").read_text())
+    tables.update(FAST_TABLES)
+    (folder / "tables.yaml").write_text(yaml.safe_dump(tables))
+    settings = yaml.safe_load((folder / "alertgate.yaml").read_text())
+    settings["notify"] = {
+        "service_desk": "service desk, ext. 8000",
+        "contacts": {"network": {"email": ["net@example.com"]},
+                     "project_manager": {"email": ["pm@example.com"], "phone": ["+86-10-1"]},
+                     "deputy_director": {"email": ["dd@example.com"]}},
+        "email": {"host": "127.0.0.1", "port": mailbox.port, "sender": "alertgate@example.com"},
+        "webhook": {"url": sink.url + "/hook", "secret": "hook-secret"},
+        "phone": {"url": sink.url + "/voice"},
+        "max_attempts": 3,
+    }
+    (folder / "alertgate.yaml").write_text(yaml.safe_dump(settings))
+    return folder
+
+
+def burst(redis_url: str, config: Path) -> None:
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    worker = create_worker(settings, redis.Redis.from_url(redis_url))
+    worker.work(burst=True, with_scheduler=True)
+
+
+def ticket(client, ticket_id: str) -> dict:
+    return client.get(f"/api/v1/tickets/{ticket_id}", headers=VIEW).json()["ticket"]
+
+
+def test_dispatch_notifies_once_then_timers_breach_escalate_and_restore(redis_url, config, mailbox, sink):
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        body = am_body(am_alert("InterfaceDown", host="core-sw-1", severity="critical"))
+        [result] = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"]
+        tid = result["ticket_id"]
+        burst(redis_url, config)
+
+        t = ticket(client, tid)
+        assert (t["status"], t["assignment_group"]) == ("assigned", "network")
+        [mail] = mailbox.to("net@example.com")
+        text = mail.get_content()
+        assert tid in mail["Subject"] and mail["Subject"].startswith("[P1]")
+        for needed in ("What happened: InterfaceDown on core-sw-1", "Affected service:", "Expected restoration:",
+                       "Service desk: service desk, ext. 8000"):
+            assert needed in text
+        [(path, headers, payload)] = [r for r in sink.requests if r[2]["notice"]["kind"] == "incident"]
+        signature = hmac.new(b"hook-secret", __import__("msgspec").json.encode(payload), hashlib.sha256).hexdigest()
+        assert path == "/hook" and headers["X-Alertgate-Signature"].startswith("sha256=")
+        assert payload["notice"]["ticket_id"] == tid and headers["X-Alertgate-Dedup-Key"]
+
+        burst(redis_url, config)  # running again sends nothing twice
+        assert len(mailbox.to("net@example.com")) == 1
+
+        time.sleep(2.3)  # acceptance due 1.2 s after assignment; escalation at 1 s; stakeholder 1 at 2 s
+        burst(redis_url, config)
+        t = ticket(client, tid)
+        acceptance = next(e for e in t["sla"] if e["target"] == "acceptance")
+        assert acceptance["breached"] is True
+        assert t["escalation_level"] == 1
+        actions = [e["action"] for e in t["timeline"]]
+        assert "sla_breach" in actions and "escalate" in actions
+        subjects = [m["Subject"] for m in mailbox.to("pm@example.com")]
+        assert any("Escalation 1" in s for s in subjects) and any("Incident notice" in s for s in subjects)
+        assert any("SLA acceptance target missed" in m["Subject"] for m in mailbox.to("net@example.com"))
+
+        before = len(mailbox.messages)
+        burst(redis_url, config)  # timers that fire again change nothing
+        assert len(mailbox.messages) == before
+
+        recovery = am_body(am_alert("InterfaceDown", host="core-sw-1", status="resolved", severity="critical"))
+        [resolved] = client.post("/api/v1/alerts/alertmanager", json=recovery, headers=SOURCE).json()["results"]
+        assert resolved["outcome"] == "resolved"
+        burst(redis_url, config)
+        restored = [m for m in mailbox.messages if m[1]["Subject"].startswith("[P1] Restored")]
+        assert {r for rcpts, _ in restored for r in rcpts} == {"net@example.com", "pm@example.com"}
+
+
+def test_acknowledged_ticket_is_left_alone_by_its_acceptance_timer(redis_url, config, mailbox):
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        body = am_body(am_alert("InterfaceDown", host="core-sw-2", severity="critical"))
+        tid = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]["ticket_id"]
+        burst(redis_url, config)
+        accepted = client.post(f"/api/v1/tickets/{tid}/actions/accept", json={},
+                               headers={"Authorization": f"Bearer {ENGINEER_SECRET}"})
+        assert accepted.json()["status"] == "in_progress"
+        time.sleep(1.4)
+        burst(redis_url, config)
+        acceptance = next(e for e in ticket(client, tid)["sla"] if e["target"] == "acceptance")
+        assert acceptance["met_at"] and acceptance["breached"] is False
+
+
+def test_failed_webhook_is_retried_and_the_ticket_is_kept(redis_url, config, mailbox, sink):
+    sink.status = 503
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        body = am_body(am_alert("InterfaceDown", host="core-sw-3", severity="critical"))
+        tid = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]["ticket_id"]
+        burst(redis_url, config)
+        assert ticket(client, tid)["status"] == "assigned"
+        assert len(mailbox.to("net@example.com")) == 1   # e-mail went out; only the webhook failed
+        sink.status = 200
+        def hits() -> list:
+            return [r for r in sink.requests if r[2]["notice"]["ticket_id"] == tid and r[2]["notice"]["kind"] == "incident"]
+
+        deadline = time.monotonic() + 20  # the first retry comes 5 s later (backoff 5, 30, 120, 600 s)
+        while time.monotonic() < deadline and len(hits()) < 2:
+            time.sleep(1)
+            burst(redis_url, config)
+        assert len(hits()) == 2  # the failed try, then the retry that succeeded
+        incident_mails = [m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {tid}")]
+        assert len(incident_mails) == 1   # the retry did not send the e-mail again
