@@ -141,6 +141,45 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The monthly KPI report from the stored tickets, as JSON or CSV on stdout."""
+    import asyncio
+    import csv
+    from datetime import datetime, timezone
+
+    import msgspec
+    from redis.asyncio import Redis
+
+    from alertgate.gateway.reports import kpi_report
+    from alertgate.kpi.compute import rows
+
+    settings = _settings()
+    configure_logging("warning")
+    if not settings.redis_url:
+        print("alertgate: ALERTGATE_REDIS_URL is not set", file=sys.stderr)
+        return 2
+
+    def moment(text: str) -> datetime:
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+    async def build():
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            return await kpi_report(redis, moment(args.start), moment(args.end))
+        finally:
+            await redis.aclose()
+
+    result = asyncio.run(build())
+    if args.format == "json":
+        print(msgspec.json.format(msgspec.json.encode(result), indent=2).decode())
+    else:
+        writer = csv.DictWriter(sys.stdout, fieldnames=["scope", "key", "indicator", "value", "ratio"])
+        writer.writeheader()
+        writer.writerows(rows(result))
+    return 0
+
+
 def _guess_source(body: bytes) -> str:
     import msgspec
 
@@ -173,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("payload", help="a JSON file, as the source sends it")
     trial.add_argument("--source", choices=["alertmanager", "zabbix", "finding"], help="default: guessed")
     trial.set_defaults(func=cmd_rules_test)
+    report = sub.add_parser("report", help="the KPI report for a period")
+    report.add_argument("--from", dest="start", required=True, help="e.g. 2026-11-01")
+    report.add_argument("--to", dest="end", required=True, help="e.g. 2026-12-01 (exclusive)")
+    report.add_argument("--format", choices=["json", "csv"], default="json")
+    report.set_defaults(func=cmd_report)
     token = sub.add_parser("token", help="make a new credential")
     token.add_argument("--role", required=True, choices=[r.value for r in Role])
     token.add_argument("--name", required=True)

@@ -155,3 +155,32 @@ def test_failed_webhook_is_retried_and_the_ticket_is_kept(redis_url, config, mai
         assert len(hits()) == 2  # the failed try, then the retry that succeeded
         incident_mails = [m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {tid}")]
         assert len(incident_mails) == 1   # the retry did not send the e-mail again
+
+
+def test_worker_process_counts_reach_the_gateway_metrics(redis_url, config, mailbox, sink, gateway_env, tmp_path):
+    """`alertgate run`: RQ forks a child per job; the gateway's /metrics still sums what they counted."""
+    import httpx
+
+    from tests.conftest import start_alertgate, stop_process, wait_for_http
+
+    env = gateway_env | {"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url}
+    process = start_alertgate(["run"], env, tmp_path, tmp_path / "run.log")
+    base = f"http://127.0.0.1:{env['ALERTGATE_PORT']}"
+    try:
+        wait_for_http(base + "/healthz", process=process, timeout=30)
+        body = am_body(am_alert("InterfaceDown", host="core-sw-9", severity="critical"))
+        assert httpx.post(base + "/api/v1/alerts/alertmanager", json=body, headers=SOURCE).status_code == 200
+        wanted = ('alertgate_sla_breaches_total{priority="1",target="acceptance"} 1.0',
+                  'alertgate_escalations_total{level="1",priority="1"} 1.0',
+                  'alertgate_notifications_total{channel="email",outcome="sent"}')
+        deadline, text = time.monotonic() + 30, ""
+        while time.monotonic() < deadline:
+            text = httpx.get(base + "/metrics", headers=VIEW).text
+            if all(w in text for w in wanted):
+                break
+            time.sleep(0.5)
+        for w in wanted:
+            assert w in text
+        assert 'alertgate_tickets_created_total{kind="master",priority="1"} 1.0' in text
+    finally:
+        stop_process(process, 2)

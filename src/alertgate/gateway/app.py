@@ -15,6 +15,7 @@ from alertgate.gateway.errors import exception_handlers
 from alertgate.gateway.health import health_handlers
 from alertgate.gateway.followups import FollowUps
 from alertgate.gateway.intake import intake_handlers
+from alertgate.gateway.reports import report_handlers
 from alertgate.gateway.rules import rule_handlers
 from alertgate.gateway.tickets import ticket_exception_handlers, ticket_handlers
 from alertgate.observability.logging import configure_logging
@@ -75,6 +76,7 @@ def create_app(settings: Settings, redis: Redis, watch_rules: bool = True) -> Li
             *intake_handlers(settings, auth, dedup, rules, followups, metrics),
             *ticket_handlers(TicketStore(redis), auth, rules, followups),
             *rule_handlers(rules, auth, settings),
+            *report_handlers(redis, auth),
             *health_handlers(redis, queue_url, auth, metrics, rules),
         ],
         exception_handlers={**exception_handlers(settings.retry_after, settings.body_limit),

@@ -45,7 +45,7 @@ class FollowUps:
     async def after_action(self, ticket_id: str, action: Action) -> None:
         if self._redis is None or action is Action.COMMENT:
             return
-        function = "restoration" if action is Action.RESOLVE else "replan"
+        function = {Action.RESOLVE: "restoration", Action.CLOSE: "problem_on_close"}.get(action, "replan")
         await self._guard(enqueue_followup, self._redis, function, ticket_id, action.value, self._attempts)
 
     @staticmethod

@@ -80,6 +80,28 @@ class TicketStore:
     async def duplicate_ids(self, ticket_id: str) -> list[str]:
         return [d.decode() for d in await self._redis.lrange(_key_of(ticket_id) + ":dups", 0, -1)]
 
+    async def masters_created_between(self, start: datetime, end: datetime) -> list[Ticket]:
+        """Masters registered in [start, end), without timelines (for KPIs)."""
+        ids = await self._redis.zrangebyscore(TICKET_INDEX, start.timestamp(), f"({end.timestamp()}")
+        found: list[Ticket] = []
+        for offset in range(0, len(ids), 1000):
+            pipe = self._redis.pipeline(transaction=False)
+            for raw in ids[offset:offset + 1000]:
+                pipe.hgetall(ticket_key(raw.decode()))
+            found += [from_hash(h) for h in await pipe.execute() if h.get(b"kind") == b"master"]
+        return found
+
+    async def masters_of_key(self, ticket_id: str) -> list[Ticket]:
+        """Every master ticket of the (ci, symptom) key that ``ticket_id`` belongs to."""
+        tag = _tag_of(ticket_id)
+        seq = int(await self._redis.hget(state_key(tag), "seq") or 0)
+        found = []
+        for n in range(1, seq + 1):
+            raw = await self._redis.hgetall(ticket_key(f"INC-{tag}-{n}"))
+            if raw and raw.get(b"kind") == b"master":
+                found.append(from_hash(raw))
+        return found
+
     async def recurrences_of(self, ticket: Ticket) -> list[str]:
         """Masters of the same key that recur this one (newer tickets linking here)."""
         tag = _tag_of(ticket.id)

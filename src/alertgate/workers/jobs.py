@@ -13,6 +13,8 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from alertgate.durations import parse_duration
+from alertgate.problems import triggers
+from alertgate.problems.store import ProblemStore
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
 from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus, TimelineEntry
@@ -81,6 +83,8 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
         recipient = ticket.assignment_group or ticket.route_group or "service_desk"
         notice = compose(ticket, "incident", recipient, ctx.settings.notify.service_desk, step=reason)
         timers = schedule(ctx, ticket)
+        if reason == "recurrence":
+            await _problem_on_recurrence(redis, store, ticket)
         await deliver(ctx, redis, [notice], ticket.channels or ["log"])
         log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=timers)
         return f"dispatched to {recipient}"
@@ -186,3 +190,31 @@ def sweep(interval: float = 30.0) -> str:
     queue(TIMERS, _queue_redis(ctx)).enqueue_in(timedelta(seconds=interval), "alertgate.workers.jobs.sweep", interval,
                                                 job_id="alertgate-sweep", result_ttl=600)
     return result
+
+
+async def _problem_on_recurrence(redis: Redis, store: TicketStore, ticket: Ticket) -> None:
+    masters = await store.masters_of_key(ticket.id)
+    recent = triggers.recurring(masters, _now())
+    if recent:
+        linked = sorted({t.id for t in recent} | {t.recurrence_of for t in recent if t.recurrence_of})
+        problem, created = await ProblemStore(redis).open_or_link(
+            f"key:{ticket.id.split('-')[1]}:{recent[0].id}", ticket.title, ticket.ci, ticket.symptom,
+            f"recurred {len(recent)} times within 7 days", linked)
+        log.info("problem_linked", problem_id=problem.id, created=created, incidents=linked)
+
+
+def problem_on_close(ticket_id: str, note: str = "") -> str:
+    """A closed P1, or closure code completed_with_problem, opens a problem record."""
+    ctx = context()
+
+    async def body() -> str:
+        async with _State(ctx) as (redis, store):
+            ticket = await store.get(ticket_id)
+            reason = triggers.on_close(ticket)
+            if reason is None:
+                return "no problem"
+            problem, created = await ProblemStore(redis).open_or_link(
+                f"ticket:{ticket_id}", ticket.title, ticket.ci, ticket.symptom, reason,
+                [ticket_id] + ([ticket.recurrence_of] if ticket.recurrence_of else []))
+            return f"{'opened' if created else 'linked'} {problem.id}"
+    return _run(body())

@@ -1,0 +1,78 @@
+"""Problem records and KPIs over HTTP: ``/api/v1/problems``, ``/api/v1/problems/{id}``, ``/api/v1/kpi``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.handlers import HTTPRouteHandler
+from redis.asyncio import Redis
+
+from alertgate.gateway.auth import ANY_ROLE, Authenticator
+from alertgate.gateway.errors import ErrorDetail, error_response
+from alertgate.kpi.compute import Report, report
+from alertgate.problems.store import ProblemNotFound, ProblemStore
+from alertgate.tickets.store import TicketStore
+
+_encode = msgspec.json.Encoder().encode
+# A fault may begin before its ticket is registered: look that far back for registrations.
+REGISTRATION_LAG = timedelta(days=1)
+
+
+def _json(value: object) -> Response[bytes]:
+    return Response(_encode(value), media_type="application/json")
+
+
+def _period(request: Request) -> tuple[datetime, datetime]:
+    now = datetime.now(timezone.utc)
+    values = []
+    for name, default in (("from", now - timedelta(days=30)), ("to", now)):
+        text = request.query_params.get(name)
+        try:
+            value = msgspec.convert(text, datetime) if text else default
+        except msgspec.ValidationError:
+            raise ValueError(name) from None
+        values.append(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    return values[0], values[1]
+
+
+async def kpi_report(redis: Redis, start: datetime, end: datetime) -> Report:
+    tickets = await TicketStore(redis).masters_created_between(start - REGISTRATION_LAG, end)
+    linked = await ProblemStore(redis).linked_incidents()
+    return report(tickets, linked, start, end)
+
+
+def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]:
+    problems = ProblemStore(redis)
+
+    @get("/api/v1/problems")
+    async def list_problems(request: Request) -> Response[bytes]:
+        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        try:
+            limit = min(max(int(request.query_params.get("limit", 50)), 1), 500)
+            offset = max(int(request.query_params.get("offset", 0)), 0)
+        except ValueError:
+            return error_response(400, "invalid query", [ErrorDetail("limit", "limit and offset are whole numbers")])
+        return _json({"problems": await problems.list(limit, offset)})
+
+    @get("/api/v1/problems/{problem_id:str}")
+    async def get_problem(request: Request) -> Response[bytes]:
+        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        try:
+            return _json(await problems.get(request.path_params["problem_id"]))
+        except ProblemNotFound:
+            return error_response(404, f"no problem {request.path_params['problem_id']}")
+
+    @get("/api/v1/kpi")
+    async def kpi(request: Request) -> Response[bytes]:
+        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        try:
+            start, end = _period(request)
+        except ValueError as exc:
+            return error_response(400, "invalid query", [ErrorDetail(str(exc), "an RFC 3339 date-time")])
+        if end <= start:
+            return error_response(400, "invalid query", [ErrorDetail("to", "must be after from")])
+        return _json(await kpi_report(redis, start, end))
+
+    return [list_problems, get_problem, kpi]

@@ -1,0 +1,1 @@
+"""The handbook's incident KPIs (SPEC §6) over a period."""

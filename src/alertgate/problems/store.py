@@ -1,0 +1,74 @@
+"""Problem records in Redis: one hash each (``ag:problem:<id>``), an index by creation time, and a
+pointer per trigger so that a retried job links to the problem it opened instead of opening
+another one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import msgspec
+from redis.asyncio import Redis
+
+INDEX = "ag:index:problems"
+_encode = msgspec.json.Encoder().encode
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    id: str
+    status: str = "open"
+    title: str
+    ci: str
+    symptom: str | None = None
+    reason: str
+    incident_ids: list[str] = []
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProblemNotFound(Exception):
+    pass
+
+
+class ProblemStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def open_or_link(self, trigger: str, title: str, ci: str, symptom: str | None, reason: str,
+                           incident_ids: list[str], now: datetime | None = None) -> tuple[Problem, bool]:
+        """The problem of ``trigger`` (opened now if it has none), with the incidents linked."""
+        now = now or datetime.now(timezone.utc)
+        pointer = f"ag:problem-trigger:{trigger}"
+        existing = await self._redis.get(pointer)
+        created = False
+        if existing is None:
+            number = await self._redis.incr("ag:problems:seq")
+            candidate = f"PRB-{number:06d}"
+            if await self._redis.set(pointer, candidate, nx=True):
+                problem = Problem(id=candidate, title=title, ci=ci, symptom=symptom, reason=reason,
+                                  created_at=now, updated_at=now)
+                await self._redis.set(f"ag:problem:{candidate}", _encode(problem))
+                await self._redis.zadd(INDEX, {candidate: now.timestamp()})
+                created = True
+            existing = await self._redis.get(pointer)
+        problem_id = existing.decode()
+        await self._redis.sadd(f"ag:problem:{problem_id}:incidents", *incident_ids)
+        return await self.get(problem_id), created
+
+    async def get(self, problem_id: str) -> Problem:
+        raw = await self._redis.get(f"ag:problem:{problem_id}")
+        if raw is None:
+            raise ProblemNotFound(problem_id)
+        problem = msgspec.json.decode(raw, type=Problem)
+        incidents = sorted(i.decode() for i in await self._redis.smembers(f"ag:problem:{problem_id}:incidents"))
+        return msgspec.structs.replace(problem, incident_ids=incidents)
+
+    async def list(self, limit: int, offset: int) -> list[Problem]:
+        ids = await self._redis.zrevrange(INDEX, offset, offset + limit - 1)
+        return [await self.get(i.decode()) for i in ids]
+
+    async def linked_incidents(self) -> set[str]:
+        """Every incident linked to a problem (for the KPI "escalated to problem")."""
+        linked: set[str] = set()
+        for raw in await self._redis.zrange(INDEX, 0, -1):
+            linked |= {i.decode() for i in await self._redis.smembers(f"ag:problem:{raw.decode()}:incidents")}
+        return linked
