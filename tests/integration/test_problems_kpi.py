@@ -1,0 +1,101 @@
+"""Problem records and KPIs through the API, with a real RQ worker running the jobs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import redis
+
+from alertgate.settings import load_settings
+from alertgate.workers.worker import create_worker
+from tests.conftest import BOOTSTRAP, DESK_SECRET, MANAGER_SECRET, ROOT, VIEWER_SECRET
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+
+pytestmark = pytest.mark.integration
+VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
+DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
+
+
+def burst(redis_url: str) -> None:
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    create_worker(settings, redis.Redis.from_url(redis_url)).work(burst=True, with_scheduler=True)
+
+
+def fire(client, name: str, minute: int, **labels) -> dict:
+    body = am_body(am_alert(name, starts=f"2026-11-22T03:{minute:02d}:00Z", **labels))
+    return client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]
+
+
+def resolve_and_close(client, ticket_id: str, closure: str = "completed", headers=DESK) -> None:
+    client.post(f"/api/v1/tickets/{ticket_id}/actions/resolve", json={"resolution_code": "resolved_by_workaround"},
+                headers=headers)
+    assert client.post(f"/api/v1/tickets/{ticket_id}/actions/close", json={"closure_code": closure},
+                       headers=headers).status_code == 200
+
+
+def problems(client) -> list[dict]:
+    return client.get("/api/v1/problems", headers=VIEW).json()["problems"]
+
+
+def test_closing_a_p1_or_with_problem_opens_a_problem_once(redis_url):
+    with client_for(redis_url) as client:
+        p1 = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
+        p3 = fire(client, "Other", 0)["ticket_id"]
+        p4 = fire(client, "Third", 0, severity="info")["ticket_id"]
+        resolve_and_close(client, p1)
+        resolve_and_close(client, p3, "completed_with_problem")
+        resolve_and_close(client, p4)
+        burst(redis_url)
+        burst(redis_url)  # jobs run again: still one problem per trigger
+        found = problems(client)
+        assert sorted(p["incident_ids"][0] for p in found) == sorted([p1, p3])
+        reasons = {p["incident_ids"][0]: p["reason"] for p in found}
+        assert reasons[p1] == "a P1 incident was closed"
+        detail = client.get(f"/api/v1/problems/{found[0]['id']}", headers=VIEW)
+        assert detail.status_code == 200 and detail.json()["id"] == found[0]["id"]
+        assert client.get("/api/v1/problems/PRB-999999", headers=VIEW).status_code == 404
+
+
+def test_third_recurrence_within_seven_days_opens_a_problem_linking_them(redis_url):
+    with client_for(redis_url) as client:
+        ids = []
+        for minute in range(4):   # new, then three recurrences
+            result = fire(client, "Flapping", minute)
+            ids.append(result["ticket_id"])
+            assert result["outcome"] == ("new" if minute == 0 else "recurrence")
+            burst(redis_url)
+            if minute < 3:
+                assert problems(client) == []
+            resolve_and_close(client, result["ticket_id"])
+        burst(redis_url)
+        [problem] = problems(client)
+        assert problem["reason"] == "recurred 3 times within 7 days"
+        assert set(problem["incident_ids"]) == set(ids)
+
+
+def test_kpi_endpoint_and_report_cli(redis_url):
+    with client_for(redis_url) as client:
+        closed = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
+        fire(client, "DiskFull", 5, severity="critical")          # a duplicate: never an incident
+        fire(client, "Other", 0)
+        resolve_and_close(client, closed)
+        kpi = client.get("/api/v1/kpi", params={"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"},
+                         headers=VIEW).json()
+        assert kpi["overall"]["incidents"] == 2
+        assert kpi["overall"]["closed"] == {"count": 1, "ratio": 0.5}
+        assert kpi["overall"]["major_incidents"]["count"] == 1
+        assert set(kpi["by_priority"]) == {"1", "3"}
+        bad = client.get("/api/v1/kpi", params={"from": "yesterday"}, headers=VIEW)
+        assert bad.status_code == 400 and bad.json()["detail"][0]["path"] == "from"
+    env = {"ALERTGATE_REDIS_URL": redis_url, "ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "alertgate", "report", "--from", "2026-11-01", "--to", "2026-12-01",
+                           "--format", "csv"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "overall,all,incidents,2," in done.stdout
+    as_json = subprocess.run([sys.executable, "-m", "alertgate", "report", "--from", "2026-11-01", "--to", "2026-12-01"],
+                             capture_output=True, text=True, env=env)
+    assert json.loads(as_json.stdout)["overall"]["incidents"] == 2

@@ -1,0 +1,69 @@
+"""KPIs against a hand-computed fixture of tickets (handbook table 3.4)."""
+
+from datetime import datetime, timedelta, timezone
+
+from alertgate.kpi.compute import report, rows
+from alertgate.tickets.model import (
+    ClosureCode,
+    SlaEntry,
+    SlaTarget,
+    Ticket,
+    TicketKind,
+    TicketStatus as S,
+)
+
+START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+END = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+def t(n, priority=3, status=S.OPEN, category="network", closure=None, group=None, breached=(), kind=TicketKind.MASTER,
+      occurred_days=1, response_min=2, resolve_min=None):
+    created = START + timedelta(days=occurred_days, minutes=response_min)
+    return Ticket(
+        id=f"INC-T-{n}", kind=kind, status=status, priority=priority, category=category, closure_code=closure,
+        assignment_group=group, outage_start=START + timedelta(days=occurred_days), created_at=created,
+        updated_at=created, resolved_at=created + timedelta(minutes=resolve_min) if resolve_min else None,
+        sla=[SlaEntry(target=target, breached=target in breached) for target in SlaTarget],
+    )
+
+
+TICKETS = [
+    t(1, priority=1, status=S.CLOSED, closure=ClosureCode.COMPLETED, group="network", resolve_min=20),
+    t(2, priority=2, status=S.CLOSED, closure=ClosureCode.COMPLETED, group="service_desk", resolve_min=40,
+      breached=(SlaTarget.RESOLUTION,)),
+    t(3, priority=3, status=S.CLOSED, closure=ClosureCode.COMPLETED_WITH_PROBLEM, category="servers", group="server",
+      resolve_min=60, response_min=4),
+    t(4, priority=3, status=S.RESOLVED, category="servers", resolve_min=30, breached=(SlaTarget.ACCEPTANCE,)),
+    t(5, priority=4, status=S.ASSIGNED, category=None, group="storage", breached=(SlaTarget.ASSIGNMENT,), response_min=10),
+    t(6, kind=TicketKind.DUPLICATE, status=S.CLOSED, closure=ClosureCode.COMPLETED),    # never counted
+    t(7, occurred_days=-3),                                                               # before the period
+    t(8, occurred_days=31),                                                               # after it
+]
+
+
+def test_overall_indicators_match_the_hand_computation():
+    overall = report(TICKETS, {"INC-T-4"}, START, END).overall
+    assert overall.incidents == 5                                   # 1..5; not the duplicate, not 7 and 8
+    assert (overall.closed.count, overall.closed.ratio) == (3, 0.6)
+    assert (overall.successfully_closed.count, overall.successfully_closed.ratio) == (2, 0.4)
+    assert overall.escalated_to_problem.count == 2                  # 3 by closure code, 4 linked to a problem
+    assert overall.resolved_within_sla.count == 1                   # 1 (2 breached resolution, 3 not "completed")
+    assert (overall.responded_within_sla.count, overall.responded_within_sla.ratio) == (3, 0.6)   # 4 and 5 missed
+    assert overall.mean_response_seconds == (2 + 2 + 4 + 2 + 10) * 60 / 5
+    assert overall.mean_resolution_seconds == (20 + 40 + 60 + 30) * 60 / 4
+    assert overall.first_line_resolution.count == 2                 # 2 (service desk) and 4 (no group)
+    assert overall.second_line_resolution.count == 2                # 1 (network) and 3 (server)
+    assert (overall.major_incidents.count, overall.major_incidents.ratio) == (2, 0.4)
+
+
+def test_by_priority_and_by_category():
+    result = report(TICKETS, set(), START, END)
+    assert {k: v.incidents for k, v in result.by_priority.items()} == {"1": 1, "2": 1, "3": 2, "4": 1}
+    assert {k: v.incidents for k, v in result.by_category.items()} == {"network": 2, "servers": 2, "uncategorised": 1}
+    assert result.by_category["servers"].escalated_to_problem.count == 1
+
+
+def test_rows_for_csv_cover_every_indicator_of_every_scope():
+    flat = rows(report(TICKETS, set(), START, END))
+    assert {"scope": "overall", "key": "all", "indicator": "incidents", "value": 5, "ratio": ""} in flat
+    assert len(flat) == 11 * (1 + 4 + 3)
