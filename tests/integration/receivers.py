@@ -40,6 +40,7 @@ class WebhookSink:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict, dict]] = []
+        self.arrived: list[int] = []      # client ports, as requests arrive (before any delay)
         self.status = 200
         self.delay = 0.0
         sink = self
@@ -47,6 +48,7 @@ class WebhookSink:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sink.arrived.append(self.client_address[1])
                 time.sleep(sink.delay)
                 sink.requests.append((self.path, dict(self.headers), json.loads(body)))
                 self.send_response(sink.status)

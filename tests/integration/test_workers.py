@@ -184,3 +184,90 @@ def test_worker_process_counts_reach_the_gateway_metrics(redis_url, config, mail
         assert 'alertgate_tickets_created_total{kind="master",priority="1"} 1.0' in text
     finally:
         stop_process(process, 2)
+
+
+def test_worker_killed_mid_dispatch_dispatches_once_after_the_retry(redis_url, config, mailbox, sink, gateway_env,
+                                                                    tmp_path):
+    """SIGKILL the process running the dispatch job while it waits on the webhook: RQ retries the
+    job; the ticket is assigned once and every recipient gets the notice once (the webhook receiver
+    may see the interrupted delivery again, under the same dedup key)."""
+    import os
+    import signal
+
+    import psutil
+
+    from tests.conftest import start_alertgate, stop_process
+
+    sink.delay = 3.0
+    env = gateway_env | {"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url}
+    worker = start_alertgate(["worker"], env, tmp_path, tmp_path / "worker.log")
+    try:
+        with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+            body = am_body(am_alert("InterfaceDown", host="core-sw-7", severity="critical"))
+            tid = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]["ticket_id"]
+            deadline = time.monotonic() + 20
+            while not sink.arrived and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sink.arrived, "the dispatch job never reached the webhook"
+            port = sink.arrived[0]
+            [job_process] = {c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port}
+            assert job_process != worker.pid  # RQ runs the job in a forked work horse
+            os.kill(job_process, signal.SIGKILL)
+            sink.delay = 0.0
+
+            def incident_hooks() -> list:
+                return [r for r in sink.requests if r[2]["notice"]["ticket_id"] == tid and r[2]["notice"]["kind"] == "incident"]
+
+            deadline = time.monotonic() + 30  # the retry comes 5 s later
+            while time.monotonic() < deadline and len(incident_hooks()) < 2:
+                time.sleep(0.5)
+            t = ticket(client, tid)
+            assert [e["action"] for e in t["timeline"]].count("assign") == 1
+            mails = [m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {tid}")]
+            assert len(mails) == 1
+            hooks = incident_hooks()
+            assert len(hooks) == 2 and len({h[1]["X-Alertgate-Dedup-Key"] for h in hooks}) == 1
+    finally:
+        stop_process(worker)
+
+
+def test_timers_pending_when_the_worker_dies_fire_on_the_next_worker(redis_url, config, mailbox, gateway_env, tmp_path):
+    """Timers live in Redis (RQ's scheduled registry). After a worker is SIGKILLed, a new worker's
+    scheduler takes over once the dead scheduler's lock expires (RQ: interval + 60 s), and every due
+    escalation is sent once. Bounded at 150 s."""
+    import os
+    import signal
+
+    from tests.conftest import start_alertgate, stop_process
+
+    tables = yaml.safe_load((config / "tables.yaml").read_text())
+    tables["escalation"] = {1: [{"after": "6s", "notify": "project_manager"}]}
+    tables["notification"]["timeline"] = {1: ["1h"]}
+    (config / "tables.yaml").write_text(yaml.safe_dump(tables))
+    env = gateway_env | {"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url}
+    first = start_alertgate(["worker"], env, tmp_path, tmp_path / "worker1.log")
+    second = None
+    try:
+        with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+            body = am_body(am_alert("InterfaceDown", host="core-sw-8", severity="critical"))
+            tid = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]["ticket_id"]
+            deadline = time.monotonic() + 20
+            while ticket(client, tid)["status"] != "assigned" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert ticket(client, tid)["status"] == "assigned"
+            os.killpg(first.pid, signal.SIGKILL)   # the worker, its scheduler and any work horse
+            first.wait()
+            time.sleep(7)                          # the escalation is now overdue, with no worker alive
+            assert ticket(client, tid)["escalation_level"] == 0
+            second = start_alertgate(["worker"], env, tmp_path, tmp_path / "worker2.log")
+            deadline = time.monotonic() + 150
+            while ticket(client, tid)["escalation_level"] < 1 and time.monotonic() < deadline:
+                time.sleep(1)
+            assert ticket(client, tid)["escalation_level"] == 1
+            time.sleep(2)
+            escalations = [m for m in mailbox.to("pm@example.com") if "Escalation 1" in m["Subject"]]
+            assert len(escalations) == 1
+    finally:
+        stop_process(first)
+        if second is not None:
+            stop_process(second)

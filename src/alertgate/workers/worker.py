@@ -13,8 +13,11 @@ from alertgate.workers.context import set_context
 from alertgate.workers.queue import QUEUES, TIMERS, queue
 
 # After a worker dies, another worker's maintenance pass takes the scheduler over once the dead
-# one's lock expires (interval + 60 s); RQ's default pass runs every 10 minutes, ours every 30 s.
-MAINTENANCE_INTERVAL = 30
+# one's lock expires (RQ: interval + 60 s). The pass runs only when the worker wakes from waiting
+# for a job (after worker_ttl - 15 s when idle) and at most every maintenance_interval: RQ's
+# defaults (420 s, 10 min) make that failover take up to ~17 minutes; ours take about 60–80 s.
+MAINTENANCE_INTERVAL = 15
+WORKER_TTL = 35
 SWEEP_INTERVAL = 30.0
 
 
@@ -31,7 +34,7 @@ def create_worker(settings: Settings, redis: Redis) -> Worker:
     queue(TIMERS, redis).enqueue_in(timedelta(seconds=SWEEP_INTERVAL), "alertgate.workers.jobs.sweep",
                                     SWEEP_INTERVAL, job_id="alertgate-sweep", result_ttl=600)
     return Worker([queue(name, redis) for name in QUEUES], connection=redis, serializer=JSONSerializer,
-                  maintenance_interval=MAINTENANCE_INTERVAL)
+                  maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL)
 
 
 def serve_metrics(port: int) -> None:
