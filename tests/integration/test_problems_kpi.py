@@ -99,3 +99,32 @@ def test_kpi_endpoint_and_report_cli(redis_url):
     as_json = subprocess.run([sys.executable, "-m", "alertgate", "report", "--from", "2026-11-01", "--to", "2026-12-01"],
                              capture_output=True, text=True, env=env)
     assert json.loads(as_json.stdout)["overall"]["incidents"] == 2
+
+
+def test_sweep_dispatches_forgotten_masters_and_counts_open_tickets(redis_url):
+    """If the queue could not take a dispatch job, the periodic sweep dispatches the master."""
+    from datetime import timedelta
+
+    from alertgate.gateway.followups import FollowUps
+    from alertgate.workers import jobs
+
+    with client_for(redis_url) as client:
+        original = FollowUps.after_ingest
+
+        async def lost(self, results):  # the queue Redis was down when these came in
+            return None
+        FollowUps.after_ingest = lost
+        try:
+            tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
+            fire(client, "Other", 0, severity="warning")
+        finally:
+            FollowUps.after_ingest = original
+        assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "open"
+        settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url})
+        create_worker(settings, redis.Redis.from_url(redis_url))
+        assert jobs.sweep(interval=0.0) == "2 dispatched late"
+        burst(redis_url)
+        assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "assigned"
+        metrics = client.get("/metrics", headers=VIEW).text
+        assert 'alertgate_tickets_open{priority="1"} 1' in metrics
+        assert 'alertgate_tickets_open{priority="3"} 1' in metrics

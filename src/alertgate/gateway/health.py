@@ -30,7 +30,12 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             for name in QUEUES:
                 lines.append(f'alertgate_queue_depth{{queue="{name}"}} {await queue_redis.llen("rq:queue:" + name)}')
         except REDIS_UNAVAILABLE:
-            return b""
+            lines = []
+            up = 0
+        else:
+            up = 1
+        lines += ["# HELP alertgate_redis_up Whether this gateway reached its Redis at this scrape.",
+                  "# TYPE alertgate_redis_up gauge", f"alertgate_redis_up {up}"]
         return ("\n".join(lines) + "\n").encode()
 
     @get("/healthz", sync_to_thread=False)
