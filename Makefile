@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test serve worker check clean
+.PHONY: run test serve worker clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,3 +26,6 @@ worker: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --workers $(or $(WORKERS),2)

@@ -1,0 +1,21 @@
+"""The framework's limit on this machine: a bare Litestar + msgspec endpoint that only decodes the
+same Alertmanager bodies (same Struct as the gateway), served with the same uvicorn settings."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Litestar, Request, Response, post
+
+from alertgate.gateway.sources.alertmanager import AlertmanagerPayload
+
+_decode = msgspec.json.Decoder(AlertmanagerPayload).decode
+
+
+@post("/api/v1/alerts/alertmanager", status_code=200)
+async def ingest(request: Request) -> Response[bytes]:
+    payload = _decode(await request.body())
+    return Response(b'{"alerts": %d}' % len(payload.alerts), media_type="application/json")
+
+
+def create_app() -> Litestar:
+    return Litestar([ingest], openapi_config=None)

@@ -1,0 +1,237 @@
+"""The benchmark: `make bench`. Starts its own Redis (AOF on), the gateway and the framework
+ceiling with the same uvicorn settings, drives them with wrk (one thread, pre-built bodies), checks
+correctness after each workload, prints one table and writes bench/results/<date>.json.
+
+    .venv/bin/python bench/run.py [--workers N] [--scale 0.1]
+
+Workloads (--scale multiplies the counts, for a quick look):
+- storm-1:   100,000 Alertmanager alerts, 1 per request, over 1,000 CIs × 10 alert names whose
+             masters exist already (created untimed first): every timed alert is a duplicate;
+- storm-50:  the same, 50 alerts per request;
+- fresh:     20,000 alerts that are all new masters (rules, ticket, enqueue on every one);
+- latency:   storm-1 requests at half the measured storm-1 rate: p50, p99, p99.9;
+- ceiling:   storm-1 bodies against a bare Litestar + msgspec decode endpoint;
+- memory:    Redis bytes per master ticket (from fresh) and per duplicate (from storm-1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+
+TOKEN = "bench-source-token"
+VIEWER = "bench-viewer-token"
+CIS, NAMES = 1000, 10
+BASE = datetime(2026, 11, 22, tzinfo=timezone.utc)
+
+
+def alert(ci: int, name: int, n: int) -> dict:
+    return {"labels": {"alertname": f"Alert{name}", "instance": f"host{ci}:9100", "job": "node", "severity": "warning"},
+            "annotations": {"summary": f"Alert{name} on host{ci}"},
+            "startsAt": (BASE + timedelta(milliseconds=n)).isoformat().replace("+00:00", "Z"), "status": "firing"}
+
+
+def storm_alerts(total: int) -> list[dict]:
+    # Key after key, so every key's first occurrence comes early and the rest are duplicates.
+    return [alert(i % CIS, (i // CIS) % NAMES, i) for i in range(total)]
+
+
+def write_bodies(path: Path, alerts: list[dict], per_request: int) -> int:
+    lines = [json.dumps({"version": "4", "status": "firing", "receiver": "alertgate",
+                         "alerts": alerts[i:i + per_request]}, separators=(",", ":"))
+             for i in range(0, len(alerts), per_request)]
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
+def wrk(url: str, bodies: Path, seconds: int, connections: int = 32, rate: float = 0) -> dict:
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
+            str(ROOT / "bench/replay.lua"), url, "--", str(bodies), TOKEN]
+    if rate:
+        args += [str(rate), str(connections)]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return json.loads(re.search(r"^RESULT (.*)$", out, re.M).group(1))
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def census(client: redis.Redis) -> dict:
+    """Masters, duplicates and the sum of duplicate_count, read straight from Redis."""
+    ids = client.zrange("ag:index:created", 0, -1)
+    masters = duplicates = counted = 0
+    for offset in range(0, len(ids), 2000):
+        pipe = client.pipeline(transaction=False)
+        for raw in ids[offset:offset + 2000]:
+            tag = raw.decode().split("-")[1]
+            pipe.hmget(f"ag:{{{tag}}}:t:{raw.decode()}", "kind", "duplicate_count")
+        for kind, count in pipe.execute():
+            if kind == b"master":
+                masters += 1
+                counted += int(count or 0)
+            else:
+                duplicates += 1
+    return {"masters": masters, "duplicates": duplicates, "duplicate_count_sum": counted}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seconds", type=int, default=20, help="per workload (wrk runs for a duration)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    storm_total, fresh_total = int(100_000 * args.scale), int(20_000 * args.scale)
+    # wrk runs each workload for --seconds, cycling its bodies; the table says what was sent.
+    work = Path(tempfile.mkdtemp(prefix="alertgate-bench-"))
+    server = EmbeddedRedis(work / "redis", port=free_port())
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    port, ceiling_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTGATE_", "PROMETHEUS_"))}
+    env.update(ALERTGATE_REDIS_URL=server.url, ALERTGATE_PORT=str(port), ALERTGATE_LOG_LEVEL="warning",
+               ALERTGATE_CONFIG_DIR=str(ROOT / "config"), ALERTGATE_DATA_DIR=str(work / "var"),
+               ALERTGATE_BOOTSTRAP_TOKENS=f"source:{TOKEN},viewer:{VIEWER}")
+    python = sys.executable
+    gateway = start([python, "-m", "alertgate", "serve", "--workers", str(args.workers)], env, work / "gateway.log")
+    ceiling = start([python, "-m", "uvicorn", "ceiling_app:create_app", "--factory", "--port", str(ceiling_port),
+                     "--workers", str(args.workers), "--no-access-log", "--log-level", "warning"],
+                    {**env, "PYTHONPATH": f"{ROOT / 'bench'}:{ROOT / 'src'}"}, work / "ceiling.log")
+    results: dict = {"date": datetime.now(timezone.utc).isoformat(), "workers": args.workers, "scale": args.scale,
+                     "machine": {"cores": os.cpu_count()}}
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/alerts/alertmanager"
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http(f"http://127.0.0.1:{ceiling_port}/api/v1/alerts/alertmanager")
+        alerts = storm_alerts(storm_total + CIS * NAMES)
+        # The storm hits keys that already have their master: every timed alert is a duplicate.
+        masters, storm_only = alerts[:CIS * NAMES], alerts[CIS * NAMES:]
+        one, fifty, fresh, warm = (work / f"{n}.jsonl" for n in ("storm1", "storm50", "fresh", "masters"))
+        n_one = write_bodies(one, storm_only, 1)
+        n_fifty = write_bodies(fifty, storm_only, 50)
+        write_bodies(warm, masters, 50)
+        n_fresh = write_bodies(fresh, [alert(CIS + i, 0, i) for i in range(fresh_total)], 1)
+
+        def run(name: str, bodies: Path, count: int, alerts_per_request: int, target: str = url,
+                warm_up: bool = False, **kw) -> dict:
+            client.flushall()
+            if warm_up:  # one master per key, untimed
+                with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as http:
+                    for line in warm.read_text().splitlines():
+                        http.post(url, content=line, headers={"Content-Type": "application/json"}).raise_for_status()
+            time.sleep(0.2)
+            baseline = client.info("memory")["used_memory"]
+            outcome = wrk(target, bodies, kw.pop("seconds", args.seconds), **kw)
+            outcome["bodies"] = count
+            outcome["warmed"] = warm_up
+            time.sleep(1.0)  # let requests still in flight when wrk stopped finish before counting
+            outcome["rps"] = outcome["requests"] / outcome["seconds"]
+            outcome["alerts_per_second"] = outcome["rps"] * alerts_per_request
+            outcome["redis_bytes"] = client.info("memory")["used_memory"] - baseline
+            if target == url:
+                outcome["census"] = census(client)
+            results[name] = outcome
+            return outcome
+
+        run("ceiling", one, n_one, 1, target=f"http://127.0.0.1:{ceiling_port}/api/v1/alerts/alertmanager")
+        storm = run("storm_1", one, n_one, 1, warm_up=True)
+        run("storm_50", fifty, n_fifty, 50, warm_up=True)
+        fresh_run = run("fresh", fresh, n_fresh, 1)
+        per_master = fresh_run["redis_bytes"] / max(fresh_run["census"]["masters"], 1)
+        results["memory"] = {  # a master's figure includes its queued dispatch job
+            "bytes_per_master": round(per_master),
+            "bytes_per_duplicate": round(storm["redis_bytes"] / max(storm["census"]["duplicates"], 1)),
+        }
+        rate = storm["rps"] / 2
+        results["latency"] = run("latency_run", one, n_one, 1, warm_up=True, connections=16, rate=rate)
+        results["latency"]["target_rps"] = rate
+        del results["latency_run"]
+    finally:
+        stop(gateway)
+        stop(ceiling)
+        server.stop()
+    report(results, fresh_total)
+    out = ROOT / "bench" / "results" / f"{datetime.now(timezone.utc):%Y-%m-%d}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten: {out.relative_to(ROOT)}")
+    keys = {"storm_1": CIS * NAMES, "storm_50": CIS * NAMES, "fresh": fresh_total}
+    return 0 if all(_correct(results[k], keys[k]) for k in keys) else 1
+
+
+def _correct(outcome: dict, keys: int) -> bool:
+    """Every alert that reached Redis is in exactly one ticket: one master per key it reached,
+    duplicates counted on their masters; no error answers. wrk stops on time, so the alerts of
+    requests still in flight at the end may be stored without being counted as sent."""
+    census_ = outcome["census"]
+    stored = census_["masters"] + census_["duplicates"]
+    per_request = outcome["alerts_per_second"] / outcome["rps"]
+    sent = min(outcome["requests"], outcome["bodies"]) * per_request
+    in_flight = 32 * per_request
+    warmed = keys if outcome.get("warmed") else 0
+    return (census_["masters"] == min(stored, keys) and census_["duplicate_count_sum"] == census_["duplicates"]
+            and sent <= stored - warmed <= sent + in_flight and outcome["errors"] == 0 and outcome["non_2xx"] == 0)
+
+
+def report(r: dict, fresh_total: int) -> None:
+    ceiling = r["ceiling"]
+    keys = {"storm_1": CIS * NAMES, "storm_50": CIS * NAMES, "fresh": fresh_total}
+    rows = [("workload", "req/s", "alerts/s", "p50 ms", "p99 ms", "p99.9 ms", "correct")]
+    for name in ("ceiling", "storm_1", "storm_50", "fresh", "latency"):
+        o = r[name]
+        ok = "yes" if name in keys and _correct(o, keys[name]) else "NO" if name in keys else "-"
+        rows.append((name, f"{o['rps']:,.0f}", f"{o['alerts_per_second']:,.0f}", f"{o['p50_ms']:.2f}",
+                     f"{o['p99_ms']:.2f}", f"{o['p999_ms']:.2f}", ok))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
+    print(f"\nstorm-1 / ceiling (req/s):      {r['storm_1']['rps'] / ceiling['rps']:.2f}   (target ≥ 0.6)")
+    print(f"storm-50 / ceiling (alerts/s):  {r['storm_50']['alerts_per_second'] / ceiling['alerts_per_second']:.2f}"
+          "   (target ≥ 0.5)")
+    print(f"fresh / storm-1 (alerts/s):     {r['fresh']['alerts_per_second'] / r['storm_1']['alerts_per_second']:.2f}"
+          "   (target ≥ 0.25)")
+    print(f"latency at {r['latency']['target_rps']:,.0f} req/s:  p99 {r['latency']['p99_ms']:.2f} ms   (target ≤ 10)")
+    print(f"Redis per master: {r['memory']['bytes_per_master']:,} B (target ≤ 8 KiB); "
+          f"per duplicate: {r['memory']['bytes_per_duplicate']:,} B (target ≤ 1 KiB)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
