@@ -8,6 +8,9 @@
 --       5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
 --      10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
 --      13 alert source  14.. the new master's fields as field, value pairs
+-- Without those fields (a storm is mostly duplicates, so they are left off at first) a decision
+-- to open a master writes nothing and answers 'need_master'; the caller sends the call again
+-- with the fields, and the decision is taken anew, atomically, in that call.
 local state_key, occ_key, index_key = KEYS[1], KEYS[2], KEYS[3]
 local kind, delivery, now, now_iso = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local prefix = 'ag:{' .. ARGV[8] .. '}:t:'
@@ -111,6 +114,7 @@ local closed = redis.call('HGET', state_key, 'closed')
 local closed_at = redis.call('HGET', state_key, 'closed_at')
 local outcome = 'new'
 if closed and now - num(closed_at) <= tonumber(ARGV[6]) then outcome = 'recurrence' end
+if #ARGV < 14 then return {'need_master', '', ''} end
 
 local id = new_id()
 local key = tkey(id)

@@ -73,7 +73,7 @@ class DedupStore:
         self._auto_resolve = auto_resolve
         self._script = redis.register_script(INGEST_SCRIPT)
 
-    def _args(self, alert: Alert, policy: Policy, now: datetime) -> tuple:
+    def _args(self, alert: Alert, policy: Policy, now: datetime, with_master: bool = False) -> tuple:
         tag = dedup_tag(alert.ci, alert.symptom)
         kind = "update" if alert.update else alert.status.value
         update_entry = b""
@@ -87,24 +87,38 @@ class DedupStore:
             policy.dedup_window, self._lookback, "1" if self._auto_resolve.get(alert.source) else "0",
             tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,
             alert.occurrence_id, alert.source,
-            *(master_fields(alert, policy, now) if kind == "firing" else ()),
+            *(master_fields(alert, policy, now) if with_master and kind == "firing" else ()),
         )
 
     async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime) -> list[IngestResult]:
         """Decide and apply every alert of one request, in order; suppressed ones touch nothing."""
         # Rules suppress firing alerts only: a recovery must still reach a ticket opened before.
-        calls = [(i, self._args(a, p, now)) for i, (a, p) in enumerate(zip(alerts, policies))
-                 if not (p.suppress and a.status is AlertStatus.FIRING and not a.update)]
+        wanted = [i for i, (a, p) in enumerate(zip(alerts, policies))
+                  if not (p.suppress and a.status is AlertStatus.FIRING and not a.update)]
+        results = [IngestResult(a.occurrence_id, Outcome.SUPPRESSED) for a in alerts]
+        # First without the new master's fields (a storm is mostly duplicates); the alerts that
+        # turn out to open a master go again with them.
+        pending = await self._decide(wanted, alerts, policies, now, with_master=False, into=results)
+        if pending:
+            await self._decide(pending, alerts, policies, now, with_master=True, into=results)
+        return results
+
+    async def _decide(self, indexes: list[int], alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
+                      with_master: bool, into: list[IngestResult]) -> list[int]:
+        calls = [self._args(alerts[i], policies[i], now, with_master) for i in indexes]
         try:
-            replies = await self._run([args for _, args in calls])
+            replies = await self._run(calls)
         except NoScriptError:  # Redis restarted (or was flushed) since the script was loaded
             await self._redis.script_load(INGEST_SCRIPT)
-            replies = await self._run([args for _, args in calls])
-        results = [IngestResult(a.occurrence_id, Outcome.SUPPRESSED) for a in alerts]
-        for (index, _), (outcome, ticket, master) in zip(calls, replies):
-            results[index] = IngestResult(alerts[index].occurrence_id, Outcome(outcome.decode()),
-                                          ticket.decode() or None, master.decode() or None)
-        return results
+            replies = await self._run(calls)
+        pending = []
+        for index, (outcome, ticket, master) in zip(indexes, replies):
+            if outcome == b"need_master":
+                pending.append(index)
+                continue
+            into[index] = IngestResult(alerts[index].occurrence_id, Outcome(outcome.decode()),
+                                       ticket.decode() or None, master.decode() or None)
+        return pending
 
     async def _run(self, calls: list[tuple]) -> list:
         if not calls:

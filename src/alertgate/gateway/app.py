@@ -38,9 +38,17 @@ def connect_redis(url: str, settings: Settings) -> Redis:
 
 def load_rules_service(settings: Settings, metrics: GatewayMetrics) -> RulesService:
     """The rules at start: invalid files stop the start (RulesInvalid lists every error)."""
+    matched: dict[tuple[str, str], object] = {}
+
+    def count_match(stage: str, rule: str) -> None:
+        child = matched.get((stage, rule))
+        if child is None:
+            child = matched[(stage, rule)] = metrics.rule_matches.labels(stage, rule)
+        child.inc()
+
     service = RulesService(
         Path(settings.config_dir), settings.dedup_window,
-        on_match=lambda stage, rule: metrics.rule_matches.labels(stage, rule).inc(),
+        on_match=count_match,
         on_reload=lambda outcome: metrics.rules_reloads.labels(outcome).inc(),
     )
     errors = service.reload()

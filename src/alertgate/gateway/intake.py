@@ -52,6 +52,7 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
         parse = SOURCES[source]
         received = metrics.alerts_received.labels(source)
         duration = metrics.ingest_duration.labels(source)
+        processed = {o: metrics.alerts_processed.labels(source, o.value) for o in Outcome}
 
         async def ingest(request: Request) -> Response[bytes]:
             started = perf_counter()
@@ -62,7 +63,7 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
             alerts, policies = classify(alerts, rules, now)
             results = await dedup.ingest(alerts, policies, now)
             for alert, policy, result in zip(alerts, policies, results):
-                metrics.alerts_processed.labels(source, result.outcome.value).inc()
+                processed[result.outcome].inc()
                 if result.outcome in CREATED:
                     metrics.tickets_created.labels(CREATED[result.outcome], str(policy.priority)).inc()
                 if result.outcome not in QUIET:
