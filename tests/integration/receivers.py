@@ -40,6 +40,7 @@ class WebhookSink:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict, dict]] = []
+        self.raw: list[bytes] = []
         self.arrived: list[int] = []      # client ports, as requests arrive (before any delay)
         self.status = 200
         self.delay = 0.0
@@ -50,6 +51,7 @@ class WebhookSink:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 sink.arrived.append(self.client_address[1])
                 time.sleep(sink.delay)
+                sink.raw.append(body)
                 sink.requests.append((self.path, dict(self.headers), json.loads(body)))
                 self.send_response(sink.status)
                 self.end_headers()

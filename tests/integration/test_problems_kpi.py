@@ -11,7 +11,7 @@ import redis
 
 from alertgate.settings import load_settings
 from alertgate.workers.worker import create_worker
-from tests.conftest import BOOTSTRAP, DESK_SECRET, MANAGER_SECRET, ROOT, VIEWER_SECRET
+from tests.conftest import BOOTSTRAP, DESK_SECRET, ROOT, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 
 pytestmark = pytest.mark.integration
@@ -103,7 +103,6 @@ def test_kpi_endpoint_and_report_cli(redis_url):
 
 def test_sweep_dispatches_forgotten_masters_and_counts_open_tickets(redis_url):
     """If the queue could not take a dispatch job, the periodic sweep dispatches the master."""
-    from datetime import timedelta
 
     from alertgate.gateway.followups import FollowUps
     from alertgate.workers import jobs

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from alertgate.runtime.embedded_redis import free_port
 from tests.conftest import SOURCE_SECRET, VIEWER_SECRET, start_alertgate, stop_process, wait_for_http
 from tests.integration.helpers import am_alert, am_body
 

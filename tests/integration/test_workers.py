@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
-from rq import Worker
 
 from alertgate.settings import load_settings
 from alertgate.workers.worker import create_worker
-from tests.conftest import BOOTSTRAP, DESK_SECRET, ENGINEER_SECRET, ROOT, VIEWER_SECRET
+from tests.conftest import BOOTSTRAP, ENGINEER_SECRET, ROOT, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 from tests.integration.receivers import Mailbox, WebhookSink
 
@@ -90,9 +89,10 @@ def test_dispatch_notifies_once_then_timers_breach_escalate_and_restore(redis_ur
         for needed in ("What happened: InterfaceDown on core-sw-1", "Affected service:", "Expected restoration:",
                        "Service desk: service desk, ext. 8000"):
             assert needed in text
-        [(path, headers, payload)] = [r for r in sink.requests if r[2]["notice"]["kind"] == "incident"]
-        signature = hmac.new(b"hook-secret", __import__("msgspec").json.encode(payload), hashlib.sha256).hexdigest()
-        assert path == "/hook" and headers["X-Alertgate-Signature"].startswith("sha256=")
+        [(path, headers, payload, raw)] = [(*r, b) for r, b in zip(sink.requests, sink.raw)
+                                           if r[2]["notice"]["kind"] == "incident"]
+        signature = hmac.new(b"hook-secret", raw, hashlib.sha256).hexdigest()
+        assert path == "/hook" and headers["X-Alertgate-Signature"] == f"sha256={signature}"
         assert payload["notice"]["ticket_id"] == tid and headers["X-Alertgate-Dedup-Key"]
 
         burst(redis_url, config)  # running again sends nothing twice

@@ -4,7 +4,6 @@ maintenance windows, and reloads that neither grow nor tear."""
 from __future__ import annotations
 
 import gc
-import resource
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
@@ -65,7 +65,7 @@ class _Active:
     key_labels: tuple[str, ...]
     windows: tuple[tuple, ...]
     generation: int
-    cache: dict = None  # type: ignore[assignment]  # relevant input → Evaluation, for this set only
+    cache: dict = field(default_factory=dict)  # relevant input → Evaluation, for this set only
 
 
 def _subjects(cond: Condition | None) -> set[tuple[str, str]]:
@@ -120,8 +120,7 @@ class RuleEngine:
         key_fields = tuple(sorted(n for k, n in subjects if k == "field" and n in ALERT_FIELDS))
         key_labels = tuple(sorted(n for k, n in subjects if k == "label"))
         windows = tuple(w for s in stages for _, w in s.windows)
-        return _Active(stages, tables, default_window, key_fields, key_labels, windows,
-                       next(self._generations), {})
+        return _Active(stages, tables, default_window, key_fields, key_labels, windows, next(self._generations))
 
     def _with_actions(self, definition: dict) -> dict:
         def record(position: int) -> Callable[[Any], None]:

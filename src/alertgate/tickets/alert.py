@@ -37,7 +37,3 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     update_actor: str | None = None
     update_note: str | None = None
     delivery_id: str = ""
-
-    @property
-    def dedup_key(self) -> str:
-        return f"{self.ci}\x1f{self.symptom}"

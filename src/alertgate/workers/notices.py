@@ -4,7 +4,7 @@ follows when the incident is resolved."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -32,7 +32,6 @@ def expected_restoration(ticket: Ticket) -> datetime | None:
             return entry.due_at
     if not ticket.sla:
         return None
-    from datetime import timedelta
     return ticket.created_at + timedelta(minutes=sum(e.minutes for e in ticket.sla))
 
 
