@@ -127,3 +127,26 @@ def test_sweep_dispatches_forgotten_masters_and_counts_open_tickets(redis_url):
         metrics = client.get("/metrics", headers=VIEW).text
         assert 'alertgate_tickets_open{priority="1"} 1' in metrics
         assert 'alertgate_tickets_open{priority="3"} 1' in metrics
+
+
+def test_queues_can_live_on_a_separate_redis(redis_url, tmp_path):
+    """ALERTGATE_QUEUE_REDIS_URL: jobs go to the queue Redis, tickets stay in the state Redis
+    (RQ does not run on Redis Cluster, so the queue Redis may be a standalone server)."""
+    from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
+
+    queue_server = EmbeddedRedis(tmp_path / "queue-redis", port=free_port())
+    queue_server.start()
+    try:
+        with client_for(redis_url, ALERTGATE_QUEUE_REDIS_URL=queue_server.url) as client:
+            tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
+            queued = redis.Redis.from_url(queue_server.url)
+            assert queued.llen("rq:queue:alertgate-dispatch") == 1
+            assert redis.Redis.from_url(redis_url).llen("rq:queue:alertgate-dispatch") == 0
+            metrics = client.get("/metrics", headers=VIEW).text
+            assert 'alertgate_queue_depth{queue="alertgate-dispatch"} 1' in metrics
+            settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url,
+                                      "ALERTGATE_QUEUE_REDIS_URL": queue_server.url})
+            create_worker(settings, queued).work(burst=True, with_scheduler=True)
+            assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "assigned"
+    finally:
+        queue_server.stop()
