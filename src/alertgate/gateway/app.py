@@ -8,6 +8,8 @@ from pathlib import Path
 from litestar import Litestar
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from alertgate.dedup.store import DedupStore
 from alertgate.gateway.auth import Authenticator
@@ -27,12 +29,15 @@ from alertgate.tickets.store import TicketStore
 
 
 def connect_redis(url: str, settings: Settings) -> Redis:
-    """An asyncio client whose calls fail fast (into a 503) instead of hanging."""
+    """An asyncio client whose calls fail fast (into a 503) instead of hanging: no client-side
+    retries (redis-py's default retries a timeout three times, outliving ``redis_timeout``);
+    the sender retries on the 503, and every ingest call is safe to repeat."""
     return Redis.from_url(
         url,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
         health_check_interval=30,
+        retry=Retry(NoBackoff(), 0),
     )
 
 
