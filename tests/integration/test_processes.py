@@ -78,6 +78,8 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_its_data(gateway_env, t
         assert stop_process(second, signal.SIGINT) == 0
     log = (tmp_path / "run.log").read_text()
     assert "embedded_redis_started" in log and "alertgate_stopped" in log
+    for secret in (SOURCE_SECRET, VIEWER_SECRET):  # credentials never reach the logs
+        assert secret not in log
     assert "Listening on alertgate-dispatch" in log or "alertgate-dispatch" in log
 
 
