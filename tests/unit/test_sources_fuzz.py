@@ -1,0 +1,81 @@
+"""Any body, valid or not, gives alerts or a PayloadError with a path; never another exception."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import msgspec
+from hypothesis import given, settings, strategies as st
+
+from alertgate.gateway.sources import SOURCES
+from alertgate.gateway.sources.common import PayloadError, SourceContext
+from alertgate.settings import DEFAULT_CI_LABELS
+
+CTX = SourceContext(datetime(2026, 11, 22, tzinfo=timezone.utc), DEFAULT_CI_LABELS, ("mountpoint",))
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
+json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                           st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+                           max_leaves=20)
+label_maps = st.dictionaries(st.sampled_from(["alertname", "instance", "host", "ci", "severity", "x", "业务", ""]),
+                             st.one_of(st.text(max_size=12), st.integers()), max_size=5)
+am_alerts = st.fixed_dictionaries(
+    {"labels": label_maps},
+    optional={"startsAt": st.sampled_from(["2026-11-22T03:00:00Z", "0001-01-01T00:00:00Z", "nope", "2026-11-22"]),
+              "endsAt": st.sampled_from(["2026-11-22T03:30:00Z", "0001-01-01T00:00:00Z", None, 5]),
+              "status": st.sampled_from(["firing", "resolved", "pending", None]),
+              "annotations": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
+              "fingerprint": st.text(max_size=8)})
+zabbix_values = st.one_of(st.text(max_size=12), st.integers(), st.none(), st.sampled_from(["{EVENT.ID}", "*UNKNOWN*", "0", "1"]))
+zabbix_events = st.dictionaries(
+    st.sampled_from(["event_id", "event_value", "event_update_status", "event_nseverity", "event_timestamp",
+                     "event_tags", "host", "host_name", "trigger_id", "event_name", "zabbix_url"]),
+    zabbix_values, max_size=11)
+
+
+def accept_or_refuse(source: str, body: bytes) -> None:
+    try:
+        alerts = SOURCES[source](body, CTX)
+    except PayloadError as exc:
+        assert exc.error and exc.detail and all(d.path.startswith("$") for d in exc.detail)
+        return
+    for alert in alerts:
+        assert alert.ci and alert.symptom and alert.occurrence_id
+
+
+@settings(max_examples=300, deadline=None)
+@given(source=st.sampled_from(sorted(SOURCES)), value=json_values)
+def test_arbitrary_json_never_crashes_a_source(source, value):
+    accept_or_refuse(source, msgspec.json.encode(value))
+
+
+@settings(max_examples=300, deadline=None)
+@given(alerts=st.lists(am_alerts, max_size=6))
+def test_alertmanager_like_payloads(alerts):
+    accept_or_refuse("alertmanager", msgspec.json.encode({"alerts": alerts, "version": "4"}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(event=zabbix_events)
+def test_zabbix_like_payloads(event):
+    accept_or_refuse("zabbix", msgspec.json.encode(event))
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=200))
+def test_arbitrary_bytes(body):
+    for source in SOURCES:
+        accept_or_refuse(source, body)
+
+
+def test_hostile_shapes():
+    deep = b"[" * 10_000 + b"]" * 10_000
+    for body in (deep, b'{"alerts": [{"labels": {"a": NaN}}]}', b'{"alerts": [], "alerts": 5}',
+                 b'{"alerts": [{"labels": {"alertname": "x"}, "startsAt": "2026-11-22T03:00:00Z", "startsAt": 1}]}',
+                 b'{"event_id": Infinity, "event_value": "1"}'):
+        for source in SOURCES:
+            accept_or_refuse(source, body)
+    many = {"alerts": [{"labels": {"alertname": f"A{i}", "instance": f"h{i % 100}:1"},
+                        "startsAt": "2026-11-22T03:00:00Z"} for i in range(10_000)]}
+    assert len(SOURCES["alertmanager"](msgspec.json.encode(many), CTX)) == 10_000
+    huge = {"alerts": [{"labels": {f"l{i}": "v" * 50 for i in range(5_000)}, "startsAt": "2026-11-22T03:00:00Z"}]}
+    assert SOURCES["alertmanager"](msgspec.json.encode(huge), CTX)[0].ci == "unknown"
