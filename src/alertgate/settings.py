@@ -91,6 +91,11 @@ class Notify(msgspec.Struct, forbid_unknown_fields=True):
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
 
 
+class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
+    rate: Annotated[float, msgspec.Meta(gt=0)]      # requests per second, sustained
+    burst: Annotated[int, msgspec.Meta(ge=1)]       # requests at once
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     config_dir: str = "./config"
     host: str = "127.0.0.1"
@@ -112,6 +117,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tokens: list[TokenConfig] = msgspec.field(default_factory=list)
     bootstrap_tokens: str | None = None
     notify: Notify = msgspec.field(default_factory=Notify)
+    # ingest requests per token name or per role; none by default (see README before setting one
+    # for an Alertmanager token: it does not retry a 429)
+    rate_limits: dict[str, RateLimit] = msgspec.field(default_factory=dict)
     worker_metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
     scheduler_interval: Seconds = Seconds(1.0)
 

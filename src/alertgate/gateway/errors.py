@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -18,6 +19,7 @@ from redis.exceptions import (
 )
 
 from alertgate.gateway.auth import Forbidden, Unauthenticated
+from alertgate.gateway.limits import RateLimited
 from alertgate.gateway.sources.common import PayloadError
 
 log = structlog.get_logger("alertgate.gateway")
@@ -64,6 +66,10 @@ def exception_handlers(retry_after: int, body_limit: int) -> dict[Any, Any]:
         return error_response(503, "state store unavailable, retry later",
                               headers={"Retry-After": str(retry_after)})
 
+    def rate_limited(_: Request, exc: RateLimited) -> Response[bytes]:
+        return error_response(429, "rate limit exceeded for this credential",
+                              headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
+
     def http_exception(_: Request, exc: HTTPException) -> Response[bytes]:
         if exc.status_code == 413:
             return error_response(413, f"request body larger than the limit of {body_limit} bytes")
@@ -77,6 +83,7 @@ def exception_handlers(retry_after: int, body_limit: int) -> dict[Any, Any]:
         PayloadError: payload_error,
         Unauthenticated: unauthenticated,
         Forbidden: forbidden,
+        RateLimited: rate_limited,
         HTTPException: http_exception,
         Exception: unexpected,
     }

@@ -14,6 +14,7 @@ from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import DedupStore, IngestResult
 from alertgate.gateway.auth import INGEST, Authenticator
 from alertgate.gateway.followups import FollowUps
+from alertgate.gateway.limits import RateLimiter
 from alertgate.gateway.sources import SOURCES
 from alertgate.gateway.sources.common import SourceContext
 from alertgate.observability.metrics import GatewayMetrics
@@ -45,6 +46,7 @@ CREATED = {Outcome.NEW: "master", Outcome.RECURRENCE: "master", Outcome.DUPLICAT
 
 def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, rules: RulesService,
                     followups: FollowUps, metrics: GatewayMetrics) -> list[HTTPRouteHandler]:
+    limiter = RateLimiter({name: (limit.rate, limit.burst) for name, limit in settings.rate_limits.items()})
     """One POST handler per registered source."""
     ci_labels, symptom_labels = tuple(settings.ci_labels), tuple(settings.symptom_labels)
 
@@ -56,7 +58,7 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
 
         async def ingest(request: Request) -> Response[bytes]:
             started = perf_counter()
-            auth.authorize(request.headers.get("authorization"), INGEST)
+            limiter.check(auth.authorize(request.headers.get("authorization"), INGEST))
             now = datetime.now(timezone.utc)
             alerts = parse(await request.body(), SourceContext(now, ci_labels, symptom_labels))
             received.inc(len(alerts))
