@@ -159,7 +159,7 @@ def parse_bootstrap_tokens(text: str | None) -> list[TokenConfig]:
 def _dec_hook(type_: type, obj: Any) -> Any:
     if type_ is Seconds:
         return Seconds(parse_duration(obj).total_seconds())
-    raise NotImplementedError
+    raise TypeError(f"no conversion to {type_!r}")  # Seconds is the only custom type in Settings
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
