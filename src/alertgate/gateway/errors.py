@@ -45,10 +45,17 @@ class ErrorBody(msgspec.Struct):
     detail: list[ErrorDetail] = []
 
 
+_encode = msgspec.json.Encoder().encode
+
+
+def json_response(value: object, status: int = 200, headers: dict[str, str] | None = None) -> Response[bytes]:
+    """Any Struct or builtin as a JSON response, encoded by msgspec."""
+    return Response(_encode(value), status_code=status, media_type="application/json", headers=headers)
+
+
 def error_response(status: int, error: str, detail: list[ErrorDetail] | None = None,
                    headers: dict[str, str] | None = None) -> Response[bytes]:
-    body = msgspec.json.encode(ErrorBody(error, detail or []))
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return json_response(ErrorBody(error, detail or []), status, headers)
 
 
 def exception_handlers(retry_after: int, body_limit: int) -> dict[Any, Any]:

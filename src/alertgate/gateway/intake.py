@@ -55,6 +55,7 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
         received = metrics.alerts_received.labels(source)
         duration = metrics.ingest_duration.labels(source)
         processed = {o: metrics.alerts_processed.labels(source, o.value) for o in Outcome}
+        created = {(o, p): metrics.tickets_created.labels(kind, str(p)) for o, kind in CREATED.items() for p in range(1, 5)}
 
         async def ingest(request: Request) -> Response[bytes]:
             started = perf_counter()
@@ -67,7 +68,7 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
             for alert, policy, result in zip(alerts, policies, results):
                 processed[result.outcome].inc()
                 if result.outcome in CREATED:
-                    metrics.tickets_created.labels(CREATED[result.outcome], str(policy.priority)).inc()
+                    created[(result.outcome, policy.priority)].inc()
                 if result.outcome not in QUIET:
                     log.info("alert_ingested", source=source, occurrence_id=alert.occurrence_id,
                              ticket_id=result.ticket_id, ci=alert.ci, symptom=alert.symptom,

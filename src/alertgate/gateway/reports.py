@@ -10,18 +10,13 @@ from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
 
 from alertgate.gateway.auth import ANY_ROLE, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response
 from alertgate.kpi.compute import Report, report
 from alertgate.problems.store import ProblemNotFound, ProblemStore
 from alertgate.tickets.store import TicketStore
 
-_encode = msgspec.json.Encoder().encode
 # A fault may begin before its ticket is registered: look that far back for registrations.
 REGISTRATION_LAG = timedelta(days=1)
-
-
-def _json(value: object) -> Response[bytes]:
-    return Response(_encode(value), media_type="application/json")
 
 
 def _period(request: Request) -> tuple[datetime, datetime]:
@@ -54,13 +49,13 @@ def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]
             offset = max(int(request.query_params.get("offset", 0)), 0)
         except ValueError:
             return error_response(400, "invalid query", [ErrorDetail("limit", "limit and offset are whole numbers")])
-        return _json({"problems": await problems.list(limit, offset)})
+        return json_response({"problems": await problems.list(limit, offset)})
 
     @get("/api/v1/problems/{problem_id:str}")
     async def get_problem(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
         try:
-            return _json(await problems.get(request.path_params["problem_id"]))
+            return json_response(await problems.get(request.path_params["problem_id"]))
         except ProblemNotFound:
             return error_response(404, f"no problem {request.path_params['problem_id']}")
 
@@ -73,6 +68,6 @@ def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]
             return error_response(400, "invalid query", [ErrorDetail(str(exc), "an RFC 3339 date-time")])
         if end <= start:
             return error_response(400, "invalid query", [ErrorDetail("to", "must be after from")])
-        return _json(await kpi_report(redis, start, end))
+        return json_response(await kpi_report(redis, start, end))
 
     return [list_problems, get_problem, kpi]

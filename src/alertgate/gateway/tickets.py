@@ -10,7 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 
 from alertgate.gateway.auth import ANY_ROLE, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response
 from alertgate.gateway.sources.common import decode_json
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult, initial_sla
@@ -28,7 +28,6 @@ from alertgate.tickets.lifecycle import (
 from alertgate.tickets.model import Ticket, TicketSource, TicketStatus, TimelineEntry
 from alertgate.tickets.store import TicketFilter, TicketNotFound, TicketStore
 
-_encode = msgspec.json.Encoder().encode
 OPENERS = frozenset({Role.SERVICE_DESK, Role.INCIDENT_MANAGER, Role.ADMIN})
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
 
@@ -60,9 +59,6 @@ class TicketPage(msgspec.Struct):
     next_cursor: str | None
 
 
-def _json(value: object, status: int = 200) -> Response[bytes]:
-    return Response(_encode(value), status_code=status, media_type="application/json")
-
 
 def ticket_exception_handlers() -> dict:
     def not_found(_: Request, exc: TicketNotFound) -> Response[bytes]:
@@ -70,7 +66,7 @@ def ticket_exception_handlers() -> dict:
 
     def illegal(_: Request, exc: IllegalTransition) -> Response[bytes]:
         body = {"error": str(exc), "detail": [], "status": exc.status.value, "allowed_actions": exc.allowed}
-        return _json(body, 409)
+        return json_response(body, 409)
 
     def role(_: Request, exc: RoleNotAllowed) -> Response[bytes]:
         return error_response(403, str(exc))
@@ -93,14 +89,14 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         except ValueError:
             return error_response(400, "invalid query", [ErrorDetail("limit", "must be a whole number")])
         tickets, cursor = await store.list(filters, request.query_params.get("cursor"), limit)
-        return _json(TicketPage(tickets, cursor))
+        return json_response(TicketPage(tickets, cursor))
 
     @get("/api/v1/tickets/{ticket_id:str}")
     async def get_ticket(request: Request) -> Response[bytes]:
         ticket_id = request.path_params["ticket_id"]
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
         ticket = await store.get(ticket_id)
-        return _json(TicketDetail(ticket, await store.duplicate_ids(ticket_id), await store.recurrences_of(ticket)))
+        return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket_id), await store.recurrences_of(ticket)))
 
     @post("/api/v1/tickets", status_code=201)
     async def open_ticket(request: Request) -> Response[bytes]:
@@ -119,7 +115,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         )
         created = await store.create(ticket)
         await followups.after_ingest([IngestResult("", Outcome.NEW, created.id, created.id)])
-        return _json(created, 201)
+        return json_response(created, 201)
 
     @post("/api/v1/tickets/{ticket_id:str}/actions/{action:str}", status_code=200)
     async def act(request: Request) -> Response[bytes]:
@@ -134,6 +130,6 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         ticket, _ = await store.act(ticket_id, chosen, args, Actor(principal.name, principal.role),
                                     datetime.now(timezone.utc))
         await followups.after_action(ticket_id, chosen)
-        return _json(ticket)
+        return json_response(ticket)
 
     return [list_tickets, get_ticket, open_ticket, act]

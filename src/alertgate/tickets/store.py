@@ -91,22 +91,24 @@ class TicketStore:
             found += [from_hash(h) for h in await pipe.execute() if h.get(b"kind") == b"master"]
         return found
 
-    async def masters_of_key(self, ticket_id: str) -> list[Ticket]:
-        """Every master ticket of the (ci, symptom) key that ``ticket_id`` belongs to."""
+    async def _ids_of_key(self, ticket_id: str) -> list[str]:
+        """Every ticket id of the (ci, symptom) key that ``ticket_id`` belongs to, oldest first."""
         tag = _tag_of(ticket_id)
         seq = int(await self._redis.hget(state_key(tag), "seq") or 0)
+        return [f"INC-{tag}-{n}" for n in range(1, seq + 1)]
+
+    async def masters_of_key(self, ticket_id: str) -> list[Ticket]:
+        """Every master ticket of the (ci, symptom) key that ``ticket_id`` belongs to."""
         found = []
-        for n in range(1, seq + 1):
-            raw = await self._redis.hgetall(ticket_key(f"INC-{tag}-{n}"))
+        for other in await self._ids_of_key(ticket_id):
+            raw = await self._redis.hgetall(ticket_key(other))
             if raw and raw.get(b"kind") == b"master":
                 found.append(from_hash(raw))
         return found
 
     async def recurrences_of(self, ticket: Ticket) -> list[str]:
         """Masters of the same key that recur this one (newer tickets linking here)."""
-        tag = _tag_of(ticket.id)
-        seq = await self._redis.hget(state_key(tag), "seq")
-        ids = [f"INC-{tag}-{n}" for n in range(1, int(seq or 0) + 1)]
+        ids = await self._ids_of_key(ticket.id)
         if not ids:
             return []
         pipe = self._redis.pipeline(transaction=False)

@@ -9,7 +9,6 @@ from typing import Awaitable, TypeVar
 
 import msgspec
 import structlog
-from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from alertgate.durations import parse_duration
@@ -24,6 +23,7 @@ from alertgate.workers.delivery import deliver
 from alertgate.workers.notices import compose
 from alertgate.workers.plan import Timer, plan, still_due
 from alertgate.workers.queue import TIMERS, enqueue_dispatch, queue
+from alertgate.workers.worker import connect_queue_redis
 
 log = structlog.get_logger("alertgate.jobs")
 DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)
@@ -51,14 +51,10 @@ class _State:
         await self.redis.aclose()
 
 
-def _queue_redis(ctx: WorkerContext) -> SyncRedis:
-    return SyncRedis.from_url(ctx.settings.queue_url or "")
-
-
 def schedule(ctx: WorkerContext, ticket: Ticket) -> int:
     """(Re)plan the ticket's timers; a job id per timer makes planning twice harmless."""
     timers = plan(ticket, ctx.tables)
-    q = queue(TIMERS, _queue_redis(ctx))
+    q = queue(TIMERS, connect_queue_redis(ctx.settings))
     for timer in timers:
         q.enqueue_at(timer.at, "alertgate.workers.jobs.fire_timer", ticket.id, timer.kind, timer.step,
                      timer.at.isoformat(), job_id=f"{ticket.id}-{timer.job_id}", result_ttl=3600)
@@ -184,10 +180,11 @@ def sweep(interval: float = 30.0) -> str:
             if open_by_priority:
                 await redis.hset("ag:stats:open", mapping={str(p): n for p, n in open_by_priority.items()})
             for ticket_id in missed:
-                enqueue_dispatch(_queue_redis(ctx), ticket_id, "sweep", ctx.settings.notify.max_attempts)
+                enqueue_dispatch(queue_redis, ticket_id, "sweep", ctx.settings.notify.max_attempts)
             return f"{len(missed)} dispatched late"
+    queue_redis = connect_queue_redis(ctx.settings)
     result = _run(body())
-    queue(TIMERS, _queue_redis(ctx)).enqueue_in(timedelta(seconds=interval), "alertgate.workers.jobs.sweep", interval,
+    queue(TIMERS, queue_redis).enqueue_in(timedelta(seconds=interval), "alertgate.workers.jobs.sweep", interval,
                                                 job_id="alertgate-sweep", result_ttl=600)
     return result
 
