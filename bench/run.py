@@ -33,7 +33,9 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from alertgate.dedup.keys import index_keys  # noqa: E402
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from alertgate.tickets.codec import ticket_key  # noqa: E402
 
 TOKEN = "bench-source-token"
 VIEWER = "bench-viewer-token"
@@ -94,13 +96,12 @@ def stop(process: subprocess.Popen) -> None:
 
 def census(client: redis.Redis) -> dict:
     """Masters, duplicates and the sum of duplicate_count, read straight from Redis."""
-    ids = client.zrange("ag:index:created", 0, -1)
+    ids = [raw.decode() for key in index_keys() for raw in client.zrange(key, 0, -1)]
     masters = duplicates = counted = 0
     for offset in range(0, len(ids), 2000):
         pipe = client.pipeline(transaction=False)
-        for raw in ids[offset:offset + 2000]:
-            tag = raw.decode().split("-")[1]
-            pipe.hmget(f"ag:{{{tag}}}:t:{raw.decode()}", "kind", "duplicate_count")
+        for ticket_id in ids[offset:offset + 2000]:
+            pipe.hmget(ticket_key(ticket_id), "kind", "duplicate_count")
         for kind, count in pipe.execute():
             if kind == b"master":
                 masters += 1

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
+from tests.census import census
 from tests.conftest import SOURCE_SECRET, start_alertgate, stop_process, wait_for_http
 from tests.integration.helpers import am_body
 
@@ -44,19 +45,6 @@ def send_until_accepted(url: str, alerts: list[dict], deadline: float) -> int:
     raise AssertionError("a delivery was never accepted")
 
 
-def census(url: str) -> dict:
-    client = redis.Redis.from_url(url)
-    masters = duplicates = counted = 0
-    for raw in client.zrange("ag:index:created", 0, -1):
-        tid = raw.decode()
-        kind, count = client.hmget(f"ag:{{{tid.split('-')[1]}}}:t:{tid}", "kind", "duplicate_count")
-        if kind == b"master":
-            masters, counted = masters + 1, counted + int(count or 0)
-        else:
-            duplicates += 1
-    return {"masters": masters, "duplicates": duplicates, "counted": counted}
-
-
 def storm(base: str, batch: int, crash, deadline_s: float = 60) -> None:
     url = base + "/api/v1/alerts/alertmanager"
     alerts = [occurrence(n) for n in range(KEYS * PER_KEY)]
@@ -71,7 +59,7 @@ def storm(base: str, batch: int, crash, deadline_s: float = 60) -> None:
 
 
 def assert_exactly_once(base: str, redis_url: str) -> None:
-    found = census(redis_url)
+    found = census(redis.Redis.from_url(redis_url))
     assert found == {"masters": KEYS, "duplicates": KEYS * (PER_KEY - 1), "counted": KEYS * (PER_KEY - 1)}
     # and a full redelivery now changes nothing
     url = base + "/api/v1/alerts/alertmanager"

@@ -1,9 +1,10 @@
 -- The dedup decision of dedup/decide.py and the ticket writes it implies, atomic per key.
--- Every key but the index shares the hash tag of the (ci, symptom) key.
+-- Every key lives under the Cluster hash tag of the tag's shard, its first character (keys.py).
 --
--- KEYS[1] key state (hash: master, closed, closed_at, seq)   ag:{tag}:key
--- KEYS[2] occurrence (hash: ticket, <delivery> = time)       ag:{tag}:occ:<occurrence>
--- KEYS[3] ticket index (zset: created_at → id)               ag:index:created
+-- KEYS[1] key state (hash: master, closed, closed_at, seq)   ag:{shard}:k:<tag>
+-- KEYS[2] occurrence (hash: ticket, <delivery> = time)       ag:{shard}:o:<tag>:<occurrence>
+-- KEYS[3] the shard's ticket index (zset: created_at → id)   ag:{shard}:created
+-- Tickets: ag:{shard}:t:<id> (keys.ticket_prefix), in the same slot.
 -- ARGV  1 kind (firing|resolved|update)  2 delivery  3 now (epoch)  4 now (ISO)
 --       5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
 --      10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
@@ -13,7 +14,7 @@
 -- with the fields, and the decision is taken anew, atomically, in that call.
 local state_key, occ_key, index_key = KEYS[1], KEYS[2], KEYS[3]
 local kind, delivery, now, now_iso = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local prefix = 'ag:{' .. ARGV[8] .. '}:t:'
+local prefix = 'ag:{' .. string.sub(ARGV[8], 1, 1) .. '}:t:'
 local UNRESOLVED = {open = true, assigned = true, in_progress = true, pending_change = true, suspended = true}
 
 local function tkey(id) return prefix .. id end

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from alertgate.dedup.decide import Outcome
-from alertgate.dedup.keys import TICKET_INDEX, dedup_tag, occurrence_key, state_key
+from alertgate.dedup.keys import dedup_tag, index_key, occurrence_key, state_key
 from alertgate.rules.policy import Policy
 from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.codec import to_field
@@ -82,7 +82,7 @@ class DedupStore:
                                                  action="source_update", note=alert.update_note))
         return (
             self._script.sha, 3,
-            state_key(tag), occurrence_key(tag, alert.occurrence_id), TICKET_INDEX,
+            state_key(tag), occurrence_key(tag, alert.occurrence_id), index_key(tag),
             kind, alert.delivery_id, to_field("created_at", now), now.isoformat(),
             policy.dedup_window, self._lookback, "1" if self._auto_resolve.get(alert.source) else "0",
             tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,

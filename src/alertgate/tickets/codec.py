@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 import msgspec
 
+from alertgate.dedup.keys import ticket_prefix
 from alertgate.tickets.model import SlaTarget, Ticket, TimelineEntry
 
 TIME_FIELDS = frozenset({
@@ -23,11 +24,11 @@ _timeline_decoder = msgspec.json.Decoder(TimelineEntry)
 
 
 def ticket_key(ticket_id: str) -> str:
-    """``INC-<tag>-<n>`` lives at ``ag:{<tag>}:t:INC-<tag>-<n>``: the id carries its slot."""
+    """``INC-<tag>-<n>`` lives at ``ag:{<shard>}:t:INC-<tag>-<n>``: the id carries its slot."""
     parts = ticket_id.split("-")
     if len(parts) != 3 or parts[0] != "INC" or not parts[1] or not parts[2].isdigit():
         raise KeyError(ticket_id)
-    return f"ag:{{{parts[1]}}}:t:{ticket_id}"
+    return ticket_prefix(parts[1]) + ticket_id
 
 
 def to_field(name: str, value: Any) -> str | bytes:

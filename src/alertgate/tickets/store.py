@@ -10,7 +10,8 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from alertgate.dedup.keys import TICKET_INDEX, random_tag, state_key
+from alertgate.dedup.keys import index_key, random_tag, shard_of, state_key
+from alertgate.tickets import index
 from alertgate.tickets import lifecycle
 from alertgate.tickets.codec import from_hash, ticket_key, to_hash
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
@@ -82,12 +83,12 @@ class TicketStore:
 
     async def masters_created_between(self, start: datetime, end: datetime) -> list[Ticket]:
         """Masters registered in [start, end), without timelines (for KPIs)."""
-        ids = await self._redis.zrangebyscore(TICKET_INDEX, start.timestamp(), f"({end.timestamp()}")
+        ids = await index.ids_between(self._redis, start.timestamp(), f"({end.timestamp()}")
         found: list[Ticket] = []
         for offset in range(0, len(ids), 1000):
             pipe = self._redis.pipeline(transaction=False)
-            for raw in ids[offset:offset + 1000]:
-                pipe.hgetall(ticket_key(raw.decode()))
+            for ticket_id in ids[offset:offset + 1000]:
+                pipe.hgetall(ticket_key(ticket_id))
             found += [from_hash(h) for h in await pipe.execute() if h.get(b"kind") == b"master"]
         return found
 
@@ -127,25 +128,35 @@ class TicketStore:
             high = float(score)
         low = filters.since.timestamp() if filters.since else "-inf"
         found: list[str] = []
-        offset, batch = 0, max(limit * 2, 100)
-        while len(found) < limit:
-            chunk = await self._redis.zrevrangebyscore(TICKET_INDEX, high, low, start=offset, num=batch,
-                                                       withscores=True)
-            if not chunk:
+        candidates: list[tuple[str, float]] = []
+        entries = index.newest_first(self._redis, high, low, batch=max(limit * 2, 100))
+        async for ticket_id, score in entries:
+            if after is not None and not (score < after[0] or (score == after[0] and ticket_id < after[1])):
+                continue
+            candidates.append((ticket_id, score))
+            if len(candidates) < 200:
+                continue
+            found += await self._matching(candidates, filters, limit - len(found))
+            candidates = []
+            if len(found) == limit:
                 break
-            offset += len(chunk)
-            candidates = [(m.decode(), s) for m, s in chunk
-                          if after is None or s < after[0] or (s == after[0] and m.decode() < after[1])]
-            pipe = self._redis.pipeline(transaction=False)
-            for ticket_id, _ in candidates:
-                pipe.hmget(ticket_key(ticket_id), *FILTER_FIELDS)
-            for (ticket_id, score), values in zip(candidates, await pipe.execute()):
-                if filters.matches(values):
-                    found.append(ticket_id)
-                    if len(found) == limit:
-                        next_cursor = f"{score!r}:{ticket_id}"
-                        return [await self.get(t) for t in found], next_cursor
-        return [await self.get(t) for t in found], None
+        else:
+            found += await self._matching(candidates, filters, limit - len(found))
+        next_cursor = None
+        if len(found) == limit:
+            next_cursor = f"{found[-1][1]!r}:{found[-1][0]}"
+        return [await self.get(t) for t, _ in found], next_cursor
+
+    async def _matching(self, candidates: list[tuple[str, float]], filters: TicketFilter,
+                        wanted: int) -> list[tuple[str, float]]:
+        """The first ``wanted`` candidates whose fields pass ``filters``."""
+        if not candidates or wanted <= 0:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for ticket_id, _ in candidates:
+            pipe.hmget(ticket_key(ticket_id), *FILTER_FIELDS)
+        matching = [c for c, values in zip(candidates, await pipe.execute()) if filters.matches(values)]
+        return matching[:wanted]
 
     async def create(self, ticket: Ticket) -> Ticket:
         """Store a ticket no alert key owns (a user report, a follow-up) under a fresh tag."""
@@ -161,7 +172,7 @@ class TicketStore:
         pipe.hset(key, mapping=to_hash(ticket))
         if ticket.timeline:
             pipe.rpush(key + ":tl", *(_encode(e) for e in ticket.timeline))
-        pipe.zadd(TICKET_INDEX, {ticket.id: ticket.created_at.timestamp()})
+        pipe.zadd(index_key(_tag_of(ticket.id)), {ticket.id: ticket.created_at.timestamp()})
 
     async def act(self, ticket_id: str, action: Action, request: ActionRequest, actor: Actor,
                   now: datetime) -> tuple[Ticket, lifecycle.Effects]:
@@ -220,21 +231,17 @@ class TicketStore:
         unresolved masters per priority (for ``alertgate_tickets_open``)."""
         missed: list[str] = []
         unresolved: dict[int, int] = {}
-        offset, batch = 0, 1000
-        while True:
-            ids = await self._redis.zrange(TICKET_INDEX, offset, offset + batch - 1)
-            if not ids:
-                return missed, unresolved
-            offset += len(ids)
+        async for ids in index.all_ids(self._redis):
             pipe = self._redis.pipeline(transaction=False)
-            for raw in ids:
-                pipe.hmget(ticket_key(raw.decode()), "kind", "status", "priority", "created_at", "dispatched_at")
-            for raw, (kind, status, priority, created, dispatched) in zip(ids, await pipe.execute()):
+            for ticket_id in ids:
+                pipe.hmget(ticket_key(ticket_id), "kind", "status", "priority", "created_at", "dispatched_at")
+            for ticket_id, (kind, status, priority, created, dispatched) in zip(ids, await pipe.execute()):
                 if kind != b"master" or status in (b"resolved", b"closed", None):
                     continue
                 unresolved[int(priority or 3)] = unresolved.get(int(priority or 3), 0) + 1
                 if status == b"open" and not dispatched and float(created or 0) < older_than.timestamp():
-                    missed.append(raw.decode())
+                    missed.append(ticket_id)
+        return missed, unresolved
 
     async def mark(self, ticket_id: str, **fields: str) -> None:
         """Set bookkeeping fields that no rule depends on (e.g. ``dispatched_at``)."""
@@ -257,10 +264,11 @@ class TicketStore:
 
     @staticmethod
     def _follow_up(closed: Ticket, now: datetime) -> Ticket:
-        """Closure not_completed: a new ticket, assigned to the previous handler (SPEC §3)."""
+        """Closure not_completed: a new ticket, assigned to the previous handler (SPEC §3); in the
+        closed ticket's shard, so that both are written in one transaction."""
         note = f"follow-up of {closed.id}, closed as not completed"
         return msgspec.structs.replace(
-            closed, id=f"INC-{random_tag()}-1", kind=TicketKind.MASTER, status=TicketStatus.ASSIGNED, origin="follow_up",
+            closed, id=f"INC-{random_tag(shard_of(_tag_of(closed.id)))}-1", kind=TicketKind.MASTER, status=TicketStatus.ASSIGNED, origin="follow_up",
             created_at=now, updated_at=now, resolved_at=None, closed_at=None, resolution_code=None,
             closure_code=None, solution=None, duplicate_count=0, reopen_count=0, reassignment_count=0,
             rejection_count=0, master_id=None, recurrence_of=None, occurrence_id=None,

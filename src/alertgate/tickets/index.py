@@ -1,0 +1,71 @@
+"""Reading the ticket creation index, which is split into one sorted set per shard
+(``keys.index_keys``): ranges are merged here, so callers see one index."""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any, AsyncIterator
+
+from alertgate.dedup.keys import index_keys
+
+
+async def ids_between(redis: Any, low: float | str, high: float | str) -> list[str]:
+    """Ids with ``low <= created_at <= high`` (redis score syntax, so ``"(x"`` excludes x)."""
+    pipe = redis.pipeline(transaction=False)
+    for key in index_keys():
+        pipe.zrangebyscore(key, low, high)
+    return [raw.decode() for ids in await pipe.execute() for raw in ids]
+
+
+async def all_ids(redis: Any, batch: int = 1000) -> AsyncIterator[list[str]]:
+    """Every id, in chunks of at most ``batch`` (order: by shard, then by creation)."""
+    for key in index_keys():
+        offset = 0
+        while True:
+            chunk = await redis.zrange(key, offset, offset + batch - 1)
+            if not chunk:
+                break
+            offset += len(chunk)
+            yield [raw.decode() for raw in chunk]
+
+
+async def newest_first(redis: Any, high: float | str, low: float | str,
+                       batch: int = 100) -> AsyncIterator[tuple[str, float]]:
+    """(id, created_at) with ``low <= created_at <= high``, newest first and, on equal times, by
+    id descending (the order of ZREVRANGEBYSCORE): a k-way merge that reads each shard lazily,
+    ``batch`` entries at a time."""
+    keys = index_keys()
+    offsets = dict.fromkeys(keys, 0)
+    heap: list[tuple[float, _Desc, str]] = []
+
+    async def read(wanted: list[str]) -> None:
+        pipe = redis.pipeline(transaction=False)
+        for key in wanted:
+            pipe.zrevrangebyscore(key, high, low, start=offsets[key], num=batch, withscores=True)
+        for key, chunk in zip(wanted, await pipe.execute()):
+            offsets[key] += len(chunk)
+            for position, (member, score) in enumerate(chunk):
+                last = position == len(chunk) - 1 and len(chunk) == batch
+                heapq.heappush(heap, (-score, _Desc(member.decode()), key if last else ""))
+
+    await read(keys)
+    while heap:
+        negative_score, desc, refill = heapq.heappop(heap)
+        if refill:  # the last entry read from a shard that may have more
+            await read([refill])
+        yield desc.value, -negative_score
+
+
+class _Desc:
+    """Orders strings descending inside an ascending heap."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Desc) -> bool:
+        return self.value > other.value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.value == other.value
