@@ -6,6 +6,7 @@ import argparse
 import os
 import secrets
 import sys
+from datetime import UTC
 from pathlib import Path
 
 from alertgate.observability.logging import configure_logging
@@ -69,7 +70,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
     configure_logging(settings.log_level)
     _metrics_dir(settings, "worker")
-    from alertgate.workers.worker import connect_queue_redis, create_worker, serve_metrics
+    from alertgate.workers.worker import (
+        connect_queue_redis,
+        create_worker,
+        serve_metrics,
+    )
 
     if settings.worker_metrics_port is not None:
         serve_metrics(settings.worker_metrics_port)
@@ -145,13 +150,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     """The monthly KPI report from the stored tickets, as JSON or CSV on stdout."""
     import asyncio
     import csv
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import msgspec
-    from redis.asyncio import Redis
 
     from alertgate.gateway.reports import kpi_report
     from alertgate.kpi.compute import rows
+    from alertgate.runtime.connections import connect_state
 
     settings = _settings()
     configure_logging("warning")
@@ -161,10 +166,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     def moment(text: str) -> datetime:
         value = datetime.fromisoformat(text)
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     async def build():
-        redis = Redis.from_url(settings.redis_url)
+        redis = connect_state(settings, fail_fast=False)
         try:
             return await kpi_report(redis, moment(args.start), moment(args.end))
         finally:

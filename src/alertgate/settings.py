@@ -10,8 +10,9 @@ import enum
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any
 
 import msgspec
 import yaml
@@ -103,6 +104,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     redis_url: str | None = None
     queue_redis_url: str | None = None
     redis_timeout: Seconds = Seconds(2.0)
+    # redis_url names one node of a Redis Cluster (the queues then need queue_redis_url)
+    redis_cluster: bool = False
+    # replicas that must hold an alert's writes before it is answered 200 (Redis WAIT); 0: none
+    redis_wait_replicas: Annotated[int, msgspec.Meta(ge=0)] = 0
+    redis_wait_timeout: Seconds = Seconds(1.0)
     retry_after: Annotated[int, msgspec.Meta(ge=1)] = 5
     dedup_window: Seconds = Seconds(1800.0)
     recurrence_lookback: Seconds = Seconds(30 * 86400.0)
@@ -165,7 +171,8 @@ def _dec_hook(type_: type, obj: Any) -> Any:
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     """Scalar fields from ``ALERTGATE_<FIELD>``: field → (variable name, raw value)."""
     scalar = {
-        "config_dir", "host", "port", "redis_url", "queue_redis_url", "redis_timeout",
+        "config_dir", "host", "port", "redis_url", "queue_redis_url", "redis_timeout", "redis_cluster",
+        "redis_wait_replicas", "redis_wait_timeout",
         "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir",
         "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval",
     }
@@ -201,6 +208,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         settings = msgspec.convert(raw, Settings, dec_hook=_dec_hook, strict=False)
         settings.all_tokens()
+        if settings.redis_cluster and not settings.queue_redis_url:
+            raise SettingsError("redis_cluster is set: the RQ queues need a standalone Redis, "
+                                "set queue_redis_url (ALERTGATE_QUEUE_REDIS_URL)")
     except msgspec.ValidationError as exc:
         raise SettingsError(_describe(str(exc), origin, config_file)) from None
     except ValueError as exc:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from litestar.testing import TestClient
 
-from alertgate.gateway.app import connect_redis, create_app
+from alertgate.gateway.app import create_app
+from alertgate.runtime.connections import connect_state
 from alertgate.settings import load_settings
 from tests.conftest import BOOTSTRAP, ROOT, SOURCE_SECRET
 
@@ -28,7 +29,7 @@ def client_for(redis_url: str, **env: str) -> Iterator[TestClient]:
         "ALERTGATE_REDIS_TIMEOUT": "1s",
         **env,
     })
-    app = create_app(settings, connect_redis(redis_url, settings))
+    app = create_app(settings, connect_state(settings))
     with TestClient(app) as client:
         yield client
 

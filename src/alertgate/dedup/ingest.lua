@@ -59,7 +59,10 @@ if kind ~= 'firing' then
   local hkey = tkey(holder)
   local hkind, hstatus, hmaster, hend = unpack(redis.call('HMGET', hkey, 'kind', 'status', 'master_id', 'outage_end'))
   local master = hmaster or holder
-  if seen then return {'repeat', holder, master} end
+  if seen then
+    redis.call('EXPIRE', occ_key, ARGV[10])  -- a repeat writes too: see the firing case below
+    return {'repeat', holder, master}
+  end
   record(holder)
   if kind == 'update' then
     redis.call('RPUSH', hkey .. ':tl', ARGV[11])
@@ -75,7 +78,9 @@ if kind ~= 'firing' then
 end
 
 if seen then
-  redis.call('EXPIRE', occ_key, ARGV[10])  -- still firing: keep recognising it
+  -- Still firing: keep recognising it. This write also makes a Redis WAIT after a repeat cover
+  -- the write of the attempt it repeats (WAIT waits for the connection's last write).
+  redis.call('EXPIRE', occ_key, ARGV[10])
   local master = holder and redis.call('HGET', tkey(holder), 'master_id') or holder
   return {'repeat', holder or '', master or holder or ''}
 end

@@ -6,12 +6,12 @@ trip. A retried request records nothing twice: what was applied before answers `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from importlib.resources import files
-from typing import Sequence
 
 import msgspec
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
 
 from alertgate.dedup.decide import Outcome
@@ -24,6 +24,11 @@ from alertgate.tickets.model import SlaEntry, SlaTarget, TimelineEntry
 INGEST_SCRIPT = files("alertgate.dedup").joinpath("ingest.lua").read_text()
 _encode = msgspec.json.Encoder().encode
 _TICKET_SOURCE = {"finding": "inspection"}
+
+
+class ReplicasBehind(Exception):
+    """Fewer replicas than asked for confirmed an ingest's writes in time: the sender must retry
+    (its retry repeats nothing, and its WAIT covers this attempt's writes too)."""
 
 
 class IngestResult(msgspec.Struct):
@@ -65,9 +70,11 @@ def master_fields(alert: Alert, policy: Policy, now: datetime) -> list[str | byt
 
 
 class DedupStore:
-    def __init__(self, redis: Redis, retention_seconds: int, lookback_seconds: float,
-                 auto_resolve: dict[str, bool]) -> None:
+    def __init__(self, redis: Redis | RedisCluster, retention_seconds: int, lookback_seconds: float,
+                 auto_resolve: dict[str, bool], wait_replicas: int = 0, wait_timeout_s: float = 1.0) -> None:
         self._redis = redis
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = max(1, int(wait_timeout_s * 1000))
         self._retention = retention_seconds
         self._lookback = lookback_seconds
         self._auto_resolve = auto_resolve
@@ -123,9 +130,29 @@ class DedupStore:
     async def _run(self, calls: list[tuple]) -> list:
         if not calls:
             return []
-        if len(calls) == 1:  # a pipeline costs more than it saves for one command
+        if len(calls) == 1 and not self._wait_replicas:  # a pipeline costs more than it saves
             return [await self._redis.evalsha(*calls[0])]
         pipe = self._redis.pipeline(transaction=False)
         for args in calls:
             pipe.evalsha(*args)
-        return await pipe.execute()
+        if not self._wait_replicas:
+            return await pipe.execute()
+        return await self._run_and_wait(pipe, calls)
+
+    async def _run_and_wait(self, pipe, calls: list[tuple]) -> list:
+        """The calls, then a WAIT on each connection that wrote (one per Cluster node, in the
+        same per-node pipeline), so that a 200 means a replica holds the writes."""
+        if isinstance(self._redis, RedisCluster):
+            nodes = {node.name: node for node in (self._redis.get_node_from_key(args[2]) for args in calls)}
+            for node in nodes.values():
+                pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms, target_nodes=node)
+            # A redirected call would be sent again on another connection, outside the WAIT:
+            # let it fail instead (503), the sender's retry finds the new owner of the slot.
+            replies = await pipe.execute(allow_redirections=False)
+        else:
+            pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms)
+            replies = await pipe.execute()
+        acknowledged = replies[len(calls):]
+        if min(acknowledged) < self._wait_replicas:
+            raise ReplicasBehind(f"{min(acknowledged)} of {self._wait_replicas} replicas confirmed in time")
+        return replies[:len(calls)]

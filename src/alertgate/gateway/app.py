@@ -7,15 +7,12 @@ from pathlib import Path
 
 from litestar import Litestar
 from redis import Redis as SyncRedis
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from alertgate.dedup.store import DedupStore
 from alertgate.gateway.auth import Authenticator
 from alertgate.gateway.errors import exception_handlers
-from alertgate.gateway.health import health_handlers
 from alertgate.gateway.followups import FollowUps
+from alertgate.gateway.health import health_handlers
 from alertgate.gateway.intake import intake_handlers
 from alertgate.gateway.reports import report_handlers
 from alertgate.gateway.rules import rule_handlers
@@ -24,21 +21,9 @@ from alertgate.observability.logging import configure_logging
 from alertgate.observability.metrics import GatewayMetrics
 from alertgate.rules.schema import RulesInvalid
 from alertgate.rules.service import RulesService
+from alertgate.runtime.connections import StateRedis, connect_state, forget_topology
 from alertgate.settings import Settings, load_settings
 from alertgate.tickets.store import TicketStore
-
-
-def connect_redis(url: str, settings: Settings) -> Redis:
-    """An asyncio client whose calls fail fast (into a 503) instead of hanging: no client-side
-    retries (redis-py's default retries a timeout three times, outliving ``redis_timeout``);
-    the sender retries on the 503, and every ingest call is safe to repeat."""
-    return Redis.from_url(
-        url,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        health_check_interval=30,
-        retry=Retry(NoBackoff(), 0),
-    )
 
 
 def load_rules_service(settings: Settings, metrics: GatewayMetrics) -> RulesService:
@@ -62,13 +47,14 @@ def load_rules_service(settings: Settings, metrics: GatewayMetrics) -> RulesServ
     return service
 
 
-def create_app(settings: Settings, redis: Redis, watch_rules: bool = True) -> Litestar:
+def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) -> Litestar:
     auth = Authenticator(settings.all_tokens())
     metrics = GatewayMetrics()
     rules = load_rules_service(settings, metrics)
     # Occurrences are kept as long as a closed ticket can still make a recurrence.
     retention = int(settings.recurrence_lookback + settings.dedup_window)
-    dedup = DedupStore(redis, retention, settings.recurrence_lookback, settings.auto_resolve)
+    dedup = DedupStore(redis, retention, settings.recurrence_lookback, settings.auto_resolve,
+                       settings.redis_wait_replicas, float(settings.redis_wait_timeout))
     queue_url = settings.queue_url
     queue_redis = SyncRedis.from_url(queue_url, socket_timeout=settings.redis_timeout) if queue_url else None
     followups = FollowUps(queue_redis, settings.notify.max_attempts)
@@ -92,7 +78,8 @@ def create_app(settings: Settings, redis: Redis, watch_rules: bool = True) -> Li
             *report_handlers(redis, auth),
             *health_handlers(redis, queue_url, auth, metrics, rules),
         ],
-        exception_handlers={**exception_handlers(settings.retry_after, settings.body_limit),
+        exception_handlers={**exception_handlers(settings.retry_after, settings.body_limit,
+                                                 on_redis_fault=lambda: forget_topology(redis)),
                             **ticket_exception_handlers()},
         request_max_body_size=settings.body_limit,
         on_startup=[start_watching],
@@ -109,6 +96,6 @@ def app_from_environment() -> Litestar:
     if not settings.redis_url:
         raise SystemExit("ALERTGATE_REDIS_URL is not set (use `alertgate run` for an embedded Redis)")
     try:
-        return create_app(settings, connect_redis(settings.redis_url, settings))
+        return create_app(settings, connect_state(settings))
     except RulesInvalid as exc:
         raise SystemExit("alertgate: rules rejected:\n" + "\n".join(f"  {e}" for e in exc.errors)) from None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -10,14 +13,23 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from redis.exceptions import (
+    AskError,
     BusyLoadingError,
     ClusterDownError,
-    ConnectionError as RedisConnectionError,
+    MasterDownError,
+    MovedError,
     ReadOnlyError,
-    TimeoutError as RedisTimeoutError,
+    RedisClusterException,
     TryAgainError,
 )
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import (
+    TimeoutError as RedisTimeoutError,
+)
 
+from alertgate.dedup.store import ReplicasBehind
 from alertgate.gateway.auth import Forbidden, Unauthenticated
 from alertgate.gateway.limits import RateLimited
 from alertgate.gateway.sources.common import PayloadError
@@ -32,6 +44,12 @@ REDIS_UNAVAILABLE = (
     ReadOnlyError,
     TryAgainError,
     ClusterDownError,
+    MasterDownError,
+    # a Cluster mid-failover: slots not covered, or moved under a call that may not follow
+    RedisClusterException,
+    MovedError,
+    AskError,
+    ReplicasBehind,
 )
 
 
@@ -58,7 +76,20 @@ def error_response(status: int, error: str, detail: list[ErrorDetail] | None = N
     return json_response(ErrorBody(error, detail or []), status, headers)
 
 
-def exception_handlers(retry_after: int, body_limit: int) -> dict[Any, Any]:
+def exception_handlers(retry_after: int, body_limit: int,
+                       on_redis_fault: Callable[[], Awaitable[None]] | None = None) -> dict[Any, Any]:
+    """``on_redis_fault`` runs (at most once a second) after a Redis fault became a 503."""
+    pending: set[asyncio.Task] = set()
+    last_fault = [0.0]
+
+    def after_fault() -> None:
+        if on_redis_fault is None or time.monotonic() - last_fault[0] < 1.0:
+            return
+        last_fault[0] = time.monotonic()
+        task = asyncio.get_running_loop().create_task(on_redis_fault())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
     def payload_error(_: Request, exc: PayloadError) -> Response[bytes]:
         return error_response(400, exc.error, [ErrorDetail(d.path, d.message) for d in exc.detail])
 
@@ -70,6 +101,7 @@ def exception_handlers(retry_after: int, body_limit: int) -> dict[Any, Any]:
 
     def redis_unavailable(request: Request, exc: Exception) -> Response[bytes]:
         log.warning("redis_unavailable", path=request.url.path, error=type(exc).__name__)
+        after_fault()
         return error_response(503, "state store unavailable, retry later",
                               headers={"Retry-After": str(retry_after)})
 

@@ -4,19 +4,26 @@ twice (a retry, a duplicate timer) changes nothing the second time."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
-from typing import Awaitable, TypeVar
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import msgspec
 import structlog
-from redis.asyncio import Redis
 
 from alertgate.durations import parse_duration
 from alertgate.problems import triggers
 from alertgate.problems.store import ProblemStore
+from alertgate.runtime.connections import StateRedis, connect_state
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
-from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus, TimelineEntry
+from alertgate.tickets.model import (
+    UNRESOLVED,
+    Ticket,
+    TicketKind,
+    TicketStatus,
+    TimelineEntry,
+)
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
@@ -35,16 +42,16 @@ def _run(body: Awaitable[T]) -> T:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _State:
     """An asyncio Redis client for the state store, for the life of one job."""
 
     def __init__(self, ctx: WorkerContext) -> None:
-        self.redis = Redis.from_url(ctx.settings.redis_url or "", socket_timeout=float(ctx.settings.redis_timeout))
+        self.redis = connect_state(ctx.settings, fail_fast=False)
 
-    async def __aenter__(self) -> tuple[Redis, TicketStore]:
+    async def __aenter__(self) -> tuple[StateRedis, TicketStore]:
         return self.redis, TicketStore(self.redis)
 
     async def __aexit__(self, *exc: object) -> None:
@@ -189,7 +196,7 @@ def sweep(interval: float = 30.0) -> str:
     return result
 
 
-async def _problem_on_recurrence(redis: Redis, store: TicketStore, ticket: Ticket) -> None:
+async def _problem_on_recurrence(redis: StateRedis, store: TicketStore, ticket: Ticket) -> None:
     masters = await store.masters_of_key(ticket.id)
     recent = triggers.recurring(masters, _now())
     if recent:
