@@ -208,6 +208,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         settings = msgspec.convert(raw, Settings, dec_hook=_dec_hook, strict=False)
         settings.all_tokens()
+        if settings.redis_wait_replicas and settings.redis_wait_timeout >= settings.redis_timeout:
+            raise SettingsError("redis_wait_timeout must be shorter than redis_timeout: the WAIT for "
+                                "replicas happens inside one Redis call")
         if settings.redis_cluster and not settings.queue_redis_url:
             raise SettingsError("redis_cluster is set: the RQ queues need a standalone Redis, "
                                 "set queue_redis_url (ALERTGATE_QUEUE_REDIS_URL)")

@@ -48,3 +48,19 @@ def test_redis_down_answers_503_then_the_retry_succeeds(own_redis):
         assert [r["outcome"] for r in retried.json()["results"]] == ["new", "repeat"]
         again = client.post(url, json=during, headers=SOURCE)
         assert [r["outcome"] for r in again.json()["results"]] == ["repeat", "repeat"]
+
+
+def test_writes_no_replica_confirmed_answer_503_and_the_retry_repeats_nothing(redis_url):
+    """``redis_wait_replicas`` asks for a replica this Redis does not have: the alert is written
+    but not answered 200; the sender's retry finds it (``repeat``), never a second ticket."""
+    url = "/api/v1/alerts/alertmanager"
+    body = am_body(am_alert("Replicated"), am_alert("Replicated", host="web2"))
+    with client_for(redis_url, ALERTGATE_REDIS_WAIT_REPLICAS="1", ALERTGATE_REDIS_WAIT_TIMEOUT="100ms") as client:
+        for _ in range(2):
+            response = client.post(url, json=body, headers=SOURCE)
+            assert response.status_code == 503 and response.headers["retry-after"]
+    with client_for(redis_url) as client:  # without the WAIT: the retry lands, doubling nothing
+        results = client.post(url, json=body, headers=SOURCE).json()["results"]
+        assert [r["outcome"] for r in results] == ["repeat", "repeat"]
+        listed = client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {VIEWER_SECRET}"}).json()
+        assert len(listed["tickets"]) == 2

@@ -105,19 +105,22 @@ class DedupStore:
         results = [IngestResult(a.occurrence_id, Outcome.SUPPRESSED) for a in alerts]
         # First without the new master's fields (a storm is mostly duplicates); the alerts that
         # turn out to open a master go again with them.
-        pending = await self._decide(wanted, alerts, policies, now, with_master=False, into=results)
+        short: list[int] = []  # replicas that confirmed, per phase that fell short
+        pending = await self._decide(wanted, alerts, policies, now, with_master=False, into=results, short=short)
         if pending:
-            await self._decide(pending, alerts, policies, now, with_master=True, into=results)
+            await self._decide(pending, alerts, policies, now, with_master=True, into=results, short=short)
+        if short:  # both phases ran, so the sender's retry repeats everything
+            raise ReplicasBehind(f"{min(short)} of {self._wait_replicas} replicas confirmed in time")
         return results
 
     async def _decide(self, indexes: list[int], alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
-                      with_master: bool, into: list[IngestResult]) -> list[int]:
+                      with_master: bool, into: list[IngestResult], short: list[int]) -> list[int]:
         calls = [self._args(alerts[i], policies[i], now, with_master) for i in indexes]
         try:
-            replies = await self._run(calls)
+            replies = await self._run(calls, short)
         except NoScriptError:  # Redis restarted (or was flushed) since the script was loaded
             await self._redis.script_load(INGEST_SCRIPT)
-            replies = await self._run(calls)
+            replies = await self._run(calls, short)
         pending = []
         for index, (outcome, ticket, master) in zip(indexes, replies):
             if outcome == b"need_master":
@@ -127,22 +130,25 @@ class DedupStore:
                                        ticket.decode() or None, master.decode() or None)
         return pending
 
-    async def _run(self, calls: list[tuple]) -> list:
+    async def _run(self, calls: list[tuple], short: list[int]) -> list:
         if not calls:
             return []
         if len(calls) == 1 and not self._wait_replicas:  # a pipeline costs more than it saves
             return [await self._redis.evalsha(*calls[0])]
         pipe = self._redis.pipeline(transaction=False)
         for args in calls:
-            pipe.evalsha(*args)
+            # (redis-py's ClusterPipeline refuses pipe.evalsha; the command itself is routed by
+            # its keys like any other)
+            pipe.execute_command("EVALSHA", *args)
         if not self._wait_replicas:
             return await pipe.execute()
-        return await self._run_and_wait(pipe, calls)
+        return await self._run_and_wait(pipe, calls, short)
 
-    async def _run_and_wait(self, pipe, calls: list[tuple]) -> list:
+    async def _run_and_wait(self, pipe, calls: list[tuple], short: list[int]) -> list:
         """The calls, then a WAIT on each connection that wrote (one per Cluster node, in the
         same per-node pipeline), so that a 200 means a replica holds the writes."""
         if isinstance(self._redis, RedisCluster):
+            await self._redis.initialize()  # a no-op once the slot map is known
             nodes = {node.name: node for node in (self._redis.get_node_from_key(args[2]) for args in calls)}
             for node in nodes.values():
                 pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms, target_nodes=node)
@@ -152,7 +158,7 @@ class DedupStore:
         else:
             pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms)
             replies = await pipe.execute()
-        acknowledged = replies[len(calls):]
-        if min(acknowledged) < self._wait_replicas:
-            raise ReplicasBehind(f"{min(acknowledged)} of {self._wait_replicas} replicas confirmed in time")
+        confirmed = min(replies[len(calls):])
+        if confirmed < self._wait_replicas:
+            short.append(confirmed)
         return replies[:len(calls)]

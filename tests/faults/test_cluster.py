@@ -1,0 +1,113 @@
+"""The state store on a real 3-master Redis Cluster (one replica each), the RQ queues on a separate
+standalone Redis: tickets and their actions work across the masters, and a master SIGKILLed in the
+middle of a storm (its replica promoted) loses nothing that was answered 200, because a 200 waits
+until a replica holds the writes (``redis_wait_replicas``)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from redis.cluster import RedisCluster
+
+from alertgate.settings import SettingsError, load_settings
+from tests.conftest import start_alertgate, stop_process, wait_for_http
+from tests.faults.storm import assert_exactly_once, storm
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+from tests.integration.test_ticket_api import DESK, VIEW, act, new_master
+from tests.redis_cluster import LocalCluster, find_redis_cli
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(find_redis_cli() is None, reason="redis-cli is needed to create a cluster"),
+]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    local.start()
+    yield local
+    local.stop()
+
+
+def cluster_env(cluster: LocalCluster, queue_url: str, **more: str) -> dict[str, str]:
+    return {"ALERTGATE_REDIS_URL": cluster.url, "ALERTGATE_REDIS_CLUSTER": "true",
+            "ALERTGATE_QUEUE_REDIS_URL": queue_url, **more}
+
+
+def test_a_cluster_needs_a_separate_queue_redis(cluster):
+    with pytest.raises(SettingsError, match="queue_redis_url"):
+        load_settings({"ALERTGATE_REDIS_URL": cluster.url, "ALERTGATE_REDIS_CLUSTER": "1"})
+
+
+def test_tickets_and_actions_across_the_masters(cluster, redis_url):
+    RedisCluster.from_url(cluster.url).flushall(target_nodes=RedisCluster.PRIMARIES)
+    hosts = [f"host{i}" for i in range(40)]
+    with client_for(cluster.url, **cluster_env(cluster, redis_url, ALERTGATE_REDIS_WAIT_REPLICAS="1",
+                                            ALERTGATE_REDIS_WAIT_TIMEOUT="500ms")) as client:
+        assert client.get("/readyz", headers=VIEW).status_code == 200
+        body = am_body(*(am_alert("DiskFull", host=h) for h in hosts))
+        first = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"]
+        assert {r["outcome"] for r in first} == {"new"}
+        again = am_body(*(am_alert("DiskFull", host=h, starts="2026-11-22T03:05:00Z") for h in hosts))
+        second = client.post("/api/v1/alerts/alertmanager", json=again, headers=SOURCE).json()["results"]
+        assert {r["outcome"] for r in second} == {"duplicate"}
+        # the keys really are spread over every master
+        state = RedisCluster.from_url(cluster.url)
+        shards = {r["ticket_id"].split("-")[1][0] for r in first}
+        owners = {state.get_node_from_key(f"ag:{{{shard}}}:created").port for shard in shards}
+        assert len(shards) > 10 and len(owners) == 3
+
+        # a page walk over the merged shard indexes sees every ticket once, newest first
+        seen, cursor = [], None
+        while True:
+            page = client.get("/api/v1/tickets", params={"limit": 7, **({"cursor": cursor} if cursor else {})},
+                              headers=VIEW).json()
+            seen += [t["id"] for t in page["tickets"]]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        assert sorted(seen) == sorted([r["ticket_id"] for r in first + second])
+
+        # an action cascades inside its slot; a follow-up is written in the same transaction
+        master = first[0]["ticket_id"]
+        assert act(client, master, "assign", group="storage", assignee="li").status_code == 200
+        assert act(client, master, "resolve", resolution_code="resolved_by_workaround").status_code == 200
+        assert client.get(f"/api/v1/tickets/{second[0]['ticket_id']}", headers=VIEW).json()["ticket"]["status"] == "resolved"
+        assert act(client, master, "close", closure_code="not_completed").status_code == 200
+        follow = [t for t in client.get("/api/v1/tickets?limit=200", headers=VIEW).json()["tickets"]
+                  if t["origin"] == "follow_up"]
+        assert len(follow) == 1 and follow[0]["assignee"] == "li"
+        reported = client.post("/api/v1/tickets", json={"title": "printer", "ci": "PRN-1", "impact": 3, "urgency": 3},
+                               headers=DESK)
+        assert reported.status_code == 201
+        assert new_master(client, name="Another")
+
+
+def test_master_killed_mid_storm_loses_nothing_answered_200(gateway_env, redis_url, tmp_path):
+    cluster = LocalCluster(tmp_path / "cluster")
+    cluster.start()
+    env = gateway_env | cluster_env(cluster, redis_url, ALERTGATE_REDIS_WAIT_REPLICAS="1",
+                                    ALERTGATE_REDIS_WAIT_TIMEOUT="500ms", ALERTGATE_REDIS_TIMEOUT="2s")
+    gateway = start_alertgate(["serve"], env, tmp_path, tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{env['ALERTGATE_PORT']}"
+    try:
+        wait_for_http(base + "/healthz", process=gateway)
+        victim = next(port for port in cluster.masters() if port != cluster.ports[0])
+        events = {}
+
+        def crash() -> None:
+            time.sleep(0.4)
+            cluster.kill(victim)                            # SIGKILL a master
+            started = time.monotonic()
+            events["promoted"] = cluster.wait_promoted(victim)  # its replica takes over
+            events["failover_s"] = time.monotonic() - started
+            cluster.start_node(victim)                      # and comes back as the new replica
+
+        storm(base, batch=1, crash=crash)
+        assert events["promoted"] != victim and events["failover_s"] < 30
+        cluster.wait_healthy()
+        assert_exactly_once(base, RedisCluster.from_url(cluster.url))
+    finally:
+        stop_process(gateway)
+        cluster.stop()
