@@ -52,6 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,
+        http="alertgate.gateway.http_protocol:BoundedHeadHttpToolsProtocol",  # 431 past 64 KiB of head
         h11_max_incomplete_event_size=64 * 1024,
     )
     return 0

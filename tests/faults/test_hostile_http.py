@@ -1,0 +1,62 @@
+"""Hostile HTTP against a real ``alertgate serve``: oversized heads get a 431 before they are read
+whole, a head just under the bound and pipelined keep-alive requests still work."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from tests.conftest import SOURCE_SECRET
+from tests.integration.helpers import am_alert, am_body
+
+pytestmark = pytest.mark.integration
+
+
+def exchange(base: str, request: bytes, responses: int = 1) -> bytes:
+    """Send raw bytes; read until ``responses`` status lines arrived or the server closed."""
+    host, port = base.removeprefix("http://").split(":")
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        try:
+            sock.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while we were still sending
+        try:
+            while received.count(b"HTTP/1.1 ") < responses or not received.endswith((b"}", b"]")):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+        except ConnectionResetError:
+            pass
+    return received
+
+
+def head(extra: bytes) -> bytes:
+    return b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n" + extra + b"\r\n"
+
+
+def test_heads_over_64_kib_answer_431(gateway):
+    for extra in (b"X-Big: " + b"a" * 100_000 + b"\r\n",
+                  b"".join(b"X-H%d: v\r\n" % i for i in range(20_000))):
+        answer = exchange(gateway, head(extra))
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:80]
+        assert b'"error":"request head' in answer
+
+
+def test_a_head_of_10_mb_is_refused_without_reading_it(gateway):
+    answer = exchange(gateway, head(b"X-Huge: " + b"a" * 10_000_000 + b"\r\n"))
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431 ")
+    assert exchange(gateway, head(b"")).startswith(b"HTTP/1.1 200 ")  # and the server is fine
+
+
+def test_large_but_bounded_heads_and_pipelined_requests_work(gateway):
+    assert exchange(gateway, head(b"X-Ok: " + b"a" * 60_000 + b"\r\n")).startswith(b"HTTP/1.1 200 ")
+    body = json.dumps(am_body(*(am_alert(f"Pipelined{i}") for i in range(200)))).encode()
+    post = (b"POST /api/v1/alerts/alertmanager HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + SOURCE_SECRET.encode() + b"\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    answer = exchange(gateway, post + head(b"") + post, responses=3)
+    assert answer.count(b"HTTP/1.1 200 ") == 3, answer[:300]
