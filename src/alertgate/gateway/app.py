@@ -14,6 +14,7 @@ from alertgate.gateway.errors import exception_handlers
 from alertgate.gateway.followups import FollowUps
 from alertgate.gateway.health import health_handlers
 from alertgate.gateway.intake import intake_handlers
+from alertgate.gateway.openapi import openapi_handlers
 from alertgate.gateway.reports import report_handlers
 from alertgate.gateway.rules import rule_handlers
 from alertgate.gateway.tickets import ticket_exception_handlers, ticket_handlers
@@ -77,6 +78,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
             *rule_handlers(rules, auth, settings),
             *report_handlers(redis, auth),
             *health_handlers(redis, queue_url, auth, metrics, rules),
+            *openapi_handlers(auth),
         ],
         exception_handlers={**exception_handlers(settings.retry_after, settings.body_limit,
                                                  on_redis_fault=lambda: forget_topology(redis)),

@@ -32,7 +32,7 @@ from redis.exceptions import (
 from alertgate.dedup.store import ReplicasBehind
 from alertgate.gateway.auth import Forbidden, Unauthenticated
 from alertgate.gateway.limits import RateLimited
-from alertgate.gateway.sources.common import PayloadError
+from alertgate.gateway.sources.common import ErrorDetail as SourceErrorDetail, PayloadError
 
 log = structlog.get_logger("alertgate.gateway")
 
@@ -74,6 +74,20 @@ def json_response(value: object, status: int = 200, headers: dict[str, str] | No
 def error_response(status: int, error: str, detail: list[ErrorDetail] | None = None,
                    headers: dict[str, str] | None = None) -> Response[bytes]:
     return json_response(ErrorBody(error, detail or []), status, headers)
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high], else a 400 naming it."""
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise PayloadError("invalid query", [SourceErrorDetail(name, f"a whole number from {low} to {high}")])
+    return value
 
 
 def exception_handlers(retry_after: int, body_limit: int,

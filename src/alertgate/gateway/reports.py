@@ -10,7 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
 
 from alertgate.gateway.auth import ANY_ROLE, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response, json_response
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
 from alertgate.kpi.compute import Report, report
 from alertgate.problems.store import ProblemNotFound, ProblemStore
 from alertgate.tickets.store import TicketStore
@@ -25,7 +25,7 @@ def _period(request: Request) -> tuple[datetime, datetime]:
     for name, default in (("from", now - timedelta(days=30)), ("to", now)):
         text = request.query_params.get(name)
         try:
-            value = msgspec.convert(text, datetime) if text else default
+            value = msgspec.convert(text, datetime) if text is not None else default
         except msgspec.ValidationError:
             raise ValueError(name) from None
         values.append(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
@@ -33,7 +33,9 @@ def _period(request: Request) -> tuple[datetime, datetime]:
 
 
 async def kpi_report(redis: Redis, start: datetime, end: datetime) -> Report:
-    tickets = await TicketStore(redis).masters_created_between(start - REGISTRATION_LAG, end)
+    earliest = datetime.min.replace(tzinfo=timezone.utc)
+    since = start - REGISTRATION_LAG if start - earliest > REGISTRATION_LAG else earliest
+    tickets = await TicketStore(redis).masters_created_between(since, end)
     linked = await ProblemStore(redis).linked_incidents()
     return report(tickets, linked, start, end)
 
@@ -44,11 +46,8 @@ def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]
     @get("/api/v1/problems")
     async def list_problems(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
-        try:
-            limit = min(max(int(request.query_params.get("limit", 50)), 1), 500)
-            offset = max(int(request.query_params.get("offset", 0)), 0)
-        except ValueError:
-            return error_response(400, "invalid query", [ErrorDetail("limit", "limit and offset are whole numbers")])
+        limit = query_int(request, "limit", 50, 1, 500)
+        offset = query_int(request, "offset", 0, 0, 2**31)
         return json_response({"problems": await problems.list(limit, offset)})
 
     @get("/api/v1/problems/{problem_id:str}")

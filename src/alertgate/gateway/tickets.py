@@ -10,7 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 
 from alertgate.gateway.auth import ANY_ROLE, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response, json_response
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
 from alertgate.gateway.sources.common import decode_json
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult, initial_sla
@@ -26,7 +26,7 @@ from alertgate.tickets.lifecycle import (
     RoleNotAllowed,
 )
 from alertgate.tickets.model import Ticket, TicketSource, TicketStatus, TimelineEntry
-from alertgate.tickets.store import TicketFilter, TicketNotFound, TicketStore
+from alertgate.tickets.store import TicketFilter, TicketNotFound, TicketStore, valid_cursor
 
 OPENERS = frozenset({Role.SERVICE_DESK, Role.INCIDENT_MANAGER, Role.ADMIN})
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
@@ -83,12 +83,15 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
     async def list_tickets(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
         query = {k: v for k, v in request.query_params.items() if k in TicketFilter.__struct_fields__}
-        filters = msgspec.convert(query, TicketFilter, strict=False) if query else TicketFilter()
         try:
-            limit = min(max(int(request.query_params.get("limit", 50)), 1), 500)
-        except ValueError:
-            return error_response(400, "invalid query", [ErrorDetail("limit", "must be a whole number")])
-        tickets, cursor = await store.list(filters, request.query_params.get("cursor"), limit)
+            filters = msgspec.convert(query, TicketFilter, strict=False) if query else TicketFilter()
+        except msgspec.ValidationError as exc:
+            return error_response(400, "invalid query", [ErrorDetail(str(exc).rpartition("$.")[2] or "query", str(exc))])
+        limit = query_int(request, "limit", 50, 1, 500)
+        cursor = request.query_params.get("cursor")
+        if cursor is not None and not valid_cursor(cursor):
+            return error_response(400, "invalid query", [ErrorDetail("cursor", "not a cursor this API returned")])
+        tickets, cursor = await store.list(filters, cursor, limit)
         return json_response(TicketPage(tickets, cursor))
 
     @get("/api/v1/tickets/{ticket_id:str}")

@@ -3,6 +3,7 @@ cursor, open user-reported tickets, and carry out lifecycle actions under optimi
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Callable
 
@@ -55,6 +56,15 @@ def _key_of(ticket_id: str) -> str:
 
 def _tag_of(ticket_id: str) -> str:
     return ticket_id.split("-")[1]
+
+
+def valid_cursor(cursor: str) -> bool:
+    """``<created_at>:<ticket id>``, as ``TicketStore.list`` hands them out."""
+    score, _, last_id = cursor.partition(":")
+    try:
+        return math.isfinite(float(score)) and last_id.startswith("INC-")
+    except ValueError:
+        return False
 
 
 class TicketStore:

@@ -1,0 +1,146 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at ``/api/v1/openapi.json``.
+
+The handlers read raw bytes and decode them with msgspec themselves (that is the fast path), so
+Litestar cannot see their bodies; this document is built from the same Structs the handlers
+decode and encode, so it cannot drift from them. Schemathesis runs against it in the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.handlers import HTTPRouteHandler
+
+from alertgate.gateway.auth import ANY_ROLE, Authenticator
+from alertgate.gateway.errors import ErrorBody
+from alertgate.gateway.intake import PATHS, IngestResponse
+from alertgate.gateway.rules import RuleTest
+from alertgate.gateway.sources.alertmanager import AlertmanagerPayload
+from alertgate.gateway.sources.findings import Finding
+from alertgate.gateway.sources.zabbix import ZabbixPayload
+from alertgate.gateway.tickets import NewTicket, TicketDetail, TicketPage
+from alertgate.problems.store import Problem
+from alertgate.tickets.lifecycle import Action, ActionRequest
+from alertgate.tickets.model import Ticket
+
+DOCUMENT_PATH = "/api/v1/openapi.json"
+_TYPES: list[Any] = [AlertmanagerPayload, ZabbixPayload, Finding, NewTicket, ActionRequest, RuleTest,
+                     IngestResponse, ErrorBody, TicketPage, TicketDetail, Ticket, Problem]
+_ERRORS = {
+    "400": "malformed JSON, wrong types or missing fields; `detail` names each path",
+    "401": "no credential, or an unknown one",
+    "403": "the credential's role may not do this",
+    "404": "no such ticket, problem or action",
+    "409": "the ticket's status forbids the action; the body lists the allowed ones",
+    "413": "body larger than `body_limit`",
+    "422": "rule files rejected; the running rules are kept",
+    "429": "rate limit of this credential exceeded (Retry-After)",
+    "503": "state store unavailable: retry after Retry-After; a retry doubles nothing",
+}
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(summary: str, ok: tuple[str, dict | None], body: dict | None = None,
+               errors: tuple[str, ...] = ("400", "401", "403", "429", "503"),
+               parameters: list[dict] | None = None, public: bool = False) -> dict:
+    status, schema = ok
+    responses: dict[str, Any] = {status: {"description": "done", **({"content": _json(schema)} if schema else {})}}
+    for code in errors:
+        responses[code] = {"description": _ERRORS.get(code, "refused"), "content": _json(_ref("ErrorBody"))}
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _json(body)}
+    if parameters:
+        operation["parameters"] = parameters
+    if public:
+        operation["security"] = []
+    return operation
+
+
+def _param(name: str, where: str, schema: dict, required: bool = False) -> dict:
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
+
+
+def openapi_document() -> dict:
+    _, components = msgspec.json.schema_components(_TYPES, ref_template="#/components/schemas/{name}")
+    text, when = {"type": "string"}, {"type": "string", "format": "date-time"}
+    ticket_id = _param("ticket_id", "path", text)
+    paths: dict[str, dict] = {
+        PATHS["alertmanager"]: {"post": _operation(
+            "Alertmanager webhook (version 4)", ("200", _ref("IngestResponse")), _ref("AlertmanagerPayload"),
+            ("400", "401", "403", "413", "429", "503"))},
+        PATHS["zabbix"]: {"post": _operation(
+            "Zabbix media-type event", ("200", _ref("IngestResponse")), _ref("ZabbixPayload"),
+            ("400", "401", "403", "413", "429", "503"))},
+        PATHS["finding"]: {"post": _operation(
+            "Inspection findings, one or a list", ("200", _ref("IngestResponse")),
+            {"anyOf": [_ref("Finding"), {"type": "array", "items": _ref("Finding")}]},
+            ("400", "401", "403", "413", "429", "503"))},
+        "/api/v1/tickets": {
+            "get": _operation("Tickets, newest first", ("200", _ref("TicketPage")), parameters=[
+                *(_param(name, "query", text) for name in ("status", "kind", "ci", "priority", "source", "cursor")),
+                _param("since", "query", when),
+                _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
+            ], errors=("400", "401", "503")),
+            "post": _operation("Open a user-reported ticket", ("201", _ref("Ticket")), _ref("NewTicket")),
+        },
+        "/api/v1/tickets/{ticket_id}": {"get": _operation(
+            "One ticket, its duplicates and recurrences", ("200", _ref("TicketDetail")),
+            parameters=[ticket_id], errors=("401", "404", "503"))},
+        "/api/v1/tickets/{ticket_id}/actions/{action}": {"post": _operation(
+            "A lifecycle action (409 with the allowed actions when the status forbids it)",
+            ("200", _ref("Ticket")), _ref("ActionRequest"),
+            parameters=[ticket_id, _param("action", "path", {"type": "string", "enum": [a.value for a in Action]})],
+            errors=("400", "401", "403", "404", "409", "503"))},
+        "/api/v1/rules/test": {"post": _operation(
+            "Run a payload through the rules; nothing is stored", ("200", {"type": "object"}), _ref("RuleTest"),
+            ("400", "401", "503"))},
+        "/api/v1/rules/reload": {"post": _operation(
+            "Reload the rule files (admin)", ("200", {"type": "object"}), errors=("401", "403", "422"))},
+        "/api/v1/problems": {"get": _operation(
+            "Problem records", ("200", {"type": "object"}), errors=("400", "401", "503"), parameters=[
+                _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
+                _param("offset", "query", {"type": "integer", "minimum": 0})])},
+        "/api/v1/problems/{problem_id}": {"get": _operation(
+            "One problem record", ("200", _ref("Problem")), parameters=[_param("problem_id", "path", text)],
+            errors=("401", "404", "503"))},
+        "/api/v1/kpi": {"get": _operation(
+            "Incident KPIs over a period (default: the last 30 days)", ("200", {"type": "object"}),
+            parameters=[_param("from", "query", when), _param("to", "query", when)], errors=("400", "401", "503"))},
+        "/healthz": {"get": _operation("Alive (no credential)", ("200", {"type": "object"}), errors=(), public=True)},
+        "/readyz": {"get": _operation("Ready: rules loaded, Redis reachable", ("200", {"type": "object"}),
+                                      errors=("401", "503"))},
+        "/metrics": {"get": _operation("Prometheus metrics (text format)", ("200", None), errors=("401",))},
+        DOCUMENT_PATH: {"get": _operation("This document", ("200", {"type": "object"}), errors=("401",))},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "alertgate", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                "basic": {"type": "http", "scheme": "basic"}},
+        },
+        "security": [{"bearer": []}, {"basic": []}],
+    }
+
+
+def openapi_handlers(auth: Authenticator) -> list[HTTPRouteHandler]:
+    document = msgspec.json.encode(openapi_document())
+
+    @get(DOCUMENT_PATH)
+    async def openapi_json(request: Request) -> Response[bytes]:
+        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        return Response(document, media_type="application/json")
+
+    return [openapi_json]
