@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test serve worker clean bench
+.PHONY: run test serve worker clean bench bench-peers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,3 +29,7 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --workers $(or $(WORKERS),2)
+
+# The same run plus Prometheus Alertmanager and Alerta (on the local PostgreSQL), fed the same storm.
+bench-peers: $(STAMP)
+	$(BIN)/python bench/run.py --peers --workers $(or $(WORKERS),2)

@@ -1,7 +1,7 @@
 -- wrk script: POST the pre-built bodies of a file, one per line, in order (then again from the
 -- start: those are redeliveries). With `rate` > 0, each connection paces itself to about that many
 -- requests per second in total (an open-loop approximation for the latency run).
--- usage: wrk -t1 -cC -dDs -s replay.lua URL -- BODIES_FILE TOKEN [RATE CONNECTIONS]
+-- usage: wrk -t1 -cC -dDs -s replay.lua URL -- BODIES_FILE TOKEN|- [RATE CONNECTIONS]
 local bodies, count, sent = {}, 0, 0
 local token, pause = "", 0
 
@@ -22,7 +22,9 @@ end
 function request()
   sent = sent + 1
   local body = bodies[((sent - 1) % count) + 1]
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
+  local headers = {["Content-Type"] = "application/json"}
+  if token ~= "-" then headers["Authorization"] = "Bearer " .. token end
+  return wrk.format("POST", nil, headers, body)
 end
 
 function done(summary, latency, requests)

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
+import peers
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,9 +45,13 @@ BASE = datetime(2026, 11, 22, tzinfo=timezone.utc)
 
 
 def alert(ci: int, name: int, n: int) -> dict:
-    return {"labels": {"alertname": f"Alert{name}", "instance": f"host{ci}:9100", "job": "node", "severity": "warning"},
+    """One alert as Alertmanager sends it in a webhook (every field it fills)."""
+    return {"status": "firing",
+            "labels": {"alertname": f"Alert{name}", "instance": f"host{ci}:9100", "job": "node", "severity": "warning"},
             "annotations": {"summary": f"Alert{name} on host{ci}"},
-            "startsAt": (BASE + timedelta(milliseconds=n)).isoformat().replace("+00:00", "Z"), "status": "firing"}
+            "startsAt": (BASE + timedelta(milliseconds=n)).isoformat().replace("+00:00", "Z"),
+            "endsAt": "0001-01-01T00:00:00Z", "generatorURL": f"http://prometheus:9090/graph?g0.expr=alert{name}",
+            "fingerprint": f"{ci:08x}{name:08x}"}
 
 
 def storm_alerts(total: int) -> list[dict]:
@@ -55,16 +60,18 @@ def storm_alerts(total: int) -> list[dict]:
 
 
 def write_bodies(path: Path, alerts: list[dict], per_request: int) -> int:
-    lines = [json.dumps({"version": "4", "status": "firing", "receiver": "alertgate",
-                         "alerts": alerts[i:i + per_request]}, separators=(",", ":"))
+    lines = [json.dumps({"version": "4", "status": "firing", "receiver": "alertgate", "groupKey": "{}:{}",
+                         "truncatedAlerts": 0, "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+                         "externalURL": "http://alertmanager:9093", "alerts": alerts[i:i + per_request]},
+                        separators=(",", ":"))
              for i in range(0, len(alerts), per_request)]
     path.write_text("\n".join(lines) + "\n")
     return len(lines)
 
 
-def wrk(url: str, bodies: Path, seconds: int, connections: int = 32, rate: float = 0) -> dict:
+def wrk(url: str, bodies: Path, seconds: int, connections: int = 32, rate: float = 0, token: str = TOKEN) -> dict:
     args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
-            str(ROOT / "bench/replay.lua"), url, "--", str(bodies), TOKEN]
+            str(ROOT / "bench/replay.lua"), url, "--", str(bodies), token]
     if rate:
         args += [str(rate), str(connections)]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
@@ -116,6 +123,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seconds", type=int, default=20, help="per workload (wrk runs for a duration)")
+    parser.add_argument("--peers", action="store_true", help="also Alertmanager and Alerta (bench/peers.py)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -186,6 +194,8 @@ def main() -> int:
         results["latency"] = run("latency_run", one, n_one, 1, warm_up=True, connections=16, rate=rate)
         results["latency"]["target_rps"] = rate
         del results["latency_run"]
+        if args.peers:
+            results["peers"] = measure_peers(work, args, storm_only, one, fifty)
     finally:
         stop(gateway)
         stop(ceiling)
@@ -197,6 +207,34 @@ def main() -> int:
     print(f"\nwritten: {out.relative_to(ROOT)}")
     keys = {"storm_1": CIS * NAMES, "storm_50": CIS * NAMES, "fresh": fresh_total}
     return 0 if all(_correct(results[k], keys[k]) for k in keys) else 1
+
+
+def measure_peers(work: Path, args: argparse.Namespace, storm_only: list[dict], one: Path, fifty: Path) -> dict:
+    """The storm, 1 and 50 alerts per request, against each peer that can be started here."""
+    found: dict = {}
+    am_one, am_fifty = work / "am1.jsonl", work / "am50.jsonl"
+    peers.alertmanager_bodies(am_one, storm_only, 1)
+    peers.alertmanager_bodies(am_fifty, storm_only, 50)
+    starts = {
+        "alertmanager": (lambda: peers.start_alertmanager(work, free_port(), start, wait_http), am_one, am_fifty),
+        "alerta": (lambda: peers.start_alerta(work, free_port(), args.workers, start, wait_http), one, fifty),
+    }
+    for name, (start_peer, bodies_one, bodies_fifty) in starts.items():
+        process, where = start_peer()
+        if process is None:
+            found[name] = {"skipped": where}
+            print(f"bench: {name} left out: {where}", file=sys.stderr)
+            continue
+        try:
+            found[name] = {}
+            for shape, bodies, per_request in (("storm_1", bodies_one, 1), ("storm_50", bodies_fifty, 50)):
+                outcome = wrk(where, bodies, args.seconds, token="-")
+                outcome["rps"] = outcome["requests"] / outcome["seconds"]
+                outcome["alerts_per_second"] = outcome["rps"] * per_request
+                found[name][shape] = outcome
+        finally:
+            stop(process)
+    return found
 
 
 def _correct(outcome: dict, keys: int) -> bool:
@@ -233,6 +271,32 @@ def report(r: dict, fresh_total: int) -> None:
     print(f"latency at {r['latency']['target_rps']:,.0f} req/s:  p99 {r['latency']['p99_ms']:.2f} ms   (target ≤ 10)")
     print(f"Redis per master: {r['memory']['bytes_per_master']:,} B (target ≤ 8 KiB); "
           f"per duplicate: {r['memory']['bytes_per_duplicate']:,} B (target ≤ 1 KiB)")
+    if "peers" in r:
+        report_peers(r)
+
+
+def report_peers(r: dict) -> None:
+    print("\npeers (alerts/s, same storm, same machine, this run):")
+    rows = [("target", "1 per request", "50 per request", "errors + non-2xx")]
+    rows.append(("alertgate", f"{r['storm_1']['alerts_per_second']:,.0f}", f"{r['storm_50']['alerts_per_second']:,.0f}",
+                 str(r["storm_1"]["errors"] + r["storm_1"]["non_2xx"] + r["storm_50"]["errors"] + r["storm_50"]["non_2xx"])))
+    for name, found in r["peers"].items():
+        if "skipped" in found:
+            rows.append((name, "left out: " + found["skipped"], "", ""))
+            continue
+        bad = sum(found[s]["errors"] + found[s]["non_2xx"] for s in ("storm_1", "storm_50"))
+        rows.append((name, f"{found['storm_1']['alerts_per_second']:,.0f}",
+                     f"{found['storm_50']['alerts_per_second']:,.0f}", str(bad)))
+    for row in rows:
+        print("  " + "  ".join(cell.rjust(16) for cell in row))
+    am, alerta = r["peers"].get("alertmanager", {}), r["peers"].get("alerta", {})
+    if "storm_50" in am:
+        print(f"storm-50 / Alertmanager's (alerts/s): {r['storm_50']['alerts_per_second'] / am['storm_50']['alerts_per_second']:.2f}"
+              "   (target ≥ 1)")
+    if "storm_50" in alerta:
+        best = max(alerta["storm_1"]["alerts_per_second"], alerta["storm_50"]["alerts_per_second"])
+        print(f"storm / Alerta's best (alerts/s):     {r['storm_50']['alerts_per_second'] / best:.1f}"
+              "   (target ≥ 20)")
 
 
 if __name__ == "__main__":
