@@ -3,7 +3,7 @@
 - Prometheus Alertmanager (Debian `prometheus-alertmanager`): `POST /api/v2/alerts`, a JSON array
   of alerts, 1 or 50 per request; it deduplicates by label set in memory.
 - Alerta (PyPI `alerta-server`, in its own venv under bench/.peers) on the local PostgreSQL,
-  under gunicorn with the gateway's worker count: `POST /api/webhooks/prometheus`, the same
+  under gunicorn with the gateway's worker count: `POST /webhooks/prometheus`, the same
   Alertmanager webhook bodies the gateway gets; it deduplicates by resource and event in PostgreSQL.
 
 A peer whose parts are missing is left out with the reason, never faked.
@@ -49,7 +49,8 @@ def _alerta_python() -> Path | str:
     if python.exists():
         return python
     subprocess.run([sys.executable, "-m", "venv", str(PEERS_DIR / "venv")], check=True)
-    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *ALERTA_PACKAGES])
+    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *ALERTA_PACKAGES],
+                               capture_output=True)
     if installed.returncode != 0:
         shutil.rmtree(PEERS_DIR / "venv", ignore_errors=True)
         return "pip could not install " + " ".join(ALERTA_PACKAGES)
@@ -69,8 +70,13 @@ def start_alerta(work: Path, port: int, workers: int, start, wait_http) -> tuple
             return None, f"PostgreSQL on 127.0.0.1:5432 refused: {done.stderr.strip()[:200]}"
     env = {"DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{ALERTA_DB}", "AUTH_REQUIRED": "False",
            "PATH": "/usr/bin:/bin"}
+    # Alerta creates its schema when the app starts: once here, or the workers race to create it.
+    init = subprocess.run([str(python), "-c", "from alerta import create_app; create_app()"], env=env,
+                          capture_output=True, text=True)
+    if init.returncode != 0:
+        return None, f"Alerta could not create its schema: {init.stderr.strip()[-200:]}"
     gunicorn = python.parent / "gunicorn"
     process = start([str(gunicorn), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
                      "--log-level", "warning", "alerta.app:create_app()"], env, work / "alerta.log")
-    wait_http(f"http://127.0.0.1:{port}/api/management/healthcheck", timeout=60)
-    return process, f"http://127.0.0.1:{port}/api/webhooks/prometheus"
+    wait_http(f"http://127.0.0.1:{port}/management/healthcheck", timeout=60)
+    return process, f"http://127.0.0.1:{port}/webhooks/prometheus"

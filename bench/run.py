@@ -74,8 +74,11 @@ def wrk(url: str, bodies: Path, seconds: int, connections: int = 32, rate: float
             str(ROOT / "bench/replay.lua"), url, "--", str(bodies), token]
     if rate:
         args += [str(rate), str(connections)]
-    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
-    return json.loads(re.search(r"^RESULT (.*)$", out, re.M).group(1))
+    done = subprocess.run(args, capture_output=True, text=True)
+    found = re.search(r"^RESULT (.*)$", done.stdout, re.M)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"wrk against {url} failed: {done.stderr.strip()[-500:]}")
+    return json.loads(found.group(1))
 
 
 def wait_http(url: str, timeout: float = 30) -> None:
