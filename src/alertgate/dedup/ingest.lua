@@ -95,9 +95,11 @@ if master and UNRESOLVED[mstatus] then
   local mkey = tkey(master)
   local id = new_id()
   local priority, source, ci = unpack(redis.call('HMGET', mkey, 'priority', 'source', 'ci'))
-  redis.call('HSET', tkey(id), 'id', id, 'kind', 'duplicate', 'origin', 'duplicate', 'status', mstatus,
-    'master_id', master, 'ci', ci, 'priority', priority, 'source', source, 'created_at', ARGV[3],
-    'updated_at', ARGV[3], 'outage_start', ARGV[9], 'occurrence_id', ARGV[12], 'alert_source', ARGV[13])
+  -- A storm is mostly these, so they are kept small: no id (the key has it), origin or updated_at
+  -- (codec.from_hash derives them), and the master's content stays on the master.
+  redis.call('HSET', tkey(id), 'kind', 'duplicate', 'status', mstatus, 'master_id', master, 'ci', ci,
+    'priority', priority, 'source', source, 'created_at', ARGV[3], 'outage_start', ARGV[9],
+    'occurrence_id', ARGV[12], 'alert_source', ARGV[13])
   redis.call('RPUSH', mkey .. ':dups', id)
   redis.call('HINCRBY', mkey, 'duplicate_count', 1)
   redis.call('HSET', mkey, 'last_occurrence_at', ARGV[3], 'updated_at', ARGV[3])

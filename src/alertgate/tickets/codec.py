@@ -50,7 +50,9 @@ def to_hash(ticket: Ticket, only: set[str] | None = None) -> dict[str, str | byt
     return {name: to_field(name, getattr(ticket, name)) for name in names}
 
 
-def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = ()) -> Ticket:
+def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id: str | None = None) -> Ticket:
+    """A ticket from its hash. A duplicate is stored without ``id``, ``origin`` and, until it
+    changes, ``updated_at`` (``ingest.lua``); they are derived here."""
     data: dict[str, Any] = {}
     for key, value in raw.items():
         name, text = key.decode(), value.decode()
@@ -64,6 +66,11 @@ def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = ()) -> Ticket:
             data[name] = text == "1"
         else:
             data[name] = text
+    if ticket_id is not None:
+        data.setdefault("id", ticket_id)
+    if data.get("kind") == "duplicate":
+        data.setdefault("origin", "duplicate")
+        data.setdefault("updated_at", data.get("created_at"))
     ticket = msgspec.convert(data, Ticket, strict=False)
     entries = [_timeline_decoder.decode(item) for item in timeline]
     return msgspec.structs.replace(ticket, sla=_resolution_met(ticket), timeline=entries)

@@ -77,7 +77,7 @@ class TicketStore:
         raw, timeline = await client.hgetall(key), await client.lrange(key + ":tl", 0, -1)
         if not raw:
             raise TicketNotFound(ticket_id)
-        return from_hash(raw, timeline)
+        return from_hash(raw, timeline, ticket_id)
 
     async def get(self, ticket_id: str) -> Ticket:
         """One ticket; a duplicate carries its master's content."""
