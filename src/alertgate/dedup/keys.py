@@ -14,12 +14,14 @@ shard indexes (``index_keys``).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
+@functools.lru_cache(maxsize=65536)  # a storm repeats few keys; base32 is pure Python
 def dedup_tag(ci: str, symptom: str) -> str:
     """13 base32 characters (64 bits) of a hash of the (ci, symptom) key."""
     digest = hashlib.blake2b(f"{ci}\x1f{symptom}".encode(), digest_size=8).digest()
