@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from alertgate.gateway.openapi import openapi_document
 from tests.conftest import ADMIN_SECRET, SOURCE_SECRET, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, basic, client_for, zabbix_event
 
@@ -129,10 +130,18 @@ def test_ingest_credentials(redis_url, headers, status):
 
 
 def test_every_endpoint_but_healthz_needs_a_credential(redis_url):
+    """Every operation of the OpenAPI document, which lists every route (checked here too)."""
+    document = openapi_document()
     with client_for(redis_url) as client:
+        routes = {(m, r.path.replace(":str}", "}")) for r in client.app.routes for m in r.methods if m not in ("HEAD", "OPTIONS")}
+        assert routes == {(m.upper(), p) for p, item in document["paths"].items() for m in item}
         assert client.get("/healthz").status_code == 200
+        for method, path in sorted(routes - {("GET", "/healthz")}):
+            url = path.format(ticket_id="INC-X-1", action="accept", problem_id="PRB-000001")
+            response = client.request(method, url, json={})
+            assert response.status_code == 401, (method, path)
+            assert response.headers["www-authenticate"] and response.json()["error"]
         for path in ("/readyz", "/metrics"):
-            assert client.get(path).status_code == 401
             assert client.get(path, headers={"Authorization": f"Bearer {VIEWER_SECRET}"}).status_code == 200
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import signal
@@ -49,6 +50,10 @@ def test_metrics_are_summed_over_two_server_processes(gateway_env, tmp_path):
     assert SOURCE_SECRET not in log
 
 
+WRONG_SECRET = "guessed-secret-4f1c"
+WRONG_BASIC = base64.b64encode(f"source:{WRONG_SECRET}".encode()).decode()
+
+
 def test_run_starts_everything_stops_on_ctrl_c_and_keeps_its_data(gateway_env, tmp_path):
     env = {k: v for k, v in gateway_env.items() if k != "ALERTGATE_REDIS_URL"}
     base = f"http://127.0.0.1:{env['ALERTGATE_PORT']}"
@@ -64,6 +69,11 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_its_data(gateway_env, t
         response = httpx.post(base + "/api/v1/alerts/alertmanager", json=body, headers=SOURCE, timeout=10)
         assert response.json()["results"][0]["outcome"] == "new"
         assert httpx.get(base + "/readyz", headers=VIEWER).status_code == 200
+        for wrong in ({"Authorization": f"Bearer {WRONG_SECRET}"}, {"Authorization": f"Basic {WRONG_BASIC}"}):
+            refused = httpx.post(base + "/api/v1/alerts/alertmanager", json=body, headers=wrong, timeout=10)
+            assert refused.status_code == 401 and WRONG_SECRET not in refused.text
+        metrics = httpx.get(base + "/metrics", headers=VIEWER, timeout=10).text
+        assert not any(s in metrics for s in (SOURCE_SECRET, VIEWER_SECRET, WRONG_SECRET))
         time.sleep(1.2)  # appendfsync everysec
     finally:
         assert stop_process(first, signal.SIGINT) == 0
@@ -78,7 +88,7 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_its_data(gateway_env, t
         assert stop_process(second, signal.SIGINT) == 0
     log = (tmp_path / "run.log").read_text()
     assert "embedded_redis_started" in log and "alertgate_stopped" in log
-    for secret in (SOURCE_SECRET, VIEWER_SECRET):  # credentials never reach the logs
+    for secret in (SOURCE_SECRET, VIEWER_SECRET, WRONG_SECRET, WRONG_BASIC):  # never in the logs
         assert secret not in log
     assert "Listening on alertgate-dispatch" in log or "alertgate-dispatch" in log
 
