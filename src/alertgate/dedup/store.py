@@ -14,6 +14,7 @@ import msgspec
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
 
+from alertgate.dedup.calls import calls_for
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.keys import dedup_tag, index_key, occurrence_key, state_key
 from alertgate.rules.policy import Policy
@@ -74,7 +75,7 @@ class DedupStore:
                  auto_resolve: dict[str, bool], wait_replicas: int = 0, wait_timeout_s: float = 1.0) -> None:
         self._redis = redis
         self._wait_replicas = wait_replicas
-        self._wait_timeout_ms = max(1, int(wait_timeout_s * 1000))
+        self._calls = calls_for(redis, wait_replicas, max(1, int(wait_timeout_s * 1000)))
         self._retention = retention_seconds
         self._lookback = lookback_seconds
         self._auto_resolve = auto_resolve
@@ -133,32 +134,7 @@ class DedupStore:
     async def _run(self, calls: list[tuple], short: list[int]) -> list:
         if not calls:
             return []
-        if len(calls) == 1 and not self._wait_replicas:  # a pipeline costs more than it saves
-            return [await self._redis.evalsha(*calls[0])]
-        pipe = self._redis.pipeline(transaction=False)
-        for args in calls:
-            # (redis-py's ClusterPipeline refuses pipe.evalsha; the command itself is routed by
-            # its keys like any other)
-            pipe.execute_command("EVALSHA", *args)
-        if not self._wait_replicas:
-            return await pipe.execute()
-        return await self._run_and_wait(pipe, calls, short)
-
-    async def _run_and_wait(self, pipe, calls: list[tuple], short: list[int]) -> list:
-        """The calls, then a WAIT on each connection that wrote (one per Cluster node, in the
-        same per-node pipeline), so that a 200 means a replica holds the writes."""
-        if isinstance(self._redis, RedisCluster):
-            await self._redis.initialize()  # a no-op once the slot map is known
-            nodes = {node.name: node for node in (self._redis.get_node_from_key(args[2]) for args in calls)}
-            for node in nodes.values():
-                pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms, target_nodes=node)
-            # A redirected call would be sent again on another connection, outside the WAIT:
-            # let it fail instead (503), the sender's retry finds the new owner of the slot.
-            replies = await pipe.execute(allow_redirections=False)
-        else:
-            pipe.execute_command("WAIT", self._wait_replicas, self._wait_timeout_ms)
-            replies = await pipe.execute()
-        confirmed = min(replies[len(calls):])
-        if confirmed < self._wait_replicas:
+        replies, confirmed = await self._calls.run(calls)
+        if confirmed is not None and confirmed < self._wait_replicas:
             short.append(confirmed)
-        return replies[:len(calls)]
+        return replies

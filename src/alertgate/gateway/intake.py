@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from time import perf_counter
 
@@ -65,10 +66,13 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
             received.inc(len(alerts))
             alerts, policies = classify(alerts, rules, now)
             results = await dedup.ingest(alerts, policies, now)
-            for alert, policy, result in zip(alerts, policies, results):
-                processed[result.outcome].inc()
-                if result.outcome in CREATED:
-                    created[(result.outcome, policy.priority)].inc()
+            # One increment per outcome, not per alert: each is a write to a shared mmap file.
+            for outcome, count in Counter(r.outcome for r in results).items():
+                processed[outcome].inc(count)
+            for key, count in Counter((r.outcome, p.priority) for r, p in zip(results, policies)
+                                      if r.outcome in CREATED).items():
+                created[key].inc(count)
+            for alert, result in zip(alerts, results):
                 if result.outcome not in QUIET:
                     log.info("alert_ingested", source=source, occurrence_id=alert.occurrence_id,
                              ticket_id=result.ticket_id, ci=alert.ci, symptom=alert.symptom,
