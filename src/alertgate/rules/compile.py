@@ -10,6 +10,7 @@ here and posted as boolean facts. ``pri`` gives first-match-wins in file order.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -35,7 +36,7 @@ class CompiledStage:
     windows: list[tuple[str, tuple[Window, ...]]] = field(default_factory=list)
     presence: dict[str, str] = field(default_factory=dict)          # fact alias → subject alias
 
-    @property
+    @functools.cached_property  # read on every evaluation; the definition never changes
     def name(self) -> str:
         shape = json.dumps(self.definition, sort_keys=True)
         return f"{self.stage}_{hashlib.sha256(shape.encode()).hexdigest()[:16]}"
