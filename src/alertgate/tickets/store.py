@@ -137,7 +137,7 @@ class TicketStore:
             after = (float(score), last_id)
             high = float(score)
         low = filters.since.timestamp() if filters.since else "-inf"
-        found: list[str] = []
+        found: list[tuple[str, float]] = []
         candidates: list[tuple[str, float]] = []
         entries = index.newest_first(self._redis, high, low, batch=max(limit * 2, 100))
         async for ticket_id, score in entries:
