@@ -120,6 +120,8 @@ class DedupStore:
         try:
             replies = await self._run(calls, short)
         except NoScriptError:  # Redis restarted (or was flushed) since the script was loaded
+            # (on a Cluster, calls on nodes that had the script did run: sent again they answer
+            # `repeat`, nothing is applied twice)
             await self._redis.script_load(INGEST_SCRIPT)
             replies = await self._run(calls, short)
         pending = []
