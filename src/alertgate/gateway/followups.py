@@ -17,40 +17,65 @@ from redis.exceptions import RedisError
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult
 from alertgate.tickets.lifecycle import Action
-from alertgate.workers.queue import enqueue_dispatch, enqueue_followup
+from alertgate.workers.queue import dispatch_job, enqueue_all, followup_job
 
 log = structlog.get_logger("alertgate.followups")
 DISPATCHED = {Outcome.NEW: "new", Outcome.RECURRENCE: "recurrence", Outcome.REOPENED: "reopened"}
 
 
 class FollowUps:
+    """Enqueues from concurrent requests are gathered: while one batch is being written (in a
+    thread: RQ is synchronous), the next ones wait and go together in one Redis transaction. Each
+    request still answers only after its jobs are enqueued (or the enqueue failed)."""
+
     def __init__(self, queue_redis: Redis | None, max_attempts: int) -> None:
         self._redis = queue_redis
         self._attempts = max_attempts
+        self._waiting: list[tuple[list, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
 
-    def _enqueue_ingest(self, results: list[IngestResult]) -> None:
+    def _ingest_jobs(self, results: Iterable[IngestResult]) -> list:
+        jobs = []
         for result in results:
             if result.ticket_id is None:
                 continue
             if result.outcome in DISPATCHED:
-                enqueue_dispatch(self._redis, result.ticket_id, DISPATCHED[result.outcome], self._attempts)
+                jobs.append(dispatch_job(result.ticket_id, DISPATCHED[result.outcome], self._attempts))
             elif result.outcome is Outcome.RESOLVED:
-                enqueue_followup(self._redis, "restoration", result.ticket_id, "monitoring recovered", self._attempts)
+                jobs.append(followup_job("restoration", result.ticket_id, "monitoring recovered", self._attempts))
+        return jobs
 
     async def after_ingest(self, results: Iterable[IngestResult]) -> None:
-        needed = [r for r in results if r.outcome in DISPATCHED or r.outcome is Outcome.RESOLVED]
-        if needed and self._redis is not None:
-            await self._guard(self._enqueue_ingest, needed)
+        jobs = self._ingest_jobs(results)
+        if jobs and self._redis is not None:
+            await self._enqueue(jobs)
 
     async def after_action(self, ticket_id: str, action: Action) -> None:
         if self._redis is None or action is Action.COMMENT:
             return
         function = {Action.RESOLVE: "restoration", Action.CLOSE: "problem_on_close"}.get(action, "replan")
-        await self._guard(enqueue_followup, self._redis, function, ticket_id, action.value, self._attempts)
+        await self._enqueue([followup_job(function, ticket_id, action.value, self._attempts)])
 
-    @staticmethod
-    async def _guard(function, *args) -> None:
+    async def _enqueue(self, jobs: list) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((jobs, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
         try:
-            await asyncio.to_thread(function, *args)
+            await done
         except RedisError as exc:
             log.error("enqueue_failed", error=type(exc).__name__, detail=str(exc)[:200])
+
+    async def _write_batches(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await asyncio.to_thread(enqueue_all, self._redis, [job for jobs, _ in batch for job in jobs])
+            except Exception as exc:  # each waiting request logs it; the sweep dispatches later
+                for _, done in batch:
+                    if not done.done():  # (a request whose client went away is cancelled)
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Iterable
 
 from redis import Redis
 from rq import Queue, Retry
+from rq.queue import EnqueueData
 from rq.serializers import JSONSerializer
 
 DISPATCH, NOTIFY, TIMERS = "alertgate-dispatch", "alertgate-notify", "alertgate-timers"
@@ -31,19 +33,34 @@ def retry(max_attempts: int, intervals: list[float] | None = None) -> Retry | No
     return Retry(max=retries, interval=chosen + [chosen[-1]] * (retries - len(chosen)))
 
 
-def enqueue_dispatch(connection: Redis, ticket_id: str, reason: str, max_attempts: int = 5) -> str:
+def dispatch_job(ticket_id: str, reason: str, max_attempts: int = 5) -> tuple[str, EnqueueData]:
     """A new, recurring or reopened master goes to dispatch; the job id is the ticket's."""
     stamp = "" if reason == "new" else f"-{int(datetime.now(timezone.utc).timestamp())}"
-    job = queue(DISPATCH, connection).enqueue(
-        "alertgate.workers.jobs.dispatch", ticket_id, reason, job_id=_id(f"dispatch-{ticket_id}-{reason}{stamp}"),
+    return DISPATCH, Queue.prepare_data(
+        "alertgate.workers.jobs.dispatch", (ticket_id, reason), job_id=_id(f"dispatch-{ticket_id}-{reason}{stamp}"),
         retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
-    return job.id
 
 
-def enqueue_followup(connection: Redis, function: str, ticket_id: str, note: str = "", max_attempts: int = 5) -> str:
+def followup_job(function: str, ticket_id: str, note: str = "", max_attempts: int = 5) -> tuple[str, EnqueueData]:
     """Replan timers after an action, or send the restoration notice after a resolution."""
     stamp = int(datetime.now(timezone.utc).timestamp() * 1000)
-    job = queue(NOTIFY, connection).enqueue(
-        f"alertgate.workers.jobs.{function}", ticket_id, note, job_id=_id(f"{function}-{ticket_id}-{stamp}"),
+    return NOTIFY, Queue.prepare_data(
+        f"alertgate.workers.jobs.{function}", (ticket_id, note), job_id=_id(f"{function}-{ticket_id}-{stamp}"),
         retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
-    return job.id
+
+
+def enqueue_all(connection: Redis, jobs: Iterable[tuple[str, EnqueueData]]) -> list[str]:
+    """Jobs for any of the queues, in one Redis transaction; a job id given twice is enqueued once
+    (the same ticket reopened twice within a second)."""
+    by_queue: dict[str, dict[str, EnqueueData]] = {}
+    for name, data in jobs:
+        by_queue.setdefault(name, {}).setdefault(data.job_id, data)
+    pipe = connection.pipeline()
+    for name, datas in by_queue.items():
+        queue(name, connection).enqueue_many(list(datas.values()), pipeline=pipe)
+    pipe.execute()
+    return [job_id for datas in by_queue.values() for job_id in datas]
+
+
+def enqueue_dispatch(connection: Redis, ticket_id: str, reason: str, max_attempts: int = 5) -> str:
+    return enqueue_all(connection, [dispatch_job(ticket_id, reason, max_attempts)])[0]
