@@ -10,33 +10,23 @@ import time
 import pytest
 import redis
 
-from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
 from tests.conftest import start_alertgate, stop_process, wait_for_http
 from tests.faults.storm import assert_exactly_once, storm
 
 pytestmark = pytest.mark.integration
 
 
-def test_redis_killed_mid_storm_and_restarted_from_its_aof(gateway_env, tmp_path):
-    server = EmbeddedRedis(tmp_path / "redis", port=free_port())
-    server.start()
-    env = gateway_env | {"ALERTGATE_REDIS_URL": server.url, "ALERTGATE_REDIS_TIMEOUT": "1s"}
-    gateway = start_alertgate(["serve"], env, tmp_path, tmp_path / "serve.log")
-    base = f"http://127.0.0.1:{env['ALERTGATE_PORT']}"
-    try:
-        wait_for_http(base + "/healthz", process=gateway)
+def test_redis_killed_mid_storm_and_restarted_from_its_aof(own_redis_gateway):
+    base, server = own_redis_gateway
 
-        def crash() -> None:
-            time.sleep(0.4)
-            server.kill()          # SIGKILL, as a crash would
-            time.sleep(1.5)
-            server.start()         # same port, same data directory: the AOF is replayed
+    def crash() -> None:
+        time.sleep(0.4)
+        server.kill()          # SIGKILL, as a crash would
+        time.sleep(1.5)
+        server.start()         # same port, same data directory: the AOF is replayed
 
-        storm(base, batch=1, crash=crash)
-        assert_exactly_once(base, redis.Redis.from_url(server.url))
-    finally:
-        stop_process(gateway)
-        server.stop()
+    storm(base, batch=1, crash=crash)
+    assert_exactly_once(base, redis.Redis.from_url(server.url))
 
 
 def test_gateway_killed_mid_storm_and_restarted(gateway_env, redis_url, tmp_path):

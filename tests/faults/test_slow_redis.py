@@ -12,32 +12,15 @@ import time
 import httpx
 import pytest
 
-from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
-from tests.conftest import SOURCE_SECRET, start_alertgate, stop_process, wait_for_http
+from tests.conftest import SOURCE_SECRET
 from tests.integration.helpers import am_alert, am_body
 
 pytestmark = pytest.mark.integration
 SOURCE = {"Authorization": f"Bearer {SOURCE_SECRET}"}
 
 
-@pytest.fixture
-def paused_redis_gateway(gateway_env, tmp_path):
-    server = EmbeddedRedis(tmp_path / "redis", port=free_port())
-    server.start()
-    env = gateway_env | {"ALERTGATE_REDIS_URL": server.url, "ALERTGATE_REDIS_TIMEOUT": "1s"}
-    process = start_alertgate(["serve"], env, tmp_path, tmp_path / "serve.log")
-    base = f"http://127.0.0.1:{env['ALERTGATE_PORT']}"
-    try:
-        wait_for_http(base + "/healthz", process=process)
-        yield base, server
-    finally:
-        os.kill(server.process.pid, signal.SIGCONT)
-        stop_process(process)
-        server.stop()
-
-
-def test_paused_redis_gives_bounded_503_and_a_responsive_gateway(paused_redis_gateway):
-    base, server = paused_redis_gateway
+def test_paused_redis_gives_bounded_503_and_a_responsive_gateway(own_redis_gateway):
+    base, server = own_redis_gateway
     url = base + "/api/v1/alerts/alertmanager"
     body = am_body(am_alert("SlowRedis", starts="2026-11-22T03:00:00Z"))
     assert httpx.post(url, json=am_body(am_alert("Warm")), headers=SOURCE).status_code == 200

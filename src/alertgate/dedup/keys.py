@@ -58,6 +58,9 @@ def index_key(tag: str) -> str:
     return f"ag:{{{shard_of(tag)}}}:created"
 
 
-def index_keys() -> list[str]:
+INDEX_KEYS = tuple(index_key(shard) for shard in BASE32)
+
+
+def index_keys() -> tuple[str, ...]:
     """Every shard's ticket index."""
-    return [index_key(shard) for shard in BASE32]
+    return INDEX_KEYS

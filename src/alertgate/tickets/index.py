@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import heapq
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 from alertgate.dedup.keys import index_keys
 
@@ -38,7 +38,7 @@ async def newest_first(redis: Any, high: float | str, low: float | str,
     offsets = dict.fromkeys(keys, 0)
     heap: list[tuple[float, _Desc, str]] = []
 
-    async def read(wanted: list[str]) -> None:
+    async def read(wanted: Sequence[str]) -> None:
         pipe = redis.pipeline(transaction=False)
         for key in wanted:
             pipe.zrevrangebyscore(key, high, low, start=offsets[key], num=batch, withscores=True)

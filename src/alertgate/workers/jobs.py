@@ -29,7 +29,7 @@ from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
 from alertgate.workers.notices import compose
 from alertgate.workers.plan import Timer, plan, still_due
-from alertgate.workers.queue import TIMERS, enqueue_dispatch, queue
+from alertgate.workers.queue import TIMERS, dispatch_job, enqueue_all, queue
 from alertgate.workers.worker import connect_queue_redis
 
 log = structlog.get_logger("alertgate.jobs")
@@ -186,8 +186,8 @@ def sweep(interval: float = 30.0) -> str:
             await redis.delete("ag:stats:open")
             if open_by_priority:
                 await redis.hset("ag:stats:open", mapping={str(p): n for p, n in open_by_priority.items()})
-            for ticket_id in missed:
-                enqueue_dispatch(queue_redis, ticket_id, "sweep", ctx.settings.notify.max_attempts)
+            if missed:  # one transaction for all of them
+                enqueue_all(queue_redis, [dispatch_job(t, "sweep", ctx.settings.notify.max_attempts) for t in missed])
             return f"{len(missed)} dispatched late"
     queue_redis = connect_queue_redis(ctx.settings)
     result = _run(body())

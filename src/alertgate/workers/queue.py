@@ -60,7 +60,3 @@ def enqueue_all(connection: Redis, jobs: Iterable[tuple[str, EnqueueData]]) -> l
         queue(name, connection).enqueue_many(list(datas.values()), pipeline=pipe)
     pipe.execute()
     return [job_id for datas in by_queue.values() for job_id in datas]
-
-
-def enqueue_dispatch(connection: Redis, ticket_id: str, reason: str, max_attempts: int = 5) -> str:
-    return enqueue_all(connection, [dispatch_job(ticket_id, reason, max_attempts)])[0]
