@@ -210,7 +210,10 @@ def test_worker_killed_mid_dispatch_dispatches_once_after_the_retry(redis_url, c
                 time.sleep(0.05)
             assert sink.arrived, "the dispatch job never reached the webhook"
             port = sink.arrived[0]
-            [job_process] = {c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port}
+            # the client end of that delivery: its local port, connected to the sink (a port number
+            # alone can also be in use on another address by an unrelated process)
+            [job_process] = {c.pid for c in psutil.net_connections("tcp")
+                             if c.laddr and c.laddr.port == port and c.raddr and c.raddr.port == sink.port}
             assert job_process != worker.pid  # RQ runs the job in a forked work horse
             os.kill(job_process, signal.SIGKILL)
             sink.delay = 0.0
