@@ -55,15 +55,6 @@ class Authenticator:
         return principal
 
 
-def authorization_of(scope: dict) -> str | None:
-    """The Authorization header straight from the ASGI scope (names arrive lowercased): on the
-    ingest path, cheaper than building the request's whole header map."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return value.decode("latin-1")
-    return None
-
-
 def _secret_from_header(authorization: str | None) -> str:
     if not authorization:
         raise Unauthenticated("credential required (Authorization: Bearer or Basic)")

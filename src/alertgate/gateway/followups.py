@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult
+from alertgate.runtime.batching import Batcher
 from alertgate.tickets.lifecycle import Action
 from alertgate.workers.queue import dispatch_job, enqueue_all, followup_job
 
@@ -24,15 +25,14 @@ DISPATCHED = {Outcome.NEW: "new", Outcome.RECURRENCE: "recurrence", Outcome.REOP
 
 
 class FollowUps:
-    """Enqueues from concurrent requests are gathered: while one batch is being written (in a
-    thread: RQ is synchronous), the next ones wait and go together in one Redis transaction. Each
-    request still answers only after its jobs are enqueued (or the enqueue failed)."""
+    """Enqueues from concurrent requests are gathered (``runtime.batching``) into one Redis
+    transaction. Each request still answers only after its jobs are enqueued (or the enqueue
+    failed: logged, and the sweep dispatches later)."""
 
     def __init__(self, queue_redis: Redis | None, max_attempts: int) -> None:
         self._redis = queue_redis
         self._attempts = max_attempts
-        self._waiting: list[tuple[list, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
+        self._batches: Batcher[list, None] = Batcher(self._write)
 
     def _ingest_jobs(self, results: Iterable[IngestResult]) -> list:
         jobs = []
@@ -57,25 +57,12 @@ class FollowUps:
         await self._enqueue([followup_job(function, ticket_id, action.value, self._attempts)])
 
     async def _enqueue(self, jobs: list) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((jobs, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_batches())
         try:
-            await done
+            await self._batches.submit(jobs)
         except RedisError as exc:
             log.error("enqueue_failed", error=type(exc).__name__, detail=str(exc)[:200])
 
-    async def _write_batches(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                await asyncio.to_thread(enqueue_all, self._redis, [job for jobs, _ in batch for job in jobs])
-            except Exception as exc:  # each waiting request logs it; the sweep dispatches later
-                for _, done in batch:
-                    if not done.done():  # (a request whose client went away is cancelled)
-                        done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+    async def _write(self, batch: list[list]) -> list[None]:
+        # (in a thread: RQ is synchronous)
+        await asyncio.to_thread(enqueue_all, self._redis, [job for jobs in batch for job in jobs])
+        return [None] * len(batch)

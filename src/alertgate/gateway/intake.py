@@ -1,21 +1,23 @@
-"""Ingest routes: one handler per source, all the same shape (auth → parse → record → answer)."""
+"""Ingest routes: one handler per source, all the same shape (auth → parse → record → answer),
+each served as a lean ASGI route (``post_route``)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from time import perf_counter
 
 import msgspec
 import structlog
-from litestar import Request, Response, post
-from litestar.handlers import HTTPRouteHandler
+from litestar.handlers import ASGIRouteHandler
 
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import DedupStore, IngestResult
-from alertgate.gateway.auth import INGEST, Authenticator, authorization_of
+from alertgate.gateway.auth import INGEST, Authenticator
 from alertgate.gateway.followups import FollowUps
 from alertgate.gateway.limits import RateLimiter
+from alertgate.gateway.post_route import post_route
 from alertgate.gateway.sources import SOURCES
 from alertgate.gateway.sources.common import SourceContext
 from alertgate.observability.metrics import GatewayMetrics
@@ -46,12 +48,12 @@ CREATED = {Outcome.NEW: "master", Outcome.RECURRENCE: "master", Outcome.DUPLICAT
 
 
 def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, rules: RulesService,
-                    followups: FollowUps, metrics: GatewayMetrics) -> list[HTTPRouteHandler]:
+                    followups: FollowUps, metrics: GatewayMetrics) -> list[ASGIRouteHandler]:
     limiter = RateLimiter({name: (limit.rate, limit.burst) for name, limit in settings.rate_limits.items()})
     """One POST handler per registered source."""
     ci_labels, symptom_labels = tuple(settings.ci_labels), tuple(settings.symptom_labels)
 
-    def make(source: str) -> HTTPRouteHandler:
+    def make(source: str) -> ASGIRouteHandler:
         parse = SOURCES[source]
         received = metrics.alerts_received.labels(source)
         duration = metrics.ingest_duration.labels(source)
@@ -72,11 +74,11 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
                                       if r.outcome in CREATED).items():
                 created[key].inc(count)
 
-        async def ingest(request: Request) -> Response[bytes]:
+        async def ingest(authorization: str | None, read_body: Callable[[], Awaitable[bytes]]) -> bytes:
             started = perf_counter()
-            limiter.check(auth.authorize(authorization_of(request.scope), INGEST))
+            limiter.check(auth.authorize(authorization, INGEST))
             now = datetime.now(timezone.utc)
-            alerts = parse(await request.body(), SourceContext(now, ci_labels, symptom_labels))
+            alerts = parse(await read_body(), SourceContext(now, ci_labels, symptom_labels))
             received.inc(len(alerts))
             alerts, policies = classify(alerts, rules, now)
             results = await dedup.ingest(alerts, policies, now)
@@ -88,9 +90,9 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
                              outcome=result.outcome.value)
             await followups.after_ingest(results)
             duration.observe(perf_counter() - started)
-            return Response(_encode(IngestResponse(results)), media_type="application/json")
+            return _encode(IngestResponse(results))
 
-        return post(PATHS[source], name=f"ingest_{source}", status_code=200)(ingest)
+        return post_route(PATHS[source], f"ingest_{source}", ingest, settings.body_limit)
 
     return [make(source) for source in SOURCES]
 
