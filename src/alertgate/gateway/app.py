@@ -35,7 +35,7 @@ def load_rules_service(settings: Settings, metrics: GatewayMetrics) -> RulesServ
         child = matched.get((stage, rule))
         if child is None:
             child = matched[(stage, rule)] = metrics.rule_matches.labels(stage, rule)
-        child.inc()
+        metrics.tally.inc(child)
 
     service = RulesService(
         Path(settings.config_dir), settings.dedup_window,

@@ -7,7 +7,9 @@ scrape of any process sums them. Otherwise each app has a registry of its own (t
 
 from __future__ import annotations
 
+import asyncio
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -20,10 +22,36 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+class Tally:
+    """Counter increments gathered until the end of the event-loop turn: in an alert storm one
+    write per series per turn instead of one per alert (each is a locked write to a shared mmap
+    file in multiprocess mode, about 3 µs). Outside an event loop it counts at once.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[Any, float] = {}
+
+    def inc(self, counter: Any, amount: float = 1) -> None:
+        """``counter``: a labelled Counter child."""
+        if not self._pending:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop: nothing would flush it
+                counter.inc(amount)
+                return
+        self._pending[counter] = self._pending.get(counter, 0) + amount
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for counter, amount in pending.items():
+            counter.inc(amount)
+
+
 class GatewayMetrics:
     """The gateway's own series."""
 
     def __init__(self) -> None:
+        self.tally = Tally()
         # In multiprocess mode the values live in files; registering would double them.
         self.registry = CollectorRegistry(auto_describe=True)
         register = None if multiprocess_dir() else self.registry
@@ -52,6 +80,7 @@ class GatewayMetrics:
 
     def render(self) -> bytes:
         """The text exposition: this process, or all processes in multiprocess mode."""
+        self.tally.flush()
         if multiprocess_dir():
             registry = CollectorRegistry()
             MultiProcessCollector(registry)
