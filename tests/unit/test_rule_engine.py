@@ -95,6 +95,43 @@ def test_identical_relevant_input_is_answered_from_the_cache(tmp_path):
     assert len(posts) == 2
 
 
+def test_a_stage_that_does_not_read_the_ci_is_not_posted_again_for_a_new_ci(tmp_path):
+    engine = engine_for(tmp_path, """
+classify:
+  - {name: db, when: {field: ci, regex: '^db'}, set: {category: database}}
+route:
+  - {name: dba, when: {field: category, equals: database}, set: {assignment_group: dba}}
+""")
+    posts = []
+    original = engine._host.post
+    engine._host.post = lambda stage, message: (posts.append(stage), original(stage, message))[1]
+    for n in range(50):
+        assert engine.evaluate(alert(ci=f"db{n}"), NOW).policy.assignment_group == "dba"
+    assert len(posts) == 51  # classify once per CI, route once for all
+    assert engine.evaluate(alert(ci="web1"), NOW).policy.assignment_group != "dba"
+
+
+def test_cached_stages_answer_what_a_fresh_engine_answers():
+    """The shipped rules over alerts that share some inputs and not others, in one engine with its
+    caches, against an engine reloaded (fresh caches) before every alert."""
+    config = Path(__file__).resolve().parents[2] / "config"
+    from alertgate.rules.service import RulesService
+    cached, fresh = RulesService(config, 1800.0), RulesService(config, 1800.0)
+    assert not cached.reload()
+    names = ["DiskFull", "InterfaceDown", "Watchdog", "BackupFailed", "HighCPULoad", "ServiceDown"]
+    for n in range(120):
+        labels = {"alertname": names[n % 6], "job": ["node", "snmp"][n % 2]}
+        if n % 7 == 0:
+            labels["maintenance"] = "true"
+        if n % 5 == 0:
+            labels["service"] = "billing"
+        item = alert(ci=["db1", "sw-3", "web2", "fw-1"][n % 4], symptom=names[n % 6],
+                     severity=["critical", "high", "warning", None][n % 4 - n % 3], title=names[(n + 1) % 6],
+                     labels=labels)
+        fresh.reload()
+        assert cached.engine.evaluate(item, NOW) == fresh.engine.evaluate(item, NOW), n
+
+
 def test_maintenance_window_mutes_only_inside_it(tmp_path):
     engine = engine_for(tmp_path, """
 suppress:

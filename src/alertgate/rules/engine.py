@@ -32,7 +32,8 @@ from alertgate.rules.tables import Tables
 from alertgate.tickets.alert import Alert
 
 ALERT_FIELDS = ("source", "ci", "symptom", "status", "severity", "title", "description")
-CACHE_LIMIT = 50_000
+CACHE_LIMIT = 50_000  # entries per cache; a full cache starts again empty
+_UNSEEN = object()
 
 
 class _QuietHost(Host):
@@ -65,7 +66,27 @@ class _Active:
     key_labels: tuple[str, ...]
     windows: tuple[tuple, ...]
     generation: int
+    stage_inputs: tuple["_StageInput", ...]
     cache: dict = field(default_factory=dict)  # relevant input → Evaluation, for this set only
+
+
+@dataclass(frozen=True)
+class _StageInput:
+    """What one stage's rules read, and its own cache: relevant input → the rule that matched.
+
+    A stage that reads little (suppress: alertname; prioritise: severity; route: category) is
+    answered from this cache even for an alert whose whole evaluation is new, e.g. the first
+    alert of a CI: one durable_rules post (about 55 µs) instead of four."""
+
+    fields: tuple[str, ...]
+    labels: tuple[str, ...]
+    cache: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rules: list[Rule]) -> "_StageInput":
+        subjects = set().union(*(_subjects(r.when) for r in rules)) if rules else set()
+        return cls(tuple(sorted(n for k, n in subjects if k == "field")),
+                   tuple(sorted(n for k, n in subjects if k == "label")))
 
 
 def _subjects(cond: Condition | None) -> set[tuple[str, str]]:
@@ -120,7 +141,8 @@ class RuleEngine:
         key_fields = tuple(sorted(n for k, n in subjects if k == "field" and n in ALERT_FIELDS))
         key_labels = tuple(sorted(n for k, n in subjects if k == "label"))
         windows = tuple(w for s in stages for _, w in s.windows)
-        return _Active(stages, tables, default_window, key_fields, key_labels, windows, next(self._generations))
+        return _Active(stages, tables, default_window, key_fields, key_labels, windows, next(self._generations),
+                       tuple(_StageInput.of(stage.rules) for stage in stages))
 
     def _with_actions(self, definition: dict) -> dict:
         def record(position: int) -> Callable[[Any], None]:
@@ -152,9 +174,22 @@ class RuleEngine:
                     self._on_match(match.stage, match.rule)
         return found
 
-    def _match(self, stage: CompiledStage, fields: dict[str, Any], labels: dict[str, str], now: datetime) -> Rule | None:
+    def _match(self, stage: CompiledStage, reads: _StageInput, fields: dict[str, Any], labels: dict[str, str],
+               now: datetime) -> Rule | None:
         if not stage.rules:
             return None
+        key = (tuple(fields.get(f) for f in reads.fields), tuple(labels.get(n) for n in reads.labels),
+               tuple(any(w.start <= now < w.end for w in ws) for _, ws in stage.windows))
+        found = reads.cache.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._post(stage, fields, labels, now)
+            if len(reads.cache) >= CACHE_LIMIT:
+                reads.cache.clear()
+            reads.cache[key] = found
+        return found
+
+    def _post(self, stage: CompiledStage, fields: dict[str, Any], labels: dict[str, str], now: datetime) -> Rule | None:
+        """The stage's first matching rule, decided by durable_rules."""
         message = stage.message(fields, labels, now)
         with self._lock:
             message["id"] = next(self._ids)
@@ -172,10 +207,10 @@ class RuleEngine:
                                   for f in ALERT_FIELDS}
         values: dict[str, Any] = {}
         matches = []
-        for stage in active.stages:
+        for stage, reads in zip(active.stages, active.stage_inputs):
             if stage.stage == "prioritise":
                 fields.update(impact=3, urgency=3)
-            rule = self._match(stage, fields, alert.labels, now)
+            rule = self._match(stage, reads, fields, alert.labels, now)
             matches.append(StageMatch(stage.stage, rule.name if rule else None))
             if rule is not None:
                 self._apply(rule, fields, values)
