@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/rules_bench.py [N]
 
-New keys: every alert has a new (ci, symptom), so the whole-evaluation cache never answers; a stage
-whose rules do not read the CI (suppress, prioritise, route in the shipped rules) is answered from
-its own cache, the others run on durable_rules.
+New keys: every alert has a new (ci, symptom), so the whole-evaluation cache never answers; each
+stage is answered from its own cache when the facts its rules read (a regex's result, not the value
+it ran on) were seen before, else it runs on durable_rules.
 Storm: 1,000 CIs × 10 alert names cycled, as in an alert storm; the cache answers repeats.
 """
 

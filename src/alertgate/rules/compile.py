@@ -35,11 +35,25 @@ class CompiledStage:
     regexes: list[tuple[str, str, str, re.Pattern]] = field(default_factory=list)
     windows: list[tuple[str, tuple[Window, ...]]] = field(default_factory=list)
     presence: dict[str, str] = field(default_factory=dict)          # fact alias → subject alias
+    fields: set[str] = field(default_factory=set)                   # fields compared as they are
 
     @functools.cached_property  # read on every evaluation; the definition never changes
     def name(self) -> str:
         shape = json.dumps(self.definition, sort_keys=True)
         return f"{self.stage}_{hashlib.sha256(shape.encode()).hexdigest()[:16]}"
+
+    @functools.cached_property
+    def facts(self) -> tuple[str, ...]:
+        """The entries of a message that the rules read: the fields they compare as they are and
+        every fact computed here (labels, numbers, regex and window results, presence)."""
+        return tuple(sorted({*("f_" + name for name in self.fields), *self.labels, *self.numbers,
+                             *(alias for alias, *_ in self.regexes), *(alias for alias, _ in self.windows),
+                             *self.presence}))
+
+    def decision_key(self, message: Mapping[str, Any]) -> tuple:
+        """Two messages with the same key get the same first matching rule: a regex on the CI
+        enters as its result, so a new CI that matches the same way needs no new decision."""
+        return tuple(message.get(alias) for alias in self.facts)
 
     def subjects(self) -> set[tuple[str, str]]:
         found = {("label", n) for n in self.labels.values()} | set(self.numbers.values())
@@ -90,6 +104,7 @@ class _StageCompiler:
 
     def subject(self, leaf: Leaf) -> str:
         if leaf.kind == "field":
+            self.out.fields.add(leaf.name)
             return "f_" + leaf.name
         if leaf.name not in self._label_alias:
             alias = f"l{len(self._label_alias)}"
