@@ -81,7 +81,9 @@ class DedupStore:
         self._auto_resolve = auto_resolve
         self._script = redis.register_script(INGEST_SCRIPT)
 
-    def _args(self, alert: Alert, policy: Policy, now: datetime, with_master: bool = False) -> tuple:
+    def _args(self, alert: Alert, policy: Policy, now: datetime, stamp: tuple[str, str], with_master: bool) -> tuple:
+        """``stamp``: ``now`` as the script takes it (epoch, ISO), computed once per request."""
+        now_epoch, now_iso = stamp
         tag = dedup_tag(alert.ci, alert.symptom)
         kind = "update" if alert.update else alert.status.value
         update_entry = b""
@@ -91,7 +93,7 @@ class DedupStore:
         return (
             self._script.sha, 3,
             state_key(tag), occurrence_key(tag, alert.occurrence_id), index_key(tag),
-            kind, alert.delivery_id, to_field("created_at", now), now.isoformat(),
+            kind, alert.delivery_id, now_epoch, now_iso,
             policy.dedup_window, self._lookback, "1" if self._auto_resolve.get(alert.source) else "0",
             tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,
             alert.occurrence_id, alert.source,
@@ -116,7 +118,8 @@ class DedupStore:
 
     async def _decide(self, indexes: list[int], alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
                       with_master: bool, into: list[IngestResult], short: list[int]) -> list[int]:
-        calls = [self._args(alerts[i], policies[i], now, with_master) for i in indexes]
+        stamp = (to_field("created_at", now), now.isoformat())
+        calls = [self._args(alerts[i], policies[i], now, stamp, with_master) for i in indexes]
         try:
             replies = await self._run(calls, short)
         except NoScriptError:  # Redis restarted (or was flushed) since the script was loaded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -43,10 +44,15 @@ class SourceContext:
     symptom_labels: tuple[str, ...] = field(default=())
 
 
+@functools.lru_cache(maxsize=None)  # one per payload type; a kept Decoder decodes faster
+def _decoder(type_: type[T]) -> msgspec.json.Decoder[T]:
+    return msgspec.json.Decoder(type_)
+
+
 def decode_json(body: bytes, type_: type[T]) -> T:
     """Decode a JSON body into ``type_``; malformed or mistyped input raises PayloadError."""
     try:
-        return msgspec.json.decode(body, type=type_)
+        return _decoder(type_).decode(body)
     except msgspec.ValidationError as exc:
         match = _MSGSPEC_PATH.match(str(exc))
         assert match is not None
@@ -61,7 +67,9 @@ def present(value: Any) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)
-    if not text.strip() or _UNRESOLVED.match(text):
+    if not text or text.isspace():
+        return None
+    if ("{" in text or "*" in text) and _UNRESOLVED.match(text):  # (the test alone is slower)
         return None
     return text
 
