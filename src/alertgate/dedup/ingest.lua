@@ -50,8 +50,8 @@ local function resolve_with_duplicates(master)
   end
 end
 
-local holder = redis.call('HGET', occ_key, 'ticket')
-local seen = redis.call('HEXISTS', occ_key, delivery) == 1
+local holder, seen_at = unpack(redis.call('HMGET', occ_key, 'ticket', delivery))
+local seen = seen_at ~= false
 
 -- Recoveries and updates need the ticket that holds the occurrence.
 if kind ~= 'firing' then
@@ -86,23 +86,22 @@ if seen then
 end
 
 local master = redis.call('HGET', state_key, 'master')
-local mstatus, mlast, mresolved
+local mstatus, mlast, mresolved, priority, source, ci
 if master then
-  mstatus, mlast, mresolved = unpack(redis.call('HMGET', tkey(master), 'status', 'last_occurrence_at', 'resolved_at'))
+  mstatus, mlast, mresolved, priority, source, ci = unpack(redis.call('HMGET', tkey(master),
+    'status', 'last_occurrence_at', 'resolved_at', 'priority', 'source', 'ci'))
 end
 
 if master and UNRESOLVED[mstatus] then
   local mkey = tkey(master)
   local id = new_id()
-  local priority, source, ci = unpack(redis.call('HMGET', mkey, 'priority', 'source', 'ci'))
   -- A storm is mostly these, so they are kept small: no id (the key has it), origin or updated_at
   -- (codec.from_hash derives them), and the master's content stays on the master.
   redis.call('HSET', tkey(id), 'kind', 'duplicate', 'status', mstatus, 'master_id', master, 'ci', ci,
     'priority', priority, 'source', source, 'created_at', ARGV[3], 'outage_start', ARGV[9],
     'occurrence_id', ARGV[12], 'alert_source', ARGV[13])
-  redis.call('RPUSH', mkey .. ':dups', id)
-  redis.call('HINCRBY', mkey, 'duplicate_count', 1)
-  redis.call('HSET', mkey, 'last_occurrence_at', ARGV[3], 'updated_at', ARGV[3])
+  local count = redis.call('RPUSH', mkey .. ':dups', id)  -- the list's length is the count
+  redis.call('HSET', mkey, 'duplicate_count', count, 'last_occurrence_at', ARGV[3], 'updated_at', ARGV[3])
   redis.call('ZADD', index_key, ARGV[3], id)
   record(id)
   return {'duplicate', id, master}
