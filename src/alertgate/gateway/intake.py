@@ -48,8 +48,8 @@ CREATED = {Outcome.NEW: "master", Outcome.RECURRENCE: "master", Outcome.DUPLICAT
 
 def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, rules: RulesService,
                     followups: FollowUps, metrics: GatewayMetrics) -> list[ASGIRouteHandler]:
-    limiter = RateLimiter({name: (limit.rate, limit.burst) for name, limit in settings.rate_limits.items()})
     """One POST handler per registered source."""
+    limiter = RateLimiter({name: (limit.rate, limit.burst) for name, limit in settings.rate_limits.items()})
     ci_labels, symptom_labels = tuple(settings.ci_labels), tuple(settings.symptom_labels)
 
     def make(source: str) -> ASGIRouteHandler:

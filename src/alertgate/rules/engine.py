@@ -32,7 +32,7 @@ from alertgate.rules.tables import Tables
 from alertgate.tickets.alert import Alert
 
 ALERT_FIELDS = ("source", "ci", "symptom", "status", "severity", "title", "description")
-CACHE_LIMIT = 50_000  # entries per cache; a full cache starts again empty
+CACHE_LIMIT = 50_000  # entries per cache
 _UNSEEN = object()
 
 
@@ -71,6 +71,14 @@ class _Active:
     # change with the CI (suppress on alertname, prioritise on severity, route on category, a
     # regex on the CI that matches the same way) answers a new CI without posting to durable_rules.
     decisions: tuple[dict, ...] = ()
+
+
+def _remember(cache: dict, key: Any, value: Any) -> Any:
+    """Store in a bounded cache (a full one starts again empty) and answer the value."""
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _subjects(cond: Condition | None) -> set[tuple[str, str]]:
@@ -148,10 +156,7 @@ class RuleEngine:
         )
         found = active.cache.get(key)
         if found is None:
-            found = self._evaluate(active, alert, now)
-            if len(active.cache) >= CACHE_LIMIT:
-                active.cache.clear()
-            active.cache[key] = found
+            found = _remember(active.cache, key, self._evaluate(active, alert, now))
         if self._on_match is not None:
             for match in found.matches:
                 if match.rule is not None:
@@ -166,10 +171,7 @@ class RuleEngine:
         key = stage.decision_key(message)
         found = decisions.get(key, _UNSEEN)
         if found is _UNSEEN:
-            found = self._post(stage, message)
-            if len(decisions) >= CACHE_LIMIT:
-                decisions.clear()
-            decisions[key] = found
+            found = _remember(decisions, key, self._post(stage, message))
         return found
 
     def _post(self, stage: CompiledStage, message: dict[str, Any]) -> Rule | None:
