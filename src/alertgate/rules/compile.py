@@ -55,11 +55,6 @@ class CompiledStage:
         enters as its result, so a new CI that matches the same way needs no new decision."""
         return tuple(message.get(alias) for alias in self.facts)
 
-    def subjects(self) -> set[tuple[str, str]]:
-        found = {("label", n) for n in self.labels.values()} | set(self.numbers.values())
-        found |= {(kind, name) for _, kind, name, _ in self.regexes}
-        return found
-
     def message(self, fields: Mapping[str, Any], labels: Mapping[str, str], now: datetime) -> dict[str, Any]:
         msg: dict[str, Any] = {"k": 1, **self.params}
         for name, value in fields.items():
