@@ -1,32 +1,39 @@
--- The dedup decision of dedup/decide.py and the ticket writes it implies, atomic per key.
--- Every key lives under the Cluster hash tag of the tag's shard, its first character (keys.py).
+-- The dedup decision of dedup/decide.py and the ticket writes it implies, atomic per key, for
+-- every alert of a call in turn (one call carries many alerts: Redis's cost per call and the
+-- gateway's per reply are paid once). Each alert's own failure is its own: it answers 'error'
+-- and the next alert goes on.
+-- Every key lives under the Cluster hash tag of the tag's shard, its first character (keys.py);
+-- on a Cluster, one call carries the alerts of one shard only.
 --
--- KEYS[1] key state (hash: master, closed, closed_at, seq)   ag:{shard}:k:<tag>
--- KEYS[2] occurrence (hash: ticket, <delivery> = time)       ag:{shard}:o:<tag>:<occurrence>
--- KEYS[3] the shard's ticket index (zset: created_at → id)   ag:{shard}:created
+-- Per alert, three KEYS:
+--   key state (hash: master, closed, closed_at, seq)   ag:{shard}:k:<tag>
+--   occurrence (hash: ticket, <delivery> = time)       ag:{shard}:o:<tag>:<occurrence>
+--   the shard's ticket index (zset: created_at → id)   ag:{shard}:created
 -- Tickets: ag:{shard}:t:<id> (keys.ticket_prefix), in the same slot.
--- ARGV  1 kind (firing|resolved|update)  2 delivery  3 now (epoch)  4 now (ISO)
---       5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
---      10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
---      13 alert source  14.. the new master's fields as field, value pairs
+-- Per alert, in ARGV: the count of its arguments, then the arguments (A below):
+--    1 kind (firing|resolved|update)  2 delivery  3 now (epoch)  4 now (ISO)
+--    5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
+--   10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
+--   13 alert source  14.. the new master's fields as field, value pairs
 -- Without those fields (a storm is mostly duplicates, so they are left off at first) a decision
--- to open a master writes nothing and answers 'need_master'; the caller sends the call again
+-- to open a master writes nothing and answers 'need_master'; the caller sends the alert again
 -- with the fields, and the decision is taken anew, atomically, in that call.
-local state_key, occ_key, index_key = KEYS[1], KEYS[2], KEYS[3]
-local kind, delivery, now, now_iso = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local prefix = 'ag:{' .. string.sub(ARGV[8], 1, 1) .. '}:t:'
+-- Answers outcome, ticket, master for each alert, in order ('error', message, '' on failure).
 local UNRESOLVED = {open = true, assigned = true, in_progress = true, pending_change = true, suspended = true}
+
+-- The alert being decided (set by the loop at the end; the helpers read them).
+local A, state_key, occ_key, index_key, kind, delivery, now, now_iso, prefix
 
 local function tkey(id) return prefix .. id end
 local function num(v) return tonumber(v) or 0 end
 
 local function new_id()
-  return 'INC-' .. ARGV[8] .. '-' .. redis.call('HINCRBY', state_key, 'seq', 1)
+  return 'INC-' .. A[8] .. '-' .. redis.call('HINCRBY', state_key, 'seq', 1)
 end
 
 local function record(ticket)
-  redis.call('HSET', occ_key, 'ticket', ticket, delivery, ARGV[3])
-  redis.call('EXPIRE', occ_key, ARGV[10])
+  redis.call('HSET', occ_key, 'ticket', ticket, delivery, A[3])
+  redis.call('EXPIRE', occ_key, A[10])
 end
 
 local function timeline(key, action, from, to, note)
@@ -38,107 +45,127 @@ local function resolve_with_duplicates(master)
   local mkey = tkey(master)
   local from = redis.call('HGET', mkey, 'status')
   redis.call('HSET', mkey, 'status', 'resolved', 'resolution_code', 'monitoring_recovered',
-    'resolved_at', ARGV[3], 'updated_at', ARGV[3])
+    'resolved_at', A[3], 'updated_at', A[3])
   timeline(mkey, 'resolve', from, 'resolved', 'monitoring recovered')
   for _, dup in ipairs(redis.call('LRANGE', mkey .. ':dups', 0, -1)) do
     local dkey = tkey(dup)
     local status = redis.call('HGET', dkey, 'status')
     if UNRESOLVED[status] then
       redis.call('HSET', dkey, 'status', 'resolved', 'resolution_code', 'monitoring_recovered',
-        'resolved_at', ARGV[3], 'updated_at', ARGV[3])
+        'resolved_at', A[3], 'updated_at', A[3])
     end
   end
 end
 
-local holder, seen_at = unpack(redis.call('HMGET', occ_key, 'ticket', delivery))
-local seen = seen_at ~= false
+local function decide()
+  local holder, seen_at = unpack(redis.call('HMGET', occ_key, 'ticket', delivery))
+  local seen = seen_at ~= false
 
--- Recoveries and updates need the ticket that holds the occurrence.
-if kind ~= 'firing' then
-  if not holder then return {'ignored', '', ''} end
-  local hkey = tkey(holder)
-  local hkind, hstatus, hmaster, hend = unpack(redis.call('HMGET', hkey, 'kind', 'status', 'master_id', 'outage_end'))
-  local master = hmaster or holder
+  -- Recoveries and updates need the ticket that holds the occurrence.
+  if kind ~= 'firing' then
+    if not holder then return {'ignored', '', ''} end
+    local hkey = tkey(holder)
+    local hkind, hstatus, hmaster, hend = unpack(redis.call('HMGET', hkey, 'kind', 'status', 'master_id', 'outage_end'))
+    local master = hmaster or holder
+    if seen then
+      redis.call('EXPIRE', occ_key, A[10])  -- a repeat writes too: see the firing case below
+      return {'repeat', holder, master}
+    end
+    record(holder)
+    if kind == 'update' then
+      redis.call('RPUSH', hkey .. ':tl', A[11])
+      redis.call('HSET', hkey, 'updated_at', A[3])
+      return {'updated', holder, master}
+    end
+    if not hend or hend == '' then redis.call('HSET', hkey, 'outage_end', A[9]) end
+    if hkind == 'master' and A[7] == '1' and UNRESOLVED[hstatus] then
+      resolve_with_duplicates(holder)
+      return {'resolved', holder, holder}
+    end
+    return {'recovered', holder, master}
+  end
+
   if seen then
-    redis.call('EXPIRE', occ_key, ARGV[10])  -- a repeat writes too: see the firing case below
-    return {'repeat', holder, master}
+    -- Still firing: keep recognising it. This write also makes a Redis WAIT after a repeat cover
+    -- the write of the attempt it repeats (WAIT waits for the connection's last write).
+    redis.call('EXPIRE', occ_key, A[10])
+    local master = holder and redis.call('HGET', tkey(holder), 'master_id') or holder
+    return {'repeat', holder or '', master or holder or ''}
   end
-  record(holder)
-  if kind == 'update' then
-    redis.call('RPUSH', hkey .. ':tl', ARGV[11])
-    redis.call('HSET', hkey, 'updated_at', ARGV[3])
-    return {'updated', holder, master}
+
+  local master = redis.call('HGET', state_key, 'master')
+  local mstatus, mlast, mresolved, priority, source, ci
+  if master then
+    mstatus, mlast, mresolved, priority, source, ci = unpack(redis.call('HMGET', tkey(master),
+      'status', 'last_occurrence_at', 'resolved_at', 'priority', 'source', 'ci'))
   end
-  if not hend or hend == '' then redis.call('HSET', hkey, 'outage_end', ARGV[9]) end
-  if hkind == 'master' and ARGV[7] == '1' and UNRESOLVED[hstatus] then
-    resolve_with_duplicates(holder)
-    return {'resolved', holder, holder}
+
+  if master and UNRESOLVED[mstatus] then
+    local mkey = tkey(master)
+    local id = new_id()
+    -- A storm is mostly these, so they are kept small: no id (the key has it), origin or updated_at
+    -- (codec.from_hash derives them), and the master's content stays on the master.
+    redis.call('HSET', tkey(id), 'kind', 'duplicate', 'status', mstatus, 'master_id', master, 'ci', ci,
+      'priority', priority, 'source', source, 'created_at', A[3], 'outage_start', A[9],
+      'occurrence_id', A[12], 'alert_source', A[13])
+    local count = redis.call('RPUSH', mkey .. ':dups', id)  -- the list's length is the count
+    redis.call('HSET', mkey, 'duplicate_count', count, 'last_occurrence_at', A[3], 'updated_at', A[3])
+    redis.call('ZADD', index_key, A[3], id)
+    record(id)
+    return {'duplicate', id, master}
   end
-  return {'recovered', holder, master}
-end
 
-if seen then
-  -- Still firing: keep recognising it. This write also makes a Redis WAIT after a repeat cover
-  -- the write of the attempt it repeats (WAIT waits for the connection's last write).
-  redis.call('EXPIRE', occ_key, ARGV[10])
-  local master = holder and redis.call('HGET', tkey(holder), 'master_id') or holder
-  return {'repeat', holder or '', master or holder or ''}
-end
+  if master and mstatus == 'resolved' and now - math.max(num(mlast), num(mresolved)) <= tonumber(A[5]) then
+    local mkey = tkey(master)
+    redis.call('HSET', mkey, 'status', 'in_progress', 'resolution_code', '', 'resolved_at', '',
+      'solution', '', 'last_occurrence_at', A[3], 'updated_at', A[3])
+    redis.call('HINCRBY', mkey, 'reopen_count', 1)
+    timeline(mkey, 'reopen', 'resolved', 'in_progress', 'occurred again: ' .. A[12])
+    record(master)
+    return {'reopened', master, master}
+  end
 
-local master = redis.call('HGET', state_key, 'master')
-local mstatus, mlast, mresolved, priority, source, ci
-if master then
-  mstatus, mlast, mresolved, priority, source, ci = unpack(redis.call('HMGET', tkey(master),
-    'status', 'last_occurrence_at', 'resolved_at', 'priority', 'source', 'ci'))
-end
+  local closed = redis.call('HGET', state_key, 'closed')
+  local closed_at = redis.call('HGET', state_key, 'closed_at')
+  local outcome = 'new'
+  if closed and now - num(closed_at) <= tonumber(A[6]) then outcome = 'recurrence' end
+  if #A < 14 then return {'need_master', '', ''} end
 
-if master and UNRESOLVED[mstatus] then
-  local mkey = tkey(master)
   local id = new_id()
-  -- A storm is mostly these, so they are kept small: no id (the key has it), origin or updated_at
-  -- (codec.from_hash derives them), and the master's content stays on the master.
-  redis.call('HSET', tkey(id), 'kind', 'duplicate', 'status', mstatus, 'master_id', master, 'ci', ci,
-    'priority', priority, 'source', source, 'created_at', ARGV[3], 'outage_start', ARGV[9],
-    'occurrence_id', ARGV[12], 'alert_source', ARGV[13])
-  local count = redis.call('RPUSH', mkey .. ':dups', id)  -- the list's length is the count
-  redis.call('HSET', mkey, 'duplicate_count', count, 'last_occurrence_at', ARGV[3], 'updated_at', ARGV[3])
-  redis.call('ZADD', index_key, ARGV[3], id)
-  record(id)
-  return {'duplicate', id, master}
-end
-
-if master and mstatus == 'resolved' and now - math.max(num(mlast), num(mresolved)) <= tonumber(ARGV[5]) then
-  local mkey = tkey(master)
-  redis.call('HSET', mkey, 'status', 'in_progress', 'resolution_code', '', 'resolved_at', '',
-    'solution', '', 'last_occurrence_at', ARGV[3], 'updated_at', ARGV[3])
-  redis.call('HINCRBY', mkey, 'reopen_count', 1)
-  timeline(mkey, 'reopen', 'resolved', 'in_progress', 'occurred again: ' .. ARGV[12])
-  record(master)
-  return {'reopened', master, master}
-end
-
-local closed = redis.call('HGET', state_key, 'closed')
-local closed_at = redis.call('HGET', state_key, 'closed_at')
-local outcome = 'new'
-if closed and now - num(closed_at) <= tonumber(ARGV[6]) then outcome = 'recurrence' end
-if #ARGV < 14 then return {'need_master', '', ''} end
-
-local id = new_id()
-local key = tkey(id)
-local fields = {'id', id, 'origin', outcome, 'created_at', ARGV[3], 'updated_at', ARGV[3],
-  'last_occurrence_at', ARGV[3], 'outage_start', ARGV[9], 'occurrence_id', ARGV[12], 'alert_source', ARGV[13]}
-for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', key, unpack(fields))
-if outcome == 'recurrence' then
-  -- A recurrence copies the closed ticket's content and links to it.
-  local copied = {'title', 'description', 'category', 'area', 'subarea', 'nature', 'affected_service', 'route_group'}
-  local values = redis.call('HMGET', tkey(closed), unpack(copied))
-  for i, field in ipairs(copied) do
-    if values[i] and values[i] ~= '' then redis.call('HSET', key, field, values[i]) end
+  local key = tkey(id)
+  local fields = {'id', id, 'origin', outcome, 'created_at', A[3], 'updated_at', A[3],
+    'last_occurrence_at', A[3], 'outage_start', A[9], 'occurrence_id', A[12], 'alert_source', A[13]}
+  for i = 14, #A do fields[#fields + 1] = A[i] end
+  redis.call('HSET', key, unpack(fields))
+  if outcome == 'recurrence' then
+    -- A recurrence copies the closed ticket's content and links to it.
+    local copied = {'title', 'description', 'category', 'area', 'subarea', 'nature', 'affected_service', 'route_group'}
+    local values = redis.call('HMGET', tkey(closed), unpack(copied))
+    for i, field in ipairs(copied) do
+      if values[i] and values[i] ~= '' then redis.call('HSET', key, field, values[i]) end
+    end
+    redis.call('HSET', key, 'recurrence_of', closed)
   end
-  redis.call('HSET', key, 'recurrence_of', closed)
+  redis.call('HSET', state_key, 'master', id)
+  redis.call('ZADD', index_key, A[3], id)
+  record(id)
+  return {outcome, id, id}
 end
-redis.call('HSET', state_key, 'master', id)
-redis.call('ZADD', index_key, ARGV[3], id)
-record(id)
-return {outcome, id, id}
+
+local replies, at = {}, 0
+for i = 1, #KEYS / 3 do
+  local count = tonumber(ARGV[at + 1])
+  A = {unpack(ARGV, at + 2, at + 1 + count)}
+  at = at + 1 + count
+  state_key, occ_key, index_key = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  kind, delivery, now, now_iso = A[1], A[2], tonumber(A[3]), A[4]
+  prefix = 'ag:{' .. string.sub(A[8], 1, 1) .. '}:t:'
+  local ok, reply = pcall(decide)
+  if not ok then
+    reply = {'error', type(reply) == 'table' and tostring(reply.err) or tostring(reply), ''}
+  end
+  replies[#replies + 1] = reply[1]
+  replies[#replies + 1] = reply[2]
+  replies[#replies + 1] = reply[3]
+end
+return replies

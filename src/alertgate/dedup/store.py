@@ -1,7 +1,8 @@
 """Applies the dedup decision and its ticket writes in Redis, atomically per (ci, symptom) key.
 
-One Lua script call per alert (``ingest.lua``), all alerts of a request pipelined into one round
-trip. A retried request records nothing twice: what was applied before answers ``repeat``.
+The Lua script (``ingest.lua``) decides each alert atomically; many alerts go in one script call
+and one round trip (``calls``). A retried request records nothing twice: what was applied before
+answers ``repeat``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import msgspec
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError
 
-from alertgate.dedup.calls import calls_for
+from alertgate.dedup.calls import Call, calls_for
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.keys import dedup_tag, index_key, occurrence_key, state_key
 from alertgate.rules.policy import Policy
@@ -75,14 +76,15 @@ class DedupStore:
                  auto_resolve: dict[str, bool], wait_replicas: int = 0, wait_timeout_s: float = 1.0) -> None:
         self._redis = redis
         self._wait_replicas = wait_replicas
-        self._calls = calls_for(redis, wait_replicas, max(1, int(wait_timeout_s * 1000)))
         self._retention = retention_seconds
         self._lookback = lookback_seconds
         self._auto_resolve = auto_resolve
         self._script = redis.register_script(INGEST_SCRIPT)
+        self._calls = calls_for(redis, self._script.sha, wait_replicas, max(1, int(wait_timeout_s * 1000)))
 
-    def _args(self, alert: Alert, policy: Policy, now: datetime, stamp: tuple[str, str], with_master: bool) -> tuple:
-        """``stamp``: ``now`` as the script takes it (epoch, ISO), computed once per request."""
+    def _call(self, alert: Alert, policy: Policy, now: datetime, stamp: tuple[str, str], with_master: bool) -> Call:
+        """The alert's keys and script arguments. ``stamp``: ``now`` as the script takes it
+        (epoch, ISO), computed once per request."""
         now_epoch, now_iso = stamp
         tag = dedup_tag(alert.ci, alert.symptom)
         kind = "update" if alert.update else alert.status.value
@@ -90,9 +92,7 @@ class DedupStore:
         if alert.update:
             update_entry = _encode(TimelineEntry(at=now, actor=alert.update_actor or alert.source,
                                                  action="source_update", note=alert.update_note))
-        return (
-            self._script.sha, 3,
-            state_key(tag), occurrence_key(tag, alert.occurrence_id), index_key(tag),
+        return (state_key(tag), occurrence_key(tag, alert.occurrence_id), index_key(tag)), (
             kind, alert.delivery_id, now_epoch, now_iso,
             policy.dedup_window, self._lookback, "1" if self._auto_resolve.get(alert.source) else "0",
             tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,
@@ -119,7 +119,7 @@ class DedupStore:
     async def _decide(self, indexes: list[int], alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
                       with_master: bool, into: list[IngestResult], short: list[int]) -> list[int]:
         stamp = (to_field("created_at", now), now.isoformat())
-        calls = [self._args(alerts[i], policies[i], now, stamp, with_master) for i in indexes]
+        calls = [self._call(alerts[i], policies[i], now, stamp, with_master) for i in indexes]
         try:
             replies = await self._run(calls, short)
         except NoScriptError:  # Redis restarted (or was flushed) since the script was loaded
@@ -136,7 +136,7 @@ class DedupStore:
                                        ticket.decode() or None, master.decode() or None)
         return pending
 
-    async def _run(self, calls: list[tuple], short: list[int]) -> list:
+    async def _run(self, calls: list[Call], short: list[int]) -> list:
         if not calls:
             return []
         replies, confirmed = await self._calls.run(calls)
