@@ -104,6 +104,12 @@ def stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+def redis_cpu(client: redis.Redis) -> float:
+    """Seconds of CPU that Redis's main thread has used."""
+    cpu = client.info("cpu")
+    return cpu["used_cpu_sys_main_thread"] + cpu["used_cpu_user_main_thread"]
+
+
 def census(client: redis.Redis) -> dict:
     """Masters, duplicates and the sum of duplicate_count, read straight from Redis."""
     ids = [raw.decode() for key in index_keys() for raw in client.zrange(key, 0, -1)]
@@ -172,6 +178,7 @@ def main() -> int:
                         http.post(url, content=line, headers={"Content-Type": "application/json"}).raise_for_status()
             time.sleep(0.2)
             baseline = client.info("memory")["used_memory"]
+            cpu_before = redis_cpu(client)
             outcome = wrk(target, bodies, kw.pop("seconds", args.seconds), **kw)
             outcome["bodies"] = count
             outcome["warmed"] = warm_up
@@ -179,6 +186,9 @@ def main() -> int:
             outcome["rps"] = outcome["requests"] / outcome["seconds"]
             outcome["alerts_per_second"] = outcome["rps"] * alerts_per_request
             outcome["redis_bytes"] = client.info("memory")["used_memory"] - baseline
+            # Redis's main thread (commands, scripts, AOF writes), per alert sent
+            outcome["redis_cpu_us_per_alert"] = (1e6 * (redis_cpu(client) - cpu_before)
+                                                 / max(outcome["requests"] * alerts_per_request, 1))
             if target == url:
                 outcome["census"] = census(client)
             results[name] = outcome
@@ -272,6 +282,9 @@ def report(r: dict, fresh_total: int) -> None:
     print(f"fresh / storm-1 (alerts/s):     {r['fresh']['alerts_per_second'] / r['storm_1']['alerts_per_second']:.2f}"
           "   (target ≥ 0.25)")
     print(f"latency at {r['latency']['target_rps']:,.0f} req/s:  p99 {r['latency']['p99_ms']:.2f} ms   (target ≤ 10)")
+    per_alert = r["storm_50"]["redis_cpu_us_per_alert"]
+    print(f"Redis CPU per storm-50 alert:   {per_alert:.1f} µs   (one full core of Redis: at most "
+          f"{1e6 / per_alert:,.0f} alerts/s)")
     print(f"Redis per master: {r['memory']['bytes_per_master']:,} B (target ≤ 8 KiB); "
           f"per duplicate: {r['memory']['bytes_per_duplicate']:,} B (target ≤ 1 KiB)")
     if "peers" in r:

@@ -45,9 +45,13 @@ def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
     return [_normalize(alert, payload.externalURL, ctx) for alert in payload.alerts]
 
 
+_STATUS = {status.value: status for status in AlertStatus}  # (a dict is faster than the Enum call)
+_DELIVERY_SUFFIX = {status: f":{status.value}" for status in AlertStatus}
+
+
 def _status(alert: AlertmanagerAlert, received_at: datetime) -> AlertStatus:
     if alert.status is not None:
-        return AlertStatus(alert.status)
+        return _STATUS[alert.status]
     # No per-alert status: an end time in the past means Alertmanager saw it resolve.
     ends = alert.endsAt
     if ends is not None and ends.year > _STILL_FIRING_YEAR and ends <= received_at:
@@ -94,5 +98,5 @@ def _normalize(alert: AlertmanagerAlert, external_url: str | None, ctx: SourceCo
         observed_at=observed,
         received_at=ctx.received_at,
         links=links,
-        delivery_id=f"{occurrence_id}:{status.value}",
+        delivery_id=occurrence_id + _DELIVERY_SUFFIX[status],
     )
