@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date, timedelta
 
 import pytest
 import redis
@@ -15,6 +16,10 @@ from tests.conftest import BOOTSTRAP, DESK_SECRET, ROOT, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 
 pytestmark = pytest.mark.integration
+# Tickets are registered when the gateway receives them (today), and a KPI period counts faults that
+# began within it, so the faults here began yesterday and the period is the days around today.
+YESTERDAY = (date.today() - timedelta(days=1)).isoformat()
+PERIOD = ((date.today() - timedelta(days=2)).isoformat(), (date.today() + timedelta(days=1)).isoformat())
 VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
 DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
 
@@ -26,7 +31,7 @@ def burst(redis_url: str) -> None:
 
 
 def fire(client, name: str, minute: int, **labels) -> dict:
-    body = am_body(am_alert(name, starts=f"2026-11-22T03:{minute:02d}:00Z", **labels))
+    body = am_body(am_alert(name, starts=f"{YESTERDAY}T03:{minute:02d}:00Z", **labels))
     return client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]
 
 
@@ -83,7 +88,7 @@ def test_kpi_endpoint_and_report_cli(redis_url):
         fire(client, "DiskFull", 5, severity="critical")          # a duplicate: never an incident
         fire(client, "Other", 0)
         resolve_and_close(client, closed)
-        kpi = client.get("/api/v1/kpi", params={"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"},
+        kpi = client.get("/api/v1/kpi", params={"from": f"{PERIOD[0]}T00:00:00Z", "to": f"{PERIOD[1]}T00:00:00Z"},
                          headers=VIEW).json()
         assert kpi["overall"]["incidents"] == 2
         assert kpi["overall"]["closed"] == {"count": 1, "ratio": 0.5}
@@ -92,11 +97,11 @@ def test_kpi_endpoint_and_report_cli(redis_url):
         bad = client.get("/api/v1/kpi", params={"from": "yesterday"}, headers=VIEW)
         assert bad.status_code == 400 and bad.json()["detail"][0]["path"] == "from"
     env = {"ALERTGATE_REDIS_URL": redis_url, "ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "alertgate", "report", "--from", "2026-11-01", "--to", "2026-12-01",
+    done = subprocess.run([sys.executable, "-m", "alertgate", "report", "--from", PERIOD[0], "--to", PERIOD[1],
                            "--format", "csv"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert "overall,all,incidents,2," in done.stdout
-    as_json = subprocess.run([sys.executable, "-m", "alertgate", "report", "--from", "2026-11-01", "--to", "2026-12-01"],
+    as_json = subprocess.run([sys.executable, "-m", "alertgate", "report", "--from", PERIOD[0], "--to", PERIOD[1]],
                              capture_output=True, text=True, env=env)
     assert json.loads(as_json.stdout)["overall"]["incidents"] == 2
 
