@@ -4,11 +4,15 @@ httptools gathers a header in memory until it ends, with no limit of its own: a 
 read whole. Here the head is fed to the parser at most ``MAX_HEAD_BYTES`` at a time; a head that
 does not end within that many bytes is answered 431 and the connection closed. (uvicorn's h11
 protocol has ``h11_max_incomplete_event_size`` for the same; ``alertgate serve`` sets both.)
+
+Its writes are coalesced (``coalesced_writes``): a response leaves in one send, not two.
 """
 
 from __future__ import annotations
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from alertgate.gateway.coalesced_writes import CoalescedWrites
 
 MAX_HEAD_BYTES = 64 * 1024
 _BODY = b'{"error":"request head (request line and headers) larger than 65536 bytes","detail":[]}'
@@ -21,6 +25,10 @@ class BoundedHeadHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_head = True
         self._head_bytes = 0
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        super().connection_made(transport)
+        self.transport = CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         while data and self._in_head:
