@@ -218,8 +218,12 @@ route:
     workers = [threading.Thread(target=evaluate) for _ in range(3)]
     for w in workers:
         w.start()
-    for n in range(300):
+    # At least 300 reloads, and on until the evaluating threads have met both sets (a loaded
+    # machine may not schedule them during the first 300); bounded all the same.
+    for n in range(100_000):
         engine.load(sets["ab"[n % 2]], Tables(), 1800.0)
+        if n >= 300 and len(seen) == 2:
+            break
     stop.set()
     for w in workers:
         w.join()
