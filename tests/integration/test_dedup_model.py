@@ -16,6 +16,7 @@ from alertgate.rules.policy import Policy
 from alertgate.settings import Role
 from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor, IllegalTransition
+from alertgate.tickets.codec import ticket_key
 from alertgate.tickets.model import ClosureCode, TicketKind, TicketStatus
 from alertgate.tickets.store import TicketFilter, TicketStore
 from tests.unit.test_decide import KeyModel
@@ -64,7 +65,10 @@ async def replay(url: str, sequence) -> tuple[list[str], list[str]]:
         unresolved = [t for t in masters if t.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED)]
         assert len(unresolved) <= 1
         for m in masters:
-            assert m.duplicate_count == len(await tickets.duplicate_ids(m.id))
+            ids = await tickets.duplicate_ids(m.id)
+            assert len(ids) == m.duplicate_count
+            for duplicate in ids:
+                assert (await tickets.get(duplicate)).master_id == m.id
         return expected, actual
     finally:
         await client.aclose()
@@ -76,3 +80,39 @@ def test_lua_script_agrees_with_the_pure_decision(redis_url, sequence):
     sync_redis.Redis.from_url(redis_url).flushall()
     expected, actual = asyncio.run(replay(redis_url, sequence))
     assert actual == expected
+
+
+def test_duplicates_are_numbered_after_their_master_and_after_a_listed_past(redis_url):
+    """The k-th duplicate of a master is <master>-<k>; a master stored by a version that listed its
+    duplicates under <key>:dups keeps those, numbers the next ones after them, and resolves all."""
+
+    async def scenario() -> None:
+        client = Redis.from_url(redis_url)
+        await client.flushall()
+        dedup, tickets = DedupStore(client, 10**7, LOOKBACK, {"alertmanager": True}), TicketStore(client)
+        try:
+            fire = [alert(n, AlertStatus.FIRING, T0 + timedelta(seconds=n)) for n in range(4)]
+            results = [(await dedup.ingest([a], [Policy(dedup_window=WINDOW)], a.received_at))[0] for a in fire]
+            master = results[0].ticket_id
+            assert [r.ticket_id for r in results[1:]] == [f"{master}-1", f"{master}-2", f"{master}-3"]
+            # As an older version left it: two duplicates with ids of the key's sequence, in a list.
+            key = ticket_key(master)
+            await client.hset(key, "duplicate_count", 2)
+            legacy = ["INC-%s-7" % master.split("-")[1], "INC-%s-8" % master.split("-")[1]]
+            for n, old in zip((1, 2), legacy):
+                await client.rename(ticket_key(f"{master}-{n}"), ticket_key(old))
+            await client.delete(ticket_key(f"{master}-3"))
+            await client.rpush(key + ":dups", *legacy)
+            later = alert(9, AlertStatus.FIRING, T0 + timedelta(seconds=9))
+            [dup] = await dedup.ingest([later], [Policy(dedup_window=WINDOW)], later.received_at)
+            assert dup.ticket_id == f"{master}-3"
+            assert await tickets.duplicate_ids(master) == [*legacy, f"{master}-3"]
+            recovery = alert(0, AlertStatus.RESOLVED, T0 + timedelta(seconds=20))
+            [resolved] = await dedup.ingest([recovery], [Policy(dedup_window=WINDOW)], recovery.received_at)
+            assert resolved.outcome.value == "resolved"
+            for ticket_id in [*legacy, f"{master}-3"]:
+                assert (await tickets.get(ticket_id)).status is TicketStatus.RESOLVED
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())

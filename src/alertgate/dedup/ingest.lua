@@ -41,13 +41,22 @@ local function timeline(key, action, from, to, note)
     from_status = from, to_status = to, note = note}))
 end
 
+-- A master's duplicates are <master>-1 … <master>-<duplicate_count>, numbered as they come (no
+-- list to keep); a master from before that numbering lists its first ones in <master key>:dups.
+local function duplicate_ids(master, mkey)
+  local ids = redis.call('LRANGE', mkey .. ':dups', 0, -1)
+  local count = num(redis.call('HGET', mkey, 'duplicate_count'))
+  for n = #ids + 1, count do ids[#ids + 1] = master .. '-' .. n end
+  return ids
+end
+
 local function resolve_with_duplicates(master)
   local mkey = tkey(master)
   local from = redis.call('HGET', mkey, 'status')
   redis.call('HSET', mkey, 'status', 'resolved', 'resolution_code', 'monitoring_recovered',
     'resolved_at', A[3], 'updated_at', A[3])
   timeline(mkey, 'resolve', from, 'resolved', 'monitoring recovered')
-  for _, dup in ipairs(redis.call('LRANGE', mkey .. ':dups', 0, -1)) do
+  for _, dup in ipairs(duplicate_ids(master, mkey)) do
     local dkey = tkey(dup)
     local status = redis.call('HGET', dkey, 'status')
     if UNRESOLVED[status] then
@@ -94,21 +103,21 @@ local function decide()
   end
 
   local master = redis.call('HGET', state_key, 'master')
-  local mstatus, mlast, mresolved, priority, source, ci
+  local mstatus, mlast, mresolved, priority, source, ci, mcount
   if master then
-    mstatus, mlast, mresolved, priority, source, ci = unpack(redis.call('HMGET', tkey(master),
-      'status', 'last_occurrence_at', 'resolved_at', 'priority', 'source', 'ci'))
+    mstatus, mlast, mresolved, priority, source, ci, mcount = unpack(redis.call('HMGET', tkey(master),
+      'status', 'last_occurrence_at', 'resolved_at', 'priority', 'source', 'ci', 'duplicate_count'))
   end
 
   if master and UNRESOLVED[mstatus] then
     local mkey = tkey(master)
-    local id = new_id()
+    local count = num(mcount) + 1
+    local id = master .. '-' .. count  -- (its number is its place among the master's duplicates)
     -- A storm is mostly these, so they are kept small: no id (the key has it), origin or updated_at
     -- (codec.from_hash derives them), and the master's content stays on the master.
     redis.call('HSET', tkey(id), 'kind', 'duplicate', 'status', mstatus, 'master_id', master, 'ci', ci,
       'priority', priority, 'source', source, 'created_at', A[3], 'outage_start', A[9],
       'occurrence_id', A[12], 'alert_source', A[13])
-    local count = redis.call('RPUSH', mkey .. ':dups', id)  -- the list's length is the count
     redis.call('HSET', mkey, 'duplicate_count', count, 'last_occurrence_at', A[3], 'updated_at', A[3])
     redis.call('ZADD', index_key, A[3], id)
     record(id)

@@ -24,11 +24,19 @@ _timeline_decoder = msgspec.json.Decoder(TimelineEntry)
 
 
 def ticket_key(ticket_id: str) -> str:
-    """``INC-<tag>-<n>`` lives at ``ag:{<shard>}:t:INC-<tag>-<n>``: the id carries its slot."""
+    """``INC-<tag>-<n>`` lives at ``ag:{<shard>}:t:INC-<tag>-<n>``: the id carries its slot. The
+    k-th duplicate of a master is ``<master id>-<k>``."""
     parts = ticket_id.split("-")
-    if len(parts) != 3 or parts[0] != "INC" or not parts[1] or not parts[2].isdigit():
+    if (len(parts) not in (3, 4) or parts[0] != "INC" or not parts[1]
+            or not all(part.isdigit() for part in parts[2:])):
         raise KeyError(ticket_id)
     return ticket_prefix(parts[1]) + ticket_id
+
+
+def master_duplicates(master_id: str, listed: list[str], duplicate_count: int) -> list[str]:
+    """A master's duplicates: those listed under ``<key>:dups`` by a version that kept a list,
+    then ``<master id>-<k>`` up to ``duplicate_count`` (as ``ingest.lua`` numbers them)."""
+    return listed + [f"{master_id}-{k}" for k in range(len(listed) + 1, duplicate_count + 1)]
 
 
 def to_field(name: str, value: Any) -> str | bytes:

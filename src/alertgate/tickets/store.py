@@ -14,7 +14,7 @@ from redis.exceptions import WatchError
 from alertgate.dedup.keys import index_key, random_tag, shard_of, state_key
 from alertgate.tickets import index
 from alertgate.tickets import lifecycle
-from alertgate.tickets.codec import from_hash, ticket_key, to_hash
+from alertgate.tickets.codec import from_hash, master_duplicates, ticket_key, to_hash
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
 from alertgate.tickets.model import Ticket, TicketKind, TicketStatus, TimelineEntry
 
@@ -88,8 +88,11 @@ class TicketStore:
             ticket = msgspec.structs.replace(ticket, **content)
         return with_creation_entry(ticket)
 
-    async def duplicate_ids(self, ticket_id: str) -> list[str]:
-        return [d.decode() for d in await self._redis.lrange(_key_of(ticket_id) + ":dups", 0, -1)]
+    async def duplicate_ids(self, ticket_id: str, client: Any = None) -> list[str]:
+        client = client or self._redis
+        key = _key_of(ticket_id)
+        listed = [d.decode() for d in await client.lrange(key + ":dups", 0, -1)]
+        return master_duplicates(ticket_id, listed, int(await client.hget(key, "duplicate_count") or 0))
 
     async def masters_created_between(self, start: datetime, end: datetime) -> list[Ticket]:
         """Masters registered in [start, end), without timelines (for KPIs)."""
@@ -197,7 +200,7 @@ class TicketStore:
                     updated, effects = lifecycle.apply(ticket, action, request, actor, now)
                     duplicates = []
                     if effects.cascade:
-                        ids = [d.decode() for d in await pipe.lrange(key + ":dups", 0, -1)]
+                        ids = await self.duplicate_ids(ticket_id, pipe)
                         duplicates = [await self._read(d, pipe) for d in ids]
                     is_current_master = (await pipe.hget(state, "master") or b"").decode() == ticket_id
                     pipe.multi()
