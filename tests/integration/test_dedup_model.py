@@ -65,7 +65,7 @@ async def replay(url: str, sequence) -> tuple[list[str], list[str]]:
         unresolved = [t for t in masters if t.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED)]
         assert len(unresolved) <= 1
         for m in masters:
-            ids = await tickets.duplicate_ids(m.id)
+            ids = await tickets.duplicate_ids(m)
             assert len(ids) == m.duplicate_count
             for duplicate in ids:
                 assert (await tickets.get(duplicate)).master_id == m.id
@@ -106,7 +106,7 @@ def test_duplicates_are_numbered_after_their_master_and_after_a_listed_past(redi
             later = alert(9, AlertStatus.FIRING, T0 + timedelta(seconds=9))
             [dup] = await dedup.ingest([later], [Policy(dedup_window=WINDOW)], later.received_at)
             assert dup.ticket_id == f"{master}-3"
-            assert await tickets.duplicate_ids(master) == [*legacy, f"{master}-3"]
+            assert await tickets.duplicate_ids(await tickets.get(master)) == [*legacy, f"{master}-3"]
             recovery = alert(0, AlertStatus.RESOLVED, T0 + timedelta(seconds=20))
             [resolved] = await dedup.ingest([recovery], [Policy(dedup_window=WINDOW)], recovery.received_at)
             assert resolved.outcome.value == "resolved"

@@ -43,20 +43,20 @@ end
 
 -- A master's duplicates are <master>-1 … <master>-<duplicate_count>, numbered as they come (no
 -- list to keep); a master from before that numbering lists its first ones in <master key>:dups.
-local function duplicate_ids(master, mkey)
+-- (tickets/codec.py master_duplicates is the same rule for the API)
+local function duplicate_ids(master, mkey, count)
   local ids = redis.call('LRANGE', mkey .. ':dups', 0, -1)
-  local count = num(redis.call('HGET', mkey, 'duplicate_count'))
-  for n = #ids + 1, count do ids[#ids + 1] = master .. '-' .. n end
+  for n = #ids + 1, num(count) do ids[#ids + 1] = master .. '-' .. n end
   return ids
 end
 
 local function resolve_with_duplicates(master)
   local mkey = tkey(master)
-  local from = redis.call('HGET', mkey, 'status')
+  local from, count = unpack(redis.call('HMGET', mkey, 'status', 'duplicate_count'))
   redis.call('HSET', mkey, 'status', 'resolved', 'resolution_code', 'monitoring_recovered',
     'resolved_at', A[3], 'updated_at', A[3])
   timeline(mkey, 'resolve', from, 'resolved', 'monitoring recovered')
-  for _, dup in ipairs(duplicate_ids(master, mkey)) do
+  for _, dup in ipairs(duplicate_ids(master, mkey, count)) do
     local dkey = tkey(dup)
     local status = redis.call('HGET', dkey, 'status')
     if UNRESOLVED[status] then

@@ -28,7 +28,7 @@ class CoalescedWrites:
             self._loop.call_soon(self.flush)
         self._pending.append(data)
 
-    def writelines(self, lines: Any) -> None:
+    def writelines(self, lines: Any) -> None:  # (not left to __getattr__: it would jump the queue)
         for data in lines:
             self.write(data)
 

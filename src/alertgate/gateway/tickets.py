@@ -99,7 +99,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         ticket_id = request.path_params["ticket_id"]
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
         ticket = await store.get(ticket_id)
-        return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket_id), await store.recurrences_of(ticket)))
+        return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket), await store.recurrences_of(ticket)))
 
     @post("/api/v1/tickets", status_code=201)
     async def open_ticket(request: Request) -> Response[bytes]:

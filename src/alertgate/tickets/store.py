@@ -88,11 +88,10 @@ class TicketStore:
             ticket = msgspec.structs.replace(ticket, **content)
         return with_creation_entry(ticket)
 
-    async def duplicate_ids(self, ticket_id: str, client: Any = None) -> list[str]:
-        client = client or self._redis
-        key = _key_of(ticket_id)
-        listed = [d.decode() for d in await client.lrange(key + ":dups", 0, -1)]
-        return master_duplicates(ticket_id, listed, int(await client.hget(key, "duplicate_count") or 0))
+    async def duplicate_ids(self, master: Ticket, client: Any = None) -> list[str]:
+        """The duplicates of a master as read (its ``duplicate_count`` numbers them)."""
+        listed = await (client or self._redis).lrange(_key_of(master.id) + ":dups", 0, -1)
+        return master_duplicates(master.id, [d.decode() for d in listed], master.duplicate_count)
 
     async def masters_created_between(self, start: datetime, end: datetime) -> list[Ticket]:
         """Masters registered in [start, end), without timelines (for KPIs)."""
@@ -195,12 +194,13 @@ class TicketStore:
         while True:
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
-                    await pipe.watch(key, key + ":dups", state)
+                    # (a new duplicate changes its master's duplicate_count: watching the key covers it)
+                    await pipe.watch(key, state)
                     ticket = await self._read(ticket_id, pipe)
                     updated, effects = lifecycle.apply(ticket, action, request, actor, now)
                     duplicates = []
                     if effects.cascade:
-                        ids = await self.duplicate_ids(ticket_id, pipe)
+                        ids = await self.duplicate_ids(ticket, pipe)
                         duplicates = [await self._read(d, pipe) for d in ids]
                     is_current_master = (await pipe.hget(state, "master") or b"").decode() == ticket_id
                     pipe.multi()
