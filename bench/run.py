@@ -199,15 +199,14 @@ def main() -> int:
 
         # This machine's speed drifts within minutes (same code, ceiling 8k–12k req/s in one hour):
         # the ceiling and storm-1 alternate, and the round with the median ratio is the one reported.
-        rounds = []
-        for _ in range(max(args.rounds, 1)):
-            pair = (run("ceiling", one, n_one, 1, target=f"http://127.0.0.1:{ceiling_port}/api/v1/alerts/alertmanager"),
-                    run("storm_1", one, n_one, 1, warm_up=True))
-            rounds.append(pair)
+        ceiling_url = f"http://127.0.0.1:{ceiling_port}/api/v1/alerts/alertmanager"
+        rounds = [(run("ceiling", one, n_one, 1, target=ceiling_url), run("storm_1", one, n_one, 1, warm_up=True))
+                  for _ in range(max(args.rounds, 1))]
         results["rounds"] = [{"ceiling_rps": c["rps"], "storm_1_rps": s["rps"], "ratio": s["rps"] / c["rps"]}
                              for c, s in rounds]
-        results["ceiling"], storm = sorted(rounds, key=lambda pair: pair[1]["rps"] / pair[0]["rps"])[len(rounds) // 2]
-        results["storm_1"] = storm
+        median = sorted(range(len(rounds)), key=lambda i: results["rounds"][i]["ratio"])[len(rounds) // 2]
+        results["ceiling"], results["storm_1"] = rounds[median]
+        storm = results["storm_1"]
         run("storm_50", fifty, n_fifty, 50, warm_up=True)
         fresh_run = run("fresh", fresh, n_fresh, 1)
         per_master = fresh_run["redis_bytes"] / max(fresh_run["census"]["masters"], 1)
