@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test serve worker clean bench bench-peers
+.PHONY: run test serve worker clean bench bench-peers bench-script
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,7 @@ bench: $(STAMP)
 # The same run plus Prometheus Alertmanager and Alerta (on the local PostgreSQL), fed the same storm.
 bench-peers: $(STAMP)
 	$(BIN)/python bench/run.py --peers --workers $(or $(WORKERS),2)
+
+# The ingest script's Redis cost as instructions (valgrind): the same on every run of the same code.
+bench-script: $(STAMP)
+	$(BIN)/python bench/script_cost.py

@@ -56,7 +56,8 @@ class EmbeddedRedis:
             return f"redis://127.0.0.1:{self.port}/0"
         return f"unix://{self.socket_path}?db=0"
 
-    def _args(self) -> list[str]:
+    def command(self) -> list[str]:
+        """The redis-server command line (``start`` runs it; the script-cost bench runs it under valgrind)."""
         args = [
             self.binary,
             "--dir", str(self.data_dir),
@@ -75,7 +76,7 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.port is None and len(str(self.socket_path)) > 100:
             self.port = free_port()  # unix socket paths are limited to ~107 bytes
-        self.process = subprocess.Popen(self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         start_new_session=True)
         self.wait_ready(timeout)
         return self.url
