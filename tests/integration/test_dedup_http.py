@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 
 import pytest
+import redis
 
+from alertgate.tickets.codec import ticket_key
 from tests.conftest import DESK_SECRET, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for, zabbix_event
 
@@ -50,6 +52,30 @@ def test_second_occurrence_of_a_key_is_a_duplicate_linked_to_the_master(redis_ur
         assert dup["kind"] == "duplicate" and dup["master_id"] == first["ticket_id"]
         assert dup["title"] == master["title"] and dup["priority"] == 1  # content copied from the master
         assert dup["timeline"][0]["note"] == f"duplicate of {first['ticket_id']}"
+
+
+def test_a_duplicate_stores_only_its_own_facts_and_shows_its_masters(redis_url):
+    """A duplicate's hash holds its status and its alert's facts; kind and master come from its id,
+    CI, priority and source from the master: in the API, in list filters, in an action's answer,
+    and in the script's answers for its occurrence's redelivery and recovery."""
+    with client_for(redis_url) as client:
+        [m] = send(client, am_alert("DiskFull", starts=at(0), severity="critical", host="db7"))
+        [d] = send(client, am_alert("DiskFull", starts=at(5), host="db7"))
+        stored = redis.Redis.from_url(redis_url).hgetall(ticket_key(d["ticket_id"]))
+        assert sorted(stored) == [b"alert_source", b"created_at", b"occurrence_id", b"outage_start", b"status"]
+        dup = ticket(client, d["ticket_id"])["ticket"]
+        assert (dup["kind"], dup["master_id"], dup["ci"], dup["priority"], dup["source"]) == (
+            "duplicate", m["ticket_id"], "db7", 1, "monitoring")
+        listed = client.get("/api/v1/tickets?kind=duplicate&ci=db7&priority=1&source=monitoring",
+                            headers=VIEW).json()["tickets"]
+        assert [t["id"] for t in listed] == [d["ticket_id"]]
+        assert client.get("/api/v1/tickets?kind=duplicate&priority=2", headers=VIEW).json()["tickets"] == []
+        commented = act(client, d["ticket_id"], "comment", note="same disk")
+        assert commented.status_code == 200 and commented.json()["ci"] == "db7"
+        [again] = send(client, am_alert("DiskFull", starts=at(5), host="db7"))
+        assert (again["outcome"], again["ticket_id"], again["master_id"]) == ("repeat", d["ticket_id"], m["ticket_id"])
+        [recovered] = send(client, am_alert("DiskFull", starts=at(5), host="db7", status="resolved"))
+        assert (recovered["outcome"], recovered["master_id"]) == ("recovered", m["ticket_id"])
 
 
 def test_recovery_resolves_master_and_duplicates_then_refiring_reopens(redis_url):

@@ -27,6 +27,12 @@ local A, state_key, occ_key, index_key, kind, delivery, now, now_iso, prefix
 local function tkey(id) return prefix .. id end
 local function num(v) return tonumber(v) or 0 end
 
+-- The master of a ticket that holds an occurrence: a duplicate's id is <master>-<k> (one from
+-- before that numbering names it in master_id); a master is its own. (codec.master_of_duplicate)
+local function master_of(ticket, master_id)
+  return string.match(ticket, '^(INC%-[^-]+%-%d+)%-%d+$') or master_id or ticket
+end
+
 local function new_id()
   return 'INC-' .. A[8] .. '-' .. redis.call('HINCRBY', state_key, 'seq', 1)
 end
@@ -75,7 +81,7 @@ local function decide()
     if not holder then return {'ignored', '', ''} end
     local hkey = tkey(holder)
     local hkind, hstatus, hmaster, hend = unpack(redis.call('HMGET', hkey, 'kind', 'status', 'master_id', 'outage_end'))
-    local master = hmaster or holder
+    local master = master_of(holder, hmaster)
     if seen then
       redis.call('EXPIRE', occ_key, A[10])  -- a repeat writes too: see the firing case below
       return {'repeat', holder, master}
@@ -98,25 +104,25 @@ local function decide()
     -- Still firing: keep recognising it. This write also makes a Redis WAIT after a repeat cover
     -- the write of the attempt it repeats (WAIT waits for the connection's last write).
     redis.call('EXPIRE', occ_key, A[10])
-    local master = holder and redis.call('HGET', tkey(holder), 'master_id') or holder
-    return {'repeat', holder or '', master or holder or ''}
+    local master = holder and master_of(holder, redis.call('HGET', tkey(holder), 'master_id'))
+    return {'repeat', holder or '', master or ''}
   end
 
   local master = redis.call('HGET', state_key, 'master')
-  local mstatus, mlast, mresolved, priority, source, ci, mcount
+  local mstatus, mlast, mresolved, mcount
   if master then
-    mstatus, mlast, mresolved, priority, source, ci, mcount = unpack(redis.call('HMGET', tkey(master),
-      'status', 'last_occurrence_at', 'resolved_at', 'priority', 'source', 'ci', 'duplicate_count'))
+    mstatus, mlast, mresolved, mcount = unpack(redis.call('HMGET', tkey(master),
+      'status', 'last_occurrence_at', 'resolved_at', 'duplicate_count'))
   end
 
   if master and UNRESOLVED[mstatus] then
     local mkey = tkey(master)
     local count = num(mcount) + 1
     local id = master .. '-' .. count  -- (its number is its place among the master's duplicates)
-    -- A storm is mostly these, so they are kept small: no id (the key has it), origin or updated_at
-    -- (codec.from_hash derives them), and the master's content stays on the master.
-    redis.call('HSET', tkey(id), 'kind', 'duplicate', 'status', mstatus, 'master_id', master, 'ci', ci,
-      'priority', priority, 'source', source, 'created_at', A[3], 'outage_start', A[9],
+    -- A storm is mostly these, so they hold only what is their own: its id names its master (so
+    -- kind, master_id, origin and updated_at are derived, codec.from_hash), and the master's
+    -- content, CI, priority and source are read from the master (tickets/store.py).
+    redis.call('HSET', tkey(id), 'status', mstatus, 'created_at', A[3], 'outage_start', A[9],
       'occurrence_id', A[12], 'alert_source', A[13])
     redis.call('HSET', mkey, 'duplicate_count', count, 'last_occurrence_at', A[3], 'updated_at', A[3])
     redis.call('ZADD', index_key, A[3], id)

@@ -33,6 +33,13 @@ def ticket_key(ticket_id: str) -> str:
     return ticket_prefix(parts[1]) + ticket_id
 
 
+def master_of_duplicate(ticket_id: str) -> str | None:
+    """The master of ``<master id>-<k>``; None for any other id (a master, or a duplicate from
+    before that numbering, whose hash names its master). (``ingest.lua`` master_of)"""
+    parts = ticket_id.split("-")
+    return "-".join(parts[:3]) if len(parts) == 4 else None
+
+
 def master_duplicates(master_id: str, listed: list[str], duplicate_count: int) -> list[str]:
     """A master's duplicates: those listed under ``<key>:dups`` by a version that kept a list,
     then ``<master id>-<k>`` up to ``duplicate_count`` (as ``ingest.lua`` numbers them)."""
@@ -59,8 +66,9 @@ def to_hash(ticket: Ticket, only: set[str] | None = None) -> dict[str, str | byt
 
 
 def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id: str | None = None) -> Ticket:
-    """A ticket from its hash. A duplicate is stored without ``id``, ``origin`` and, until it
-    changes, ``updated_at`` (``ingest.lua``); they are derived here."""
+    """A ticket from its hash. A duplicate is stored without ``id``, ``kind``, ``master_id``,
+    ``origin`` and, until it changes, ``updated_at`` (``ingest.lua``); they are derived here (what
+    it shows of its master is added by ``TicketStore.get``)."""
     data: dict[str, Any] = {}
     for key, value in raw.items():
         name, text = key.decode(), value.decode()
@@ -76,6 +84,10 @@ def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id:
             data[name] = text
     if ticket_id is not None:
         data.setdefault("id", ticket_id)
+        master_id = master_of_duplicate(ticket_id)
+        if master_id is not None:
+            data.setdefault("kind", "duplicate")
+            data.setdefault("master_id", master_id)
     if data.get("kind") == "duplicate":
         data.setdefault("origin", "duplicate")
         data.setdefault("updated_at", data.get("created_at"))

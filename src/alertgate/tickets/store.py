@@ -14,7 +14,7 @@ from redis.exceptions import WatchError
 from alertgate.dedup.keys import index_key, random_tag, shard_of, state_key
 from alertgate.tickets import index
 from alertgate.tickets import lifecycle
-from alertgate.tickets.codec import from_hash, master_duplicates, ticket_key, to_hash
+from alertgate.tickets.codec import from_hash, master_duplicates, master_of_duplicate, ticket_key, to_hash
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
 from alertgate.tickets.model import Ticket, TicketKind, TicketStatus, TimelineEntry
 
@@ -22,8 +22,10 @@ from alertgate.tickets.model import Ticket, TicketKind, TicketStatus, TimelineEn
 CONTENT_FIELDS = (
     "title", "description", "category", "area", "subarea", "nature", "affected_service", "impact",
     "urgency", "symptom", "severity", "labels", "links", "location", "route_group", "ci_operational",
+    "ci", "priority", "source",
 )
 FILTER_FIELDS = ("status", "kind", "ci", "priority", "source")
+FROM_MASTER = ("ci", "priority", "source")  # the filter fields a duplicate shows of its master
 _encode = msgspec.json.Encoder().encode
 
 
@@ -81,12 +83,14 @@ class TicketStore:
 
     async def get(self, ticket_id: str) -> Ticket:
         """One ticket; a duplicate carries its master's content."""
-        ticket = await self._read(ticket_id)
+        return with_creation_entry(await self._shown(await self._read(ticket_id)))
+
+    async def _shown(self, ticket: Ticket) -> Ticket:
+        """The ticket as the API shows it: a duplicate with its master's content."""
         if ticket.kind is TicketKind.DUPLICATE and ticket.master_id:
             master = await self._read(ticket.master_id)
-            content = {name: getattr(master, name) for name in CONTENT_FIELDS}
-            ticket = msgspec.structs.replace(ticket, **content)
-        return with_creation_entry(ticket)
+            ticket = msgspec.structs.replace(ticket, **{name: getattr(master, name) for name in CONTENT_FIELDS})
+        return ticket
 
     async def duplicate_ids(self, master: Ticket, client: Any = None) -> list[str]:
         """The duplicates of a master as read (its ``duplicate_count`` numbers them)."""
@@ -167,7 +171,23 @@ class TicketStore:
         pipe = self._redis.pipeline(transaction=False)
         for ticket_id, _ in candidates:
             pipe.hmget(ticket_key(ticket_id), *FILTER_FIELDS)
-        matching = [c for c, values in zip(candidates, await pipe.execute()) if filters.matches(values)]
+        rows = await pipe.execute()
+        # A duplicate numbered after its master stores neither its kind nor what it shows of the master.
+        masters = {m for (ticket_id, _), row in zip(candidates, rows)
+                   if row[1] is None and (m := master_of_duplicate(ticket_id))}
+        shown: dict[str, list] = {}
+        if masters:
+            pipe = self._redis.pipeline(transaction=False)
+            for master_id in masters:
+                pipe.hmget(ticket_key(master_id), *FROM_MASTER)
+            shown = dict(zip(masters, await pipe.execute()))
+        matching = []
+        for (ticket_id, score), row in zip(candidates, rows):
+            master_id = master_of_duplicate(ticket_id) if row[1] is None else None
+            if master_id is not None:
+                row = [row[0], b"duplicate", *shown[master_id]]
+            if filters.matches(row):
+                matching.append((ticket_id, score))
         return matching[:wanted]
 
     async def create(self, ticket: Ticket) -> Ticket:
@@ -216,7 +236,7 @@ class TicketStore:
                     if follow_up is not None:
                         self._write_new(pipe, follow_up)
                     await pipe.execute()
-                    return updated, effects
+                    return await self._shown(updated), effects
                 except WatchError:
                     continue
 
