@@ -25,7 +25,7 @@ CONTENT_FIELDS = (
     "ci", "priority", "source",
 )
 FILTER_FIELDS = ("status", "kind", "ci", "priority", "source")
-FROM_MASTER = ("ci", "priority", "source")  # the filter fields a duplicate shows of its master
+FROM_MASTER = tuple(name for name in FILTER_FIELDS if name in CONTENT_FIELDS)  # ci, priority, source
 _encode = msgspec.json.Encoder().encode
 
 
@@ -171,23 +171,20 @@ class TicketStore:
         pipe = self._redis.pipeline(transaction=False)
         for ticket_id, _ in candidates:
             pipe.hmget(ticket_key(ticket_id), *FILTER_FIELDS)
-        rows = await pipe.execute()
+        rows = [dict(zip(FILTER_FIELDS, values)) for values in await pipe.execute()]
         # A duplicate numbered after its master stores neither its kind nor what it shows of the master.
-        masters = {m for (ticket_id, _), row in zip(candidates, rows)
-                   if row[1] is None and (m := master_of_duplicate(ticket_id))}
-        shown: dict[str, list] = {}
-        if masters:
+        masters = [master_of_duplicate(ticket_id) if row["kind"] is None else None
+                   for (ticket_id, _), row in zip(candidates, rows)]
+        needed = sorted({m for m in masters if m is not None})
+        if needed:
             pipe = self._redis.pipeline(transaction=False)
-            for master_id in masters:
+            for master_id in needed:
                 pipe.hmget(ticket_key(master_id), *FROM_MASTER)
-            shown = dict(zip(masters, await pipe.execute()))
-        matching = []
-        for (ticket_id, score), row in zip(candidates, rows):
-            master_id = master_of_duplicate(ticket_id) if row[1] is None else None
-            if master_id is not None:
-                row = [row[0], b"duplicate", *shown[master_id]]
-            if filters.matches(row):
-                matching.append((ticket_id, score))
+            shown = {m: dict(zip(FROM_MASTER, values)) for m, values in zip(needed, await pipe.execute())}
+            for row, master_id in zip(rows, masters):
+                if master_id is not None:
+                    row.update(shown[master_id], kind=b"duplicate")
+        matching = [c for c, row in zip(candidates, rows) if filters.matches([row[f] for f in FILTER_FIELDS])]
         return matching[:wanted]
 
     async def create(self, ticket: Ticket) -> Ticket:
