@@ -7,6 +7,7 @@ import msgspec
 from litestar import Litestar, Request, Response, post
 
 from alertgate.gateway.sources.alertmanager import AlertmanagerPayload
+from alertgate.runtime.heap import settle_after_start
 
 _decode = msgspec.json.Decoder(AlertmanagerPayload).decode
 
@@ -18,4 +19,6 @@ async def ingest(request: Request) -> Response[bytes]:
 
 
 def create_app() -> Litestar:
-    return Litestar([ingest], openapi_config=None)
+    app = Litestar([ingest], openapi_config=None)
+    settle_after_start()  # the gateway's collector settings too, so the two stay alike
+    return app

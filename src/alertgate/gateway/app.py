@@ -23,6 +23,7 @@ from alertgate.observability.metrics import GatewayMetrics
 from alertgate.rules.schema import RulesInvalid
 from alertgate.rules.service import RulesService
 from alertgate.runtime.connections import StateRedis, connect_state, forget_topology
+from alertgate.runtime.heap import settle_after_start
 from alertgate.settings import Settings, load_settings
 from alertgate.tickets.store import TicketStore
 
@@ -98,6 +99,8 @@ def app_from_environment() -> Litestar:
     if not settings.redis_url:
         raise SystemExit("ALERTGATE_REDIS_URL is not set (use `alertgate run` for an embedded Redis)")
     try:
-        return create_app(settings, connect_state(settings))
+        app = create_app(settings, connect_state(settings))
     except RulesInvalid as exc:
         raise SystemExit("alertgate: rules rejected:\n" + "\n".join(f"  {e}" for e in exc.errors)) from None
+    settle_after_start()  # what was built lives as long as the process
+    return app

@@ -1,0 +1,28 @@
+"""The garbage collector, settled once a server process has started.
+
+What start-up builds (the app, the rules engine, the metrics registry, imported modules: about
+100,000 tracked objects) lives as long as the process, yet every full collection walked it all
+again, and a 50-alert request allocates enough to run the youngest collection several times.
+Measured in one gateway process under a storm of 50-alert requests: 1.8 s of 9 s of CPU in the
+collector. So, after start-up:
+
+- ``gc.freeze()`` moves what exists to a generation no collection visits (the Python docs'
+  advice for long-running servers; it is still freed at exit);
+- the youngest generation is collected after ``YOUNG_ALLOCATIONS`` net allocations instead of
+  700: each collection costs about the same, and there are a tenth as many.
+
+Garbage in reference cycles is still collected; it only waits a little longer.
+"""
+
+from __future__ import annotations
+
+import gc
+
+YOUNG_ALLOCATIONS = 7_000
+
+
+def settle_after_start() -> None:
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_ALLOCATIONS, middle, old)
