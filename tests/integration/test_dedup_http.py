@@ -127,6 +127,24 @@ def test_resolved_master_past_the_window_gives_a_new_master(redis_url):
         assert n["outcome"] == "new" and n["ticket_id"] != m["ticket_id"]
 
 
+def test_open_master_past_the_window_is_left_and_the_fault_is_a_new_incident(redis_url):
+    with client_for(redis_url, ALERTGATE_DEDUP_WINDOW="1s") as client:
+        [m] = send(client, am_alert("Slow", starts=at(0)))
+        [d] = send(client, am_alert("Slow", starts=at(1)))  # within the window
+        time.sleep(1.3)
+        [n] = send(client, am_alert("Slow", starts=at(30)))
+        assert d["outcome"] == "duplicate" and d["master_id"] == m["ticket_id"]
+        assert n["outcome"] == "new" and n["ticket_id"] != m["ticket_id"]
+        # the key's occurrences from now on go to the new master; the old one keeps its own
+        [d2] = send(client, am_alert("Slow", starts=at(31)))
+        assert d2["outcome"] == "duplicate" and d2["master_id"] == n["ticket_id"]
+        [r] = send(client, am_alert("Slow", starts=at(0), status="resolved"))
+        assert r["outcome"] == "resolved" and r["ticket_id"] == m["ticket_id"]
+        assert ticket(client, m["ticket_id"])["ticket"]["duplicate_count"] == 1
+        assert ticket(client, d["ticket_id"])["ticket"]["status"] == "resolved"
+        assert ticket(client, n["ticket_id"])["ticket"]["status"] == "open"
+
+
 def test_unknown_recovery_is_ignored_and_zabbix_update_lands_on_the_timeline(redis_url):
     with client_for(redis_url) as client:
         [r] = send(client, am_alert("Never", status="resolved"))

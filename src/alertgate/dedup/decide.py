@@ -1,7 +1,7 @@
 """The dedup decision (SPEC §2) as a pure function: the reference the Lua script implements.
 
 ``decide`` takes what Redis knows about the (ci, symptom) key and the clock, and returns the
-outcome, in the table's order. The script in ``dedup/script.lua`` makes the same decision
+outcome, in the table's order. The script ``dedup/ingest.lua`` makes the same decision
 atomically; ``tests/integration/test_dedup_model.py`` replays random event sequences through
 both and requires the same outcomes.
 """
@@ -32,7 +32,7 @@ class KeyState(msgspec.Struct, kw_only=True):
     """What is known for one (ci, symptom) key; times are epoch seconds."""
 
     master_status: TicketStatus | None = None
-    master_last_at: float | None = None       # last occurrence (or resolution) of the master
+    master_last_at: float | None = None       # the master's last occurrence, or its resolution if later
     closed_at: float | None = None            # when the newest closed master of the key closed
 
 
@@ -41,10 +41,11 @@ def decide_firing(state: KeyState, delivery_seen: bool, now: float, window: floa
     if delivery_seen:
         return Outcome.REPEAT
     status = state.master_status
-    # An unresolved master absorbs every occurrence of its key: there is never a second one.
-    if status in UNRESOLVED:
+    within_window = now - (state.master_last_at or 0) <= window
+    # Past the window an unresolved master is left as it is and the fault is a new incident.
+    if status in UNRESOLVED and within_window:
         return Outcome.DUPLICATE
-    if status is TicketStatus.RESOLVED and now - (state.master_last_at or 0) <= window:
+    if status is TicketStatus.RESOLVED and within_window:
         return Outcome.REOPENED
     if state.closed_at is not None and now - state.closed_at <= lookback:
         return Outcome.RECURRENCE

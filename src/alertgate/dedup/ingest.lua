@@ -115,7 +115,9 @@ local function decide()
       'status', 'last_occurrence_at', 'resolved_at', 'duplicate_count'))
   end
 
-  if master and UNRESOLVED[mstatus] then
+  -- (within the window after the master's last occurrence, or its resolution if later)
+  local within = master and now - math.max(num(mlast), num(mresolved)) <= tonumber(A[5])
+  if within and UNRESOLVED[mstatus] then
     local mkey = tkey(master)
     local count = num(mcount) + 1
     local id = master .. '-' .. count  -- (its number is its place among the master's duplicates)
@@ -130,7 +132,7 @@ local function decide()
     return {'duplicate', id, master}
   end
 
-  if master and mstatus == 'resolved' and now - math.max(num(mlast), num(mresolved)) <= tonumber(A[5]) then
+  if within and mstatus == 'resolved' then
     local mkey = tkey(master)
     redis.call('HSET', mkey, 'status', 'in_progress', 'resolution_code', '', 'resolved_at', '',
       'solution', '', 'last_occurrence_at', A[3], 'updated_at', A[3])
