@@ -22,3 +22,15 @@ def create_app() -> Litestar:
     app = Litestar([ingest], openapi_config=None)
     settle_after_start()  # the gateway's collector settings too, so the two stay alike
     return app
+
+
+if __name__ == "__main__":  # bench/run.py: the gateway's server settings and process model
+    import argparse
+
+    from alertgate.runtime.serving import config_for, serve
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    raise SystemExit(serve(config_for("ceiling_app:create_app", "127.0.0.1", args.port, args.workers, log_level="warning")))

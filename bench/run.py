@@ -152,9 +152,7 @@ def main() -> int:
                ALERTGATE_BOOTSTRAP_TOKENS=f"source:{TOKEN},viewer:{VIEWER}")
     python = sys.executable
     gateway = start([python, "-m", "alertgate", "serve", "--workers", str(args.workers)], env, work / "gateway.log")
-    ceiling = start([python, "-m", "uvicorn", "ceiling_app:create_app", "--factory", "--port", str(ceiling_port),
-                     "--workers", str(args.workers), "--no-access-log", "--log-level", "warning",
-                     "--http", "alertgate.gateway.http_protocol:BoundedHeadHttpToolsProtocol"],
+    ceiling = start([python, str(ROOT / "bench/ceiling_app.py"), "--port", str(ceiling_port), "--workers", str(args.workers)],
                     {**env, "PYTHONPATH": f"{ROOT / 'bench'}:{ROOT / 'src'}"}, work / "ceiling.log")
     results: dict = {"date": datetime.now(timezone.utc).isoformat(), "workers": args.workers, "scale": args.scale,
                      "machine": {"cores": os.cpu_count()}}

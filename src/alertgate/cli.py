@@ -41,21 +41,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     _metrics_dir(settings, "serve")
-    import uvicorn
+    from alertgate.runtime.serving import config_for, serve
 
-    uvicorn.run(
-        "alertgate.gateway.app:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=args.workers,
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-        http="alertgate.gateway.http_protocol:BoundedHeadHttpToolsProtocol",  # 431 past 64 KiB of head
-        h11_max_incomplete_event_size=64 * 1024,
-    )
-    return 0
+    return serve(config_for("alertgate.gateway.app:app_from_environment", settings.host, settings.port, args.workers))
 
 
 def _metrics_dir(settings: Settings, role: str) -> None:
