@@ -6,10 +6,12 @@ again, and a 50-alert request allocates enough to run the youngest collection se
 Measured in one gateway process under a storm of 50-alert requests: 1.8 s of 9 s of CPU in the
 collector. So, after start-up:
 
-- ``gc.freeze()`` moves what exists to a generation no collection visits (the Python docs'
-  advice for long-running servers; it is still freed at exit);
+- ``gc.freeze()`` moves what exists to the permanent generation, which collections ignore
+  (it is still freed at exit);
 - the youngest generation is collected after ``YOUNG_ALLOCATIONS`` net allocations instead of
-  700: each collection costs about the same, and there are a tenth as many.
+  700: each collection costs little more, and there are about a tenth as many.
+
+Measured the same way after: about 0.2 s of the collector per process.
 
 Garbage in reference cycles is still collected; it only waits a little longer.
 """
