@@ -88,6 +88,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
         on_startup=[start_watching],
         on_shutdown=[close_redis],
         openapi_config=None,
+        logging_config=None,  # (Litestar's own would replace the JSON handler of observability.logging)
         debug=False,
     )
 
