@@ -29,8 +29,9 @@ local function num(v) return tonumber(v) or 0 end
 
 -- The master of a ticket that holds an occurrence: a duplicate's id is <master>-<k> (one from
 -- before that numbering names it in master_id); a master is its own. (codec.master_of_duplicate)
+local NUMBERED = '^(INC%-[^-]+%-%d+)%-%d+$'
 local function master_of(ticket, master_id)
-  return string.match(ticket, '^(INC%-[^-]+%-%d+)%-%d+$') or master_id or ticket
+  return string.match(ticket, NUMBERED) or master_id or ticket
 end
 
 local function new_id()
@@ -104,7 +105,9 @@ local function decide()
     -- Still firing: keep recognising it. This write also makes a Redis WAIT after a repeat cover
     -- the write of the attempt it repeats (WAIT waits for the connection's last write).
     redis.call('EXPIRE', occ_key, A[10])
-    local master = holder and master_of(holder, redis.call('HGET', tkey(holder), 'master_id'))
+    -- (the holder's hash is read only when its id does not name its master)
+    local master = holder and (string.match(holder, NUMBERED)
+      or master_of(holder, redis.call('HGET', tkey(holder), 'master_id')))
     return {'repeat', holder or '', master or ''}
   end
 

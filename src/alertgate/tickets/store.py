@@ -26,6 +26,7 @@ CONTENT_FIELDS = (
 )
 FILTER_FIELDS = ("status", "kind", "ci", "priority", "source")
 FROM_MASTER = tuple(name for name in FILTER_FIELDS if name in CONTENT_FIELDS)  # ci, priority, source
+MASTER_READ = (*CONTENT_FIELDS, "created_at", "updated_at")  # what a duplicate shown reads of its master
 _encode = msgspec.json.Encoder().encode
 
 
@@ -88,7 +89,12 @@ class TicketStore:
     async def _shown(self, ticket: Ticket) -> Ticket:
         """The ticket as the API shows it: a duplicate with its master's content."""
         if ticket.kind is TicketKind.DUPLICATE and ticket.master_id:
-            master = await self._read(ticket.master_id)
+            # (only the fields shown, and the times a Ticket needs: not the whole hash and timeline)
+            values = await self._redis.hmget(_key_of(ticket.master_id), *MASTER_READ)
+            if all(value is None for value in values):
+                raise TicketNotFound(ticket.master_id)
+            raw = {name.encode(): value for name, value in zip(MASTER_READ, values) if value is not None}
+            master = from_hash(raw, ticket_id=ticket.master_id)
             ticket = msgspec.structs.replace(ticket, **{name: getattr(master, name) for name in CONTENT_FIELDS})
         return ticket
 
