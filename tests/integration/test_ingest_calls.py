@@ -67,5 +67,43 @@ def test_an_alert_the_script_fails_on_fails_its_request_alone(redis_url):
     broken, healthy, other, again = asyncio.run(scenario())
     assert isinstance(broken, ResponseError) and "WRONGTYPE" in str(broken)
     assert healthy == ["new"] and other == ["new", "duplicate"]
-    # The failed request stopped before its new master was written: the sender's retry opens it.
-    assert again == ["new"]
+    # ok1's key was new to this process, so it went with its master's fields and was applied in
+    # that call: the sender's retry finds it, and nothing is recorded twice.
+    assert again == ["repeat"]
+
+
+def test_a_new_incident_takes_one_script_call_and_a_known_key_goes_without_master_fields(redis_url):
+    """Whether an alert carries its would-be master's fields is a per-process hint (keys seen
+    holding a ticket go without); the script decides the same either way."""
+    sent: list[bool] = []  # per alert sent: did it carry the master's fields?
+
+    def spy(store: DedupStore) -> DedupStore:
+        run = store._calls.run
+
+        async def recording(calls_: list) -> tuple:
+            sent.extend(len(args) > 13 for _, args in calls_)
+            return await run(calls_)
+
+        store._calls.run = recording  # type: ignore[method-assign]
+        return store
+
+    async def scenario() -> list[list[str]]:
+        client = Redis.from_url(redis_url)
+        try:
+            one, other = (spy(DedupStore(client, 86400, 3600, {})) for _ in range(2))
+            later = datetime(2026, 11, 22, 2, tzinfo=timezone.utc)  # past the 30-minute window
+            return [
+                await ingest(one, [alert("fresh1", 0)]),    # new key: fields at once, one call
+                await ingest(one, [alert("fresh1", 1)]),    # known here: without them
+                await ingest(other, [alert("fresh1", 2)]),  # unknown to that process: with them
+                await ingest(other, [alert("fresh1", 3)]),
+                [r.outcome.value for r in await one.ingest([alert("fresh1", 4)], [POLICY], later)],
+            ]
+        finally:
+            await client.aclose()
+
+    outcomes = asyncio.run(scenario())
+    assert outcomes == [["new"], ["duplicate"], ["duplicate"], ["duplicate"], ["new"]]
+    # the last alert went without (its key known), was told its master had left the window
+    # (need_master) and went again with them
+    assert sent == [True, False, True, False, False, True]

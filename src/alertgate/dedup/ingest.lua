@@ -15,9 +15,10 @@
 --    5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
 --   10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
 --   13 alert source  14.. the new master's fields as field, value pairs
--- Without those fields (a storm is mostly duplicates, so they are left off at first) a decision
--- to open a master writes nothing and answers 'need_master'; the caller sends the alert again
--- with the fields, and the decision is taken anew, atomically, in that call.
+-- Without those fields (a storm is mostly duplicates, so the caller leaves them off for keys it
+-- has seen holding a ticket) a decision to open a master writes nothing and answers
+-- 'need_master'; the caller sends the alert again with the fields, and the decision is taken
+-- anew, atomically, in that call. With them, a decision that opens no master ignores them.
 -- Answers outcome, ticket, master for each alert, in order ('error', message, '' on failure).
 local UNRESOLVED = {open = true, assigned = true, in_progress = true, pending_change = true, suspended = true}
 

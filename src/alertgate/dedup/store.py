@@ -26,6 +26,7 @@ from alertgate.tickets.model import SlaEntry, SlaTarget, TimelineEntry
 INGEST_SCRIPT = files("alertgate.dedup").joinpath("ingest.lua").read_text()
 _encode = msgspec.json.Encoder().encode
 _TICKET_SOURCE = {"finding": "inspection"}
+KNOWN_KEYS = 100_000  # keys a process remembers as holding a ticket (a full set starts again empty)
 
 
 class ReplicasBehind(Exception):
@@ -81,23 +82,27 @@ class DedupStore:
         self._auto_resolve = auto_resolve
         self._script = redis.register_script(INGEST_SCRIPT)
         self._calls = calls_for(redis, self._script.sha, wait_replicas, max(1, int(wait_timeout_s * 1000)))
+        self._known: set[str] = set()  # state keys this process saw answered with a ticket (a hint)
 
     def _call(self, alert: Alert, policy: Policy, now: datetime, stamp: tuple[str, str], with_master: bool) -> Call:
-        """The alert's keys and script arguments. ``stamp``: ``now`` as the script takes it
+        """The alert's keys and script arguments, with the new master's fields if ``with_master``
+        or its key is not known to hold a ticket. ``stamp``: ``now`` as the script takes it
         (epoch, ISO), computed once per request."""
         now_epoch, now_iso = stamp
         tag = dedup_tag(alert.ci, alert.symptom)
+        state = state_key(tag)
         kind = "update" if alert.update else alert.status.value
         update_entry = b""
         if alert.update:
             update_entry = _encode(TimelineEntry(at=now, actor=alert.update_actor or alert.source,
                                                  action="source_update", note=alert.update_note))
-        return (state_key(tag), occurrence_key(tag, alert.occurrence_id), index_key(tag)), (
+        with_master = (with_master or state not in self._known) and kind == "firing"
+        return (state, occurrence_key(tag, alert.occurrence_id), index_key(tag)), (
             kind, alert.delivery_id, now_epoch, now_iso,
             policy.dedup_window, self._lookback, "1" if self._auto_resolve.get(alert.source) else "0",
             tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,
             alert.occurrence_id, alert.source,
-            *(master_fields(alert, policy, now) if with_master and kind == "firing" else ()),
+            *(master_fields(alert, policy, now) if with_master else ()),
         )
 
     async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime) -> list[IngestResult]:
@@ -106,8 +111,11 @@ class DedupStore:
         wanted = [i for i, (a, p) in enumerate(zip(alerts, policies))
                   if not (p.suppress and a.status is AlertStatus.FIRING and not a.update)]
         results = [IngestResult(a.occurrence_id, Outcome.SUPPRESSED) for a in alerts]
-        # First without the new master's fields (a storm is mostly duplicates); the alerts that
-        # turn out to open a master go again with them.
+        # A storm is mostly duplicates: an alert of a key this process has seen holding a ticket goes
+        # without the new master's fields, any other with them (a new incident then takes one
+        # script call, not two). The script decides either way; an alert that turns out to open a
+        # master without its fields at hand (its key's master closed or left the window) goes again
+        # with them.
         short: list[int] = []  # replicas that confirmed, per phase that fell short
         pending = await self._decide(wanted, alerts, policies, now, with_master=False, into=results, short=short)
         if pending:
@@ -128,10 +136,15 @@ class DedupStore:
             await self._redis.script_load(INGEST_SCRIPT)
             replies = await self._run(calls, short)
         pending = []
-        for index, (outcome, ticket, master) in zip(indexes, replies):
+        known = self._known
+        for index, ((state, _, _), _), (outcome, ticket, master) in zip(indexes, calls, replies):
             if outcome == b"need_master":
                 pending.append(index)
                 continue
+            if ticket and state not in known:
+                if len(known) >= KNOWN_KEYS:
+                    known.clear()
+                known.add(state)
             into[index] = IngestResult(alerts[index].occurrence_id, Outcome(outcome.decode()),
                                        ticket.decode() or None, master.decode() or None)
         return pending
