@@ -43,10 +43,10 @@ from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E
 from alertgate.tickets.codec import ticket_key  # noqa: E402
 
 TOKEN = "bench-source-token"
-PROBE_SECONDS = 2
 VIEWER = "bench-viewer-token"
 CIS, NAMES = 1000, 10
 BASE = datetime(2026, 11, 22, tzinfo=timezone.utc)
+PROBE_SECONDS = 2  # the short run that fits each workload's length (wrk takes whole seconds)
 
 
 def alert(ci: int, name: int, n: int) -> dict:
@@ -140,7 +140,8 @@ def main() -> int:
                         help="at most, per workload (each runs about as long as sending its bodies once takes)")
     parser.add_argument("--peers", action="store_true", help="also Alertmanager and Alerta (bench/peers.py)")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="ceiling and storm-1 alternate this many times, --seconds each; the median round counts")
+                        help="ceiling and storm-1 alternate this many times, each as long as storm-1's fit; "
+                             "the median round counts")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
