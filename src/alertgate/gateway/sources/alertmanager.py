@@ -74,16 +74,11 @@ def _normalize(alert: AlertmanagerAlert, external_url: str | None, ctx: SourceCo
     )
     ends = alert.endsAt
     observed = ends if status is AlertStatus.RESOLVED and ends and ends.year > 1 else alert.startsAt
-    links = {
-        name: url
-        for name, url in (
-            ("generator", alert.generatorURL),
-            ("runbook", notes.get("runbook_url")),
-            ("dashboard", notes.get("dashboard_url")),
-            ("alertmanager", external_url),
-        )
-        if present(url)
-    }
+    links = {}
+    for name, url in (("generator", alert.generatorURL), ("runbook", notes.get("runbook_url")),
+                      ("dashboard", notes.get("dashboard_url")), ("alertmanager", external_url)):
+        if url is not None and present(url):
+            links[name] = url
     return Alert(
         source=NAME,
         occurrence_id=occurrence_id,

@@ -96,9 +96,8 @@ def ci_from_labels(labels: Mapping[str, str], precedence: Iterable[str]) -> str:
 
 def stable_hash(*parts: bytes | str) -> str:
     """A 128-bit hex digest of the parts, unambiguous about where one part ends."""
-    digest = hashlib.blake2b(digest_size=16)
+    framed = []
     for part in parts:
         data = part.encode() if isinstance(part, str) else part
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    return digest.hexdigest()
+        framed += (len(data).to_bytes(8, "big"), data)
+    return hashlib.blake2b(b"".join(framed), digest_size=16).hexdigest()  # (one update: the same digest)
