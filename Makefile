@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test serve worker clean bench bench-peers bench-script
+.PHONY: run test serve worker clean bench bench-peers bench-script bench-app
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ bench-peers: $(STAMP)
 # The ingest script's Redis cost as instructions (valgrind): the same on every run of the same code.
 bench-script: $(STAMP)
 	$(BIN)/python bench/script_cost.py
+
+# The gateway's own instructions per request, in-process against the ceiling app (valgrind; a few minutes).
+bench-app: $(STAMP)
+	$(BIN)/python bench/app_cost.py --instructions

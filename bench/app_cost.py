@@ -225,6 +225,7 @@ def main() -> int:
         found = uvloop.run(measure(args.variant, shapes, masters, args.rounds, redis.Redis.from_url(server.url), meter))
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(found))
     return 0
 
