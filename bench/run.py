@@ -251,6 +251,7 @@ def main() -> int:
         stop(gateway)
         stop(ceiling)
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # (bodies and AOF: hundreds of MB a run)
     report(results, fresh_total)
     out = ROOT / "bench" / "results" / f"{datetime.now(timezone.utc):%Y-%m-%d}.json"
     out.parent.mkdir(exist_ok=True)
