@@ -121,6 +121,8 @@ def test_sweep_dispatches_forgotten_masters_and_counts_open_tickets(redis_url):
         try:
             tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
             fire(client, "Other", 0, severity="warning")
+            # duplicates are neither dispatched nor counted open (the sweep passes over them)
+            assert [fire(client, "DiskFull", m, severity="critical")["outcome"] for m in (1, 2)] == ["duplicate"] * 2
         finally:
             FollowUps.after_ingest = original
         assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "open"

@@ -268,6 +268,9 @@ class TicketStore:
         missed: list[str] = []
         unresolved: dict[int, int] = {}
         async for ids in index.all_ids(self._redis):
+            # A numbered duplicate (<master>-<k>) is never a master: most of a storm's tickets are
+            # these, and reading each one's hash made a sweep after 100,000 alerts take 4 s.
+            ids = [ticket_id for ticket_id in ids if master_of_duplicate(ticket_id) is None]
             pipe = self._redis.pipeline(transaction=False)
             for ticket_id in ids:
                 pipe.hmget(ticket_key(ticket_id), "kind", "status", "priority", "created_at", "dispatched_at")
