@@ -136,6 +136,35 @@ def test_sweep_dispatches_forgotten_masters_and_counts_open_tickets(redis_url):
         assert 'alertgate_tickets_open{priority="3"} 1' in metrics
 
 
+def test_sweep_finds_masters_stored_before_the_masters_index(redis_url):
+    """Masters written by a version without the masters index are added to it once, by the
+    first sweep, and a forgotten one among them is dispatched."""
+    from alertgate.dedup.keys import MASTERS_INDEXED, MASTERS_KEYS
+    from alertgate.gateway.followups import FollowUps
+    from alertgate.workers import jobs
+
+    with client_for(redis_url) as client:
+        original = FollowUps.after_ingest
+
+        async def lost(self, results):
+            return None
+        FollowUps.after_ingest = lost
+        try:
+            tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
+            fire(client, "DiskFull", 1, severity="critical")
+        finally:
+            FollowUps.after_ingest = original
+        state = redis.Redis.from_url(redis_url)
+        state.delete(MASTERS_INDEXED, *MASTERS_KEYS)  # as an older version left it
+        settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url})
+        create_worker(settings, state)
+        assert jobs.sweep(interval=0.0) == "1 dispatched late"
+        assert [m for key in MASTERS_KEYS for m in state.zrange(key, 0, -1)] == [tid.encode()]
+        assert state.get(MASTERS_INDEXED) == b"1"
+        burst(redis_url)
+        assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "assigned"
+
+
 def test_queues_can_live_on_a_separate_redis(redis_url, tmp_path):
     """ALERTGATE_QUEUE_REDIS_URL: jobs go to the queue Redis, tickets stay in the state Redis
     (RQ does not run on Redis Cluster, so the queue Redis may be a standalone server)."""

@@ -72,6 +72,14 @@ def test_full_lifecycle_and_close_cascades_to_duplicates(redis_url):
         assert assignment["met_at"] and assignment["breached"] is False
 
 
+def masters_indexed(redis_url: str) -> set[str]:
+    from redis import Redis
+
+    from alertgate.dedup.keys import MASTERS_KEYS
+    with Redis.from_url(redis_url) as state:
+        return {m.decode() for key in MASTERS_KEYS for m in state.zrange(key, 0, -1)}
+
+
 def test_closing_not_completed_opens_a_follow_up_for_the_previous_handler(redis_url):
     with client_for(redis_url) as client:
         tid = new_master(client)
@@ -82,6 +90,7 @@ def test_closing_not_completed_opens_a_follow_up_for_the_previous_handler(redis_
         assert len(follow) == 1
         assert (follow[0]["status"], follow[0]["assignment_group"], follow[0]["assignee"]) == ("assigned", "network", "wu")
         assert tid in follow[0]["timeline"][0]["note"]
+        assert masters_indexed(redis_url) == {tid, follow[0]["id"]}  # (what the worker's sweep walks)
 
 
 def test_service_desk_opens_a_user_reported_ticket(redis_url):
@@ -91,6 +100,7 @@ def test_service_desk_opens_a_user_reported_ticket(redis_url):
         assert created.status_code == 201
         t = created.json()
         assert (t["source"], t["priority"], t["status"], t["title"]) == ("user_report", 2, "open", "打印机无法打印")
+        assert masters_indexed(redis_url) == {t["id"]}
         assert client.post("/api/v1/tickets", json=body, headers=VIEW).status_code == 403
         bad = client.post("/api/v1/tickets", json={"title": "x", "impact": 9}, headers=DESK)
         assert bad.status_code == 400 and bad.json()["detail"][0]["path"] == "$.impact"

@@ -9,7 +9,8 @@
 --   key state (hash: master, closed, closed_at, seq)   ag:{shard}:k:<tag>
 --   occurrence (hash: ticket, <delivery> = time)       ag:{shard}:o:<tag>:<occurrence>
 --   the shard's ticket index (zset: created_at → id)   ag:{shard}:created
--- Tickets: ag:{shard}:t:<id> (keys.ticket_prefix), in the same slot.
+-- Tickets: ag:{shard}:t:<id> (keys.ticket_prefix), and the shard's masters (zset: created_at →
+-- id, keys.masters_key) ag:{shard}:masters, in the same slot.
 -- Per alert, in ARGV: the count of its arguments, then the arguments (A below):
 --    1 kind (firing|resolved|update)  2 delivery  3 now (epoch)  4 now (ISO)
 --    5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
@@ -169,6 +170,7 @@ local function decide()
   end
   redis.call('HSET', state_key, 'master', id)
   redis.call('ZADD', index_key, A[3], id)
+  redis.call('ZADD', 'ag:{' .. string.sub(A[8], 1, 1) .. '}:masters', A[3], id)
   record(id)
   return {outcome, id, id}
 end

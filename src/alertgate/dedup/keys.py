@@ -58,7 +58,16 @@ def index_key(tag: str) -> str:
     return f"ag:{{{shard_of(tag)}}}:created"
 
 
+def masters_key(tag: str) -> str:
+    """The shard's masters (zset: created_at → id), written when a master is created: what the
+    worker's sweep walks, however many duplicates storms have left in the ticket index."""
+    return f"ag:{{{shard_of(tag)}}}:masters"
+
+
 INDEX_KEYS = tuple(index_key(shard) for shard in BASE32)
+MASTERS_KEYS = tuple(masters_key(shard) for shard in BASE32)
+# Set once the masters stored before the masters index existed have been added to it.
+MASTERS_INDEXED = "ag:masters-indexed"
 
 
 def index_keys() -> tuple[str, ...]:

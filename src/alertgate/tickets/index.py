@@ -17,9 +17,10 @@ async def ids_between(redis: Any, low: float | str, high: float | str) -> list[s
     return [raw.decode() for ids in await pipe.execute() for raw in ids]
 
 
-async def all_ids(redis: Any, batch: int = 1000) -> AsyncIterator[list[str]]:
-    """Every id, in chunks of at most ``batch`` (order: by shard, then by creation)."""
-    for key in index_keys():
+async def all_ids(redis: Any, batch: int = 1000, keys: Sequence[str] | None = None) -> AsyncIterator[list[str]]:
+    """Every id of the shard indexes (or of ``keys``), in chunks of at most ``batch`` (order: by
+    shard, then by creation)."""
+    for key in keys or index_keys():
         offset = 0
         while True:
             chunk = await redis.zrange(key, offset, offset + batch - 1)
