@@ -39,6 +39,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import callgrind
 import redis
 import uvloop
 
@@ -78,29 +79,7 @@ async def post(app, content: bytes) -> None:
         raise RuntimeError(f"{PATH} answered {status}")
 
 
-class OwnInstructions:
-    """This process's instructions between ``start`` and ``stop``, when it runs under callgrind
-    (``--instr-atstart=no``, dumps in ``dumps``)."""
-
-    def __init__(self, dumps: Path) -> None:
-        self.dumps = dumps
-
-    def _control(self, *args: str) -> None:
-        subprocess.run(["callgrind_control", *args, str(os.getpid())], check=True, capture_output=True)
-
-    def start(self) -> None:
-        self._control("-i", "on")
-        self._control("-z")
-
-    def stop(self) -> int:
-        before = set(self.dumps.glob("callgrind.*"))
-        self._control("-d")
-        self._control("-i", "off")
-        return sum(int(line.split()[1]) for dump in set(self.dumps.glob("callgrind.*")) - before
-                   for line in dump.read_text().splitlines() if line.startswith("totals:"))
-
-
-async def drive(app, bodies: list[bytes], meter: OwnInstructions | None) -> float:
+async def drive(app, bodies: list[bytes], meter: callgrind.Instructions | None) -> float:
     """CPU seconds (or, with a meter, instructions) of this process to post every body, CALLERS
     at a time."""
     queue = list(reversed(bodies))
@@ -136,7 +115,7 @@ def redis_cpu(client: redis.Redis) -> float:
 
 
 async def measure(variant: str, shapes: dict, masters: list[bytes], rounds: int, client: redis.Redis,
-                  meter: OwnInstructions | None) -> dict:
+                  meter: callgrind.Instructions | None) -> dict:
     """``shapes``: name → (alerts per request, round → its bodies)."""
     if variant == "ceiling":
         import ceiling_app
@@ -220,7 +199,7 @@ def main() -> int:
               for n in (1, 50)}
     fresh = args.alerts // 4
     shapes["fresh"] = (1, lambda number: [body([alert(CIS + number * fresh + i, 0, i)]) for i in range(fresh)])
-    meter = OwnInstructions(args.dumps) if args.instructions else None
+    meter = callgrind.Instructions(os.getpid(), args.dumps) if args.instructions else None
     try:
         found = uvloop.run(measure(args.variant, shapes, masters, args.rounds, redis.Redis.from_url(server.url), meter))
     finally:
@@ -241,8 +220,7 @@ def compare(args: argparse.Namespace) -> int:
         command = [sys.executable, __file__, "--variant", variant, "--alerts", str(alerts), "--rounds", str(rounds)]
         with tempfile.TemporaryDirectory(prefix="alertgate-app-cost-") as dumps:
             if args.instructions:
-                command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                           f"--callgrind-out-file={dumps}/callgrind.%p", *command, "--instructions", "--dumps", dumps]
+                command = [*callgrind.command(Path(dumps)), *command, "--instructions", "--dumps", dumps]
             done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             print(done.stderr[-2000:], file=sys.stderr)

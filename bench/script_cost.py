@@ -24,6 +24,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import callgrind
 import redis.asyncio as aredis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,35 +46,21 @@ class Callgrind:
     """redis-server under callgrind, counting only between ``start`` and ``stop``."""
 
     def __init__(self, work: Path) -> None:
-        self.work = work
         self.server = EmbeddedRedis(work / "redis", port=free_port())
         self.server.data_dir.mkdir(parents=True)
-        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                   f"--callgrind-out-file={work}/callgrind.%p", *self.server.command()]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+        self.process = subprocess.Popen([*callgrind.command(work), *self.server.command()], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
         self.server.process = self.process
         self.server.wait_ready(timeout=120)
-
-    def _control(self, *args: str) -> None:
-        subprocess.run(["callgrind_control", *args, str(self.process.pid)], check=True, capture_output=True)
+        self._meter = callgrind.Instructions(self.process.pid, work)
 
     def start(self) -> None:
-        self._control("-i", "on")
-        self._control("-z")
+        self._meter.start()
 
     def stop(self) -> int:
         """Instructions since ``start``."""
         time.sleep(1.2)  # one everysec fsync of the AOF, counted with the writes it syncs
-        before = set(self.work.glob("callgrind.*"))
-        self._control("-d")
-        self._control("-i", "off")
-        total = 0
-        for dump in set(self.work.glob("callgrind.*")) - before:
-            for line in dump.read_text().splitlines():
-                if line.startswith("totals:"):
-                    total += int(line.split()[1])
-        return total
+        return self._meter.stop()
 
     def close(self) -> None:
         self.server.stop(timeout=30)
