@@ -1,0 +1,137 @@
+"""The shipped media type imported into a real Zabbix 6.0 server, which then sends a problem, an
+acknowledgement by a second user and a recovery to a running gateway (issue #19: the export tag
+`max_attempts` made the import fail, and only a real server could tell)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, SOURCE_SECRET, VIEWER_SECRET
+from tests.e2e.zabbix_server import ZabbixApi, ZabbixServer, missing_parts
+
+MEDIA_TYPE = ROOT / "config" / "zabbix" / "media_alertgate.yaml"
+VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
+HOST, KEY = "db-01", "alertgate.e2e"
+SENT, FAILED = "1", "2"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(missing_parts() is not None,
+                                                  reason=f"a real Zabbix needs: {missing_parts()}")]
+
+
+@pytest.fixture(scope="module")
+def zabbix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZabbixServer]:
+    server = ZabbixServer(tmp_path_factory.mktemp("zabbix"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_until(check, timeout: float, what: str, server: ZabbixServer | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{server.log_tail()}" if server else ""))
+
+
+def import_media_type(api: ZabbixApi, gateway: str) -> str:
+    """What the README tells a Zabbix administrator to do: import, then fill in the two parameters."""
+    api.call("configuration.import", {"format": "yaml", "source": MEDIA_TYPE.read_text(),
+                                      "rules": {"mediaTypes": {"createMissing": True, "updateExisting": True}}})
+    media = api.call("mediatype.get", {"output": "extend", "filter": {"name": "alertgate"}})[0]
+    parameters = [{"name": p["name"], "value": {"alertgate_url": gateway, "alertgate_token": SOURCE_SECRET}
+                   .get(p["name"], p["value"])} for p in media["parameters"]]
+    api.call("mediatype.update", {"mediatypeid": media["mediatypeid"], "status": "0", "parameters": parameters})
+    return media["mediatypeid"]
+
+
+def monitored_host(api: ZabbixApi, media_id: str) -> dict[str, str]:
+    """A host with a trapper item and a High trigger, an action that notifies Admin through the
+    media type on problem, recovery and update, and a second user who acknowledges (Zabbix
+    never notifies a user of their own update)."""
+    for host in api.call("host.get", {"output": ["hostid"], "filter": {"host": "Zabbix server"}}):
+        api.call("host.update", {"hostid": host["hostid"], "status": "1"})  # its agent is not running
+    group = api.call("hostgroup.create", {"name": "alertgate e2e"})["groupids"][0]
+    host = api.call("host.create", {"host": HOST, "name": "数据库 01", "groups": [{"groupid": group}],
+                                    "interfaces": [{"type": 1, "main": 1, "useip": 1, "ip": "127.0.0.1",
+                                                    "dns": "", "port": "10050"}]})["hostids"][0]
+    api.call("item.create", {"hostid": host, "name": "e2e value", "key_": KEY, "type": 2, "value_type": 3})
+    trigger = api.call("trigger.create", {"description": "Free disk space is low on {HOST.NAME}",
+                                          "expression": f"last(/{HOST}/{KEY})>0", "priority": 4,
+                                          "comments": "Raised by the alertgate e2e test.", "manual_close": 1,
+                                          })["triggerids"][0]
+    admin = api.call("user.get", {"output": ["userid"], "filter": {"username": "Admin"}})[0]["userid"]
+    api.call("user.update", {"userid": admin, "medias": [{"mediatypeid": media_id, "sendto": "alertgate",
+                                                          "active": 0, "severity": 63,
+                                                          "period": "1-7,00:00-24:00"}]})
+    operation = {"operationtype": 0, "opmessage": {"default_msg": 1, "mediatypeid": media_id},
+                 "opmessage_usr": [{"userid": admin}]}
+    action = api.call("action.create", {
+        "name": "alertgate", "eventsource": 0, "status": 0, "esc_period": "1h",
+        "filter": {"evaltype": 0, "conditions": [{"conditiontype": 0, "operator": 0, "value": group}]},
+        "operations": [operation], "recovery_operations": [operation],
+        "update_operations": [operation]})["actionids"][0]
+    password = secrets.token_urlsafe(18)
+    role = api.call("role.get", {"output": ["roleid"], "filter": {"type": 3}, "limit": 1})[0]["roleid"]
+    admins = api.call("usergroup.get", {"output": ["usrgrpid"], "filter": {"name": "Zabbix administrators"}})[0]
+    api.call("user.create", {"username": "operator", "name": "Wang", "surname": "Fang", "passwd": password,
+                             "roleid": role, "usrgrps": [{"usrgrpid": admins["usrgrpid"]}]})
+    return {"trigger": trigger, "action": action, "operator_password": password}
+
+
+def delivered(api: ZabbixApi, action: str, event: str, count: int) -> list[dict] | None:
+    """alert.get's deliveries for the event once `count` of them are final (sent or failed)."""
+    alerts = api.call("alert.get", {"output": "extend", "actionids": [action], "eventids": [event]})
+    final = [a for a in alerts if a["status"] in (SENT, FAILED)]
+    return final if len(final) >= count else None
+
+
+def master(gateway: str) -> dict | None:
+    found = httpx.get(f"{gateway}/api/v1/tickets?ci={HOST}", headers=VIEW).json()["tickets"]
+    return httpx.get(f"{gateway}/api/v1/tickets/{found[0]['id']}", headers=VIEW).json()["ticket"] if found else None
+
+
+def test_real_zabbix_problem_ack_and_recovery_reach_the_ticket(zabbix: ZabbixServer, gateway: str):
+    api = ZabbixApi(zabbix.api_url).login("Admin", "zabbix")
+    media_id = import_media_type(api, gateway)
+    ids = monitored_host(api, media_id)
+    zabbix.reload_cache()
+
+    zabbix.send(HOST, KEY, "1")
+    event = wait_until(lambda: api.call("event.get", {"output": ["eventid"], "objectids": [ids["trigger"]],
+                                                      "value": 1}), 60, "the problem event", zabbix)[0]["eventid"]
+    wait_until(lambda: delivered(api, ids["action"], event, 1), 90, "the problem's delivery", zabbix)
+    ticket = wait_until(lambda: master(gateway), 10, "the ticket")
+    assert ticket["kind"] == "master" and ticket["ci"] == HOST     # the technical name, not 数据库 01
+    assert ticket["alert_source"] == "zabbix" and ticket["priority"] == 2   # High: impact 2 × urgency 2
+    assert ticket["status"] in ("open", "assigned")                  # the worker may not have dispatched it
+
+    operator = ZabbixApi(zabbix.api_url).login("operator", ids["operator_password"])
+    operator.call("event.acknowledge", {"eventids": [event], "action": 6, "message": "checking the disk now"})
+    wait_until(lambda: delivered(api, ids["action"], event, 2), 90, "the update's delivery", zabbix)
+    notes = [entry.get("note") or "" for entry in master(gateway)["timeline"]]
+    assert any("checking the disk now" in note for note in notes), notes
+
+    zabbix.send(HOST, KEY, "0")
+    wait_until(lambda: api.call("event.get", {"output": ["r_eventid"], "eventids": [event]})[0]["r_eventid"] != "0",
+               60, "the recovery event", zabbix)
+    recovery = api.call("event.get", {"output": ["r_eventid"], "eventids": [event]})[0]["r_eventid"]
+    wait_until(lambda: delivered(api, ids["action"], recovery, 1) or
+               (len(delivered(api, ids["action"], event, 3) or []) >= 3), 90, "the recovery's delivery", zabbix)
+    resolved = master(gateway)
+    assert resolved["status"] == "resolved" and resolved["resolution_code"] == "monitoring_recovered"
+    assert resolved["outage_end"] is not None
+
+    deliveries = api.call("alert.get", {"output": "extend", "actionids": [ids["action"]]})
+    assert len(deliveries) == 3
+    assert all(d["status"] == SENT for d in deliveries), [(d["status"], d["error"]) for d in deliveries]
