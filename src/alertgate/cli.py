@@ -6,7 +6,6 @@ import argparse
 import os
 import secrets
 import sys
-from datetime import UTC
 from pathlib import Path
 
 from alertgate.observability.logging import configure_logging
@@ -29,6 +28,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(settings)
 
 
+def _warn_without_ingest_credential(settings: Settings) -> None:
+    """Nothing can deliver alerts without a token of role source or admin: say so at start."""
+    if not any(token.role in (Role.SOURCE, Role.ADMIN) for token in settings.all_tokens()):
+        print("alertgate: warning: no credential can ingest alerts (no token of role source or admin). "
+              "Add one with `alertgate token --role source --name zabbix --write`, or set "
+              "ALERTGATE_BOOTSTRAP_TOKENS=source:SECRET for a first try", file=sys.stderr)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.host:
         os.environ["ALERTGATE_HOST"] = args.host
@@ -36,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["ALERTGATE_PORT"] = str(args.port)
     settings = _settings()
     configure_logging(settings.log_level)
+    _warn_without_ingest_credential(settings)
     if not settings.redis_url:
         print("alertgate: ALERTGATE_REDIS_URL is not set (`alertgate run` starts an embedded Redis)",
               file=sys.stderr)
@@ -66,18 +74,46 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
 
     if settings.worker_metrics_port is not None:
-        serve_metrics(settings.worker_metrics_port)
+        serve_metrics(settings.worker_metrics_port, settings.host)
     worker = create_worker(settings, connect_queue_redis(settings))
     worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
     return 0
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    """Print a new secret and the config entry that holds only its hash."""
+    """A new secret and the config entry that holds only its hash: printed, or with ``--write``
+    added to ``tokens:`` in alertgate.yaml (the running gateway takes it at its next start)."""
+    from alertgate.config_files import add_token, token_entry
+    from alertgate.settings import TokenConfig
+
     secret = secrets.token_urlsafe(32)
+    token = TokenConfig(args.name, Role(args.role), hash_secret(secret))
+    if args.write:
+        try:
+            written = add_token(Path(_settings().config_dir), token)
+        except ValueError as exc:
+            print(f"alertgate: {exc}", file=sys.stderr)
+            return 2
+        print(f"secret (give it to the sender, it is not stored): {secret}")
+        print(f"token {args.name!r} (role {args.role}) added to {written}; restart the gateway to use it")
+        return 0
     print(f"secret (give it to the sender, it is not stored): {secret}")
-    print("add to tokens: in alertgate.yaml:")
-    print(f"  - name: {args.name}\n    role: {args.role}\n    secret_sha256: {hash_secret(secret)}")
+    print("in alertgate.yaml, under tokens: (replace `tokens: []` with `tokens:` for the first one):")
+    print(token_entry(token), end="")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write the shipped settings, rules, tables and integration files into a folder to edit."""
+    from alertgate.config_files import write_defaults
+
+    target = Path(args.directory)
+    written, kept = write_defaults(target)
+    for path in written:
+        print(f"wrote {path}")
+    if kept:
+        print(f"kept {len(kept)} file(s) already there, unchanged")
+    print(f"use it with ALERTGATE_CONFIG_DIR={target.resolve()} (./config is found without it)")
     return 0
 
 
@@ -139,28 +175,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     """The monthly KPI report from the stored tickets, as JSON or CSV on stdout."""
     import asyncio
     import csv
-    from datetime import datetime
 
     import msgspec
 
     from alertgate.gateway.reports import kpi_report
     from alertgate.kpi.compute import rows
+    from alertgate.moments import parse_moment
     from alertgate.runtime.connections import connect_state
 
     settings = _settings()
     configure_logging("warning")
-    if not settings.redis_url:
-        print("alertgate: ALERTGATE_REDIS_URL is not set", file=sys.stderr)
-        return 2
-
-    def moment(text: str) -> datetime:
-        value = datetime.fromisoformat(text)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    settings = _with_running_redis(settings)
+    start, end = parse_moment(args.start), parse_moment(args.end)
+    if end <= start:
+        raise ValueError("--to must be after --from")
 
     async def build():
         redis = connect_state(settings, fail_fast=False)
         try:
-            return await kpi_report(redis, moment(args.start), moment(args.end))
+            return await kpi_report(redis, start, end)
         finally:
             await redis.aclose()
 
@@ -172,6 +205,25 @@ def cmd_report(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(rows(result))
     return 0
+
+
+def _with_running_redis(settings: Settings) -> Settings:
+    """The configured Redis, else the embedded one of the `alertgate run` holding the data dir."""
+    import msgspec
+
+    from alertgate.runtime.instance import read_running
+
+    if settings.redis_url:
+        return settings
+    running = read_running(Path(settings.data_dir))
+    if running is None:
+        raise CliError(f"ALERTGATE_REDIS_URL is not set and no `alertgate run` is running on the data directory "
+                       f"{Path(settings.data_dir).resolve()}")
+    return msgspec.structs.replace(settings, redis_url=running.redis_url)
+
+
+class CliError(Exception):
+    """A mistake of the command line: one line on stderr, exit 2."""
 
 
 def _guess_source(body: bytes) -> str:
@@ -207,17 +259,25 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--source", choices=["alertmanager", "zabbix", "finding"], help="default: guessed")
     trial.set_defaults(func=cmd_rules_test)
     report = sub.add_parser("report", help="the KPI report for a period")
-    report.add_argument("--from", dest="start", required=True, help="e.g. 2026-11-01")
+    report.add_argument("--from", dest="start", required=True, help="e.g. 2026-11-01 or 2026-11-01T08:00:00+08:00")
     report.add_argument("--to", dest="end", required=True, help="e.g. 2026-12-01 (exclusive)")
     report.add_argument("--format", choices=["json", "csv"], default="json")
     report.set_defaults(func=cmd_report)
     token = sub.add_parser("token", help="make a new credential")
     token.add_argument("--role", required=True, choices=[r.value for r in Role])
     token.add_argument("--name", required=True)
+    token.add_argument("--write", action="store_true", help="add the entry to tokens: in alertgate.yaml")
     token.set_defaults(func=cmd_token)
+    init = sub.add_parser("init", help="write the shipped settings, rules and integration files to edit")
+    init.add_argument("directory", help="e.g. ./config (files already there are kept)")
+    init.set_defaults(func=cmd_init)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (CliError, ValueError, OSError) as exc:  # the user's mistake, not a bug: one line
+        print(f"alertgate: {exc}", file=sys.stderr)
+        return 2

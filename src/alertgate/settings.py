@@ -143,8 +143,10 @@ def hash_secret(secret: str) -> str:
 
 
 def parse_bootstrap_tokens(text: str | None) -> list[TokenConfig]:
-    """``role:secret,role:secret`` → tokens (named ``bootstrap-N``)."""
+    """``role:secret,role:secret`` → tokens named by role (``bootstrap-source``, then
+    ``bootstrap-source-2`` for a second of the same role), as ticket history shows them."""
     tokens = []
+    per_role: dict[Role, int] = {}
     for index, pair in enumerate(p.strip() for p in (text or "").split(",")):
         if not pair:
             continue
@@ -158,7 +160,9 @@ def parse_bootstrap_tokens(text: str | None) -> list[TokenConfig]:
                 f"entry {index + 1} has unknown role {role.strip()!r} "
                 f"(one of {', '.join(r.value for r in Role)})"
             ) from None
-        tokens.append(TokenConfig(f"bootstrap-{index + 1}", role_value, hash_secret(secret)))
+        per_role[role_value] = per_role.get(role_value, 0) + 1
+        suffix = f"-{per_role[role_value]}" if per_role[role_value] > 1 else ""
+        tokens.append(TokenConfig(f"bootstrap-{role_value.value}{suffix}", role_value, hash_secret(secret)))
     return tokens
 
 
@@ -184,11 +188,23 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     return found
 
 
+PACKAGED_CONFIG = Path(__file__).parent / "defaults"
+
+
+def default_config_dir() -> Path:
+    """``./config`` when it holds settings or rules, else the defaults shipped in the package (an
+    installed alertgate starts without a checkout; ``alertgate init DIR`` writes them out)."""
+    local = Path("./config")
+    if (local / "alertgate.yaml").exists() or (local / "rules").is_dir():
+        return local
+    return PACKAGED_CONFIG
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read ``alertgate.yaml`` and the environment into Settings, or raise SettingsError."""
     environ = os.environ if environ is None else environ
     env = _env_overrides(environ)
-    config_dir = Path(env["config_dir"][1] if "config_dir" in env else "./config")
+    config_dir = Path(env["config_dir"][1]) if "config_dir" in env else default_config_dir()
     config_file = config_dir / "alertgate.yaml"
     raw: dict[str, Any] = {}
     origin: dict[str, str] = {}

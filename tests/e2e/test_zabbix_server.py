@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from pathlib import Path
 from typing import Iterator
 
 import httpx

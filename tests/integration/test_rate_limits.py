@@ -16,7 +16,7 @@ def test_one_noisy_source_is_limited_without_starving_the_others(redis_url, tmp_
     import shutil
     shutil.copytree(ROOT / "config", config)
     settings = yaml.safe_load((config / "alertgate.yaml").read_text())
-    settings["rate_limits"] = {"bootstrap-1": {"rate": 5, "burst": 10}}   # the first bootstrap token
+    settings["rate_limits"] = {"bootstrap-source": {"rate": 5, "burst": 10}}   # the first source token
     (config / "alertgate.yaml").write_text(yaml.safe_dump(settings))
     tokens = "source:noisy,source:quiet"
     with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config), ALERTGATE_BOOTSTRAP_TOKENS=tokens) as client:

@@ -100,6 +100,7 @@ local function decide()
       resolve_with_duplicates(holder)
       return {'resolved', holder, holder}
     end
+    if hkind == 'master' then timeline(hkey, 'recovery', nil, nil, 'recovered: ' .. A[12]) end
     return {'recovered', holder, master}
   end
 
@@ -140,7 +141,7 @@ local function decide()
   if within and mstatus == 'resolved' then
     local mkey = tkey(master)
     redis.call('HSET', mkey, 'status', 'in_progress', 'resolution_code', '', 'resolved_at', '',
-      'solution', '', 'last_occurrence_at', A[3], 'updated_at', A[3])
+      'solution', '', 'outage_end', '', 'last_occurrence_at', A[3], 'updated_at', A[3])
     redis.call('HINCRBY', mkey, 'reopen_count', 1)
     timeline(mkey, 'reopen', 'resolved', 'in_progress', 'occurred again: ' .. A[12])
     record(master)

@@ -8,7 +8,7 @@ answers ``repeat``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib.resources import files
 
 import msgspec
@@ -21,7 +21,8 @@ from alertgate.dedup.keys import dedup_tag, index_key, occurrence_key, state_key
 from alertgate.rules.policy import Policy
 from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.codec import to_field
-from alertgate.tickets.model import SlaEntry, SlaTarget, TimelineEntry
+from alertgate.tickets.lifecycle import initial_sla
+from alertgate.tickets.model import TimelineEntry
 
 INGEST_SCRIPT = files("alertgate.dedup").joinpath("ingest.lua").read_text()
 _encode = msgspec.json.Encoder().encode
@@ -39,16 +40,6 @@ class IngestResult(msgspec.Struct):
     outcome: Outcome
     ticket_id: str | None = None
     master_id: str | None = None
-
-
-def initial_sla(minutes: tuple[float, float, float] | list[float], created_at: datetime) -> list[SlaEntry]:
-    """Assignment is due from creation; acceptance and resolution start when the step before ends."""
-    assignment, acceptance, resolution = minutes
-    return [
-        SlaEntry(target=SlaTarget.ASSIGNMENT, due_at=created_at + timedelta(minutes=assignment), minutes=assignment),
-        SlaEntry(target=SlaTarget.ACCEPTANCE, minutes=acceptance),
-        SlaEntry(target=SlaTarget.RESOLUTION, minutes=resolution),
-    ]
 
 
 def master_fields(alert: Alert, policy: Policy, now: datetime) -> list[str | bytes]:

@@ -20,6 +20,7 @@ from alertgate.gateway.rules import rule_handlers
 from alertgate.gateway.tickets import ticket_exception_handlers, ticket_handlers
 from alertgate.observability.logging import configure_logging
 from alertgate.observability.metrics import GatewayMetrics
+from alertgate.observability.rejections import Rejections
 from alertgate.rules.schema import RulesInvalid
 from alertgate.rules.service import RulesService
 from alertgate.runtime.connections import StateRedis, connect_state, forget_topology
@@ -82,7 +83,9 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
             *openapi_handlers(auth),
         ],
         exception_handlers={**exception_handlers(settings.retry_after, settings.body_limit,
-                                                 on_redis_fault=lambda: forget_topology(redis)),
+                                                 on_redis_fault=lambda: forget_topology(redis),
+                                                 rejections=Rejections(metrics.requests_rejected),
+                                                 name_of=auth.name_of),
                             **ticket_exception_handlers()},
         request_max_body_size=settings.body_limit,
         on_startup=[start_watching],

@@ -48,6 +48,13 @@ class Authenticator:
             raise Unauthenticated("unknown credential")
         return found
 
+    def name_of(self, authorization: str | None) -> str | None:
+        """The credential's configured name, or None; never raises (for logs of refusals)."""
+        try:
+            return self.authenticate(authorization).name
+        except Unauthenticated:
+            return None
+
     def authorize(self, authorization: str | None, allowed: frozenset[Role]) -> Principal:
         principal = self.authenticate(authorization)
         if principal.role not in allowed:

@@ -33,6 +33,7 @@ from alertgate.dedup.store import ReplicasBehind
 from alertgate.gateway.auth import Forbidden, Unauthenticated
 from alertgate.gateway.limits import RateLimited
 from alertgate.gateway.sources.common import ErrorDetail as SourceErrorDetail, PayloadError
+from alertgate.observability.rejections import Rejections, reason_for
 
 log = structlog.get_logger("alertgate.gateway")
 
@@ -91,10 +92,22 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
 
 
 def exception_handlers(retry_after: int, body_limit: int,
-                       on_redis_fault: Callable[[], Awaitable[None]] | None = None) -> dict[Any, Any]:
-    """``on_redis_fault`` runs (at most once a second) after a Redis fault became a 503."""
+                       on_redis_fault: Callable[[], Awaitable[None]] | None = None,
+                       rejections: Rejections | None = None,
+                       name_of: Callable[[str | None], str | None] = lambda _: None) -> dict[Any, Any]:
+    """``on_redis_fault`` runs (at most once a second) after a Redis fault became a 503; every
+    4xx is counted and logged by ``rejections`` with the credential's name from ``name_of``."""
     pending: set[asyncio.Task] = set()
     last_fault = [0.0]
+
+    def refused(request: Request, status: int, error: str, detail: list[ErrorDetail] | None = None,
+                headers: dict[str, str] | None = None) -> Response[bytes]:
+        if rejections is not None:
+            endpoint = request.scope.get("path_template") or "unmatched"
+            credential = None if status == 401 else name_of(request.headers.get("authorization"))
+            rejections.record(endpoint, status, reason_for(status, error), credential,
+                              request.client.host if request.client else None)
+        return error_response(status, error, detail, headers)
 
     def after_fault() -> None:
         if on_redis_fault is None or time.monotonic() - last_fault[0] < 1.0:
@@ -104,14 +117,14 @@ def exception_handlers(retry_after: int, body_limit: int,
         pending.add(task)
         task.add_done_callback(pending.discard)
 
-    def payload_error(_: Request, exc: PayloadError) -> Response[bytes]:
-        return error_response(400, exc.error, [ErrorDetail(d.path, d.message) for d in exc.detail])
+    def payload_error(request: Request, exc: PayloadError) -> Response[bytes]:
+        return refused(request, 400, exc.error, [ErrorDetail(d.path, d.message) for d in exc.detail])
 
-    def unauthenticated(_: Request, exc: Unauthenticated) -> Response[bytes]:
-        return error_response(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="alertgate"'})
+    def unauthenticated(request: Request, exc: Unauthenticated) -> Response[bytes]:
+        return refused(request, 401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="alertgate"'})
 
-    def forbidden(_: Request, exc: Forbidden) -> Response[bytes]:
-        return error_response(403, str(exc))
+    def forbidden(request: Request, exc: Forbidden) -> Response[bytes]:
+        return refused(request, 403, str(exc))
 
     def redis_unavailable(request: Request, exc: Exception) -> Response[bytes]:
         log.warning("redis_unavailable", path=request.url.path, error=type(exc).__name__)
@@ -119,13 +132,15 @@ def exception_handlers(retry_after: int, body_limit: int,
         return error_response(503, "state store unavailable, retry later",
                               headers={"Retry-After": str(retry_after)})
 
-    def rate_limited(_: Request, exc: RateLimited) -> Response[bytes]:
-        return error_response(429, "rate limit exceeded for this credential",
-                              headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
+    def rate_limited(request: Request, exc: RateLimited) -> Response[bytes]:
+        return refused(request, 429, "rate limit exceeded for this credential",
+                       headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
 
-    def http_exception(_: Request, exc: HTTPException) -> Response[bytes]:
+    def http_exception(request: Request, exc: HTTPException) -> Response[bytes]:
         if exc.status_code == 413:
-            return error_response(413, f"request body larger than the limit of {body_limit} bytes")
+            return refused(request, 413, f"request body larger than the limit of {body_limit} bytes")
+        if 400 <= exc.status_code < 500:
+            return refused(request, exc.status_code, exc.detail, headers=exc.headers)
         return error_response(exc.status_code, exc.detail, headers=exc.headers)
 
     def unexpected(request: Request, exc: Exception) -> Response[bytes]:

@@ -52,7 +52,22 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             await redis.ping()
         except REDIS_UNAVAILABLE as exc:
             return Response({"status": "not ready", "checks": {**checks, "redis": type(exc).__name__}}, status_code=503)
-        return Response({"status": "ready", "checks": {**checks, "redis": "ok"}})
+        checks["redis"] = "ok"
+        checks.update(await worker_checks())
+        # Ingest works without the queue or a worker (the sweep dispatches later), so the answer
+        # stays 200; "degraded" says that dispatch, notices and timers are not running.
+        degraded = checks["queue"] != "ok" or checks["workers"].startswith("none")
+        return Response({"status": "degraded" if degraded else "ready", "checks": checks})
+
+    async def worker_checks() -> dict[str, str]:
+        """The queue Redis and the RQ workers whose heartbeat key is alive there."""
+        try:
+            names = await queue_redis.smembers("rq:workers")
+            alive = await queue_redis.exists(*names) if names else 0
+        except REDIS_UNAVAILABLE as exc:
+            return {"queue": type(exc).__name__, "workers": "unknown (queue Redis unreachable)"}
+        return {"queue": "ok", "workers": f"{alive} alive" if alive else
+                "none alive: dispatch, notices and SLA timers are not running"}
 
     @get("/metrics")
     async def metrics_endpoint(request: Request) -> Response[bytes]:

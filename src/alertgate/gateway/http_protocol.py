@@ -13,11 +13,29 @@ from __future__ import annotations
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from alertgate.gateway.coalesced_writes import CoalescedWrites
+from alertgate.observability.metrics import rejected_counter
+from alertgate.observability.rejections import Rejections
 
 MAX_HEAD_BYTES = 64 * 1024
 _BODY = b'{"error":"request head (request line and headers) larger than 65536 bytes","detail":[]}'
 _RESPONSE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
              b"content-length: " + str(len(_BODY)).encode() + b"\r\nconnection: close\r\n\r\n" + _BODY)
+
+
+_rejections: list[Rejections] = []
+
+
+def _head_rejections() -> Rejections:
+    """One per server process, made at the first 431 (the app's own counts the other refusals;
+    both write to the multiprocess metric files the gateway's /metrics reads)."""
+    if not _rejections:
+        _rejections.append(Rejections(rejected_counter(None)))
+    return _rejections[0]
+
+
+def _peer(transport) -> str | None:  # type: ignore[no-untyped-def]
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if peer else None
 
 
 class BoundedHeadHttpToolsProtocol(HttpToolsProtocol):
@@ -34,6 +52,7 @@ class BoundedHeadHttpToolsProtocol(HttpToolsProtocol):
         while data and self._in_head:
             room = MAX_HEAD_BYTES - self._head_bytes
             if room <= 0:
+                _head_rejections().record("unmatched", 431, "head_too_large", None, _peer(self.transport))
                 self.transport.write(_RESPONSE)
                 self.transport.close()
                 return

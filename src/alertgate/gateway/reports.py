@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import msgspec
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
@@ -12,11 +11,18 @@ from redis.asyncio import Redis
 from alertgate.gateway.auth import ANY_ROLE, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
 from alertgate.kpi.compute import Report, report
+from alertgate.moments import parse_moment
 from alertgate.problems.store import ProblemNotFound, ProblemStore
 from alertgate.tickets.store import TicketStore
 
 # A fault may begin before its ticket is registered: look that far back for registrations.
 REGISTRATION_LAG = timedelta(days=1)
+
+
+class PeriodError(ValueError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(name, message)
+        self.name, self.message = name, message
 
 
 def _period(request: Request) -> tuple[datetime, datetime]:
@@ -25,10 +31,9 @@ def _period(request: Request) -> tuple[datetime, datetime]:
     for name, default in (("from", now - timedelta(days=30)), ("to", now)):
         text = request.query_params.get(name)
         try:
-            value = msgspec.convert(text, datetime) if text is not None else default
-        except msgspec.ValidationError:
-            raise ValueError(name) from None
-        values.append(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+            values.append(parse_moment(text) if text is not None else default)
+        except ValueError as exc:
+            raise PeriodError(name, str(exc)) from None
     return values[0], values[1]
 
 
@@ -63,8 +68,8 @@ def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
         try:
             start, end = _period(request)
-        except ValueError as exc:
-            return error_response(400, "invalid query", [ErrorDetail(str(exc), "an RFC 3339 date-time")])
+        except PeriodError as exc:
+            return error_response(400, "invalid query", [ErrorDetail(exc.name, exc.message)])
         if end <= start:
             return error_response(400, "invalid query", [ErrorDetail("to", "must be after from")])
         return json_response(await kpi_report(redis, start, end))

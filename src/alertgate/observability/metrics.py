@@ -47,6 +47,11 @@ class Tally:
             counter.inc(amount)
 
 
+def rejected_counter(registry: CollectorRegistry | None) -> Counter:
+    return Counter("alertgate_requests_rejected_total", "Requests refused (4xx), by endpoint, status and reason.",
+                   ["endpoint", "status", "reason"], registry=registry)
+
+
 class GatewayMetrics:
     """The gateway's own series."""
 
@@ -74,6 +79,7 @@ class GatewayMetrics:
         self.rule_matches = Counter(
             "alertgate_rule_matches_total", "Rule matches, by stage and rule.", ["stage", "rule"], registry=register
         )
+        self.requests_rejected = rejected_counter(register)
         self.rules_reloads = Counter(
             "alertgate_rules_reloads_total", "Rule reloads, by outcome.", ["outcome"], registry=register
         )

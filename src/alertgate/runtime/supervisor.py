@@ -17,9 +17,11 @@ from pathlib import Path
 import structlog
 
 from alertgate.runtime.embedded_redis import EmbeddedRedis
+from alertgate.runtime.instance import AlreadyRunning, InstanceLock, RunningInstance, port_in_use
 from alertgate.settings import Settings
 
 log = structlog.get_logger("alertgate.run")
+WORKER_RESTART_DELAY = 2.0  # at least this long between two starts of a worker that keeps dying
 
 
 def prepare_metrics_dir(path: Path) -> str:
@@ -30,13 +32,33 @@ def prepare_metrics_dir(path: Path) -> str:
 
 
 def run(settings: Settings) -> int:
+    """Refuses (exit 2) before touching anything when another run holds the data directory or
+    the gateway's port is taken."""
     data_dir = Path(settings.data_dir)
+    lock = InstanceLock(data_dir)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        print(f"alertgate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if port_in_use(settings.host, settings.port):
+            print(f"alertgate: {settings.host}:{settings.port} is already in use; stop what listens there "
+                  "or set ALERTGATE_PORT", file=sys.stderr)
+            return 2
+        return _run_locked(settings, data_dir, lock)
+    finally:
+        lock.release()
+
+
+def _run_locked(settings: Settings, data_dir: Path, lock: InstanceLock) -> int:
     env = dict(os.environ)
     redis_server = None
     if not settings.redis_url:
         redis_server = EmbeddedRedis(data_dir / "redis")
         env["ALERTGATE_REDIS_URL"] = redis_server.start()
         log.info("embedded_redis_started", url=redis_server.url, binary=redis_server.binary)
+    lock.publish(RunningInstance(os.getpid(), settings.host, settings.port, env["ALERTGATE_REDIS_URL"]))
     env["PROMETHEUS_MULTIPROC_DIR"] = prepare_metrics_dir(data_dir / "metrics")
 
     stopping = False
@@ -48,19 +70,27 @@ def run(settings: Settings) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     command = [sys.executable, "-m", "alertgate"]
-    children = {
-        name: subprocess.Popen(command + [name], env=env, start_new_session=True)
-        for name in ("serve", "worker")
-    }
+
+    def start(name: str) -> subprocess.Popen:
+        return subprocess.Popen(command + [name], env=env, start_new_session=True)
+
+    children = {name: start(name) for name in ("serve", "worker")}
     log.info("alertgate_running", host=settings.host, port=settings.port,
              pids={name: child.pid for name, child in children.items()})
     exit_code = 0
+    worker_started = time.monotonic()
     try:
         while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    log.error("child_exited", process=name, returncode=child.returncode)
-                    exit_code, stopping = 1, True
+            for name, child in list(children.items()):
+                if child.poll() is None:
+                    continue
+                if name == "worker":  # its jobs wait in Redis: a new worker takes them over
+                    log.error("worker_exited_restarting", returncode=child.returncode)
+                    time.sleep(max(0.0, WORKER_RESTART_DELAY - (time.monotonic() - worker_started)))
+                    children[name], worker_started = start(name), time.monotonic()
+                    continue
+                log.error("child_exited", process=name, returncode=child.returncode)
+                exit_code, stopping = 1, True
             time.sleep(0.2)
     finally:
         for child in children.values():

@@ -135,6 +135,25 @@ def _need(value: object, name: str, action: Action) -> None:
         raise MissingArgument(name, f"{action.value} needs {name}")
 
 
+def initial_sla(minutes: tuple[float, float, float] | list[float], created_at: datetime) -> list[SlaEntry]:
+    """Assignment is due from creation; acceptance and resolution start when the step before ends."""
+    assignment, acceptance, resolution = minutes
+    return [
+        SlaEntry(target=SlaTarget.ASSIGNMENT, due_at=created_at + timedelta(minutes=assignment), minutes=assignment),
+        SlaEntry(target=SlaTarget.ACCEPTANCE, minutes=acceptance),
+        SlaEntry(target=SlaTarget.RESOLUTION, minutes=resolution),
+    ]
+
+
+def follow_up_sla(closed: list[SlaEntry], now: datetime) -> list[SlaEntry]:
+    """A follow-up's own clocks (closure not_completed): the closed ticket's targets from ``now``,
+    assignment met at once (it is created assigned to the previous handler)."""
+    minutes = [entry.minutes for entry in closed]
+    if len(minutes) != 3:
+        return []
+    return _meet(initial_sla(minutes, now), SlaTarget.ASSIGNMENT, now, SlaTarget.ACCEPTANCE)
+
+
 def _meet(sla: list[SlaEntry], target: SlaTarget, now: datetime, start_next: SlaTarget | None) -> list[SlaEntry]:
     out = []
     for entry in sla:
@@ -217,7 +236,7 @@ def apply(ticket: Ticket, action: Action, request: ActionRequest, actor: Actor,
     elif action is Action.REOPEN:
         to = S.IN_PROGRESS
         changes.update(reopen_count=ticket.reopen_count + 1, resolution_code=None, resolved_at=None,
-                       solution=None)
+                       solution=None, outage_end=None)  # open again: the outage has not ended
 
     if effects.escalated:
         changes.update(escalated_to=INCIDENT_MANAGER)

@@ -24,7 +24,7 @@ CONTENT_FIELDS = (
     "urgency", "symptom", "severity", "labels", "links", "location", "route_group", "ci_operational",
     "ci", "priority", "source",
 )
-FILTER_FIELDS = ("status", "kind", "ci", "priority", "source")
+FILTER_FIELDS = ("status", "kind", "ci", "priority", "source", "alert_source")
 FROM_MASTER = tuple(name for name in FILTER_FIELDS if name in CONTENT_FIELDS)  # ci, priority, source
 MASTER_READ = (*CONTENT_FIELDS, "created_at", "updated_at")  # what a duplicate shown reads of its master
 _encode = msgspec.json.Encoder().encode
@@ -40,6 +40,7 @@ class TicketFilter(msgspec.Struct, kw_only=True):
     ci: str | None = None
     priority: str | None = None
     source: str | None = None
+    alert_source: str | None = None
     since: datetime | None = None
 
     def matches(self, values: list[bytes | None]) -> bool:
@@ -331,6 +332,7 @@ class TicketStore:
             created_at=now, updated_at=now, resolved_at=None, closed_at=None, resolution_code=None,
             closure_code=None, solution=None, duplicate_count=0, reopen_count=0, reassignment_count=0,
             rejection_count=0, master_id=None, recurrence_of=None, occurrence_id=None,
+            sla=lifecycle.follow_up_sla(closed.sla, now), escalation_level=0, escalated_to=None,
             timeline=[TimelineEntry(at=now, actor="alertgate", action="create", to_status=TicketStatus.ASSIGNED,
                                     note=note)],
         )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import structlog
 from redis import Redis
 from rq import Worker
+from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from alertgate.settings import Settings
@@ -19,6 +21,7 @@ from alertgate.workers.queue import QUEUES, TIMERS, queue
 MAINTENANCE_INTERVAL = 15
 WORKER_TTL = 35
 SWEEP_INTERVAL = 30.0
+log = structlog.get_logger("alertgate.worker")
 
 
 def connect_queue_redis(settings: Settings) -> Redis:
@@ -34,14 +37,23 @@ def create_worker(settings: Settings, redis: Redis) -> Worker:
     queue(TIMERS, redis).enqueue_in(timedelta(seconds=SWEEP_INTERVAL), "alertgate.workers.jobs.sweep",
                                     SWEEP_INTERVAL, job_id="alertgate-sweep", result_ttl=600)
     return Worker([queue(name, redis) for name in QUEUES], connection=redis, serializer=JSONSerializer,
-                  maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL)
+                  maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL,
+                  exception_handlers=[log_job_failure])
 
 
-def serve_metrics(port: int) -> None:
-    """The worker's own /metrics (for a worker on a host without a gateway): every job's counts."""
+def log_job_failure(job: Job, exc_type: type, exc_value: BaseException, _traceback: object) -> bool:
+    """Every failed attempt in the worker's log with its cause (RQ keeps it only in the job)."""
+    log.error("job_failed", job_id=job.id, function=job.func_name, error=exc_type.__name__,
+              message=str(exc_value)[:500], retries_left=job.retries_left)
+    return True  # RQ's own handling (retry or the failed registry) goes on
+
+
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """The worker's own /metrics on ``host:port``: every job's counts (SLA breaches, escalations,
+    notices), for a Prometheus that cannot read the gateway's metric files (compose, other hosts)."""
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    start_http_server(port, registry=registry)
+    start_http_server(port, addr=host, registry=registry)

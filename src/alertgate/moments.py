@@ -1,0 +1,25 @@
+"""One reading of a moment for the API's query parameters and the CLI's options."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+FORMS = "a date (2026-11-01) or an RFC 3339 date-time (2026-11-01T08:00:00+08:00)"
+
+
+def parse_moment(text: str) -> datetime:
+    """A plain date is midnight UTC; a date-time without a zone is UTC. Raises ValueError naming
+    the accepted forms."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            value = datetime.combine(date.fromisoformat(text), datetime.min.time())
+        else:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not {FORMS}") from None
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{text!r} is outside the years 1–9999 in UTC") from None

@@ -1,0 +1,59 @@
+"""Refused requests, counted and logged (issue #19): a mistyped sender token must leave a trace.
+
+Each refusal increments ``alertgate_requests_rejected_total{endpoint,status,reason}`` and writes a
+log line with the reason, the endpoint, the credential's name when it is known and the peer
+address; never the secret, never the body. Under a flood at most one line per (endpoint, reason,
+caller) per minute is written, and the next one says how many were held back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("alertgate.gateway")
+
+LOG_INTERVAL = 60.0
+_MAX_CALLERS = 10_000  # bounded memory however many peers a flood comes from
+
+# The reasons a refusal is counted under (a closed set: labels must not grow with the input).
+REASONS_BY_STATUS = {400: "invalid_input", 401: "unknown_credential", 403: "role_not_allowed",
+                     404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
+                     415: "unsupported_media_type", 429: "rate_limited", 431: "head_too_large"}
+
+
+class Rejections:
+    def __init__(self, counter: Any, clock: Callable[[], float] = time.monotonic,
+                 interval: float = LOG_INTERVAL) -> None:
+        """``counter``: a Counter with labels (endpoint, status, reason)."""
+        self._counter = counter
+        self._clock = clock
+        self._interval = interval
+        self._last: dict[tuple[str, str, str], tuple[float, int]] = {}
+
+    def record(self, endpoint: str, status: int, reason: str, credential: str | None, peer: str | None) -> None:
+        self._counter.labels(endpoint, str(status), reason).inc()
+        caller = credential or peer or "unknown"
+        key = (endpoint, reason, caller)
+        now = self._clock()
+        last, held = self._last.get(key, (None, 0))
+        if last is not None and now - last < self._interval:
+            self._last[key] = (last, held + 1)
+            return
+        if len(self._last) >= _MAX_CALLERS:
+            self._last.clear()
+        self._last[key] = (now, 0)
+        log.warning("request_rejected", endpoint=endpoint, status=status, reason=reason,
+                    credential=credential, peer=peer, **({"held_back": held} if held else {}))
+
+
+def reason_for(status: int, detail: str = "") -> str:
+    """The counted reason: 401s say whether a credential was missing or not known."""
+    if status == 401 and "required" in detail:
+        return "missing_credential"
+    if status == 401 and ("without" in detail or "malformed" in detail):
+        return "malformed_credential"
+    return REASONS_BY_STATUS.get(status, f"http_{status}")
