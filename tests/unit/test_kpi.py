@@ -66,4 +66,18 @@ def test_by_priority_and_by_category():
 def test_rows_for_csv_cover_every_indicator_of_every_scope():
     flat = rows(report(TICKETS, set(), START, END))
     assert {"scope": "overall", "key": "all", "indicator": "incidents", "value": 5, "ratio": ""} in flat
-    assert len(flat) == 11 * (1 + 4 + 3)
+    assert len(flat) == 12 * (1 + 4 + 3)
+
+
+def test_a_sender_clock_ahead_never_makes_the_mean_response_negative():
+    """Issue #19: an outage said to start after its registration counts as 0 and is flagged."""
+    from datetime import datetime, timedelta, timezone
+
+    from alertgate.kpi.compute import indicators
+    from alertgate.tickets.model import Ticket
+
+    now = datetime(2026, 11, 22, tzinfo=timezone.utc)
+    ahead = Ticket(id="INC-A-1", created_at=now, updated_at=now, outage_start=now + timedelta(minutes=5))
+    behind = Ticket(id="INC-B-1", created_at=now, updated_at=now, outage_start=now - timedelta(minutes=2))
+    result = indicators([ahead, behind], set())
+    assert result.mean_response_seconds == 60.0 and result.sender_clock_ahead == 1

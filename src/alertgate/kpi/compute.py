@@ -6,7 +6,9 @@
   completed_with_problem, or linked to a problem record): counts and ratios of incidents;
 - resolved within SLA: resolution target not breached and closed as completed;
 - responded within SLA: neither the assignment nor the acceptance target was missed;
-- mean response time: registration − occurrence (created_at − outage_start), over incidents;
+- mean response time: registration − occurrence (created_at − outage_start), over incidents; an
+  outage said to start after its registration (the sender's clock runs ahead) counts as 0 and is
+  counted in sender_clock_ahead;
 - mean resolution time: resolved_at − created_at, over resolved or closed incidents;
 - first-line / second-line resolution: resolved while with the service desk (or no group) /
   with any other group;
@@ -39,6 +41,7 @@ class Indicators(msgspec.Struct):
     responded_within_sla: Count
     mean_response_seconds: float | None
     mean_resolution_seconds: float | None
+    sender_clock_ahead: int
     first_line_resolution: Count
     second_line_resolution: Count
     major_incidents: Count
@@ -81,8 +84,9 @@ def indicators(tickets: list[Ticket], problem_linked: set[str]) -> Indicators:
                                        for t in tickets), total),
         responded_within_sla=_count(sum(not _breached(t, SlaTarget.ASSIGNMENT) and not _breached(t, SlaTarget.ACCEPTANCE)
                                         for t in tickets), total),
-        mean_response_seconds=_mean([(t.created_at - occurred(t)).total_seconds() for t in tickets]),
+        mean_response_seconds=_mean([max(0.0, (t.created_at - occurred(t)).total_seconds()) for t in tickets]),
         mean_resolution_seconds=_mean([(t.resolved_at - t.created_at).total_seconds() for t in resolved]),
+        sender_clock_ahead=sum(occurred(t) > t.created_at for t in tickets),
         first_line_resolution=_count(sum(t.assignment_group in FIRST_LINE for t in resolved), total),
         second_line_resolution=_count(sum(t.assignment_group not in FIRST_LINE for t in resolved), total),
         major_incidents=_count(sum(t.priority in (1, 2) for t in tickets), total),
