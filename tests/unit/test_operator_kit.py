@@ -59,3 +59,95 @@ def test_compose_runs_the_whole_stack_with_the_readme_commands():
     assert "--appendonly" in services["redis"]["command"]
     assert services["gateway"]["command"][:2] == ["alertgate", "serve"]
     assert services["worker"]["command"] == ["alertgate", "worker"]
+
+
+def _urls(value: object) -> list[str]:
+    """Every http(s) URL in a loaded YAML document."""
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _urls(v)]
+    if isinstance(value, list):
+        return [u for v in value for u in _urls(v)]
+    return re.findall(r"https?://[^\s'\"]+", value) if isinstance(value, str) else []
+
+
+def _targets(value: object) -> list[str]:
+    if isinstance(value, dict):
+        found = [t for t in value.get("targets", []) if isinstance(t, str)] if "targets" in value else []
+        return found + [t for v in value.values() for t in _targets(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _targets(v)]
+    return []
+
+
+def test_every_shipped_address_is_a_compose_service_and_every_mount_exists():
+    """Issue #19: Alertmanager posted to `alertgate:8080` while the service is `gateway`."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = set(compose["services"])
+    shipped = [ROOT / "config/alertmanager/alertmanager.yml", ROOT / "config/prometheus/prometheus.yml",
+               ROOT / "config/grafana/provisioning/datasources/prometheus.yml"]
+    hosts = []
+    for path in shipped:
+        document = yaml.safe_load(path.read_text())
+        hosts += [(path.name, re.match(r"https?://([^:/]+)", url).group(1)) for url in _urls(document)]
+        hosts += [(path.name, target.split(":")[0]) for target in _targets(document)]
+    assert hosts and [(f, h) for f, h in hosts if h not in services] == []
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./config"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which is not in the repository"
+            elif source.startswith("./var/secrets/"):
+                assert "var/secrets" in (ROOT / "docker-compose.yml").read_text().split("services:")[0]
+
+
+def test_every_scraped_service_serves_metrics_and_restarts():
+    """Issue #19: the worker's counts (SLA breaches, escalations, notices) must reach Prometheus."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    prometheus = yaml.safe_load((ROOT / "config/prometheus/prometheus.yml").read_text())
+    targets = {t for job in prometheus["scrape_configs"] for t in _targets(job)}
+    worker = compose["services"]["worker"]
+    assert f"worker:{worker['environment']['ALERTGATE_WORKER_METRICS_PORT']}" in targets
+    assert "gateway:8080" in targets
+    for name in ("redis", "gateway", "worker"):
+        assert compose["services"][name].get("restart") == "unless-stopped", name
+
+
+PROMTOOL_TEST = """
+rule_files: [{rules}]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'alertgate_requests_rejected_total{{endpoint="/api/v1/alerts/alertmanager",status="401",reason="unknown_credential"}}'
+        values: '0 3 6 9 12 15'
+      - series: 'alertgate_requests_rejected_total{{endpoint="/api/v1/tickets",status="400",reason="invalid_input"}}'
+        values: '0 1 2 3 4 5'
+    alert_rule_test:
+      - eval_time: 5m
+        alertname: AlertgateIngestErrors
+        exp_alerts:
+          - exp_labels: {{severity: warning, endpoint: /api/v1/alerts/alertmanager, status: "401", reason: unknown_credential}}
+            exp_annotations:
+              summary: "/api/v1/alerts/alertmanager refused requests (401 unknown_credential): alerts are being lost"
+  - interval: 1m
+    input_series:
+      - series: 'up{{job="alertgate-worker",instance="worker:9109"}}'
+        values: '0 0 0 0'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: AlertgateDown
+        exp_alerts:
+          - exp_labels: {{severity: critical, job: alertgate-worker, instance: "worker:9109"}}
+            exp_annotations:
+              summary: "alertgate-worker (worker:9109) does not answer scrapes"
+"""
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (apt-get install prometheus)")
+def test_a_mistyped_sender_token_fires_the_shipped_ingest_rule(tmp_path):
+    """Issue #19: AlertgateIngestErrors could never fire; it now fires on refused ingest requests
+    (not on a refused ticket read) and AlertgateDown covers the worker (promtool test rules)."""
+    test = tmp_path / "rules_test.yml"
+    test.write_text(PROMTOOL_TEST.format(rules=ROOT / "config/prometheus/alertgate-rules.yml"))
+    done = subprocess.run(["promtool", "test", "rules", str(test)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
