@@ -10,7 +10,8 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 # src/alertgate/defaults links to ../../config: the shipped settings travel in the wheel
 COPY config ./config
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip install --no-cache-dir --upgrade pip setuptools wheel \
+    && pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \

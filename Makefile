@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test serve worker clean bench bench-peers bench-script bench-app
 
 $(STAMP): pyproject.toml
+	@sh scripts/check-build-tools.sh $(PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

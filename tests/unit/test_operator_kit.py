@@ -151,3 +151,21 @@ def test_a_mistyped_sender_token_fires_the_shipped_ingest_rule(tmp_path):
     test.write_text(PROMTOOL_TEST.format(rules=ROOT / "config/prometheus/alertgate-rules.yml"))
     done = subprocess.run(["promtool", "test", "rules", str(test)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_make_says_what_a_bare_machine_lacks(tmp_path):
+    """Issue #19: durable-rules compiles C on install; without a compiler `make run` must say so."""
+    import os
+    import sys
+
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for tool in ("sh", "dirname"):
+        (bare / tool).symlink_to(shutil.which(tool))
+    done = subprocess.run(["sh", str(ROOT / "scripts/check-build-tools.sh"), sys.executable],
+                          env={**os.environ, "PATH": str(bare)}, capture_output=True, text=True)
+    assert done.returncode == 2 and "build-essential" in done.stderr and "C compiler" in done.stderr
+    if shutil.which("cc"):
+        ok = subprocess.run(["sh", str(ROOT / "scripts/check-build-tools.sh"), sys.executable],
+                            capture_output=True, text=True)
+        assert ok.returncode == 0, ok.stderr
