@@ -17,8 +17,11 @@ if [ ! -x "$BASE/usr/bin/apt-get" ]; then
   debootstrap --variant=minbase bookworm "$BASE" http://deb.debian.org/debian >"$WORK/debootstrap.log" 2>&1
 fi
 
+release() { for m in proc opt/wheels opt/pypi opt/pypi-more; do umount "$1/$m" 2>/dev/null || true; done; }
 fresh() {  # a copy of the base chroot, with the host's DNS and pip settings, /proc mounted
   local dir=$WORK/$1
+  release "$dir"   # never remove a tree that still has this machine's folders mounted in it
+  if mount | grep -q " $dir/"; then echo "$dir still has mounts; not removing it" >&2; exit 1; fi
   rm -rf "$dir"; cp -a "$BASE" "$dir"
   cp /etc/resolv.conf "$dir/etc/resolv.conf"
   # this machine's CA bundle (a proxy's CA may sign what pip fetches): put in place of the
@@ -29,7 +32,6 @@ fresh() {  # a copy of the base chroot, with the host's DNS and pip settings, /p
   mount -t proc proc "$dir/proc"
   echo "$dir"
 }
-release() { for m in proc opt/wheels opt/pypi opt/pypi-more; do umount "$1/$m" 2>/dev/null || true; done; }
 BUILD=""; RUNTIME=""
 trap '[ -n "$BUILD" ] && release "$BUILD"; [ -n "$RUNTIME" ] && release "$RUNTIME"' EXIT
 

@@ -5,13 +5,13 @@ acknowledgement by a second user and a recovery to a running gateway (issue #19:
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Iterator
 
 import httpx
 import pytest
 
 from tests.conftest import ROOT, SOURCE_SECRET, VIEWER_SECRET
+from tests.e2e.test_alertmanager_prometheus import wait_until as wait_for
 from tests.e2e.zabbix_server import ZabbixApi, ZabbixServer, missing_parts
 
 MEDIA_TYPE = ROOT / "config" / "zabbix" / "media_alertgate.yaml"
@@ -34,13 +34,11 @@ def zabbix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZabbixServer]:
 
 
 def wait_until(check, timeout: float, what: str, server: ZabbixServer | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}" + (f"\n{server.log_tail()}" if server else ""))
+    """As the Alertmanager tests wait, with the Zabbix server's log when it times out."""
+    try:
+        return wait_for(check, timeout, what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{server.log_tail() if server else ''}") from None
 
 
 def import_media_type(api: ZabbixApi, gateway: str) -> str:
