@@ -74,6 +74,13 @@ def test_prometheus_scrapes_the_worker_counts_with_the_shipped_jobs(gateway_env,
         wait_until(lambda: query(prom_base, 'sum(alertgate_escalations_total{job="alertgate-worker"})'), 60,
                    "the worker's escalation in Prometheus")
         assert query(prom_base, 'min(up{job=~"alertgate|alertgate-worker"})') == 1.0
+
+        # A mistyped sender token: the shipped AlertgateIngestErrors fires in this Prometheus.
+        def mistyped() -> float | None:
+            httpx.post(base + "/api/v1/alerts/alertmanager", json=body, headers={"Authorization": "Bearer typo"})
+            return query(prom_base, 'ALERTS{alertname="AlertgateIngestErrors",alertstate="firing",'
+                                    'reason="unknown_credential"}')
+        wait_until(mistyped, 60, "AlertgateIngestErrors to fire")
     finally:
         if prom is not None:
             stop_process(prom)

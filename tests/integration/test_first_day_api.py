@@ -146,3 +146,11 @@ def test_a_follow_up_has_its_own_clocks_from_its_creation(redis_url):
     assert by_target["acceptance"]["met_at"] is None and by_target["resolution"]["met_at"] is None
     assert follow["escalation_level"] == 0
     assert json.dumps(follow["sla"]) != json.dumps(closed["sla"])
+
+
+def test_readyz_says_degraded_while_no_worker_is_alive(redis_url):
+    """Issue #19: with the worker gone, /readyz answered ready; ingest still works, so it stays 200."""
+    with client_for(redis_url) as client:
+        answer = client.get("/readyz", headers=VIEW)
+    assert answer.status_code == 200 and answer.json()["status"] == "degraded"
+    assert answer.json()["checks"]["workers"].startswith("none alive")
