@@ -77,16 +77,16 @@ def test_heartbeat_is_suppressed_without_a_ticket_but_recoveries_pass(redis_url)
 def test_rules_test_endpoint_shows_each_stage_and_creates_nothing(redis_url):
     with client_for(redis_url) as client:
         payload = am_body(am_alert("DiskFull", host="db1", severity="critical"))
-        response = client.post("/api/v1/rules/test", json={"source": "alertmanager", "payload": payload}, headers=VIEW)
+        response = client.post("/api/v1/rules/test", json={"source": "alertmanager", "payload": payload}, headers=ADMIN)
         assert response.status_code == 200, response.text
         [verdict] = response.json()["results"]
         assert [(s["stage"], s["rule"]) for s in verdict["stages"]] == [
             ("suppress", None), ("classify", "storage-capacity"), ("prioritise", "critical"), ("route", "storage-team")]
         assert (verdict["ticket"]["priority"], verdict["ticket"]["assignment_group"]) == (1, "storage")
         assert client.get("/api/v1/tickets", headers=VIEW).json()["tickets"] == []
-        bad = client.post("/api/v1/rules/test", json={"source": "nagios", "payload": {}}, headers=VIEW)
+        bad = client.post("/api/v1/rules/test", json={"source": "nagios", "payload": {}}, headers=ADMIN)
         assert bad.status_code == 400 and bad.json()["detail"][0]["path"] == "$.source"
-        broken = client.post("/api/v1/rules/test", json={"source": "zabbix", "payload": {"event_value": "1"}}, headers=VIEW)
+        broken = client.post("/api/v1/rules/test", json={"source": "zabbix", "payload": {"event_value": "1"}}, headers=ADMIN)
         assert broken.status_code == 400 and broken.json()["detail"][0]["path"] == "$.event_id"
 
 
@@ -109,7 +109,7 @@ def test_reload_keeps_the_last_good_rules_when_a_file_is_bad(redis_url, config_d
         assert detail["path"].endswith("40-broken.yaml:3") and "unknown field 'nope'" in detail["message"]
         payload = am_body(am_alert("DiskFull", host="db1", severity="critical"))
         verdict = client.post("/api/v1/rules/test", json={"source": "alertmanager", "payload": payload},
-                              headers=VIEW).json()["results"][0]
+                              headers=ADMIN).json()["results"][0]
         assert verdict["ticket"]["assignment_group"] == "storage"  # the old rules still run
         metrics = client.get("/metrics", headers=VIEW).text
         assert 'alertgate_rules_reloads_total{outcome="error"} 1.0' in metrics
@@ -124,7 +124,7 @@ def test_a_changed_file_is_picked_up_without_a_restart(redis_url, config_dir):
         payload = {"source": "alertmanager", "payload": am_body(am_alert("Anything", host="db1"))}
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            verdict = client.post("/api/v1/rules/test", json=payload, headers=VIEW).json()["results"][0]
+            verdict = client.post("/api/v1/rules/test", json=payload, headers=ADMIN).json()["results"][0]
             if verdict["ticket"]["assignment_group"] == "dba":
                 break
             time.sleep(0.2)

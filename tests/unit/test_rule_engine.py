@@ -229,3 +229,25 @@ route:
         w.join()
     assert problems == []
     assert seen == {("cat-a", "group-a"), ("cat-b", "group-b")}
+
+
+def test_a_catastrophic_regex_cannot_stall_the_evaluation(tmp_path):
+    """Issue #20: `^(a+)+$` against 28 a's and a `!` stalled Python's `re` for 9 s, and it doubles
+    with each `a`. RE2 runs it in linear time; with 60 a's `re` would never finish (the alarm
+    turns a hang into a failure)."""
+    import signal
+
+    engine = engine_for(tmp_path, "classify:\n  - name: evil\n    when: {field: symptom, regex: '^(a+)+$'}\n"
+                                  "    set: {category: x}\n")
+
+    def hung(*_):
+        raise TimeoutError("the rule's regex did not finish")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        assert classify(engine, symptom="a" * 60 + "!") is None
+        assert classify(engine, symptom="a" * 60) == "evil"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -21,7 +21,10 @@ EXPECTED = {
                                  "lt, le, gt, ge)"),
     "two_operators.yaml": (3, "rule a: a condition has exactly one operator (one of equals, not_equals, in, regex, "
                               "exists, lt, le, gt, ge)"),
-    "bad_regex.yaml": (3, "rule a: invalid regular expression 'web[0-9': unterminated character set at position 3"),
+    "bad_regex.yaml": (3, "rule a: invalid regular expression 'web[0-9': missing ]: [0-9 (rules use RE2 syntax: "
+                          "no backreferences or lookaround)"),
+    "backreference_regex.yaml": (4, "rule doubled: invalid regular expression '^(web)\\\\1$': invalid escape "
+                                    "sequence: \\1 (rules use RE2 syntax: no backreferences or lookaround)"),
     "in_not_a_list.yaml": (3, "rule a: 'in' takes a non-empty list of values"),
     "numeric_needs_number.yaml": (3, "rule a: 'gt' takes a number"),
     "empty_any.yaml": (4, "rule a: 'any' takes a non-empty list of conditions"),

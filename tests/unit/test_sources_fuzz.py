@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import msgspec
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from alertgate.gateway.sources import SOURCES
@@ -77,5 +78,36 @@ def test_hostile_shapes():
     many = {"alerts": [{"labels": {"alertname": f"A{i}", "instance": f"h{i % 100}:1"},
                         "startsAt": "2026-11-22T03:00:00Z"} for i in range(10_000)]}
     assert len(SOURCES["alertmanager"](msgspec.json.encode(many), CTX)) == 10_000
-    huge = {"alerts": [{"labels": {f"l{i}": "v" * 50 for i in range(5_000)}, "startsAt": "2026-11-22T03:00:00Z"}]}
-    assert SOURCES["alertmanager"](msgspec.json.encode(huge), CTX)[0].ci == "unknown"
+    many_labels = {"alerts": [{"labels": {f"l{i}": "v" * 50 for i in range(256)}, "startsAt": "2026-11-22T03:00:00Z"}]}
+    assert SOURCES["alertmanager"](msgspec.json.encode(many_labels), CTX)[0].ci == "unknown"
+
+
+@pytest.mark.parametrize("source, body, path", [
+    ("alertmanager", {"alerts": [{"labels": {f"l{i}": "v" for i in range(257)}, "startsAt": "2026-11-22T03:00:00Z"}]},
+     "$.alerts[0].labels"),
+    ("alertmanager", {"alerts": [{"labels": {"alertname": "a" * 4097}, "startsAt": "2026-11-22T03:00:00Z"}]},
+     "$.alerts[0].labels[...]"),
+    ("alertmanager", {"alerts": [{"labels": {"x" * 257: "v"}, "startsAt": "2026-11-22T03:00:00Z"}]},
+     "$.alerts[0].labels"),
+    ("alertmanager", {"alerts": [{"labels": {"alertname": "A"}, "annotations": {"description": "d" * 65537},
+                                  "startsAt": "2026-11-22T03:00:00Z"}]}, "$.alerts[0].annotations[...]"),
+    ("zabbix", {"event_id": "1", "event_value": "1", "host": "h" * 4097, "trigger_id": "1"}, "$.host"),
+    ("zabbix", {"event_id": "1", "event_value": "1", "host": "h", "trigger_id": "1",
+                "event_tags": [{"tag": "t", "value": "v" * 4097}]}, "$.event_tags[0].value"),
+    ("finding", {"ci": "c", "title": "t" * 4097, "finding_id": "f"}, "$.title"),
+    ("finding", {"ci": "c", "title": "t", "finding_id": "f", "description": "d" * 65537}, "$.description"),
+])
+def test_a_field_past_its_size_limit_is_a_400_naming_it(source, body, path):
+    """Issue #20: no field had a size limit (a 4.5 MB alertname stalled a process for 4 s)."""
+    with pytest.raises(PayloadError) as refused:
+        SOURCES[source](msgspec.json.encode(body), CTX)
+    assert refused.value.detail[0].path == path, refused.value.detail
+
+
+def test_json_nested_deep_inside_an_ignored_key_is_a_400():
+    """Issue #20: `{"x": [[[…]]], "alerts": []}` raised RecursionError (a 500) on every route."""
+    body = b'{"x":' + b"[" * 1000 + b"]" * 1000 + b',"alerts":[], "event_id": "1", "ci": "c", "title": "t"}'
+    for source in SOURCES:
+        with pytest.raises(PayloadError) as refused:
+            SOURCES[source](body, CTX)
+        assert refused.value.error == "malformed JSON" and "nested" in refused.value.detail[0].message

@@ -21,10 +21,24 @@ import secrets
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
+def key_bytes(ci: str, symptom: str) -> bytes:
+    """The (ci, symptom) key as bytes, one way for every pair (what is hashed into its tag).
+
+    Keys have always been ``ci 0x1F symptom``, and that stays so wherever it is unambiguous,
+    so that masters stored before still find their duplicates. It is ambiguous when either part
+    holds 0x1F (``x\x1fb``/``c`` and ``x``/``b\x1fc`` were one key): those pairs, and a CI that
+    starts with NUL, are written ``NUL, len(ci) as 8 bytes, ci, symptom`` instead, which no
+    pair of the first form can produce (its first byte is never NUL)."""
+    if "\x1f" not in ci and "\x1f" not in symptom and not ci.startswith("\x00"):
+        return f"{ci}\x1f{symptom}".encode()
+    ci_bytes = ci.encode()
+    return b"\x00" + len(ci_bytes).to_bytes(8, "big") + ci_bytes + symptom.encode()
+
+
 @functools.lru_cache(maxsize=65536)  # a storm repeats few keys; base32 is pure Python
 def dedup_tag(ci: str, symptom: str) -> str:
     """13 base32 characters (64 bits) of a hash of the (ci, symptom) key."""
-    digest = hashlib.blake2b(f"{ci}\x1f{symptom}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(key_bytes(ci, symptom), digest_size=8).digest()
     return base64.b32encode(digest).decode().rstrip("=")
 
 

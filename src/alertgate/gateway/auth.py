@@ -17,6 +17,9 @@ from alertgate.settings import Role, TokenConfig
 
 INGEST = frozenset({Role.SOURCE, Role.ADMIN})
 ANY_ROLE = frozenset(Role)
+# Who may read tickets, problems, KPIs and the API document: everyone but a sender, so that a
+# stolen Zabbix or Alertmanager token cannot read the ticket base (SPEC §7).
+READERS = ANY_ROLE - {Role.SOURCE}
 
 
 class Unauthenticated(Exception):

@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
-from alertgate.gateway.auth import ANY_ROLE, Authenticator
+from alertgate.gateway.auth import READERS, Authenticator
 from alertgate.gateway.errors import ErrorBody
 from alertgate.gateway.intake import PATHS, IngestResponse
 from alertgate.gateway.rules import RuleTest
@@ -140,7 +140,7 @@ def openapi_handlers(auth: Authenticator) -> list[HTTPRouteHandler]:
 
     @get(DOCUMENT_PATH)
     async def openapi_json(request: Request) -> Response[bytes]:
-        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        auth.authorize(request.headers.get("authorization"), READERS)
         return Response(document, media_type="application/json")
 
     return [openapi_json]

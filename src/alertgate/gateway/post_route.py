@@ -17,6 +17,8 @@ from litestar.exceptions import HTTPException, InternalServerException, MethodNo
 from litestar.handlers import ASGIRouteHandler
 from litestar.types import Receive, Scope, Send
 
+from alertgate.gateway.media_type import require_json
+
 # handle(authorization header or None, read_body) → the JSON answer
 Handle = Callable[[str | None, Callable[[], Awaitable[bytes]]], Awaitable[bytes]]
 
@@ -28,7 +30,8 @@ def post_route(path: str, name: str, handle: Handle, body_limit: int) -> ASGIRou
     async def route(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             raise MethodNotAllowedException(headers={"Allow": ", ".join(METHODS)})
-        authorization, declared = _head(scope)
+        authorization, declared, content_type = _head(scope)
+        require_json(content_type)
         if declared is not None and declared > body_limit:
             raise HTTPException(status_code=413)  # before reading any of it
 
@@ -44,15 +47,18 @@ def post_route(path: str, name: str, handle: Handle, body_limit: int) -> ASGIRou
     return asgi(path, name=name, is_mount=False, copy_scope=False, opt={"methods": METHODS})(route)
 
 
-def _head(scope: Scope) -> tuple[str | None, int | None]:
-    """The Authorization header and the declared body length (header names arrive lowercased)."""
-    authorization = declared = None
+def _head(scope: Scope) -> tuple[str | None, int | None, str | None]:
+    """The Authorization header, the declared body length and the Content-Type (header names
+    arrive lowercased)."""
+    authorization = declared = content_type = None
     for header, value in scope["headers"]:
         if header == b"authorization":
             authorization = value.decode("latin-1")
         elif header == b"content-length":
             declared = int(value) if value.isdigit() else None  # (the HTTP parser checks it too)
-    return authorization, declared
+        elif header == b"content-type":
+            content_type = value.decode("latin-1")
+    return authorization, declared, content_type
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

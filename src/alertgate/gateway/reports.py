@@ -8,7 +8,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
 
-from alertgate.gateway.auth import ANY_ROLE, Authenticator
+from alertgate.gateway.auth import READERS, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
 from alertgate.kpi.compute import Report, report
 from alertgate.moments import parse_moment
@@ -50,14 +50,14 @@ def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]
 
     @get("/api/v1/problems")
     async def list_problems(request: Request) -> Response[bytes]:
-        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        auth.authorize(request.headers.get("authorization"), READERS)
         limit = query_int(request, "limit", 50, 1, 500)
         offset = query_int(request, "offset", 0, 0, 2**31)
         return json_response({"problems": await problems.list(limit, offset)})
 
     @get("/api/v1/problems/{problem_id:str}")
     async def get_problem(request: Request) -> Response[bytes]:
-        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        auth.authorize(request.headers.get("authorization"), READERS)
         try:
             return json_response(await problems.get(request.path_params["problem_id"]))
         except ProblemNotFound:
@@ -65,7 +65,7 @@ def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]
 
     @get("/api/v1/kpi")
     async def kpi(request: Request) -> Response[bytes]:
-        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        auth.authorize(request.headers.get("authorization"), READERS)
         try:
             start, end = _period(request)
         except PeriodError as exc:

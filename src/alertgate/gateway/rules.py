@@ -9,9 +9,10 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 
-from alertgate.gateway.auth import ANY_ROLE, Authenticator
+from alertgate.gateway.auth import Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response
 from alertgate.gateway.sources import SOURCES
+from alertgate.gateway.media_type import require_json
 from alertgate.gateway.sources.common import SourceContext, decode_json
 from alertgate.rules.engine import RuleEngine, StageMatch
 from alertgate.rules.policy import Policy
@@ -61,7 +62,8 @@ def rule_handlers(service: RulesService, auth: Authenticator, settings: Settings
 
     @post("/api/v1/rules/test", status_code=200)
     async def test(request: Request) -> Response[bytes]:
-        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        auth.authorize(request.headers.get("authorization"), ADMIN)
+        require_json(request.headers.get("content-type"))
         wanted = decode_json(await request.body(), RuleTest)
         return Response(_encode({"results": explain(bytes(wanted.payload), wanted.source, service.engine, settings)}),
                         media_type="application/json")

@@ -9,14 +9,15 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 
-from alertgate.gateway.auth import ANY_ROLE, Authenticator
+from alertgate.gateway.auth import ANY_ROLE, READERS, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
 from alertgate.gateway.sources import SOURCES
-from alertgate.gateway.sources.common import ErrorDetail as SourceErrorDetail, PayloadError, decode_json
+from alertgate.gateway.sources.common import ErrorDetail as SourceErrorDetail, PayloadError, decode_json, sane_time
 from alertgate.moments import parse_moment
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult
 from alertgate.gateway.followups import FollowUps
+from alertgate.gateway.media_type import require_json
 from alertgate.rules.service import RulesService
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import (
@@ -116,7 +117,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
                     followups: FollowUps) -> list[HTTPRouteHandler]:
     @get("/api/v1/tickets")
     async def list_tickets(request: Request) -> Response[bytes]:
-        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        auth.authorize(request.headers.get("authorization"), READERS)
         filters = ticket_filter(dict(request.query_params.items()))
         limit = query_int(request, "limit", 50, 1, 500)
         cursor = request.query_params.get("cursor")
@@ -128,14 +129,17 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
     @get("/api/v1/tickets/{ticket_id:str}")
     async def get_ticket(request: Request) -> Response[bytes]:
         ticket_id = request.path_params["ticket_id"]
-        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        auth.authorize(request.headers.get("authorization"), READERS)
         ticket = await store.get(ticket_id)
         return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket), await store.recurrences_of(ticket)))
 
     @post("/api/v1/tickets", status_code=201)
     async def open_ticket(request: Request) -> Response[bytes]:
         principal = auth.authorize(request.headers.get("authorization"), OPENERS)
+        require_json(request.headers.get("content-type"))
         new = decode_json(await request.body(), NewTicket)
+        if new.outage_start is not None:
+            new.outage_start = sane_time(new.outage_start, "$.outage_start")
         now = datetime.now(timezone.utc)
         tables = rules.engine.tables
         priority = tables.priority(new.impact, new.urgency)
@@ -160,6 +164,8 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         except ValueError:
             return error_response(404, f"no action {action}; one of {', '.join(a.value for a in Action)}")
         body = await request.body()
+        if body.strip():
+            require_json(request.headers.get("content-type"))
         args = decode_json(body, ActionRequest) if body.strip() else ActionRequest()
         ticket, _ = await store.act(ticket_id, chosen, args, Actor(principal.name, principal.role),
                                     datetime.now(timezone.utc))

@@ -112,3 +112,11 @@ class WorkerMetrics:
             "alertgate_escalations_total", "Escalations, by priority and level.", ["priority", "level"],
             registry=register,
         )
+        self.jobs_failed = Counter(
+            "alertgate_jobs_failed_total", "Jobs that failed their last attempt (kept in RQ's failed "
+            "registry for 7 days), by function.", ["function"], registry=register,
+        )
+        self.dispatch_abandoned = Counter(
+            "alertgate_dispatch_abandoned_total", "Masters the sweep stopped queueing for dispatch "
+            "after their dispatch failed every time.", registry=register,
+        )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
@@ -32,7 +31,7 @@ class CompiledStage:
     params: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)            # alias → label name
     numbers: dict[str, tuple[str, str]] = field(default_factory=dict)  # alias → (kind, name)
-    regexes: list[tuple[str, str, str, re.Pattern]] = field(default_factory=list)
+    regexes: list[tuple[str, str, str, Any]] = field(default_factory=list)  # (alias, kind, name, RE2 pattern)
     windows: list[tuple[str, tuple[Window, ...]]] = field(default_factory=list)
     presence: dict[str, str] = field(default_factory=dict)          # fact alias → subject alias
     fields: set[str] = field(default_factory=set)                   # fields compared as they are

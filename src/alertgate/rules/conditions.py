@@ -1,16 +1,17 @@
 """Rule conditions: the YAML form, parsed into a small tree (no code, only data).
 
 A leaf names a ``field`` of the normalized alert (or one set by an earlier stage) or a ``label``,
-and one operator: ``equals``, ``not_equals``, ``in``, ``regex`` (Python ``re.search``),
+and one operator: ``equals``, ``not_equals``, ``in``, ``regex`` (RE2, searched anywhere in the value),
 ``exists`` (true/false), ``lt``, ``le``, ``gt``, ``ge``. ``tags_any`` / ``tags_all`` take a map of
 label → value. ``all``, ``any`` and ``not`` combine conditions.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Union
+
+from alertgate.rules.patterns import PatternError, compile_pattern
 
 FIELDS = frozenset({
     "source", "ci", "symptom", "status", "severity", "title", "description",
@@ -34,7 +35,7 @@ class Leaf:
     name: str
     op: str
     value: Any = None
-    pattern: re.Pattern | None = None
+    pattern: Any = None  # an RE2 pattern (patterns.compile_pattern)
 
     def subject(self) -> tuple[str, str]:
         return self.kind, self.name
@@ -111,8 +112,8 @@ def _leaf(raw: dict, keys: set, path: tuple) -> Leaf:
         if not isinstance(value, str):
             raise ConditionError("'regex' takes a regular expression as a string", where)
         try:
-            return Leaf(kind, name, op, value, re.compile(value))
-        except re.error as exc:
+            return Leaf(kind, name, op, value, compile_pattern(value))
+        except PatternError as exc:
             raise ConditionError(f"invalid regular expression {value!r}: {exc}", where) from None
     if op == "exists":
         if not isinstance(value, bool):

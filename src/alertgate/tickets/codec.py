@@ -4,6 +4,7 @@ duplicate ids live in lists beside the hash."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -19,6 +20,9 @@ TIME_FIELDS = frozenset({
 JSON_FIELDS = frozenset({"sla", "labels", "links", "channels"})
 BOOL_FIELDS = frozenset({"ci_operational"})
 SKIP_FIELDS = frozenset({"timeline"})
+# A stored time outside these is shown as absent (the gateway takes none outside 1970–2200).
+READABLE_FROM = datetime(1, 1, 2, tzinfo=timezone.utc)
+READABLE_UNTIL = datetime(9999, 1, 1, tzinfo=timezone.utc)
 _encode = msgspec.json.Encoder().encode
 _timeline_decoder = msgspec.json.Decoder(TimelineEntry)
 
@@ -70,18 +74,15 @@ def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id:
     ``origin`` and, until it changes, ``updated_at`` (``ingest.lua``); they are derived here (what
     it shows of its master is added by ``TicketStore.get``)."""
     data: dict[str, Any] = {}
+    unreadable: list[str] = []
     for key, value in raw.items():
-        name, text = key.decode(), value.decode()
+        name, text = key.decode(errors="replace"), value.decode(errors="replace")
         if text == "" or name not in Ticket.__struct_fields__:
             continue
-        if name in TIME_FIELDS:
-            data[name] = datetime.fromtimestamp(float(text), tz=timezone.utc)
-        elif name in JSON_FIELDS:
-            data[name] = msgspec.json.decode(value)
-        elif name in BOOL_FIELDS:
-            data[name] = text == "1"
-        else:
-            data[name] = text
+        try:
+            data[name] = _from_field(name, text, value)
+        except (ValueError, OverflowError, OSError, msgspec.DecodeError, RecursionError):
+            unreadable.append(name)
     if ticket_id is not None:
         data.setdefault("id", ticket_id)
         master_id = master_of_duplicate(ticket_id)
@@ -91,9 +92,56 @@ def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id:
     if data.get("kind") == "duplicate":
         data.setdefault("origin", "duplicate")
         data.setdefault("updated_at", data.get("created_at"))
-    ticket = msgspec.convert(data, Ticket, strict=False)
-    entries = [_timeline_decoder.decode(item) for item in timeline]
+    ticket = _convert(data, unreadable)
+    entries = []
+    for item in timeline:
+        try:
+            entries.append(_timeline_decoder.decode(item))
+        except (msgspec.MsgspecError, RecursionError):
+            unreadable.append("timeline")
+    if unreadable:  # shown, never stored: the record stays as it is for whoever mends it
+        entries.append(TimelineEntry(at=ticket.updated_at, actor="alertgate", action="unreadable",
+                                     note="stored values that could not be read: " + ", ".join(sorted(set(unreadable)))))
     return msgspec.structs.replace(ticket, sla=_resolution_met(ticket), timeline=entries)
+
+
+def _from_field(name: str, text: str, value: bytes) -> Any:
+    if name in TIME_FIELDS:
+        moment = datetime.fromtimestamp(float(text), tz=timezone.utc)
+        if not READABLE_FROM <= moment < READABLE_UNTIL:  # arithmetic on it could overflow
+            raise ValueError(name)
+        return moment
+    if name in JSON_FIELDS:
+        return msgspec.json.decode(value)
+    if name in BOOL_FIELDS:
+        return text == "1"
+    return text
+
+
+def _convert(data: dict[str, Any], unreadable: list[str]) -> Ticket:
+    """The Ticket, leaving out (and naming in ``unreadable``) each value it cannot take: one bad
+    record must never break a read (issue #20)."""
+    epoch = datetime.fromtimestamp(0, tz=timezone.utc)
+    required = {"id": "unknown", "created_at": epoch}
+    for _ in range(len(data) + 4):
+        try:
+            return msgspec.convert(data, Ticket, strict=False)
+        except msgspec.ValidationError as exc:
+            field = _field_of(str(exc))
+            if field in data:
+                unreadable.append(field)
+                del data[field]
+            elif field in required or field == "updated_at":
+                data[field] = data.get("created_at", epoch) if field == "updated_at" else required[field]
+            else:
+                break
+    return msgspec.convert({"id": data.get("id", "unknown"), "created_at": epoch, "updated_at": epoch},
+                           Ticket, strict=False)
+
+
+def _field_of(message: str) -> str | None:
+    found = re.search(r"at `\$\.([A-Za-z_]+)", message) or re.search(r"missing required field `([^`]+)`", message)
+    return found.group(1) if found else None
 
 
 def _resolution_met(ticket: Ticket) -> list:

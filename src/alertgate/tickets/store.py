@@ -266,24 +266,34 @@ class TicketStore:
                 except WatchError:
                     continue
 
-    async def sweep(self, older_than: datetime) -> tuple[list[str], dict[int, int]]:
-        """Open masters created before ``older_than`` that were never dispatched, and the
-        unresolved masters per priority (for ``alertgate_tickets_open``). Walks the masters
-        index, which storms' duplicates do not grow."""
+    async def sweep(self, older_than: datetime) -> tuple[list[tuple[str, int]], dict[int, int]]:
+        """Open masters created before ``older_than`` that were never dispatched, with how often
+        the sweep queued them already, and the unresolved masters per priority (for
+        ``alertgate_tickets_open``). Walks the masters index, which storms' duplicates do not
+        grow. A value it cannot read counts as absent."""
         await self._index_older_masters()
-        missed: list[str] = []
+        missed: list[tuple[str, int]] = []
         unresolved: dict[int, int] = {}
         async for ids in index.all_ids(self._redis, keys=MASTERS_KEYS):
             pipe = self._redis.pipeline(transaction=False)
             for ticket_id in ids:
-                pipe.hmget(ticket_key(ticket_id), "status", "priority", "created_at", "dispatched_at")
-            for ticket_id, (status, priority, created, dispatched) in zip(ids, await pipe.execute()):
+                pipe.hmget(ticket_key(ticket_id), "status", "priority", "created_at", "dispatched_at", "swept")
+            for ticket_id, (status, priority, created, dispatched, swept) in zip(ids, await pipe.execute()):
                 if status in (b"resolved", b"closed", None):
                     continue
-                unresolved[int(priority or 3)] = unresolved.get(int(priority or 3), 0) + 1
-                if status == b"open" and not dispatched and float(created or 0) < older_than.timestamp():
-                    missed.append(ticket_id)
+                level = _number(priority, 3)
+                unresolved[level] = unresolved.get(level, 0) + 1
+                if status == b"open" and not dispatched and _number(created, 0) < older_than.timestamp():
+                    missed.append((ticket_id, _number(swept, 0)))
         return missed, unresolved
+
+    async def mark_swept(self, ticket_id: str) -> None:
+        await self._redis.hincrby(_key_of(ticket_id), "swept", 1)
+
+    async def dispatched_for(self, ticket_id: str) -> int | None:
+        """The reopen count the master was last dispatched for (None: never dispatched)."""
+        value = await self._redis.hget(_key_of(ticket_id), "dispatched_for")
+        return _number(value, None) if value else None
 
     async def _index_older_masters(self) -> None:
         """Once per Redis: add the masters stored before the masters index existed (a walk of the
@@ -336,6 +346,13 @@ class TicketStore:
             timeline=[TimelineEntry(at=now, actor="alertgate", action="create", to_status=TicketStatus.ASSIGNED,
                                     note=note)],
         )
+
+
+def _number(raw: bytes | None, default: Any) -> Any:
+    try:
+        return int(float(raw)) if raw else default
+    except (ValueError, OverflowError):
+        return default
 
 
 def with_creation_entry(ticket: Ticket) -> Ticket:

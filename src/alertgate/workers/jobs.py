@@ -34,6 +34,9 @@ from alertgate.workers.worker import connect_queue_redis
 
 log = structlog.get_logger("alertgate.jobs")
 DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)
+# The sweep queues a master's dispatch this many times at most: a ticket whose every dispatch
+# fails (after its own retries) is then left, counted in alertgate_dispatch_abandoned_total.
+SWEEP_DISPATCHES = 3
 T = TypeVar("T")
 
 
@@ -78,17 +81,24 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
         ticket = await store.get(ticket_id)
         if ticket.kind is not TicketKind.MASTER or ticket.status not in UNRESOLVED:
             return f"left alone: {ticket.kind.value} {ticket.status.value}"
+        # Once per ticket and reopening, whatever queued it (ingest, the sweep, RQ's retry of a
+        # killed attempt): the mark is written last, so an attempt cut short is done again, and
+        # every step before it is idempotent (the assign is skipped once assigned; the notice's
+        # key does not depend on the reason; timers have fixed ids).
+        if await store.dispatched_for(ticket_id) == ticket.reopen_count:
+            return "left alone: already dispatched"
         if ticket.status is TicketStatus.OPEN:
             group = ticket.route_group or "service_desk"
             ticket, _ = await store.act(ticket_id, Action.ASSIGN, ActionRequest(group=group, note=f"dispatch ({reason})"),
                                         DISPATCHER, _now())
-        await store.mark(ticket_id, dispatched_at=repr(_now().timestamp()))
         recipient = ticket.assignment_group or ticket.route_group or "service_desk"
-        notice = compose(ticket, "incident", recipient, ctx.settings.notify.service_desk, step=reason)
+        notice = compose(ticket, "incident", recipient, ctx.settings.notify.service_desk,
+                         step=f"dispatch{ticket.reopen_count}")
         timers = schedule(ctx, ticket)
         if reason == "recurrence":
             await _problem_on_recurrence(redis, store, ticket)
         await deliver(ctx, redis, [notice], ticket.channels or ["log"])
+        await store.mark(ticket_id, dispatched_at=repr(_now().timestamp()), dispatched_for=str(ticket.reopen_count))
         log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=timers)
         return f"dispatched to {recipient}"
 
@@ -186,9 +196,19 @@ def sweep(interval: float = 30.0) -> str:
             await redis.delete("ag:stats:open")
             if open_by_priority:
                 await redis.hset("ag:stats:open", mapping={str(p): n for p, n in open_by_priority.items()})
-            if missed:  # one transaction for all of them
-                enqueue_all(queue_redis, [dispatch_job(t, "sweep", ctx.settings.notify.max_attempts) for t in missed])
-            return f"{len(missed)} dispatched late"
+            retried = []
+            for ticket_id, sweeps in missed:
+                if sweeps < SWEEP_DISPATCHES:
+                    retried.append(ticket_id)
+                elif sweeps == SWEEP_DISPATCHES:  # every dispatch of it failed: stop, once, and say so
+                    ctx.metrics.dispatch_abandoned.inc()
+                    log.error("dispatch_abandoned", ticket_id=ticket_id, sweeps=sweeps)
+                    await store.mark_swept(ticket_id)
+            for ticket_id in retried:
+                await store.mark_swept(ticket_id)
+            if retried:  # one transaction for all of them
+                enqueue_all(queue_redis, [dispatch_job(t, "sweep", ctx.settings.notify.max_attempts) for t in retried])
+            return f"{len(retried)} dispatched late"
     queue_redis = connect_queue_redis(ctx.settings)
     result = _run(body())
     queue(TIMERS, queue_redis).enqueue_in(timedelta(seconds=interval), "alertgate.workers.jobs.sweep", interval,

@@ -11,7 +11,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from alertgate.settings import Settings
-from alertgate.workers.context import set_context
+from alertgate.workers.context import context, set_context
 from alertgate.workers.queue import QUEUES, TIMERS, queue
 
 # After a worker dies, another worker's maintenance pass takes the scheduler over once the dead
@@ -42,9 +42,14 @@ def create_worker(settings: Settings, redis: Redis) -> Worker:
 
 
 def log_job_failure(job: Job, exc_type: type, exc_value: BaseException, _traceback: object) -> bool:
-    """Every failed attempt in the worker's log with its cause (RQ keeps it only in the job)."""
-    log.error("job_failed", job_id=job.id, function=job.func_name, error=exc_type.__name__,
-              message=str(exc_value)[:500], retries_left=job.retries_left)
+    """Every failed attempt in the worker's log with its cause (RQ keeps it only in the job); the
+    last attempt is counted in ``alertgate_jobs_failed_total`` and stays in RQ's failed registry."""
+    final = not job.retries_left
+    log.error("job_gave_up" if final else "job_failed", job_id=job.id, function=job.func_name,
+              error=exc_type.__name__, message=str(exc_value)[:500], retries_left=job.retries_left)
+    if final:
+        function = (job.func_name or "unknown").rpartition(".")[2]
+        context().metrics.jobs_failed.labels(function).inc()
     return True  # RQ's own handling (retry or the failed registry) goes on
 
 

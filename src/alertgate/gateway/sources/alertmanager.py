@@ -17,8 +17,10 @@ from alertgate.gateway.sources.common import (
     ci_from_labels,
     decode_json,
     present,
+    sane_time,
     stable_hash,
 )
+from alertgate.gateway.sources.limits import Annotations, Labels, Value
 from alertgate.tickets.alert import Alert, AlertStatus
 
 NAME = "alertmanager"
@@ -26,23 +28,36 @@ _STILL_FIRING_YEAR = 1  # endsAt 0001-01-01T00:00:00Z means "no end yet"
 
 
 class AlertmanagerAlert(msgspec.Struct):
-    labels: dict[str, str]
+    labels: Labels
     startsAt: datetime
-    annotations: dict[str, str] = {}
+    annotations: Annotations = {}
     endsAt: datetime | None = None
     status: Literal["firing", "resolved"] | None = None
-    generatorURL: str | None = None
-    fingerprint: str | None = None
+    generatorURL: Value | None = None
+    fingerprint: Value | None = None
 
 
 class AlertmanagerPayload(msgspec.Struct):
     alerts: list[AlertmanagerAlert]
-    externalURL: str | None = None
+    externalURL: Value | None = None
 
 
 def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
     payload = decode_json(body, AlertmanagerPayload)
-    return [_normalize(alert, payload.externalURL, ctx) for alert in payload.alerts]
+    return [_normalize(_checked_times(alert, i), payload.externalURL, ctx) for i, alert in enumerate(payload.alerts)]
+
+
+def _checked_times(alert: AlertmanagerAlert, index: int) -> AlertmanagerAlert:
+    """startsAt and endsAt in the accepted range; an endsAt in the year 1 (Alertmanager's
+    0001-01-01T00:00:00Z, "no end yet", in whatever zone) is no end. The times keep the sender's
+    offset: startsAt is part of the occurrence's identity as sent."""
+    sane_time(alert.startsAt, f"$.alerts[{index}].startsAt")
+    ends = alert.endsAt
+    if ends is not None and ends.year <= _STILL_FIRING_YEAR:
+        alert.endsAt = None
+    elif ends is not None:
+        sane_time(ends, f"$.alerts[{index}].endsAt")
+    return alert
 
 
 _STATUS = {status.value: status for status in AlertStatus}  # (a dict is faster than the Enum call)

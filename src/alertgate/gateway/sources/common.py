@@ -6,7 +6,7 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, TypeVar
 
 import msgspec
@@ -17,7 +17,7 @@ UNKNOWN = "unknown"
 # A value Zabbix could not resolve arrives literally ({EVENT.RECOVERY.DATE}, {$ZABBIX.URL},
 # {#LLD}, {?expression}); values it cannot compute arrive as *UNKNOWN*. Both mean "absent".
 _UNRESOLVED = re.compile(r"^\s*(\{[^{}\s]+\}|\*UNKNOWN\*)\s*$")
-_MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
+_MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`(?: in `(?P<within>[^`]*)`)?)?$", re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +56,32 @@ def decode_json(body: bytes, type_: type[T]) -> T:
     except msgspec.ValidationError as exc:
         match = _MSGSPEC_PATH.match(str(exc))
         assert match is not None
-        path = match.group("path") or "$"
-        raise PayloadError("invalid payload", [ErrorDetail(path, match.group("message"))]) from None
+        path, message = match.group("path") or "$", match.group("message")
+        if match.group("within"):  # a map's key: "at `key` in `$.alerts[0].labels`"
+            path, message = match.group("within"), f"a key: {message}"
+        raise PayloadError("invalid payload", [ErrorDetail(path, message)]) from None
     except msgspec.DecodeError as exc:
         raise PayloadError("malformed JSON", [ErrorDetail("$", str(exc))]) from None
+    except RecursionError:  # msgspec's bound on nesting, even inside a key it would skip
+        raise PayloadError("malformed JSON", [ErrorDetail("$", "nested too deeply")]) from None
+
+
+# The times a sender may give (issue #20): anything else is refused with 400 naming its path.
+# A time outside the years 1–9999 once in UTC was stored, and then broke every read of it.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+TIME_RANGE = "from 1970-01-01 to 2200-01-01 (UTC)"
+
+
+def sane_time(value: datetime, path: str) -> datetime:
+    """``value`` in UTC if it lies in the accepted range, else PayloadError naming ``path``."""
+    try:
+        utc = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise PayloadError("invalid payload", [ErrorDetail(path, f"{value.isoformat()} is not a time {TIME_RANGE}")])
+    return utc
 
 
 def present(value: Any) -> str | None:

@@ -8,7 +8,7 @@ so that a retried delivery is recognised instead of opening a second ticket.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 import msgspec
 
@@ -18,27 +18,28 @@ from alertgate.gateway.sources.common import (
     SourceContext,
     decode_json,
     present,
+    sane_time,
     stable_hash,
 )
+from alertgate.gateway.sources.limits import Labels, NonEmptyValue, Text, Value
 from alertgate.tickets.alert import Alert, AlertStatus
 
 NAME = "finding"
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
 class Finding(msgspec.Struct):
-    ci: NonEmpty
-    title: NonEmpty
-    finding_id: str | None = None
-    check: str | None = None
+    ci: NonEmptyValue
+    title: NonEmptyValue
+    finding_id: Value | None = None
+    check: Value | None = None
     observed_at: datetime | None = None
     status: Literal["firing", "resolved"] = "firing"
-    severity: str | None = None
-    description: str = ""
-    inspector: str | None = None
-    location: str | None = None
-    labels: dict[str, str] = {}
-    links: dict[str, str] = {}
+    severity: Value | None = None
+    description: Text = ""
+    inspector: Value | None = None
+    location: Value | None = None
+    labels: Labels = {}
+    links: Labels = {}
 
 
 def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
@@ -49,6 +50,8 @@ def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
 
 
 def _normalize(finding: Finding, path: str, ctx: SourceContext) -> Alert:
+    if finding.observed_at is not None:
+        sane_time(finding.observed_at, f"{path}.observed_at")
     ci, title = finding.ci.strip(), finding.title.strip()
     if not ci or not title:
         field = "ci" if not ci else "title"

@@ -9,6 +9,7 @@ acknowledgement or comment, recorded on the ticket and never a new ticket.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Annotated
 
 import msgspec
 
@@ -19,8 +20,10 @@ from alertgate.gateway.sources.common import (
     SourceContext,
     decode_json,
     present,
+    sane_time,
     stable_hash,
 )
+from alertgate.gateway.sources.limits import PER_ALERT, Labels, LabelName, Text, Value
 from alertgate.tickets.alert import Alert, AlertStatus
 
 NAME = "zabbix"
@@ -33,12 +36,16 @@ SEVERITY_NAMES = {
     "5": "disaster",
 }
 
-Scalar = str | int | float | None
+Scalar = Value | int | float | None    # every value arrives as a string; numbers are tolerated
+LongScalar = Text | int | float | None
 
 
 class ZabbixTag(msgspec.Struct):
-    tag: str
-    value: str = ""
+    tag: LabelName
+    value: Value = ""
+
+
+ZabbixTags = Annotated[list[ZabbixTag], msgspec.Meta(max_length=PER_ALERT)]
 
 
 class ZabbixPayload(msgspec.Struct):
@@ -49,17 +56,17 @@ class ZabbixPayload(msgspec.Struct):
     event_severity: Scalar = None
     event_name: Scalar = None
     event_timestamp: Scalar = None
-    event_tags: str | list[ZabbixTag] | dict[str, str] | None = None
-    event_opdata: Scalar = None
+    event_tags: Text | ZabbixTags | Labels | None = None
+    event_opdata: LongScalar = None
     event_update_action: Scalar = None
-    event_update_message: Scalar = None
+    event_update_message: LongScalar = None
     event_update_user: Scalar = None
     host: Scalar = None
     host_name: Scalar = None
     host_ip: Scalar = None
     trigger_id: Scalar = None
     trigger_name: Scalar = None
-    trigger_description: Scalar = None
+    trigger_description: LongScalar = None
     zabbix_url: Scalar = None
 
 
@@ -85,8 +92,8 @@ def _tags(raw: str | list[ZabbixTag] | dict[str, str] | None) -> dict[str, str]:
         if present(raw) is None:
             return {}
         try:
-            raw = msgspec.json.decode(raw, type=list[ZabbixTag])
-        except msgspec.MsgspecError as exc:
+            raw = msgspec.json.decode(raw, type=ZabbixTags)
+        except (msgspec.MsgspecError, RecursionError) as exc:
             raise PayloadError("invalid payload", [ErrorDetail("$.event_tags", f"not a JSON list of tags: {exc}")]) from None
     labels: dict[str, str] = {}
     for item in raw or ():
@@ -99,9 +106,10 @@ def _timestamp(value: Scalar) -> datetime | None:
     if text is None:
         return None
     try:
-        return datetime.fromtimestamp(float(text), tz=timezone.utc)
+        moment = datetime.fromtimestamp(float(text), tz=timezone.utc)
     except (ValueError, OverflowError, OSError):
         raise PayloadError("invalid payload", [ErrorDetail("$.event_timestamp", f"not epoch seconds: {text!r}")]) from None
+    return sane_time(moment, "$.event_timestamp")
 
 
 def _normalize(payload: ZabbixPayload, ctx: SourceContext) -> Alert:
