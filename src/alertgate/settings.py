@@ -113,6 +113,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     dedup_window: Seconds = Seconds(1800.0)
     recurrence_lookback: Seconds = Seconds(30 * 86400.0)
     body_limit: Annotated[int, msgspec.Meta(ge=1024)] = 5 * 1024 * 1024
+    # a request's head must arrive within head_timeout of its first byte, its body within
+    # body_timeout of its head; else 408 and the connection is closed
+    head_timeout: Seconds = Seconds(10.0)
+    body_timeout: Seconds = Seconds(30.0)
     data_dir: str = "./var"
     log_level: Annotated[str, msgspec.Meta(pattern=r"^(debug|info|warning|error)$")] = "info"
     ci_labels: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_CI_LABELS))
@@ -177,7 +181,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     scalar = {
         "config_dir", "host", "port", "redis_url", "queue_redis_url", "redis_timeout", "redis_cluster",
         "redis_wait_replicas", "redis_wait_timeout",
-        "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir",
+        "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir", "head_timeout", "body_timeout",
         "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval",
     }
     found = {}

@@ -85,3 +85,51 @@ def test_bodies_are_bounded_however_they_arrive(gateway):
     streamed = exchange(gateway, post_head(b"Transfer-Encoding: chunked\r\n") + chunked(*[b" " * 65536] * 96))
     assert streamed.startswith(b"HTTP/1.1 413 "), streamed[:300]
     assert exchange(gateway, head(b"")).startswith(b"HTTP/1.1 200 ")  # and the server is fine
+
+
+@pytest.fixture
+def impatient_gateway(gateway_env, tmp_path):
+    from tests.conftest import start_alertgate, stop_process, wait_for_http
+
+    env = gateway_env | {"ALERTGATE_HEAD_TIMEOUT": "1s", "ALERTGATE_BODY_TIMEOUT": "1s"}
+    process = start_alertgate(["serve"], env, tmp_path, tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{env['ALERTGATE_PORT']}"
+    try:
+        wait_for_http(base + "/healthz", process=process)
+        yield base
+    finally:
+        stop_process(process)
+
+
+def slow_exchange(base: str, first: bytes, wait: float) -> bytes:
+    """Send ``first``, then nothing for ``wait`` seconds; what came back by then."""
+    import time
+
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(first)
+        time.sleep(wait)
+        sock.settimeout(3)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return received
+
+
+def test_a_head_or_a_body_that_dawdles_gets_408_and_the_connection_closed(impatient_gateway):
+    """Issue #20: nothing limited the time to read a request's head or body (slowloris)."""
+    half_head = b"POST /api/v1/alerts/alertmanager HTTP/1.1\r\nHost: gateway\r\nX-Slow: "
+    answer = slow_exchange(impatient_gateway, half_head, 2.0)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:80]
+    body = json.dumps(am_body(am_alert())).encode()
+    half_body = (b"POST /api/v1/alerts/alertmanager HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+                 b"Authorization: Bearer " + SOURCE_SECRET.encode() + b"\r\nContent-Length: "
+                 + str(len(body)).encode() + b"\r\n\r\n" + body[:10])
+    answer = slow_exchange(impatient_gateway, half_body, 2.0)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:80]
+    # an ordinary request on a fresh connection is untouched, and the server is fine
+    ok = exchange(impatient_gateway, b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
+    assert ok.startswith(b"HTTP/1.1 200 ")

@@ -44,3 +44,27 @@ def test_paused_redis_gives_bounded_503_and_a_responsive_gateway(own_redis_gatew
     # The stalled call may have run once Redis resumed: either way one ticket, then repeats.
     assert retried["outcome"] in ("new", "repeat") and again["outcome"] == "repeat"
     assert retried["ticket_id"] == again["ticket_id"]
+
+
+def test_every_request_gets_its_503_within_redis_timeout_even_queued_behind_another(own_redis_gateway):
+    """Issue #20: a request queued behind a stalled batch waited for it, then for its own call:
+    up to twice redis_timeout (4.0 s with 2 s). Now the bound covers all of a request's Redis work."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base, server = own_redis_gateway
+    url = base + "/api/v1/alerts/alertmanager"
+    assert httpx.post(url, json=am_body(am_alert("Warm2")), headers=SOURCE).status_code == 200
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        def send(i: int) -> tuple[int, float]:
+            time.sleep(0.05 * i)  # arriving while earlier ones are in flight
+            started = time.monotonic()
+            answer = httpx.post(url, json=am_body(am_alert(f"Queued{i}")), headers=SOURCE, timeout=15)
+            return answer.status_code, time.monotonic() - started
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(send, range(8)))
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    assert {status for status, _ in answers} == {503}
+    assert max(elapsed for _, elapsed in answers) < 1.6, answers   # redis_timeout is 1 s here

@@ -3,6 +3,7 @@ each served as a lean ASGI route (``post_route``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from time import perf_counter
@@ -10,6 +11,7 @@ from time import perf_counter
 import msgspec
 import structlog
 from litestar.handlers import ASGIRouteHandler
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import DedupStore, IngestResult
@@ -51,6 +53,7 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
     """One POST handler per registered source."""
     limiter = RateLimiter({name: (limit.rate, limit.burst) for name, limit in settings.rate_limits.items()})
     ci_labels, symptom_labels = tuple(settings.ci_labels), tuple(settings.symptom_labels)
+    redis_timeout = float(settings.redis_timeout)
 
     def make(source: str) -> ASGIRouteHandler:
         parse = SOURCES[source]
@@ -73,7 +76,11 @@ def intake_handlers(settings: Settings, auth: Authenticator, dedup: DedupStore, 
             alerts = parse(await read_body(), SourceContext(now, ci_labels, symptom_labels))
             tally(received, len(alerts))
             alerts, policies = classify(alerts, rules, now)
-            results = await dedup.ingest(alerts, policies, now)
+            try:  # the whole Redis part, batching and any second call included, within the bound
+                async with asyncio.timeout(redis_timeout):
+                    results = await dedup.ingest(alerts, policies, now)
+            except TimeoutError:
+                raise RedisTimeoutError(f"no answer within redis_timeout ({redis_timeout:g} s)") from None
             count_outcomes(results, policies)
             for alert, result in zip(alerts, results):
                 if result.outcome not in QUIET:

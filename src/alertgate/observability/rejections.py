@@ -21,7 +21,7 @@ _MAX_CALLERS = 10_000  # bounded memory however many peers a flood comes from
 
 # The reasons a refusal is counted under (a closed set: labels must not grow with the input).
 REASONS_BY_STATUS = {400: "invalid_input", 401: "unknown_credential", 403: "role_not_allowed",
-                     404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
+                     404: "not_found", 405: "method_not_allowed", 408: "too_slow", 413: "body_too_large",
                      415: "unsupported_media_type", 429: "rate_limited", 431: "head_too_large"}
 
 
