@@ -4,6 +4,7 @@ master is dispatched once whatever queued it. A real Redis and a real RQ worker.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import yaml
 
 from alertgate.dedup.keys import ticket_prefix
 from alertgate.settings import load_settings
-from alertgate.workers import jobs
+from alertgate.workers import jobs, recovery
 from alertgate.workers.context import set_context
 from alertgate.workers.queue import dispatch_job, enqueue_all
 from tests.conftest import BOOTSTRAP, DESK_SECRET, ROOT, VIEWER_SECRET
@@ -23,6 +24,15 @@ from tests.integration.test_workers import burst, config, mailbox, sink  # noqa:
 pytestmark = pytest.mark.integration
 VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
 DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
+
+
+def sweep_now(queue_redis: redis.Redis) -> str:
+    """One sweep that treats everything owed as overdue (interval 0), without its next run."""
+    from rq.job import Job
+
+    answer = jobs.sweep(0.0)
+    Job.fetch("alertgate-sweep", connection=queue_redis).delete()
+    return answer
 
 
 def ticket_hash(redis_url: str, ticket_id: str) -> tuple[redis.Redis, str]:
@@ -77,7 +87,7 @@ def one_attempt_config(config: Path) -> Path:  # noqa: F811
 
 def test_a_dispatch_that_always_fails_stops_is_counted_and_stays_visible(redis_url, one_attempt_config):
     """The sweep queued a failing dispatch again every 30 s, forever. Now it gives up after
-    SWEEP_DISPATCHES tries: counted, logged, the jobs kept in RQ's failed registry."""
+    SWEEP_ATTEMPTS tries: counted, logged, the jobs kept in RQ's failed registry."""
     from rq import Queue
     from rq.registry import FailedJobRegistry
 
@@ -95,13 +105,14 @@ def test_a_dispatch_that_always_fails_stops_is_counted_and_stays_visible(redis_u
     set_context(settings)
     answers = []
     with structlog.testing.capture_logs() as logged:
-        for _ in range(jobs.SWEEP_DISPATCHES + 2):
-            answers.append(jobs.sweep(3600.0))
+        for _ in range(recovery.SWEEP_ATTEMPTS + 2):
+            time.sleep(0.01)
+            answers.append(sweep_now(queue_redis))
             burst(redis_url, one_attempt_config)
-    assert answers[:jobs.SWEEP_DISPATCHES] == ["1 dispatched late"] * jobs.SWEEP_DISPATCHES
-    assert answers[jobs.SWEEP_DISPATCHES:] == ["0 dispatched late"] * 2
+    assert answers[:recovery.SWEEP_ATTEMPTS] == ["1 dispatch queued again"] * recovery.SWEEP_ATTEMPTS
+    assert answers[recovery.SWEEP_ATTEMPTS:] == ["nothing owed"] * 2
     failed = FailedJobRegistry("alertgate-dispatch", connection=queue_redis).get_job_ids()
     assert any(tid in job_id for job_id in failed)  # (ids within one second coincide here; 30 s apart in use)
-    assert [e["ticket_id"] for e in logged if e["event"] == "dispatch_abandoned"] == [tid]  # once, and counted
+    assert [(e["ticket_id"], e["kind"]) for e in logged if e["event"] == "work_abandoned"] == [(tid, "dispatch")]
     store.delete(key + ":tl")
     shutil.rmtree(one_attempt_config, ignore_errors=True)

@@ -63,7 +63,7 @@ local function resolve_with_duplicates(master)
   local mkey = tkey(master)
   local from, count = unpack(redis.call('HMGET', mkey, 'status', 'duplicate_count'))
   redis.call('HSET', mkey, 'status', 'resolved', 'resolution_code', 'monitoring_recovered',
-    'resolved_at', A[3], 'updated_at', A[3])
+    'resolved_at', A[3], 'updated_at', A[3], 'owed_restoration', A[3])  -- (workers/recovery.py)
   timeline(mkey, 'resolve', from, 'resolved', 'monitoring recovered')
   for _, dup in ipairs(duplicate_ids(master, mkey, count)) do
     local dkey = tkey(dup)
@@ -141,7 +141,7 @@ local function decide()
   if within and mstatus == 'resolved' then
     local mkey = tkey(master)
     redis.call('HSET', mkey, 'status', 'in_progress', 'resolution_code', '', 'resolved_at', '',
-      'solution', '', 'outage_end', '', 'last_occurrence_at', A[3], 'updated_at', A[3])
+      'solution', '', 'outage_end', '', 'last_occurrence_at', A[3], 'updated_at', A[3], 'owed_dispatch', A[3])
     redis.call('HINCRBY', mkey, 'reopen_count', 1)
     timeline(mkey, 'reopen', 'resolved', 'in_progress', 'occurred again: ' .. A[12])
     record(master)

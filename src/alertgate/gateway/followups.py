@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult
 from alertgate.runtime.batching import Batcher
-from alertgate.tickets.lifecycle import Action
+from alertgate.tickets.lifecycle import Action, follow_up_of
 from alertgate.workers.queue import dispatch_job, enqueue_all, followup_job
 
 log = structlog.get_logger("alertgate.followups")
@@ -51,9 +51,9 @@ class FollowUps:
             await self._enqueue(jobs)
 
     async def after_action(self, ticket_id: str, action: Action) -> None:
-        if self._redis is None or action is Action.COMMENT:
+        function = follow_up_of(action)
+        if self._redis is None or function is None:
             return
-        function = {Action.RESOLVE: "restoration", Action.CLOSE: "problem_on_close"}.get(action, "replan")
         await self._enqueue([followup_job(function, ticket_id, action.value, self._attempts)])
 
     async def _enqueue(self, jobs: list) -> None:

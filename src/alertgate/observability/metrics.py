@@ -116,7 +116,7 @@ class WorkerMetrics:
             "alertgate_jobs_failed_total", "Jobs that failed their last attempt (kept in RQ's failed "
             "registry for 7 days), by function.", ["function"], registry=register,
         )
-        self.dispatch_abandoned = Counter(
-            "alertgate_dispatch_abandoned_total", "Masters the sweep stopped queueing for dispatch "
-            "after their dispatch failed every time.", registry=register,
+        self.work_abandoned = Counter(
+            "alertgate_work_abandoned_total", "Follow-up work (dispatch, restoration, replan, problem_on_close) "
+            "the sweep stopped queueing after it failed every time, by kind.", ["kind"], registry=register,
         )

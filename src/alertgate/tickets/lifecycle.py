@@ -145,6 +145,14 @@ def initial_sla(minutes: tuple[float, float, float] | list[float], created_at: d
     ]
 
 
+def follow_up_of(action: Action) -> str | None:
+    """The worker's job an action calls for: restoration notices after a resolution, the problem
+    check after a closure, new timers after anything else that changes the ticket."""
+    if action is Action.COMMENT:
+        return None
+    return {Action.RESOLVE: "restoration", Action.CLOSE: "problem_on_close"}.get(action, "replan")
+
+
 def follow_up_sla(closed: list[SlaEntry], now: datetime) -> list[SlaEntry]:
     """A follow-up's own clocks (closure not_completed): the closed ticket's targets from ``now``,
     assignment met at once (it is created assigned to the previous handler)."""

@@ -28,6 +28,8 @@ FILTER_FIELDS = ("status", "kind", "ci", "priority", "source", "alert_source")
 FROM_MASTER = tuple(name for name in FILTER_FIELDS if name in CONTENT_FIELDS)  # ci, priority, source
 MASTER_READ = (*CONTENT_FIELDS, "created_at", "updated_at")  # what a duplicate shown reads of its master
 _encode = msgspec.json.Encoder().encode
+# Clear a mark of owed work only if it is still the one the job saw (it may have been set again).
+_SETTLE = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1], ARGV[3]) end return 0"
 
 
 class TicketNotFound(Exception):
@@ -214,8 +216,10 @@ class TicketStore:
             pipe.zadd(masters_key(_tag_of(ticket.id)), entry)
 
     async def act(self, ticket_id: str, action: Action, request: ActionRequest, actor: Actor,
-                  now: datetime) -> tuple[Ticket, lifecycle.Effects]:
-        """Carry out one action, its cascade and follow-up, atomically; retried on a race."""
+                  now: datetime, owe: str | None = None) -> tuple[Ticket, lifecycle.Effects]:
+        """Carry out one action, its cascade and follow-up, atomically; retried on a race.
+        ``owe``: the follow-up work the caller will queue, marked owed in the same transaction
+        (workers/recovery.py), so that a lost job is found by the sweep."""
         key = _key_of(ticket_id)
         state = state_key(_tag_of(ticket_id))
         while True:
@@ -232,6 +236,8 @@ class TicketStore:
                     is_current_master = (await pipe.hget(state, "master") or b"").decode() == ticket_id
                     pipe.multi()
                     self._write_changes(pipe, ticket, updated)
+                    if owe is not None and updated.kind is TicketKind.MASTER:
+                        pipe.hset(key, f"owed_{owe}", repr(now.timestamp()))
                     for duplicate in duplicates:
                         self._write_changes(pipe, duplicate, lifecycle.cascade(duplicate, updated, now))
                     if updated.status is TicketStatus.CLOSED and updated.kind is TicketKind.MASTER:
@@ -266,29 +272,33 @@ class TicketStore:
                 except WatchError:
                     continue
 
-    async def sweep(self, older_than: datetime) -> tuple[list[tuple[str, int]], dict[int, int]]:
-        """Open masters created before ``older_than`` that were never dispatched, with how often
-        the sweep queued them already, and the unresolved masters per priority (for
-        ``alertgate_tickets_open``). Walks the masters index, which storms' duplicates do not
-        grow. A value it cannot read counts as absent."""
+    async def masters(self, fields: tuple[str, ...]):
+        """Every master with the given fields of its hash (the worker's sweep). Walks the masters
+        index, which storms' duplicates do not grow."""
         await self._index_older_masters()
-        missed: list[tuple[str, int]] = []
-        unresolved: dict[int, int] = {}
         async for ids in index.all_ids(self._redis, keys=MASTERS_KEYS):
             pipe = self._redis.pipeline(transaction=False)
             for ticket_id in ids:
-                pipe.hmget(ticket_key(ticket_id), "status", "priority", "created_at", "dispatched_at", "swept")
-            for ticket_id, (status, priority, created, dispatched, swept) in zip(ids, await pipe.execute()):
-                if status in (b"resolved", b"closed", None):
-                    continue
-                level = _number(priority, 3)
-                unresolved[level] = unresolved.get(level, 0) + 1
-                if status == b"open" and not dispatched and _number(created, 0) < older_than.timestamp():
-                    missed.append((ticket_id, _number(swept, 0)))
-        return missed, unresolved
+                pipe.hmget(ticket_key(ticket_id), *fields)
+            for ticket_id, values in zip(ids, await pipe.execute()):
+                yield ticket_id, dict(zip(fields, values))
 
-    async def mark_swept(self, ticket_id: str) -> None:
-        await self._redis.hincrby(_key_of(ticket_id), "swept", 1)
+    async def owed(self, ticket_id: str, kind: str) -> bytes | None:
+        """The mark of follow-up work owed to the ticket (workers/recovery.py), as read now."""
+        return await self._redis.hget(_key_of(ticket_id), f"owed_{kind}")
+
+    async def settle(self, ticket_id: str, kind: str, seen: bytes | None) -> None:
+        """The work is done: clear its mark, unless it was set again since ``seen`` was read."""
+        if seen is not None:
+            await self._redis.eval(_SETTLE, 1, _key_of(ticket_id), f"owed_{kind}", seen, f"swept_{kind}")
+
+    async def queued_again(self, ticket_id: str, kind: str, now: datetime, abandoned: bool = False) -> None:
+        """The sweep queued the work again (or gave it up): one more sweep counted against it."""
+        pipe = self._redis.pipeline(transaction=False)
+        if not abandoned and kind != "timers":  # (timers are owed by next_timer_at, which the replan moves)
+            pipe.hset(_key_of(ticket_id), f"owed_{kind}", repr(now.timestamp()))
+        pipe.hincrby(_key_of(ticket_id), f"swept_{kind}", 1)
+        await pipe.execute()
 
     async def dispatched_for(self, ticket_id: str) -> int | None:
         """The reopen count the master was last dispatched for (None: never dispatched)."""
@@ -316,6 +326,9 @@ class TicketStore:
     async def mark(self, ticket_id: str, **fields: str) -> None:
         """Set bookkeeping fields that no rule depends on (e.g. ``dispatched_at``)."""
         await self._redis.hset(_key_of(ticket_id), mapping=fields)
+
+    async def unmark(self, ticket_id: str, *fields: str) -> None:
+        await self._redis.hdel(_key_of(ticket_id), *fields)
 
     def _write_changes(self, pipe: Any, before: Ticket, after: Ticket) -> None:
         if after is before:

@@ -29,14 +29,13 @@ from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
 from alertgate.workers.notices import compose
 from alertgate.workers.plan import Timer, plan, still_due
-from alertgate.workers.queue import TIMERS, dispatch_job, enqueue_all, queue
+from alertgate.workers import recovery
+from alertgate.workers.queue import TIMERS, dispatch_job, enqueue_all, followup_job, pending_work, queue
 from alertgate.workers.worker import connect_queue_redis
 
 log = structlog.get_logger("alertgate.jobs")
 DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)
-# The sweep queues a master's dispatch this many times at most: a ticket whose every dispatch
-# fails (after its own retries) is then left, counted in alertgate_dispatch_abandoned_total.
-SWEEP_DISPATCHES = 3
+
 T = TypeVar("T")
 
 
@@ -98,7 +97,9 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
         if reason == "recurrence":
             await _problem_on_recurrence(redis, store, ticket)
         await deliver(ctx, redis, [notice], ticket.channels or ["log"])
+        await _note_next_timer(ctx, store, ticket)
         await store.mark(ticket_id, dispatched_at=repr(_now().timestamp()), dispatched_for=str(ticket.reopen_count))
+        await store.unmark(ticket_id, "owed_dispatch", "swept_dispatch")
         log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=timers)
         return f"dispatched to {recipient}"
 
@@ -109,12 +110,39 @@ def replan(ticket_id: str, note: str = "") -> str:
 
     async def body() -> str:
         async with _State(ctx) as (_, store):
-            return f"{schedule(ctx, await store.get(ticket_id))} timers planned"
+            seen = await store.owed(ticket_id, "replan")
+            ticket = await store.get(ticket_id)
+            planned = schedule(ctx, ticket)
+            await _note_next_timer(ctx, store, ticket)
+            await store.settle(ticket_id, "replan", seen)
+            return f"{planned} timers planned"
     return _run(body())
 
 
+async def _note_next_timer(ctx: WorkerContext, store: TicketStore, ticket: Ticket,
+                           after: datetime | None = None) -> None:
+    """``next_timer_at``: when the ticket's next timer is due (not before now), so that the sweep
+    finds a timer job that was lost (workers/recovery.py)."""
+    pending = [t.at for t in plan(ticket, ctx.tables) if (after is None or t.at > after) and still_due(ticket, t)]
+    if pending:
+        await store.mark(ticket.id, next_timer_at=repr(max(min(pending), _now()).timestamp()))
+        await store.unmark(ticket.id, "swept_timers")
+    else:
+        await store.unmark(ticket.id, "next_timer_at", "swept_timers")
+
+
 def fire_timer(ticket_id: str, kind: str, step: str, at: str) -> str:
-    return _run(_fire(context(), ticket_id, Timer(datetime.fromisoformat(at), kind, step)))
+    return _run(_fire_and_advance(context(), ticket_id, Timer(datetime.fromisoformat(at), kind, step)))
+
+
+async def _fire_and_advance(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
+    done = await _fire(ctx, ticket_id, timer)
+    async with _State(ctx) as (_, store):
+        try:
+            await _note_next_timer(ctx, store, await store.get(ticket_id), after=timer.at)
+        except TicketNotFound:
+            pass
+    return done
 
 
 async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
@@ -169,46 +197,67 @@ def restoration(ticket_id: str, note: str = "") -> str:
 
     async def body() -> str:
         async with _State(ctx) as (redis, store):
-            ticket = await store.get(ticket_id)
-            if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED) or ticket.kind is not TicketKind.MASTER:
-                return "left alone: not resolved"
-            told = [ticket.assignment_group or ticket.route_group or "service_desk"]
-            resolved = ticket.resolved_at or _now()
-            steps = ctx.tables.escalation.get(ticket.priority, [])
-            told += [s.notify for s in steps[:ticket.escalation_level]]
-            timeline = ctx.tables.notification.timeline.get(ticket.priority, [])
-            for role, after in zip(ctx.tables.notification.stakeholders, timeline):
-                if ticket.created_at + parse_duration(after) <= resolved:
-                    told.append(role)
-            notices = [compose(ticket, "restoration", r, ctx.settings.notify.service_desk, step=f"r{ticket.reopen_count}")
-                       for r in dict.fromkeys(told)]
-            return f"{await deliver(ctx, redis, notices, ticket.channels or ['log'])} restoration notices"
+            seen = await store.owed(ticket_id, "restoration")
+            sent = await _restore(ctx, redis, store, ticket_id)
+            await store.settle(ticket_id, "restoration", seen)
+            return sent
     return _run(body())
 
 
+async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket_id: str) -> str:
+    ticket = await store.get(ticket_id)
+    if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED) or ticket.kind is not TicketKind.MASTER:
+        return "left alone: not resolved"
+    told = [ticket.assignment_group or ticket.route_group or "service_desk"]
+    resolved = ticket.resolved_at or _now()
+    steps = ctx.tables.escalation.get(ticket.priority, [])
+    told += [s.notify for s in steps[:ticket.escalation_level]]
+    timeline = ctx.tables.notification.timeline.get(ticket.priority, [])
+    for role, after in zip(ctx.tables.notification.stakeholders, timeline):
+        if ticket.created_at + parse_duration(after) <= resolved:
+            told.append(role)
+    notices = [compose(ticket, "restoration", r, ctx.settings.notify.service_desk, step=f"r{ticket.reopen_count}")
+               for r in dict.fromkeys(told)]
+    return f"{await deliver(ctx, redis, notices, ticket.channels or ['log'])} restoration notices"
+
+
 def sweep(interval: float = 30.0) -> str:
-    """Periodic: dispatch masters whose dispatch was never queued, count open tickets."""
+    """Periodic: queue again the work a master is owed for longer than ``interval`` (a lost or
+    never queued job: workers/recovery.py), and count the open tickets."""
     ctx = context()
 
     async def body() -> str:
+        now = _now()
+        requeue, open_by_priority = [], {}
+        pending = await asyncio.to_thread(pending_work, queue_redis)  # (waiting in a backlog is not lost)
         async with _State(ctx) as (redis, store):
-            missed, open_by_priority = await store.sweep(_now() - timedelta(seconds=interval))
+            async for ticket_id, fields in store.masters(recovery.FIELDS):
+                if fields["status"] in recovery.UNRESOLVED:
+                    priority = int(recovery._number(fields["priority"]) or 3)
+                    open_by_priority[priority] = open_by_priority.get(priority, 0) + 1
+                for owed in recovery.owed_work(fields, now.timestamp() - interval):
+                    if (owed.kind, ticket_id) in pending:
+                        continue
+                    if owed.sweeps < recovery.SWEEP_ATTEMPTS:
+                        requeue.append((ticket_id, owed.kind))
+                        await store.queued_again(ticket_id, owed.kind, now)
+                    elif owed.sweeps == recovery.SWEEP_ATTEMPTS:  # every try failed: stop, once, and say so
+                        ctx.metrics.work_abandoned.labels(owed.kind).inc()
+                        log.error("work_abandoned", ticket_id=ticket_id, kind=owed.kind, sweeps=owed.sweeps)
+                        await store.queued_again(ticket_id, owed.kind, now, abandoned=True)
             await redis.delete("ag:stats:open")
             if open_by_priority:
                 await redis.hset("ag:stats:open", mapping={str(p): n for p, n in open_by_priority.items()})
-            retried = []
-            for ticket_id, sweeps in missed:
-                if sweeps < SWEEP_DISPATCHES:
-                    retried.append(ticket_id)
-                elif sweeps == SWEEP_DISPATCHES:  # every dispatch of it failed: stop, once, and say so
-                    ctx.metrics.dispatch_abandoned.inc()
-                    log.error("dispatch_abandoned", ticket_id=ticket_id, sweeps=sweeps)
-                    await store.mark_swept(ticket_id)
-            for ticket_id in retried:
-                await store.mark_swept(ticket_id)
-            if retried:  # one transaction for all of them
-                enqueue_all(queue_redis, [dispatch_job(t, "sweep", ctx.settings.notify.max_attempts) for t in retried])
-            return f"{len(retried)} dispatched late"
+        if requeue:  # one transaction for all of them
+            attempts = ctx.settings.notify.max_attempts
+            job = {"dispatch": lambda t: dispatch_job(t, "sweep", attempts),
+                   "timers": lambda t: followup_job("replan", t, "sweep", attempts)}
+            enqueue_all(queue_redis, [job[kind](t) if kind in job else followup_job(kind, t, "sweep", attempts)
+                                      for t, kind in requeue])
+        counts: dict[str, int] = {}
+        for _, kind in requeue:
+            counts[kind] = counts.get(kind, 0) + 1
+        return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + " queued again" if counts else "nothing owed"
     queue_redis = connect_queue_redis(ctx.settings)
     result = _run(body())
     queue(TIMERS, queue_redis).enqueue_in(timedelta(seconds=interval), "alertgate.workers.jobs.sweep", interval,
@@ -233,12 +282,15 @@ def problem_on_close(ticket_id: str, note: str = "") -> str:
 
     async def body() -> str:
         async with _State(ctx) as (redis, store):
+            seen = await store.owed(ticket_id, "problem_on_close")
             ticket = await store.get(ticket_id)
             reason = triggers.on_close(ticket)
-            if reason is None:
-                return "no problem"
-            problem, created = await ProblemStore(redis).open_or_link(
-                f"ticket:{ticket_id}", ticket.title, ticket.ci, ticket.symptom, reason,
-                [ticket_id] + ([ticket.recurrence_of] if ticket.recurrence_of else []))
-            return f"{'opened' if created else 'linked'} {problem.id}"
+            done = "no problem"
+            if reason is not None:  # (open_or_link is idempotent: the problem's key is the ticket's)
+                problem, created = await ProblemStore(redis).open_or_link(
+                    f"ticket:{ticket_id}", ticket.title, ticket.ci, ticket.symptom, reason,
+                    [ticket_id] + ([ticket.recurrence_of] if ticket.recurrence_of else []))
+                done = f"{'opened' if created else 'linked'} {problem.id}"
+            await store.settle(ticket_id, "problem_on_close", seen)
+            return done
     return _run(body())

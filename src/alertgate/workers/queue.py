@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Iterable
 
 from redis import Redis
 from rq import Queue, Retry
 from rq.queue import EnqueueData
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
 
 DISPATCH, NOTIFY, TIMERS = "alertgate-dispatch", "alertgate-notify", "alertgate-timers"
@@ -60,3 +62,30 @@ def enqueue_all(connection: Redis, jobs: Iterable[tuple[str, EnqueueData]]) -> l
         queue(name, connection).enqueue_many(list(datas.values()), pipeline=pipe)
     pipe.execute()
     return [job_id for datas in by_queue.values() for job_id in datas]
+
+
+# Which ticket and work a job id stands for (ids are made above and in jobs.schedule).
+_JOB_WORK = (
+    (re.compile(r"^dispatch-(INC-[A-Z0-9]+-\d+)-"), "dispatch"),
+    (re.compile(r"^(restoration|replan|problem_on_close)-(INC-[A-Z0-9]+-\d+)-\d+$"), None),
+    (re.compile(r"^(INC-[A-Z0-9]+-\d+)-timer-"), "timers"),
+)
+
+
+def pending_work(connection: Redis) -> set[tuple[str, str]]:
+    """(kind, ticket id) of every job waiting, scheduled (a retry, a timer) or running now: work
+    the sweep must not queue again (workers/recovery.py)."""
+    ids: list[str] = []
+    for name in QUEUES:
+        q = queue(name, connection)
+        ids += q.get_job_ids()
+        ids += StartedJobRegistry(queue=q).get_job_ids()
+        ids += ScheduledJobRegistry(queue=q).get_job_ids()
+    found = set()
+    for job_id in ids:
+        for pattern, kind in _JOB_WORK:
+            match = pattern.match(job_id)
+            if match:
+                found.add((kind, match.group(1)) if kind else (match.group(1), match.group(2)))
+                break
+    return found
