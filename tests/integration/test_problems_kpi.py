@@ -128,7 +128,7 @@ def test_sweep_dispatches_forgotten_masters_and_counts_open_tickets(redis_url):
         assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "open"
         settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url})
         create_worker(settings, redis.Redis.from_url(redis_url))
-        assert jobs.sweep(interval=0.0) == "2 dispatched late"
+        assert jobs.sweep(interval=0.0) == "2 dispatch queued again"
         burst(redis_url)
         assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "assigned"
         metrics = client.get("/metrics", headers=VIEW).text
@@ -158,7 +158,7 @@ def test_sweep_finds_masters_stored_before_the_masters_index(redis_url):
         state.delete(MASTERS_INDEXED, *MASTERS_KEYS)  # as an older version left it
         settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url})
         create_worker(settings, state)
-        assert jobs.sweep(interval=0.0) == "1 dispatched late"
+        assert jobs.sweep(interval=0.0) == "1 dispatch queued again"
         assert [m for key in MASTERS_KEYS for m in state.zrange(key, 0, -1)] == [tid.encode()]
         assert state.get(MASTERS_INDEXED) == b"1"
         burst(redis_url)

@@ -111,3 +111,39 @@ def test_json_nested_deep_inside_an_ignored_key_is_a_400():
         with pytest.raises(PayloadError) as refused:
             SOURCES[source](body, CTX)
         assert refused.value.error == "malformed JSON" and "nested" in refused.value.detail[0].message
+
+
+offsets = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
+    lambda m: f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}")
+wall_times = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59))
+rfc3339 = st.builds(lambda moment, zone: moment.strftime("%Y-%m-%dT%H:%M:%S").rjust(19, "0") + zone, wall_times,
+                    st.one_of(offsets, st.just("Z")))
+epochs = st.one_of(st.integers(min_value=-10**13, max_value=10**13), st.floats(allow_nan=False, allow_infinity=True))
+
+
+def readable_after_storing(alert) -> None:
+    """What a source accepts is stored as epoch seconds and must read back (issue #20)."""
+    from alertgate.tickets.codec import from_hash, to_field
+
+    for moment in (alert.observed_at, alert.received_at):
+        raw = {b"created_at": to_field("created_at", moment).encode(), b"updated_at": b"1700000000"}
+        ticket = from_hash(raw, ticket_id="INC-ABC-1")
+        assert ticket.created_at == moment and not ticket.timeline
+
+
+@settings(max_examples=300, deadline=None)
+@given(starts=rfc3339, ends=st.one_of(st.none(), rfc3339), observed=rfc3339, epoch=epochs)
+def test_any_time_is_refused_by_its_path_or_reads_back_after_storing(starts, ends, observed, epoch):
+    bodies = [("alertmanager", {"alerts": [{"labels": {"alertname": "T"}, "startsAt": starts,
+                                            **({"endsAt": ends, "status": "resolved"} if ends else {})}]}),
+              ("finding", {"ci": "c", "title": "t", "observed_at": observed}),
+              ("zabbix", {"event_id": "1", "event_value": "1", "host": "h", "trigger_id": "1",
+                          "event_timestamp": str(epoch)})]
+    for source, body in bodies:
+        try:
+            alerts = SOURCES[source](msgspec.json.encode(body), CTX)
+        except PayloadError as exc:
+            assert exc.detail[0].path.startswith("$")
+            continue
+        for alert in alerts:
+            readable_after_storing(alert)
