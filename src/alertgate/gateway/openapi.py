@@ -35,6 +35,7 @@ _ERRORS = {
     "404": "no such ticket, problem or action",
     "409": "the ticket's status forbids the action; the body lists the allowed ones",
     "413": "body larger than `body_limit`",
+    "415": "the body is not sent as JSON (Content-Type application/json, application/*+json, text/plain or none)",
     "422": "rule files rejected; the running rules are kept",
     "429": "rate limit of this credential exceeded (Retry-After)",
     "503": "state store unavailable: retry after Retry-After; a retry doubles nothing",
@@ -77,45 +78,47 @@ def openapi_document() -> dict:
     paths: dict[str, dict] = {
         PATHS["alertmanager"]: {"post": _operation(
             "Alertmanager webhook (version 4)", ("200", _ref("IngestResponse")), _ref("AlertmanagerPayload"),
-            ("400", "401", "403", "413", "429", "503"))},
+            ("400", "401", "403", "413", "415", "429", "503"))},
         PATHS["zabbix"]: {"post": _operation(
             "Zabbix media-type event", ("200", _ref("IngestResponse")), _ref("ZabbixPayload"),
-            ("400", "401", "403", "413", "429", "503"))},
+            ("400", "401", "403", "413", "415", "429", "503"))},
         PATHS["finding"]: {"post": _operation(
             "Inspection findings, one or a list", ("200", _ref("IngestResponse")),
             {"anyOf": [_ref("Finding"), {"type": "array", "items": _ref("Finding")}]},
-            ("400", "401", "403", "413", "429", "503"))},
+            ("400", "401", "403", "413", "415", "429", "503"))},
         "/api/v1/tickets": {
             "get": _operation("Tickets, newest first", ("200", _ref("TicketPage")), parameters=[
-                *(_param(name, "query", text) for name in ("status", "kind", "ci", "priority", "source", "cursor")),
+                *(_param(name, "query", text) for name in ("status", "kind", "ci", "priority", "source", "alert_source",
+                                                           "cursor")),
                 _param("since", "query", when),
                 _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
-            ], errors=("400", "401", "503")),
-            "post": _operation("Open a user-reported ticket", ("201", _ref("Ticket")), _ref("NewTicket")),
+            ], errors=("400", "401", "403", "503")),
+            "post": _operation("Open a user-reported ticket", ("201", _ref("Ticket")), _ref("NewTicket"),
+                               errors=("400", "401", "403", "415", "429", "503")),
         },
         "/api/v1/tickets/{ticket_id}": {"get": _operation(
             "One ticket, its duplicates and recurrences", ("200", _ref("TicketDetail")),
-            parameters=[ticket_id], errors=("401", "404", "503"))},
+            parameters=[ticket_id], errors=("401", "403", "404", "503"))},
         "/api/v1/tickets/{ticket_id}/actions/{action}": {"post": _operation(
             "A lifecycle action (409 with the allowed actions when the status forbids it)",
             ("200", _ref("Ticket")), _ref("ActionRequest"),
             parameters=[ticket_id, _param("action", "path", {"type": "string", "enum": [a.value for a in Action]})],
-            errors=("400", "401", "403", "404", "409", "503"))},
+            errors=("400", "401", "403", "404", "409", "415", "503"))},
         "/api/v1/rules/test": {"post": _operation(
-            "Run a payload through the rules; nothing is stored", ("200", {"type": "object"}), _ref("RuleTest"),
-            ("400", "401", "503"))},
+            "Run a payload through the rules; nothing is stored (admin)", ("200", {"type": "object"}), _ref("RuleTest"),
+            ("400", "401", "403", "415", "503"))},
         "/api/v1/rules/reload": {"post": _operation(
             "Reload the rule files (admin)", ("200", {"type": "object"}), errors=("401", "403", "422"))},
         "/api/v1/problems": {"get": _operation(
-            "Problem records", ("200", {"type": "object"}), errors=("400", "401", "503"), parameters=[
+            "Problem records", ("200", {"type": "object"}), errors=("400", "401", "403", "503"), parameters=[
                 _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}),
                 _param("offset", "query", {"type": "integer", "minimum": 0})])},
         "/api/v1/problems/{problem_id}": {"get": _operation(
             "One problem record", ("200", _ref("Problem")), parameters=[_param("problem_id", "path", text)],
-            errors=("401", "404", "503"))},
+            errors=("401", "403", "404", "503"))},
         "/api/v1/kpi": {"get": _operation(
             "Incident KPIs over a period (default: the last 30 days)", ("200", {"type": "object"}),
-            parameters=[_param("from", "query", when), _param("to", "query", when)], errors=("400", "401", "503"))},
+            parameters=[_param("from", "query", when), _param("to", "query", when)], errors=("400", "401", "403", "503"))},
         "/healthz": {"get": _operation("Alive (no credential)", ("200", {"type": "object"}), errors=(), public=True)},
         "/readyz": {"get": _operation("Ready: rules loaded, Redis reachable", ("200", {"type": "object"}),
                                       errors=("401", "503"))},
