@@ -67,17 +67,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings()
     configure_logging(settings.log_level)
     _metrics_dir(settings, "worker")
-    from alertgate.workers.worker import (
-        connect_queue_redis,
-        create_worker,
-        serve_metrics,
-    )
+    from alertgate.workers.worker import run_worker, serve_metrics
 
     if settings.worker_metrics_port is not None:
         serve_metrics(settings.worker_metrics_port, settings.host)
-    worker = create_worker(settings, connect_queue_redis(settings))
-    worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
-    return 0
+    return run_worker(settings)
 
 
 def cmd_token(args: argparse.Namespace) -> int:

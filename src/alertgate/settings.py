@@ -132,6 +132,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rate_limits: dict[str, RateLimit] = msgspec.field(default_factory=dict)
     worker_metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
     scheduler_interval: Seconds = Seconds(1.0)
+    # how often a worker's sweep looks for owed work (workers/sweeper.py)
+    sweep_interval: Seconds = Seconds(30.0)
 
     @property
     def queue_url(self) -> str | None:
@@ -182,7 +184,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
         "config_dir", "host", "port", "redis_url", "queue_redis_url", "redis_timeout", "redis_cluster",
         "redis_wait_replicas", "redis_wait_timeout",
         "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir", "head_timeout", "body_timeout",
-        "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval",
+        "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval", "sweep_interval",
     }
     found = {}
     for field in scalar:

@@ -68,7 +68,7 @@ def test_a_lost_restoration_notice_is_found_again(redis_url, config, mailbox, si
                            headers=SOURCE).json()["results"][0]["outcome"] == "resolved"
         lose_every_job(redis.Redis.from_url(redis_url))
         assert "1 restoration" in recover(redis_url, config)
-    restored = [m for m in mailbox.messages if m[1]["Subject"].startswith(f"[P1] Restored") and tid in m[1]["Subject"]]
+    restored = [m for m in mailbox.messages if m[1]["Subject"].startswith("[P1] Restored") and tid in m[1]["Subject"]]
     assert restored
     assert recover(redis_url, config) == "nothing owed"
 

@@ -5,8 +5,13 @@ that every multi-key step stays in one slot (``dedup/keys.py``)."""
 from __future__ import annotations
 
 from typing import Union
+from urllib.parse import urlsplit
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
+from redis.cluster import ClusterNode as SyncClusterNode
+from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -15,11 +20,23 @@ from alertgate.settings import Settings
 StateRedis = Union[Redis, RedisCluster]
 
 
+def seed_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """``ALERTGATE_REDIS_URL`` of a Cluster may list several seed nodes, comma-separated:
+    ``redis://:pw@h1:7000,h2:7001,h3:7002`` (or each a full URL). Returns the first URL, whose
+    credentials and options serve for all, and the (host, port) of the others."""
+    first, *others = [part.strip() for part in url.split(",") if part.strip()]
+    seeds = []
+    for other in others:
+        hostport = urlsplit(other if "://" in other else f"redis://{other}")
+        seeds.append((hostport.hostname or "127.0.0.1", hostport.port or 6379))
+    return first, seeds
+
+
 def connect_state(settings: Settings, fail_fast: bool = True) -> StateRedis:
     """``fail_fast`` (the gateway): no client-side retries, so a fault becomes a 503 within
     ``redis_timeout`` instead of hanging (redis-py's default retries a timeout three times); the
-    sender retries, and every ingest call is safe to repeat. Workers keep redis-py's retries."""
-    url = settings.redis_url or ""
+    sender retries, and every ingest call is safe to repeat. Workers keep redis-py's retries.
+    A Cluster starts from whichever seed node answers first."""
     options: dict = {
         "socket_timeout": float(settings.redis_timeout),
         "socket_connect_timeout": float(settings.redis_timeout),
@@ -27,8 +44,19 @@ def connect_state(settings: Settings, fail_fast: bool = True) -> StateRedis:
     if fail_fast:
         options["retry"] = Retry(NoBackoff(), 0)
     if settings.redis_cluster:
-        return RedisCluster.from_url(url, **options)
-    return Redis.from_url(url, health_check_interval=30, **options)
+        first, seeds = seed_nodes(settings.redis_url or "")
+        return RedisCluster.from_url(first, startup_nodes=[ClusterNode(h, p) for h, p in seeds] or None, **options)
+    return Redis.from_url(settings.redis_url or "", health_check_interval=30, **options)
+
+
+def connect_state_sync(settings: Settings) -> SyncRedis | SyncRedisCluster:
+    """A synchronous client of the state Redis, for the worker's own threads (the sweeper)."""
+    options = {"socket_timeout": float(settings.redis_timeout), "socket_connect_timeout": float(settings.redis_timeout)}
+    if settings.redis_cluster:
+        first, seeds = seed_nodes(settings.redis_url or "")
+        return SyncRedisCluster.from_url(first, startup_nodes=[SyncClusterNode(h, p) for h, p in seeds] or None,
+                                         **options)
+    return SyncRedis.from_url(settings.redis_url or "", **options)
 
 
 async def forget_topology(redis: StateRedis) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import msgspec
@@ -222,7 +222,7 @@ async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ti
 
 
 def sweep(interval: float = 30.0) -> str:
-    """Periodic: queue again the work a master is owed for longer than ``interval`` (a lost or
+    """Run by each worker's sweeper every ``interval`` (workers/sweeper.py): queue again the work a master is owed for longer than ``interval`` (a lost or
     never queued job: workers/recovery.py), and count the open tickets."""
     ctx = context()
 
@@ -259,10 +259,7 @@ def sweep(interval: float = 30.0) -> str:
             counts[kind] = counts.get(kind, 0) + 1
         return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + " queued again" if counts else "nothing owed"
     queue_redis = connect_queue_redis(ctx.settings)
-    result = _run(body())
-    queue(TIMERS, queue_redis).enqueue_in(timedelta(seconds=interval), "alertgate.workers.jobs.sweep", interval,
-                                                job_id="alertgate-sweep", result_ttl=600)
-    return result
+    return _run(body())
 
 
 async def _problem_on_recurrence(redis: StateRedis, store: TicketStore, ticket: Ticket) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+
+import time
 
 import structlog
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Worker
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from alertgate.settings import Settings
 from alertgate.workers.context import context, set_context
-from alertgate.workers.queue import QUEUES, TIMERS, queue
+from alertgate.workers.queue import QUEUES, queue
 
 # After a worker dies, another worker's maintenance pass takes the scheduler over once the dead
 # one's lock expires (RQ: interval + 60 s). The pass runs only when the worker wakes from waiting
@@ -20,7 +23,6 @@ from alertgate.workers.queue import QUEUES, TIMERS, queue
 # defaults (420 s, 10 min) make that failover take up to ~17 minutes; ours take about 60–80 s.
 MAINTENANCE_INTERVAL = 15
 WORKER_TTL = 35
-SWEEP_INTERVAL = 30.0
 log = structlog.get_logger("alertgate.worker")
 
 
@@ -33,12 +35,47 @@ def connect_queue_redis(settings: Settings) -> Redis:
 
 def create_worker(settings: Settings, redis: Redis) -> Worker:
     set_context(settings)
-    # The periodic sweep: one chain however many workers start (a fixed job id).
-    queue(TIMERS, redis).enqueue_in(timedelta(seconds=SWEEP_INTERVAL), "alertgate.workers.jobs.sweep",
-                                    SWEEP_INTERVAL, job_id="alertgate-sweep", result_ttl=600)
     return Worker([queue(name, redis) for name in QUEUES], connection=redis, serializer=JSONSerializer,
                   maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL,
                   exception_handlers=[log_job_failure])
+
+
+def run_worker(settings: Settings) -> int:
+    """``alertgate worker``: RQ's work loop, started again whenever it ends on a fault (a queue
+    Redis that died while a job ran made RQ log "found an unhandled exception, quitting" and
+    return: issue #28), until a signal asks it to stop. The sweep runs beside it (sweeper.py)."""
+    from alertgate.workers.sweeper import start_sweeper
+
+    set_context(settings)
+    sweeper = start_sweeper(settings)
+    delay = 1.0
+    try:
+        while True:
+            worker = None
+            try:
+                connection = connect_queue_redis(settings)
+                _forget_legacy_sweep(connection)
+                worker = create_worker(settings, connection)
+                worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
+                delay = 1.0
+            except RedisError as exc:
+                log.error("queue_redis_unavailable", error=type(exc).__name__, message=str(exc)[:300],
+                          retry_in=delay)
+            if worker is not None and worker._stop_requested:
+                return 0
+            log.warning("worker_loop_restarting", retry_in=delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+    finally:
+        sweeper.terminate()
+
+
+def _forget_legacy_sweep(connection: Redis) -> None:
+    """Earlier versions kept the sweep as a job that queued itself again; the thread does it now."""
+    try:
+        Job.fetch("alertgate-sweep", connection=connection, serializer=JSONSerializer).delete()
+    except NoSuchJobError:
+        pass
 
 
 def log_job_failure(job: Job, exc_type: type, exc_value: BaseException, _traceback: object) -> bool:

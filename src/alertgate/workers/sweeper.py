@@ -1,0 +1,58 @@
+"""The sweep's clock, in a process of each worker's own rather than in the queue (issue #28).
+
+It used to be a job that queued its own next run: one failed sweep, or a queue Redis that
+restarted empty, ended the chain for good. Now every ``alertgate worker`` starts this process.
+Every ``sweep_interval`` one of them (the holder of a short lock in the state Redis) sweeps; a
+sweep that fails is logged and the next interval sweeps again, whatever the queue Redis does.
+
+A process, not a thread: RQ forks a work horse per job, and a fork while a thread of the worker
+held a module's import lock left that horse waiting for it forever (seen in the fault test).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import time
+
+import structlog
+from redis.exceptions import RedisError
+
+from alertgate.settings import Settings
+
+log = structlog.get_logger("alertgate.sweeper")
+LOCK_KEY = "ag:sweep:lock"
+
+
+def start_sweeper(settings: Settings) -> multiprocessing.Process:
+    process = multiprocessing.get_context("spawn").Process(
+        target=sweep_forever, args=(settings, os.getpid()), name="alertgate-sweeper", daemon=True)
+    process.start()
+    return process
+
+
+def sweep_forever(settings: Settings, parent: int) -> None:
+    """Until the worker that started it is gone."""
+    from alertgate.observability.logging import configure_logging
+    from alertgate.runtime.connections import connect_state_sync
+    from alertgate.workers import jobs
+    from alertgate.workers.context import set_context
+
+    configure_logging(settings.log_level)
+    set_context(settings)
+    interval = float(settings.sweep_interval)
+    me = f"{socket.gethostname()}:{parent}"
+    state = connect_state_sync(settings)
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            return
+        try:
+            # one sweep per interval among all workers; the lock lapses before the next
+            if state.set(LOCK_KEY, me, nx=True, px=max(1, int(interval * 900))):
+                log.info("swept", result=jobs.sweep(interval))
+        except (RedisError, OSError) as exc:
+            log.error("sweep_failed", error=type(exc).__name__, message=str(exc)[:300])
+        except Exception as exc:  # a bug in one sweep must not end the clock
+            log.exception("sweep_failed", error=type(exc).__name__)

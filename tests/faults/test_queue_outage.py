@@ -1,0 +1,88 @@
+"""Issue #28: the worker side survives what the ingest side survives. A real `alertgate worker`
+on a real queue Redis that is SIGKILLed while the worker is busy, and one that restarts empty
+(no persistence): the worker rides it out, and the sweep (a thread of each worker, not a queued
+job) dispatches every master exactly once."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
+from tests.conftest import VIEWER_SECRET, start_alertgate, stop_process
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+
+pytestmark = pytest.mark.integration
+VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
+
+
+@pytest.fixture
+def queue_redis(tmp_path):
+    server = EmbeddedRedis(tmp_path / "queue", port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker(gateway_env, redis_url, queue_redis, tmp_path):
+    env = gateway_env | {"ALERTGATE_REDIS_URL": redis_url, "ALERTGATE_QUEUE_REDIS_URL": queue_redis.url,
+                         "ALERTGATE_SWEEP_INTERVAL": "2s"}
+    process = start_alertgate(["worker"], env, tmp_path, tmp_path / "worker.log")
+    yield process
+    stop_process(process)
+
+
+def restart(server: EmbeddedRedis, empty: bool) -> None:
+    if empty:  # a queue Redis without persistence comes back with nothing
+        shutil.rmtree(server.data_dir)
+    server.start()
+
+
+def dispatched_once(client, ids: list[str], timeout: float) -> list[str]:
+    """The ids not yet assigned exactly once when ``timeout`` ran out ([] when all are)."""
+    deadline = time.monotonic() + timeout
+    pending = list(ids)
+    while pending and time.monotonic() < deadline:
+        time.sleep(1)
+        still = []
+        for tid in pending:
+            timeline = client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["timeline"]
+            assigns = [e for e in timeline if e["action"] == "assign"]
+            assert len(assigns) <= 1, (tid, assigns)
+            if not assigns:
+                still.append(tid)
+        pending = still
+    return pending
+
+
+def new_masters(client, prefix: str, count: int) -> list[str]:
+    ids = []
+    for i in range(count):
+        body = am_body(am_alert(f"{prefix}{i}", host=f"h{i}"))
+        ids.append(client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]["ticket_id"])
+    return ids
+
+
+def test_a_busy_worker_rides_out_a_killed_queue_redis(redis_url, queue_redis, worker, tmp_path):
+    with client_for(redis_url, ALERTGATE_QUEUE_REDIS_URL=queue_redis.url) as client:
+        ids = new_masters(client, "Busy", 200)
+        time.sleep(0.5)                        # the worker is in the middle of them
+        queue_redis.kill()
+        time.sleep(3)
+        restart(queue_redis, empty=False)      # back from its AOF (the last second may be lost)
+        assert dispatched_once(client, ids, timeout=60) == []
+    assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
+
+
+def test_masters_queued_into_a_queue_redis_that_restarts_empty_are_dispatched(redis_url, queue_redis, worker,
+                                                                              tmp_path):
+    with client_for(redis_url, ALERTGATE_QUEUE_REDIS_URL=queue_redis.url, ALERTGATE_REDIS_TIMEOUT="1s") as client:
+        queue_redis.kill()
+        ids = new_masters(client, "Empty", 20)  # answered 200; their dispatch jobs could not be queued
+        time.sleep(3)
+        restart(queue_redis, empty=True)
+        assert dispatched_once(client, ids, timeout=60) == []
+    assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
