@@ -111,3 +111,18 @@ def test_master_killed_mid_storm_loses_nothing_answered_200(gateway_env, redis_u
     finally:
         stop_process(gateway)
         cluster.stop()
+
+
+def test_a_gateway_starts_with_its_first_seed_node_down(cluster, redis_url):
+    """Issue #28: ALERTGATE_REDIS_URL named one node; with it down at start every ingest was a 503
+    although the cluster was ok on its other nodes. Several seeds, comma-separated, now."""
+    from alertgate.runtime.embedded_redis import free_port
+
+    RedisCluster.from_url(cluster.url).flushall(target_nodes=RedisCluster.PRIMARIES)
+    dead = free_port()
+    seeds = ",".join([f"redis://127.0.0.1:{dead}"] + [f"127.0.0.1:{port}" for port in cluster.ports[1:3]])
+    env = cluster_env(cluster, redis_url) | {"ALERTGATE_REDIS_URL": seeds}
+    with client_for(seeds, **env) as client:
+        assert client.get("/readyz", headers=VIEW).json()["checks"]["redis"] == "ok"
+        answer = client.post("/api/v1/alerts/alertmanager", json=am_body(am_alert("SeedDown")), headers=SOURCE)
+    assert answer.status_code == 200 and answer.json()["results"][0]["outcome"] == "new"
