@@ -38,6 +38,7 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from alertgate.dedup import layout  # noqa: E402
 from alertgate.dedup.keys import index_keys  # noqa: E402
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from alertgate.tickets.codec import ticket_key  # noqa: E402
@@ -117,6 +118,7 @@ def redis_cpu(client: redis.Redis) -> float:
 
 def census(client: redis.Redis) -> dict:
     """Masters, duplicates and the sum of duplicate_count, read straight from Redis."""
+    layout.ensure_sync(client)  # (the gateway under test marked it)
     ids = [raw.decode() for key in index_keys() for raw in client.zrange(key, 0, -1)]
     masters = duplicates = counted = 0
     for offset in range(0, len(ids), 2000):

@@ -29,6 +29,7 @@ import redis.asyncio as aredis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from alertgate.dedup.keys import use_layout  # noqa: E402
 from alertgate.dedup.store import DedupStore  # noqa: E402
 from alertgate.gateway.intake import classify  # noqa: E402
 from alertgate.gateway.sources.alertmanager import parse  # noqa: E402
@@ -107,6 +108,7 @@ async def measure(redis_url: str, meter: Callgrind) -> list[tuple[str, int, int]
 
 
 def main() -> int:
+    use_layout(2)  # (its own new Redis: the current key layout)
     if shutil.which("valgrind") is None:
         print("script_cost: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2

@@ -15,7 +15,12 @@ import httpx
 import pytest
 import redis
 
+from alertgate.dedup.keys import use_layout
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
+
+# Every Redis a test starts is new, so it gets the current key layout; this process uses it from
+# the start (test_key_layout.py reads it from Redis, and covers the first layout too).
+use_layout(2)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_SECRET = "source-secret"

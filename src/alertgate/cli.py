@@ -172,6 +172,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     import msgspec
 
+    from alertgate.dedup import layout
     from alertgate.gateway.reports import kpi_report
     from alertgate.kpi.compute import rows
     from alertgate.moments import parse_moment
@@ -187,6 +188,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def build():
         redis = connect_state(settings, fail_fast=False)
         try:
+            await layout.ensure(redis)
             return await kpi_report(redis, start, end)
         finally:
             await redis.aclose()
@@ -198,6 +200,25 @@ def cmd_report(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(sys.stdout, fieldnames=["scope", "key", "indicator", "value", "ratio"])
         writer.writeheader()
         writer.writerows(rows(result))
+    return 0
+
+
+def cmd_migrate_shards(args: argparse.Namespace) -> int:
+    """Move a Redis of the first key layout to the balanced one (keys.py): stop alertgate first."""
+    from alertgate.dedup import layout
+    from alertgate.runtime.connections import connect_state_sync
+
+    settings = _settings()
+    if not args.yes:
+        print("alertgate: stop every gateway and worker first, then run this again with --yes", file=sys.stderr)
+        return 2
+    if not settings.redis_url:
+        raise CliError("ALERTGATE_REDIS_URL is not set")
+    state = connect_state_sync(settings)
+    if layout.ensure_sync(state) == 2:
+        print("the keys already use the balanced layout; nothing to do")
+        return 0
+    print(f"moved {layout.migrate_to_balanced(state)} keys to the balanced layout")
     return 0
 
 
@@ -262,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name", required=True)
     token.add_argument("--write", action="store_true", help="add the entry to tokens: in alertgate.yaml")
     token.set_defaults(func=cmd_token)
+    migrate = sub.add_parser("migrate-shards", help="move stored keys to the layout that spreads a Cluster evenly")
+    migrate.add_argument("--yes", action="store_true", help="every gateway and worker is stopped")
+    migrate.set_defaults(func=cmd_migrate_shards)
     init = sub.add_parser("init", help="write the shipped settings, rules and integration files to edit")
     init.add_argument("directory", help="e.g. ./config (files already there are kept)")
     init.set_defaults(func=cmd_init)

@@ -126,3 +126,22 @@ def test_a_gateway_starts_with_its_first_seed_node_down(cluster, redis_url):
         assert client.get("/readyz", headers=VIEW).json()["checks"]["redis"] == "ok"
         answer = client.post("/api/v1/alerts/alertmanager", json=am_body(am_alert("SeedDown")), headers=SOURCE)
     assert answer.status_code == 200 and answer.json()["results"][0]["outcome"] == "new"
+
+
+def test_the_shards_spread_evenly_over_a_default_three_master_split(cluster, redis_url):
+    """Issue #28: the first layout put 8 / 16 / 8 shards on the masters of `redis-cli --cluster
+    create`. Counted here from the cluster's own slot map, and from where tickets land."""
+    import redis
+    from redis.crc import key_slot
+
+    from alertgate.dedup.keys import BALANCED, BASE32
+
+    # CLUSTER SLOTS: [start, end, [host, port, id], replicas...] per range
+    raw = redis.Redis.from_url(cluster.url).execute_command("CLUSTER SLOTS")
+    ranges = [(int(entry[0]), int(entry[1]), (entry[2][0], int(entry[2][1]))) for entry in raw]
+    per_master: dict = {}
+    for shard in BASE32:
+        slot = key_slot(f"{{{BALANCED[shard]}}}".encode())
+        owner = next(o for start, end, o in ranges if start <= slot <= end)
+        per_master[owner] = per_master.get(owner, 0) + 1
+    assert sorted(per_master.values()) == [10, 11, 11]

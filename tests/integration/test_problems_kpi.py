@@ -139,7 +139,7 @@ def test_sweep_dispatches_forgotten_masters_and_counts_open_tickets(redis_url):
 def test_sweep_finds_masters_stored_before_the_masters_index(redis_url):
     """Masters written by a version without the masters index are added to it once, by the
     first sweep, and a forgotten one among them is dispatched."""
-    from alertgate.dedup.keys import MASTERS_INDEXED, MASTERS_KEYS
+    from alertgate.dedup.keys import MASTERS_INDEXED, masters_keys
     from alertgate.gateway.followups import FollowUps
     from alertgate.workers import jobs
 
@@ -155,11 +155,11 @@ def test_sweep_finds_masters_stored_before_the_masters_index(redis_url):
         finally:
             FollowUps.after_ingest = original
         state = redis.Redis.from_url(redis_url)
-        state.delete(MASTERS_INDEXED, *MASTERS_KEYS)  # as an older version left it
+        state.delete(MASTERS_INDEXED, *masters_keys())  # as an older version left it
         settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url})
         create_worker(settings, state)
         assert jobs.sweep(interval=0.0) == "1 dispatch queued again"
-        assert [m for key in MASTERS_KEYS for m in state.zrange(key, 0, -1)] == [tid.encode()]
+        assert [m for key in masters_keys() for m in state.zrange(key, 0, -1)] == [tid.encode()]
         assert state.get(MASTERS_INDEXED) == b"1"
         burst(redis_url)
         assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "assigned"

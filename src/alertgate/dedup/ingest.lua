@@ -2,7 +2,8 @@
 -- every alert of a call in turn (one call carries many alerts: Redis's cost per call and the
 -- gateway's per reply are paid once). Each alert's own failure is its own: it answers 'error'
 -- and the next alert goes on.
--- Every key lives under the Cluster hash tag of the tag's shard, its first character (keys.py);
+-- Every key lives under the Cluster hash tag of the tag's shard, its first character (keys.py:
+-- the shard itself, or in layout 2 a text that spreads the shards evenly; read off the state key);
 -- on a Cluster, one call carries the alerts of one shard only.
 --
 -- Per alert, three KEYS:
@@ -24,7 +25,7 @@
 local UNRESOLVED = {open = true, assigned = true, in_progress = true, pending_change = true, suspended = true}
 
 -- The alert being decided (set by the loop at the end; the helpers read them).
-local A, state_key, occ_key, index_key, kind, delivery, now, now_iso, prefix
+local A, state_key, occ_key, index_key, kind, delivery, now, now_iso, prefix, shard
 
 local function tkey(id) return prefix .. id end
 local function num(v) return tonumber(v) or 0 end
@@ -171,7 +172,7 @@ local function decide()
   end
   redis.call('HSET', state_key, 'master', id)
   redis.call('ZADD', index_key, A[3], id)
-  redis.call('ZADD', 'ag:{' .. string.sub(A[8], 1, 1) .. '}:masters', A[3], id)
+  redis.call('ZADD', shard .. ':masters', A[3], id)
   record(id)
   return {outcome, id, id}
 end
@@ -183,7 +184,8 @@ for i = 1, #KEYS / 3 do
   at = at + 1 + count
   state_key, occ_key, index_key = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   kind, delivery, now, now_iso = A[1], A[2], tonumber(A[3]), A[4]
-  prefix = 'ag:{' .. string.sub(A[8], 1, 1) .. '}:t:'
+  shard = string.match(state_key, '^ag:{[^}]*}')  -- the shard's hash tag, in either layout (keys.py)
+  prefix = shard .. ':t:'
   local ok, reply = pcall(decide)
   if not ok then
     reply = {'error', type(reply) == 'table' and tostring(reply.err) or tostring(reply), ''}

@@ -2,13 +2,18 @@
 
 A (ci, symptom) key has a *tag* (13 base32 characters of a hash); its tickets are
 ``INC-<tag>-<n>``. The tag's first character is its *shard*, one of 32, and every key of the
-tag lives under the Cluster hash tag of its shard: ``ag:{<shard>}:...``. So the ingest script
-can write a ticket and its entry in the shard's creation index atomically, even on a Cluster,
-and a ticket id leads to its keys without a lookup. Readers of "all tickets" merge the 32
-shard indexes (``index_keys``).
+tag lives under the Cluster hash tag of its shard: ``ag:{<shard's hash tag>}:...``. So the
+ingest script can write a ticket and its entry in the shard's creation index atomically, even on
+a Cluster, and a ticket id leads to its keys without a lookup. Readers of "all tickets" merge
+the 32 shard indexes (``index_keys``).
 
-32 shards spread over the masters of a Cluster by CRC16 of the shard name: about 10 on each of
-3 masters. A single (ci, symptom) key never spreads further than one master anyway.
+Two layouts of the hash tags (issue #28). Layout 1, the first: the shard character itself. Its
+32 slots land 8 / 16 / 8 on the 3 masters of ``redis-cli --cluster create``, and leave masters
+of a 6- or 9-master split without any shard. Layout 2: a short text per shard (``BALANCED``)
+whose slot lies in the shard's own 1/32 of the slot range, so any even split of the slots over
+3, 6, 9 (or 4, 5, 12) masters gets 32/n shards each, ±1. A Redis holds one layout, named in
+``ag:layout`` (``dedup/layout.py`` reads it once per process, and a new Redis gets layout 2);
+``alertgate migrate-shards`` moves a Redis of layout 1 to layout 2.
 """
 
 from __future__ import annotations
@@ -17,8 +22,51 @@ import base64
 import functools
 import hashlib
 import secrets
+from binascii import crc_hqx
 
 BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+SLOTS = 16384
+
+
+class LayoutUnknown(ConnectionError):
+    """The Redis's key layout is not read yet (it was unreachable): answered like a Redis fault."""
+
+
+def _slot(text: str) -> int:
+    return crc_hqx(text.encode(), 0) % SLOTS  # Redis Cluster's CRC16 (XMODEM) of a hash tag
+
+
+def _balanced() -> dict[str, str]:
+    """For the i-th shard, the first ``<shard><n>`` whose slot lies in [i, i + 1) × 512."""
+    band = SLOTS // len(BASE32)
+    tags = {}
+    for i, shard in enumerate(BASE32):
+        n = 0
+        while not i * band <= _slot(f"{shard}{n}") < (i + 1) * band:
+            n += 1
+        tags[shard] = f"{shard}{n}"
+    return tags
+
+
+BALANCED = _balanced()
+_layout: list[int | None] = [None]  # this process's, once read from the Redis (dedup/layout.py)
+
+
+def use_layout(version: int) -> None:
+    if version not in (1, 2):
+        raise ValueError(f"unknown key layout {version}")
+    _layout[0] = version
+
+
+def layout() -> int | None:
+    return _layout[0]
+
+
+def hash_tag(shard: str) -> str:
+    version = _layout[0]
+    if version is None:
+        raise LayoutUnknown("the key layout of the state Redis is not read yet")
+    return shard if version == 1 else BALANCED[shard]
 
 
 def key_bytes(ci: str, symptom: str) -> bytes:
@@ -55,35 +103,38 @@ def shard_of(tag: str) -> str:
 
 def state_key(tag: str) -> str:
     """Hash of the key's current master, newest closed master and ticket sequence."""
-    return f"ag:{{{shard_of(tag)}}}:k:{tag}"
+    return f"ag:{{{hash_tag(tag[0])}}}:k:{tag}"
 
 
 def occurrence_key(tag: str, occurrence_id: str) -> str:
-    return f"ag:{{{shard_of(tag)}}}:o:{tag}:{occurrence_id}"
+    return f"ag:{{{hash_tag(tag[0])}}}:o:{tag}:{occurrence_id}"
 
 
 def ticket_prefix(tag: str) -> str:
     """Ticket hashes are ``<prefix><ticket id>``; the ingest script builds them from this."""
-    return f"ag:{{{shard_of(tag)}}}:t:"
+    return f"ag:{{{hash_tag(tag[0])}}}:t:"
 
 
 def index_key(tag: str) -> str:
     """The shard's ticket index (zset: created_at → ticket id)."""
-    return f"ag:{{{shard_of(tag)}}}:created"
+    return f"ag:{{{hash_tag(tag[0])}}}:created"
 
 
 def masters_key(tag: str) -> str:
     """The shard's masters (zset: created_at → id), written when a master is created: what the
     worker's sweep walks, however many duplicates storms have left in the ticket index."""
-    return f"ag:{{{shard_of(tag)}}}:masters"
+    return f"ag:{{{hash_tag(tag[0])}}}:masters"
 
 
-INDEX_KEYS = tuple(index_key(shard) for shard in BASE32)
-MASTERS_KEYS = tuple(masters_key(shard) for shard in BASE32)
 # Set once the masters stored before the masters index existed have been added to it.
 MASTERS_INDEXED = "ag:masters-indexed"
 
 
 def index_keys() -> tuple[str, ...]:
     """Every shard's ticket index."""
-    return INDEX_KEYS
+    return tuple(index_key(shard) for shard in BASE32)
+
+
+def masters_keys() -> tuple[str, ...]:
+    """Every shard's masters index."""
+    return tuple(masters_key(shard) for shard in BASE32)

@@ -10,7 +10,8 @@ from redis import Redis as SyncRedis
 
 from alertgate.dedup.store import DedupStore
 from alertgate.gateway.auth import Authenticator
-from alertgate.gateway.errors import exception_handlers
+from alertgate.dedup import layout
+from alertgate.gateway.errors import REDIS_UNAVAILABLE, exception_handlers
 from alertgate.gateway.followups import FollowUps
 from alertgate.gateway.health import health_handlers
 from alertgate.gateway.intake import intake_handlers
@@ -67,6 +68,10 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
     async def start_watching() -> None:
         if watch_rules:
             tasks.append(asyncio.create_task(rules.watch()))
+        try:  # the key layout before the first request; if Redis is down, as soon as it is back
+            await layout.ensure(redis)
+        except REDIS_UNAVAILABLE:
+            tasks.append(asyncio.create_task(layout.keep_trying(redis, REDIS_UNAVAILABLE)))
 
     async def close_redis() -> None:
         for task in tasks:

@@ -29,6 +29,7 @@ from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
 
+from alertgate.dedup.keys import LayoutUnknown
 from alertgate.dedup.store import ReplicasBehind
 from alertgate.gateway.auth import Forbidden, Unauthenticated
 from alertgate.gateway.limits import RateLimited
@@ -51,6 +52,7 @@ REDIS_UNAVAILABLE = (
     MovedError,
     AskError,
     ReplicasBehind,
+    LayoutUnknown,  # the key layout could not be read yet
 )
 
 

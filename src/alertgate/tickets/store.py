@@ -11,7 +11,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from alertgate.dedup.keys import MASTERS_INDEXED, MASTERS_KEYS, index_key, masters_key, random_tag, shard_of, state_key
+from alertgate.dedup.keys import MASTERS_INDEXED, index_key, masters_key, masters_keys, random_tag, shard_of, state_key
 from alertgate.tickets import index
 from alertgate.tickets import lifecycle
 from alertgate.tickets.codec import from_hash, master_duplicates, master_of_duplicate, ticket_key, to_hash
@@ -276,7 +276,7 @@ class TicketStore:
         """Every master with the given fields of its hash (the worker's sweep). Walks the masters
         index, which storms' duplicates do not grow."""
         await self._index_older_masters()
-        async for ids in index.all_ids(self._redis, keys=MASTERS_KEYS):
+        async for ids in index.all_ids(self._redis, keys=masters_keys()):
             pipe = self._redis.pipeline(transaction=False)
             for ticket_id in ids:
                 pipe.hmget(ticket_key(ticket_id), *fields)

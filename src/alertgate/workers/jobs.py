@@ -11,6 +11,7 @@ from typing import TypeVar
 import msgspec
 import structlog
 
+from alertgate.dedup import layout
 from alertgate.durations import parse_duration
 from alertgate.problems import triggers
 from alertgate.problems.store import ProblemStore
@@ -54,6 +55,7 @@ class _State:
         self.redis = connect_state(ctx.settings, fail_fast=False)
 
     async def __aenter__(self) -> tuple[StateRedis, TicketStore]:
+        await layout.ensure(self.redis)  # (known already in a worker: read when it started)
         return self.redis, TicketStore(self.redis)
 
     async def __aexit__(self, *exc: object) -> None:

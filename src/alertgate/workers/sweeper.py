@@ -34,6 +34,7 @@ def start_sweeper(settings: Settings) -> multiprocessing.Process:
 
 def sweep_forever(settings: Settings, parent: int) -> None:
     """Until the worker that started it is gone."""
+    from alertgate.dedup import layout
     from alertgate.observability.logging import configure_logging
     from alertgate.runtime.connections import connect_state_sync
     from alertgate.workers import jobs
@@ -50,6 +51,7 @@ def sweep_forever(settings: Settings, parent: int) -> None:
             return
         try:
             # one sweep per interval among all workers; the lock lapses before the next
+            layout.ensure_sync(state)
             if state.set(LOCK_KEY, me, nx=True, px=max(1, int(interval * 900))):
                 log.info("swept", result=jobs.sweep(interval))
         except (RedisError, OSError) as exc:

@@ -13,6 +13,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from alertgate.dedup import layout
+from alertgate.runtime.connections import connect_state_sync
 from alertgate.settings import Settings
 from alertgate.workers.context import context, set_context
 from alertgate.workers.queue import QUEUES, queue
@@ -35,6 +37,7 @@ def connect_queue_redis(settings: Settings) -> Redis:
 
 def create_worker(settings: Settings, redis: Redis) -> Worker:
     set_context(settings)
+    layout.ensure_sync(connect_state_sync(settings))  # read before any work horse is forked
     return Worker([queue(name, redis) for name in QUEUES], connection=redis, serializer=JSONSerializer,
                   maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL,
                   exception_handlers=[log_job_failure])
