@@ -49,7 +49,11 @@ def dispatched_once(client, ids: list[str], timeout: float) -> list[str]:
         time.sleep(1)
         still = []
         for tid in pending:
-            timeline = client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["timeline"]
+            answer = client.get(f"/api/v1/tickets/{tid}", headers=VIEW)
+            if answer.status_code == 503:  # (a Cluster's slots coming back)
+                still.append(tid)
+                continue
+            timeline = answer.json()["ticket"]["timeline"]
             assigns = [e for e in timeline if e["action"] == "assign"]
             assert len(assigns) <= 1, (tid, assigns)
             if not assigns:

@@ -62,15 +62,19 @@ def run_worker(settings: Settings) -> int:
                 worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
                 delay = 1.0
             except RedisError as exc:
-                log.error("queue_redis_unavailable", error=type(exc).__name__, message=str(exc)[:300],
-                          retry_in=delay)
-            if worker is not None and worker._stop_requested:
+                log.error("redis_unavailable", error=type(exc).__name__, message=str(exc)[:300], retry_in=delay)
+            if worker is not None and _asked_to_stop(worker):
                 return 0
             log.warning("worker_loop_restarting", retry_in=delay)
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
     finally:
         sweeper.terminate()
+
+
+def _asked_to_stop(worker: Worker) -> bool:
+    """A signal asked for a (warm) shutdown: RQ notes its date; an idle worker has no other mark."""
+    return bool(worker._stop_requested or getattr(worker, "_shutdown_requested_date", None))
 
 
 def _forget_legacy_sweep(connection: Redis) -> None:

@@ -1,0 +1,70 @@
+"""Issue #28 on a real Redis Cluster with a real queue Redis: a slot range down (a master and its
+replica SIGKILLed) while the workers' sweep runs. The sweep used to be a job that queued its own
+next run, so one failed sweep stopped it for good (0 of 10 later masters dispatched in 120 s).
+Now it is a clock in each worker: whatever the sweeps met while the slots were down (failures,
+or waits in the Cluster client's retries), the first one after they return dispatches every
+master, once."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
+from tests.conftest import start_alertgate, stop_process
+from tests.faults.test_queue_outage import dispatched_once
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+from tests.redis_cluster import LocalCluster, find_redis_cli
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(find_redis_cli() is None, reason="redis-cli is needed to create a cluster"),
+]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    local = LocalCluster(tmp_path / "cluster")
+    local.start()
+    yield local
+    local.stop()
+
+
+def test_the_sweep_outlives_a_slot_range_that_was_down(cluster, gateway_env, tmp_path, monkeypatch):
+    from alertgate.gateway.followups import FollowUps
+
+    queue = EmbeddedRedis(tmp_path / "queue", port=free_port())
+    queue.start()
+    seeds = ",".join(f"127.0.0.1:{port}" for port in cluster.ports[:3])
+    env = {"ALERTGATE_REDIS_URL": f"redis://{seeds}", "ALERTGATE_REDIS_CLUSTER": "true",
+           "ALERTGATE_QUEUE_REDIS_URL": queue.url, "ALERTGATE_SWEEP_INTERVAL": "2s"}
+    worker = start_alertgate(["worker"], gateway_env | env, tmp_path, tmp_path / "worker.log")
+
+    async def lost(self, results):  # no job is queued: only the sweep can dispatch these
+        return None
+    monkeypatch.setattr(FollowUps, "after_ingest", lost)
+    try:
+        with client_for(env["ALERTGATE_REDIS_URL"], **env) as client:
+            ids = [client.post("/api/v1/alerts/alertmanager", json=am_body(am_alert(f"Sweep{i}", host=f"n{i}")),
+                               headers=SOURCE).json()["results"][0]["ticket_id"] for i in range(10)]
+            master = cluster.masters()[0]
+            replica = next(n["port"] for n in cluster.nodes() if n["port"] != master and not n["master"]
+                           and _replica_of(cluster, n["port"]) == master)
+            cluster.kill(master)
+            cluster.kill(replica)
+            time.sleep(8)                      # several sweeps fail meanwhile
+            cluster.start_node(master)
+            cluster.start_node(replica)
+            cluster.wait_healthy()
+            assert dispatched_once(client, ids, timeout=90) == []
+        assert worker.poll() is None
+    finally:
+        assert stop_process(worker) == 0      # a signal still stops it (the loop restarts only on faults)
+        queue.stop()
+
+
+def _replica_of(cluster: LocalCluster, port: int) -> int:
+    import redis
+
+    info = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).info("replication")
+    return int(info.get("master_port", 0))
