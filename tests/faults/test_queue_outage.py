@@ -1,7 +1,8 @@
 """Issue #28: the worker side survives what the ingest side survives. A real `alertgate worker`
 on a real queue Redis that is SIGKILLed while the worker is busy, and one that restarts empty
-(no persistence): the worker rides it out, and the sweep (a thread of each worker, not a queued
-job) dispatches every master exactly once."""
+(no persistence), with the state on a standalone Redis and on a real 3-master Cluster: the
+worker rides it out, and the sweep (a process of each worker, not a queued job) dispatches
+every master exactly once."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import time
 
 import pytest
 
+from redis.cluster import RedisCluster
+
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
 from tests.conftest import VIEWER_SECRET, start_alertgate, stop_process
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+from tests.redis_cluster import LocalCluster, find_redis_cli
 
 pytestmark = pytest.mark.integration
 VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
@@ -26,10 +30,29 @@ def queue_redis(tmp_path):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if find_redis_cli() is None:
+        pytest.skip("redis-cli is needed to create a cluster")
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    local.start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+def state(request, redis_url) -> dict[str, str]:
+    """The state store: a standalone Redis, or a real 3-master Cluster (the trial's setup)."""
+    if request.param == "standalone":
+        return {"ALERTGATE_REDIS_URL": redis_url}
+    cluster = request.getfixturevalue("cluster")
+    RedisCluster.from_url(cluster.url).flushall(target_nodes=RedisCluster.PRIMARIES)
+    return {"ALERTGATE_REDIS_URL": cluster.url, "ALERTGATE_REDIS_CLUSTER": "true"}
+
+
 @pytest.fixture
-def worker(gateway_env, redis_url, queue_redis, tmp_path):
-    env = gateway_env | {"ALERTGATE_REDIS_URL": redis_url, "ALERTGATE_QUEUE_REDIS_URL": queue_redis.url,
-                         "ALERTGATE_SWEEP_INTERVAL": "2s"}
+def worker(gateway_env, state, queue_redis, tmp_path):
+    env = gateway_env | state | {"ALERTGATE_QUEUE_REDIS_URL": queue_redis.url, "ALERTGATE_SWEEP_INTERVAL": "2s"}
     process = start_alertgate(["worker"], env, tmp_path, tmp_path / "worker.log")
     yield process
     stop_process(process)
@@ -70,8 +93,8 @@ def new_masters(client, prefix: str, count: int) -> list[str]:
     return ids
 
 
-def test_a_busy_worker_rides_out_a_killed_queue_redis(redis_url, queue_redis, worker, tmp_path):
-    with client_for(redis_url, ALERTGATE_QUEUE_REDIS_URL=queue_redis.url) as client:
+def test_a_busy_worker_rides_out_a_killed_queue_redis(state, queue_redis, worker, tmp_path):
+    with client_for(state["ALERTGATE_REDIS_URL"], **state, ALERTGATE_QUEUE_REDIS_URL=queue_redis.url) as client:
         ids = new_masters(client, "Busy", 200)
         time.sleep(0.5)                        # the worker is in the middle of them
         queue_redis.kill()
@@ -81,9 +104,9 @@ def test_a_busy_worker_rides_out_a_killed_queue_redis(redis_url, queue_redis, wo
     assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
 
 
-def test_masters_queued_into_a_queue_redis_that_restarts_empty_are_dispatched(redis_url, queue_redis, worker,
-                                                                              tmp_path):
-    with client_for(redis_url, ALERTGATE_QUEUE_REDIS_URL=queue_redis.url, ALERTGATE_REDIS_TIMEOUT="1s") as client:
+def test_masters_queued_into_a_queue_redis_that_restarts_empty_are_dispatched(state, queue_redis, worker, tmp_path):
+    with client_for(state["ALERTGATE_REDIS_URL"], **state, ALERTGATE_QUEUE_REDIS_URL=queue_redis.url,
+                    ALERTGATE_REDIS_TIMEOUT="1s") as client:
         queue_redis.kill()
         ids = new_masters(client, "Empty", 20)  # answered 200; their dispatch jobs could not be queued
         time.sleep(3)
