@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -93,16 +94,22 @@ def stop_process(process: subprocess.Popen, sig: int = 15, timeout: float = 20.0
     return process.returncode
 
 
-@pytest.fixture
-def gateway(gateway_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    """A real `alertgate serve` process; yields its base URL."""
-    process = start_alertgate(["serve"], gateway_env, tmp_path, tmp_path / "serve.log")
-    base = f"http://127.0.0.1:{gateway_env['ALERTGATE_PORT']}"
+@contextmanager
+def serving(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """A real `alertgate serve` process with ``env``; yields its base URL."""
+    process = start_alertgate(["serve"], env, tmp_path, tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{env['ALERTGATE_PORT']}"
     try:
         wait_for_http(base + "/healthz", process=process)
         yield base
     finally:
         stop_process(process)
+
+
+@pytest.fixture
+def gateway(gateway_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    with serving(gateway_env, tmp_path) as base:
+        yield base
 
 
 def port_is_free(port: int) -> bool:

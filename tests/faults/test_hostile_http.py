@@ -89,16 +89,10 @@ def test_bodies_are_bounded_however_they_arrive(gateway):
 
 @pytest.fixture
 def impatient_gateway(gateway_env, tmp_path):
-    from tests.conftest import start_alertgate, stop_process, wait_for_http
+    from tests.conftest import serving
 
-    env = gateway_env | {"ALERTGATE_HEAD_TIMEOUT": "1s", "ALERTGATE_BODY_TIMEOUT": "1s"}
-    process = start_alertgate(["serve"], env, tmp_path, tmp_path / "serve.log")
-    base = f"http://127.0.0.1:{env['ALERTGATE_PORT']}"
-    try:
-        wait_for_http(base + "/healthz", process=process)
+    with serving(gateway_env | {"ALERTGATE_HEAD_TIMEOUT": "1s", "ALERTGATE_BODY_TIMEOUT": "1s"}, tmp_path) as base:
         yield base
-    finally:
-        stop_process(process)
 
 
 def slow_exchange(base: str, first: bytes, wait: float) -> bytes:

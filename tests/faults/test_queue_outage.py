@@ -13,8 +13,9 @@ import pytest
 
 from redis.cluster import RedisCluster
 
-from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
+from alertgate.runtime.embedded_redis import EmbeddedRedis
 from tests.conftest import VIEWER_SECRET, start_alertgate, stop_process
+from tests.integration.test_redis_outage import own_redis  # noqa: F401  (fixture)
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 from tests.redis_cluster import LocalCluster, find_redis_cli
 
@@ -23,11 +24,8 @@ VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
 
 
 @pytest.fixture
-def queue_redis(tmp_path):
-    server = EmbeddedRedis(tmp_path / "queue", port=free_port())
-    server.start()
-    yield server
-    server.stop()
+def queue_redis(own_redis):  # noqa: F811
+    return own_redis
 
 
 @pytest.fixture(scope="module")
