@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Litestar, Request, Response, post
 
-from alertgate.gateway.sources.alertmanager import AlertmanagerPayload
+from alertgate.intake.sources.alertmanager import AlertmanagerPayload
 from alertgate.runtime.heap import settle_after_start
 
 _decode = msgspec.json.Decoder(AlertmanagerPayload).decode

@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from alertgate.dedup.keys import use_layout  # noqa: E402
 from alertgate.dedup.store import DedupStore  # noqa: E402
-from alertgate.gateway.intake import classify  # noqa: E402
-from alertgate.gateway.sources.alertmanager import parse  # noqa: E402
-from alertgate.gateway.sources.common import SourceContext  # noqa: E402
+from alertgate.intake.pipeline import classify  # noqa: E402
+from alertgate.intake.sources.alertmanager import parse  # noqa: E402
+from alertgate.intake.sources.common import SourceContext  # noqa: E402
 from alertgate.rules.service import RulesService  # noqa: E402
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from run import alert  # noqa: E402  (the bench's Alertmanager alert)

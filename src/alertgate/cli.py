@@ -139,8 +139,8 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     """Run one payload through every stage and print what matched; creates nothing."""
     import msgspec
 
-    from alertgate.gateway.rules import explain
-    from alertgate.gateway.sources.common import PayloadError
+    from alertgate.intake.explain import explain
+    from alertgate.intake.sources.common import PayloadError
     from alertgate.rules.schema import RulesInvalid
     from alertgate.rules.service import RulesService
 
@@ -173,7 +173,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import msgspec
 
     from alertgate.dedup import layout
-    from alertgate.gateway.reports import kpi_report
+    from alertgate.kpi.report import kpi_report
     from alertgate.kpi.compute import rows
     from alertgate.moments import parse_moment
     from alertgate.runtime.connections import connect_state

@@ -31,7 +31,7 @@ def cluster(tmp_path):
 
 
 def test_the_sweep_outlives_a_slot_range_that_was_down(cluster, gateway_env, tmp_path, monkeypatch):
-    from alertgate.gateway.followups import FollowUps
+    from alertgate.intake.handoff import JobHandoff
 
     queue = EmbeddedRedis(tmp_path / "queue", port=free_port())
     queue.start()
@@ -42,7 +42,7 @@ def test_the_sweep_outlives_a_slot_range_that_was_down(cluster, gateway_env, tmp
 
     async def lost(self, results):  # no job is queued: only the sweep can dispatch these
         return None
-    monkeypatch.setattr(FollowUps, "after_ingest", lost)
+    monkeypatch.setattr(JobHandoff, "after_ingest", lost)
     try:
         with client_for(env["ALERTGATE_REDIS_URL"], **env) as client:
             ids = [client.post("/api/v1/alerts/alertmanager", json=am_body(am_alert(f"Sweep{i}", host=f"n{i}")),

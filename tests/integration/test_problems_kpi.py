@@ -109,22 +109,22 @@ def test_kpi_endpoint_and_report_cli(redis_url):
 def test_sweep_dispatches_forgotten_masters_and_counts_open_tickets(redis_url):
     """If the queue could not take a dispatch job, the periodic sweep dispatches the master."""
 
-    from alertgate.gateway.followups import FollowUps
+    from alertgate.intake.handoff import JobHandoff
     from alertgate.workers import jobs
 
     with client_for(redis_url) as client:
-        original = FollowUps.after_ingest
+        original = JobHandoff.after_ingest
 
         async def lost(self, results):  # the queue Redis was down when these came in
             return None
-        FollowUps.after_ingest = lost
+        JobHandoff.after_ingest = lost
         try:
             tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
             fire(client, "Other", 0, severity="warning")
             # duplicates are neither dispatched nor counted open (the sweep passes over them)
             assert [fire(client, "DiskFull", m, severity="critical")["outcome"] for m in (1, 2)] == ["duplicate"] * 2
         finally:
-            FollowUps.after_ingest = original
+            JobHandoff.after_ingest = original
         assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "open"
         settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url})
         create_worker(settings, redis.Redis.from_url(redis_url))
@@ -140,20 +140,20 @@ def test_sweep_finds_masters_stored_before_the_masters_index(redis_url):
     """Masters written by a version without the masters index are added to it once, by the
     first sweep, and a forgotten one among them is dispatched."""
     from alertgate.dedup.keys import MASTERS_INDEXED, masters_keys
-    from alertgate.gateway.followups import FollowUps
+    from alertgate.intake.handoff import JobHandoff
     from alertgate.workers import jobs
 
     with client_for(redis_url) as client:
-        original = FollowUps.after_ingest
+        original = JobHandoff.after_ingest
 
         async def lost(self, results):
             return None
-        FollowUps.after_ingest = lost
+        JobHandoff.after_ingest = lost
         try:
             tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
             fire(client, "DiskFull", 1, severity="critical")
         finally:
-            FollowUps.after_ingest = original
+            JobHandoff.after_ingest = original
         state = redis.Redis.from_url(redis_url)
         state.delete(MASTERS_INDEXED, *masters_keys())  # as an older version left it
         settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from alertgate.gateway.coalesced_writes import CoalescedWrites
+from alertgate.runtime.coalesced_writes import CoalescedWrites
 
 
 class RecordingTransport:

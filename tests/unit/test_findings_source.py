@@ -2,8 +2,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from alertgate.gateway.sources import SOURCES
-from alertgate.gateway.sources.common import PayloadError, SourceContext
+from alertgate.intake.sources import SOURCES
+from alertgate.intake.sources.common import PayloadError, SourceContext
 from alertgate.settings import DEFAULT_CI_LABELS
 from alertgate.tickets.alert import AlertStatus
 

@@ -8,8 +8,8 @@ import msgspec
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from alertgate.gateway.sources import SOURCES
-from alertgate.gateway.sources.common import PayloadError, SourceContext
+from alertgate.intake.sources import SOURCES
+from alertgate.intake.sources.common import PayloadError, SourceContext
 from alertgate.settings import DEFAULT_CI_LABELS
 
 CTX = SourceContext(datetime(2026, 11, 22, tzinfo=timezone.utc), DEFAULT_CI_LABELS, ("mountpoint",))

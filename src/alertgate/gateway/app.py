@@ -12,7 +12,8 @@ from alertgate.dedup.store import DedupStore
 from alertgate.gateway.auth import Authenticator
 from alertgate.dedup import layout
 from alertgate.gateway.errors import REDIS_UNAVAILABLE, exception_handlers
-from alertgate.gateway.followups import FollowUps
+from alertgate.intake.handoff import JobHandoff
+from alertgate.intake.pipeline import Intake
 from alertgate.gateway.health import health_handlers
 from alertgate.gateway.intake import intake_handlers
 from alertgate.gateway.openapi import openapi_handlers
@@ -61,7 +62,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
                        settings.redis_wait_replicas, float(settings.redis_wait_timeout))
     queue_url = settings.queue_url
     queue_redis = SyncRedis.from_url(queue_url, socket_timeout=settings.redis_timeout) if queue_url else None
-    followups = FollowUps(queue_redis, settings.notify.max_attempts)
+    handoff = JobHandoff(queue_redis, settings.notify.max_attempts)
 
     tasks: list[asyncio.Task] = []
 
@@ -80,8 +81,8 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
 
     return Litestar(
         route_handlers=[
-            *intake_handlers(settings, auth, dedup, rules, followups, metrics),
-            *ticket_handlers(TicketStore(redis), auth, rules, followups),
+            *intake_handlers(settings, auth, Intake(settings, dedup, rules, handoff), metrics),
+            *ticket_handlers(TicketStore(redis), auth, rules, handoff),
             *rule_handlers(rules, auth, settings),
             *report_handlers(redis, auth),
             *health_handlers(redis, queue_url, auth, metrics, rules),

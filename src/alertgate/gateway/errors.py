@@ -33,7 +33,7 @@ from alertgate.dedup.keys import LayoutUnknown
 from alertgate.dedup.store import ReplicasBehind
 from alertgate.gateway.auth import Forbidden, Unauthenticated
 from alertgate.gateway.limits import RateLimited
-from alertgate.gateway.sources.common import ErrorDetail as SourceErrorDetail, PayloadError
+from alertgate.intake.sources.common import ErrorDetail as SourceErrorDetail, PayloadError
 from alertgate.observability.rejections import Rejections, reason_for
 
 log = structlog.get_logger("alertgate.gateway")

@@ -17,9 +17,9 @@ from alertgate.gateway.auth import READERS, Authenticator
 from alertgate.gateway.errors import ErrorBody
 from alertgate.gateway.intake import PATHS, IngestResponse
 from alertgate.gateway.rules import RuleTest
-from alertgate.gateway.sources.alertmanager import AlertmanagerPayload
-from alertgate.gateway.sources.findings import Finding
-from alertgate.gateway.sources.zabbix import ZabbixPayload
+from alertgate.intake.sources.alertmanager import AlertmanagerPayload
+from alertgate.intake.sources.findings import Finding
+from alertgate.intake.sources.zabbix import ZabbixPayload
 from alertgate.gateway.tickets import NewTicket, TicketDetail, TicketPage
 from alertgate.problems.store import Problem
 from alertgate.tickets.lifecycle import Action, ActionRequest

@@ -10,13 +10,10 @@ from redis.asyncio import Redis
 
 from alertgate.gateway.auth import READERS, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
-from alertgate.kpi.compute import Report, report
+from alertgate.kpi.report import kpi_report
 from alertgate.moments import parse_moment
 from alertgate.problems.store import ProblemNotFound, ProblemStore
-from alertgate.tickets.store import TicketStore
 
-# A fault may begin before its ticket is registered: look that far back for registrations.
-REGISTRATION_LAG = timedelta(days=1)
 
 
 class PeriodError(ValueError):
@@ -35,14 +32,6 @@ def _period(request: Request) -> tuple[datetime, datetime]:
         except ValueError as exc:
             raise PeriodError(name, str(exc)) from None
     return values[0], values[1]
-
-
-async def kpi_report(redis: Redis, start: datetime, end: datetime) -> Report:
-    earliest = datetime.min.replace(tzinfo=timezone.utc)
-    since = start - REGISTRATION_LAG if start - earliest > REGISTRATION_LAG else earliest
-    tickets = await TicketStore(redis).masters_created_between(since, end)
-    linked = await ProblemStore(redis).linked_incidents()
-    return report(tickets, linked, start, end)
 
 
 def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]:

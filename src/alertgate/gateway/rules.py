@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Literal
 
 import msgspec
@@ -11,11 +10,9 @@ from litestar.handlers import HTTPRouteHandler
 
 from alertgate.gateway.auth import Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response
-from alertgate.gateway.sources import SOURCES
 from alertgate.gateway.media_type import require_json
-from alertgate.gateway.sources.common import SourceContext, decode_json
-from alertgate.rules.engine import RuleEngine, StageMatch
-from alertgate.rules.policy import Policy
+from alertgate.intake.explain import explain
+from alertgate.intake.sources.common import decode_json
 from alertgate.rules.service import RulesService
 from alertgate.settings import Role, Settings
 
@@ -26,27 +23,6 @@ ADMIN = frozenset({Role.ADMIN})
 class RuleTest(msgspec.Struct, forbid_unknown_fields=True):
     source: Literal["alertmanager", "zabbix", "finding"]
     payload: msgspec.Raw
-
-
-class AlertVerdict(msgspec.Struct):
-    occurrence_id: str
-    ci: str
-    symptom: str
-    status: str
-    stages: list[StageMatch]
-    ticket: Policy
-
-
-def explain(body: bytes, source: str, engine: RuleEngine, settings: Settings) -> list[AlertVerdict]:
-    """Run one payload through every stage; nothing is stored."""
-    now = datetime.now(timezone.utc)
-    alerts = SOURCES[source](body, SourceContext(now, tuple(settings.ci_labels), tuple(settings.symptom_labels)))
-    verdicts = []
-    for alert in alerts:
-        evaluation = engine.evaluate(alert, now)
-        verdicts.append(AlertVerdict(alert.occurrence_id, evaluation.policy.ci or alert.ci, alert.symptom,
-                                     alert.status.value, evaluation.matches, evaluation.policy))
-    return verdicts
 
 
 def rule_handlers(service: RulesService, auth: Authenticator, settings: Settings) -> list[HTTPRouteHandler]:

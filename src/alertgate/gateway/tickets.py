@@ -11,12 +11,12 @@ from litestar.handlers import HTTPRouteHandler
 
 from alertgate.gateway.auth import ANY_ROLE, READERS, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
-from alertgate.gateway.sources import SOURCES
-from alertgate.gateway.sources.common import ErrorDetail as SourceErrorDetail, PayloadError, decode_json, sane_time
+from alertgate.intake.sources import SOURCES
+from alertgate.intake.sources.common import ErrorDetail as SourceErrorDetail, PayloadError, decode_json, sane_time
 from alertgate.moments import parse_moment
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult
-from alertgate.gateway.followups import FollowUps
+from alertgate.intake.handoff import JobHandoff
 from alertgate.gateway.media_type import require_json
 from alertgate.rules.service import RulesService
 from alertgate.settings import Role
@@ -115,7 +115,7 @@ def ticket_exception_handlers() -> dict:
 
 
 def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService,
-                    followups: FollowUps) -> list[HTTPRouteHandler]:
+                    handoff: JobHandoff) -> list[HTTPRouteHandler]:
     @get("/api/v1/tickets")
     async def list_tickets(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), READERS)
@@ -153,7 +153,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
             timeline=[TimelineEntry(at=now, actor=principal.name, action="create", to_status=TicketStatus.OPEN)],
         )
         created = await store.create(ticket)
-        await followups.after_ingest([IngestResult("", Outcome.NEW, created.id, created.id)])
+        await handoff.after_ingest([IngestResult("", Outcome.NEW, created.id, created.id)])
         return json_response(created, 201)
 
     @post("/api/v1/tickets/{ticket_id:str}/actions/{action:str}", status_code=200)
@@ -170,7 +170,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         args = decode_json(body, ActionRequest) if body.strip() else ActionRequest()
         ticket, _ = await store.act(ticket_id, chosen, args, Actor(principal.name, principal.role),
                                     datetime.now(timezone.utc), owe=follow_up_of(chosen))
-        await followups.after_action(ticket_id, chosen)
+        await handoff.after_action(ticket_id, chosen)
         return json_response(ticket)
 
     return [list_tickets, get_ticket, open_ticket, act]

@@ -32,7 +32,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 log = structlog.get_logger("alertgate.serve")
 
-HTTP_PROTOCOL = "alertgate.gateway.http_protocol:BoundedHeadHttpToolsProtocol"  # 431 past 64 KiB of head
+HTTP_PROTOCOL = "alertgate.runtime.http_protocol:BoundedHeadHttpToolsProtocol"  # 431 past 64 KiB of head
 _spawn = multiprocessing.get_context("spawn")  # (a fresh interpreter per process, as uvicorn's)
 multiprocessing.allow_connection_pickling()  # (a shared socket handed to the processes)
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import msgspec
 
-from alertgate.gateway.sources.common import (
+from alertgate.intake.sources.common import (
     UNKNOWN,
     ErrorDetail,
     PayloadError,
@@ -23,7 +23,7 @@ from alertgate.gateway.sources.common import (
     sane_time,
     stable_hash,
 )
-from alertgate.gateway.sources.limits import PER_ALERT, Labels, LabelName, Text, Value
+from alertgate.intake.sources.limits import PER_ALERT, Labels, LabelName, Text, Value
 from alertgate.tickets.alert import Alert, AlertStatus
 
 NAME = "zabbix"

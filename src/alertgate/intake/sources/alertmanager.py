@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from alertgate.gateway.sources.common import (
+from alertgate.intake.sources.common import (
     UNKNOWN,
     SourceContext,
     ci_from_labels,
@@ -20,7 +20,7 @@ from alertgate.gateway.sources.common import (
     sane_time,
     stable_hash,
 )
-from alertgate.gateway.sources.limits import Annotations, Labels, Value
+from alertgate.intake.sources.limits import Annotations, Labels, Value
 from alertgate.tickets.alert import Alert, AlertStatus
 
 NAME = "alertmanager"

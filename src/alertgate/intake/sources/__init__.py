@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from alertgate.gateway.sources import alertmanager, findings, zabbix
-from alertgate.gateway.sources.common import SourceContext
+from alertgate.intake.sources import alertmanager, findings, zabbix
+from alertgate.intake.sources.common import SourceContext
 from alertgate.tickets.alert import Alert
 
 Parser = Callable[[bytes, SourceContext], list[Alert]]

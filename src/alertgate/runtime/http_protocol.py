@@ -22,7 +22,7 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from alertgate.gateway.coalesced_writes import CoalescedWrites
+from alertgate.runtime.coalesced_writes import CoalescedWrites
 from alertgate.observability.metrics import rejected_counter
 from alertgate.observability.rejections import Rejections
 from alertgate.settings import load_settings

@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from alertgate.gateway.sources.common import (
+from alertgate.intake.sources.common import (
     ErrorDetail,
     PayloadError,
     SourceContext,
@@ -21,7 +21,7 @@ from alertgate.gateway.sources.common import (
     sane_time,
     stable_hash,
 )
-from alertgate.gateway.sources.limits import Labels, NonEmptyValue, Text, Value
+from alertgate.intake.sources.limits import Labels, NonEmptyValue, Text, Value
 from alertgate.tickets.alert import Alert, AlertStatus
 
 NAME = "finding"

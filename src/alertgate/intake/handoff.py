@@ -20,11 +20,11 @@ from alertgate.runtime.batching import Batcher
 from alertgate.tickets.lifecycle import Action, follow_up_of
 from alertgate.workers.queue import dispatch_job, enqueue_all, followup_job
 
-log = structlog.get_logger("alertgate.followups")
+log = structlog.get_logger("alertgate.handoff")
 DISPATCHED = {Outcome.NEW: "new", Outcome.RECURRENCE: "recurrence", Outcome.REOPENED: "reopened"}
 
 
-class FollowUps:
+class JobHandoff:
     """Enqueues from concurrent requests are gathered (``runtime.batching``) into one Redis
     transaction. Each request still answers only after its jobs are enqueued (or the enqueue
     failed: logged, and the sweep dispatches later)."""

@@ -9,8 +9,8 @@ import time
 
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult
-from alertgate.gateway import followups
-from alertgate.gateway.followups import FollowUps
+from alertgate.intake import handoff
+from alertgate.intake.handoff import JobHandoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 
@@ -27,8 +27,8 @@ def test_concurrent_requests_share_transactions_and_each_waits_for_its_jobs(monk
         with lock:
             batches.append([data.job_id for _, data in jobs])
 
-    monkeypatch.setattr(followups, "enqueue_all", enqueue_all)
-    gateway = FollowUps(queue_redis=object(), max_attempts=3)
+    monkeypatch.setattr(handoff, "enqueue_all", enqueue_all)
+    gateway = JobHandoff(queue_redis=object(), max_attempts=3)
 
     async def storm() -> None:
         await asyncio.gather(*(gateway.after_ingest(results(n)) for n in range(40)))
@@ -43,8 +43,8 @@ def test_a_failed_enqueue_is_logged_and_the_request_goes_on(monkeypatch, capsys)
     def enqueue_all(connection, jobs):
         raise RedisConnectionError("queue Redis down")
 
-    monkeypatch.setattr(followups, "enqueue_all", enqueue_all)
-    gateway = FollowUps(queue_redis=object(), max_attempts=3)
+    monkeypatch.setattr(handoff, "enqueue_all", enqueue_all)
+    gateway = JobHandoff(queue_redis=object(), max_attempts=3)
 
     async def two() -> None:
         await asyncio.gather(gateway.after_ingest(results(1)), gateway.after_ingest(results(2)))

@@ -1,0 +1,36 @@
+"""The rules' dry run: one payload through every stage, with the rule that matched in each and
+the ticket fields that would result; nothing is stored (``POST /api/v1/rules/test`` and
+``alertgate rules test``)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import msgspec
+
+from alertgate.intake.sources import SOURCES
+from alertgate.intake.sources.common import SourceContext
+from alertgate.rules.engine import RuleEngine, StageMatch
+from alertgate.rules.policy import Policy
+from alertgate.settings import Settings
+
+
+class AlertVerdict(msgspec.Struct):
+    occurrence_id: str
+    ci: str
+    symptom: str
+    status: str
+    stages: list[StageMatch]
+    ticket: Policy
+
+
+def explain(body: bytes, source: str, engine: RuleEngine, settings: Settings) -> list[AlertVerdict]:
+    """Run one payload through every stage; nothing is stored."""
+    now = datetime.now(timezone.utc)
+    alerts = SOURCES[source](body, SourceContext(now, tuple(settings.ci_labels), tuple(settings.symptom_labels)))
+    verdicts = []
+    for alert in alerts:
+        evaluation = engine.evaluate(alert, now)
+        verdicts.append(AlertVerdict(alert.occurrence_id, evaluation.policy.ci or alert.ci, alert.symptom,
+                                     alert.status.value, evaluation.matches, evaluation.policy))
+    return verdicts

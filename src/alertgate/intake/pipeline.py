@@ -1,0 +1,54 @@
+"""The ingest sequence of one request, without HTTP: the sender's body → Alerts (its source's
+parser) → a Policy each (the rules) → outcomes and tickets (the dedup store, atomically per key)
+→ the workers' jobs (``handoff``). The gateway adds credentials, metrics and the answer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import msgspec
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from alertgate.dedup.store import DedupStore, IngestResult
+from alertgate.intake.handoff import JobHandoff
+from alertgate.intake.sources import SOURCES
+from alertgate.intake.sources.common import SourceContext
+from alertgate.rules.policy import Policy
+from alertgate.rules.service import RulesService
+from alertgate.settings import Settings
+from alertgate.tickets.alert import Alert
+
+
+class Intake:
+    def __init__(self, settings: Settings, dedup: DedupStore, rules: RulesService, handoff: JobHandoff) -> None:
+        self._dedup, self._rules, self._handoff = dedup, rules, handoff
+        self._labels = (tuple(settings.ci_labels), tuple(settings.symptom_labels))
+        self._redis_timeout = float(settings.redis_timeout)
+
+    def parse(self, source: str, body: bytes, now: datetime) -> list[Alert]:
+        """The sender's body as Alerts; PayloadError names what can never be accepted."""
+        return SOURCES[source](body, SourceContext(now, *self._labels))
+
+    async def record(self, alerts: list[Alert], now: datetime) -> tuple[list[Alert], list[Policy], list[IngestResult]]:
+        """Classify, then decide and write each alert's outcome. The whole Redis part, batching and
+        any second call included, is bounded by ``redis_timeout``: past it, a Redis fault (503)."""
+        alerts, policies = classify(alerts, self._rules, now)
+        try:
+            async with asyncio.timeout(self._redis_timeout):
+                results = await self._dedup.ingest(alerts, policies, now)
+        except TimeoutError:
+            raise RedisTimeoutError(f"no answer within redis_timeout ({self._redis_timeout:g} s)") from None
+        return alerts, policies, results
+
+    async def hand_off(self, results: list[IngestResult]) -> None:
+        await self._handoff.after_ingest(results)
+
+
+def classify(alerts: list[Alert], rules: RulesService, now: datetime) -> tuple[list[Alert], list[Policy]]:
+    """Each alert's Policy; a classify rule that corrects the CI changes the alert's dedup key."""
+    evaluate = rules.engine.evaluate
+    policies = [evaluate(alert, now).policy for alert in alerts]
+    corrected = [msgspec.structs.replace(a, ci=p.ci) if p.ci and p.ci != a.ci else a
+                 for a, p in zip(alerts, policies)]
+    return corrected, policies

@@ -1,0 +1,22 @@
+"""The KPI report over stored tickets (the adapter beside ``compute.py``): for the API and the CLI."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from redis.asyncio import Redis
+
+from alertgate.kpi.compute import Report, report
+from alertgate.problems.store import ProblemStore
+from alertgate.tickets.store import TicketStore
+
+# A fault may begin before its ticket is registered: look that far back for registrations.
+REGISTRATION_LAG = timedelta(days=1)
+
+
+async def kpi_report(redis: Redis, start: datetime, end: datetime) -> Report:
+    earliest = datetime.min.replace(tzinfo=timezone.utc)
+    since = start - REGISTRATION_LAG if start - earliest > REGISTRATION_LAG else earliest
+    tickets = await TicketStore(redis).masters_created_between(since, end)
+    linked = await ProblemStore(redis).linked_incidents()
+    return report(tickets, linked, start, end)
