@@ -52,10 +52,22 @@ BALANCED = _balanced()
 _layout: list[int | None] = [None]  # this process's, once read from the Redis (dedup/layout.py)
 
 
+class _Prefixes(dict):
+    """shard → ``ag:{<hash tag>}`` of the layout in use; a lookup before it is known raises."""
+
+    def __missing__(self, shard: str) -> str:
+        raise LayoutUnknown("the key layout of the state Redis is not read yet")
+
+
+_PREFIX = _Prefixes()  # (a dict lookup per key name: key names are built per alert in a storm)
+
+
 def use_layout(version: int) -> None:
     if version not in (1, 2):
         raise ValueError(f"unknown key layout {version}")
     _layout[0] = version
+    _PREFIX.clear()
+    _PREFIX.update({shard: f"ag:{{{shard if version == 1 else BALANCED[shard]}}}" for shard in BASE32})
 
 
 def layout() -> int | None:
@@ -63,10 +75,7 @@ def layout() -> int | None:
 
 
 def hash_tag(shard: str) -> str:
-    version = _layout[0]
-    if version is None:
-        raise LayoutUnknown("the key layout of the state Redis is not read yet")
-    return shard if version == 1 else BALANCED[shard]
+    return _PREFIX[shard][4:-1]
 
 
 def key_bytes(ci: str, symptom: str) -> bytes:
@@ -103,27 +112,27 @@ def shard_of(tag: str) -> str:
 
 def state_key(tag: str) -> str:
     """Hash of the key's current master, newest closed master and ticket sequence."""
-    return f"ag:{{{hash_tag(tag[0])}}}:k:{tag}"
+    return f"{_PREFIX[tag[0]]}:k:{tag}"
 
 
 def occurrence_key(tag: str, occurrence_id: str) -> str:
-    return f"ag:{{{hash_tag(tag[0])}}}:o:{tag}:{occurrence_id}"
+    return f"{_PREFIX[tag[0]]}:o:{tag}:{occurrence_id}"
 
 
 def ticket_prefix(tag: str) -> str:
     """Ticket hashes are ``<prefix><ticket id>``; the ingest script builds them from this."""
-    return f"ag:{{{hash_tag(tag[0])}}}:t:"
+    return f"{_PREFIX[tag[0]]}:t:"
 
 
 def index_key(tag: str) -> str:
     """The shard's ticket index (zset: created_at → ticket id)."""
-    return f"ag:{{{hash_tag(tag[0])}}}:created"
+    return f"{_PREFIX[tag[0]]}:created"
 
 
 def masters_key(tag: str) -> str:
     """The shard's masters (zset: created_at → id), written when a master is created: what the
     worker's sweep walks, however many duplicates storms have left in the ticket index."""
-    return f"ag:{{{hash_tag(tag[0])}}}:masters"
+    return f"{_PREFIX[tag[0]]}:masters"
 
 
 # Set once the masters stored before the masters index existed have been added to it.

@@ -26,9 +26,13 @@ class Intake:
         self._labels = (tuple(settings.ci_labels), tuple(settings.symptom_labels))
         self._redis_timeout = float(settings.redis_timeout)
 
+    def context(self, now: datetime) -> SourceContext:
+        """What a source's parser needs besides the body (``SOURCES[name](body, context)``)."""
+        return SourceContext(now, *self._labels)
+
     def parse(self, source: str, body: bytes, now: datetime) -> list[Alert]:
         """The sender's body as Alerts; PayloadError names what can never be accepted."""
-        return SOURCES[source](body, SourceContext(now, *self._labels))
+        return SOURCES[source](body, self.context(now))
 
     async def record(self, alerts: list[Alert], now: datetime) -> tuple[list[Alert], list[Policy], list[IngestResult]]:
         """Classify, then decide and write each alert's outcome. The whole Redis part, batching and
