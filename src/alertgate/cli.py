@@ -242,20 +242,20 @@ class CliError(Exception):
 
 
 def _guess_source(body: bytes) -> str:
+    """The first registered source whose shape the body has (findings, the most general, last)."""
     import msgspec
+
+    from alertgate.intake.sources import REGISTRY
 
     try:
         data = msgspec.json.decode(body)
     except msgspec.DecodeError:
-        return "alertmanager"
-    if isinstance(data, dict) and "alerts" in data:
-        return "alertmanager"
-    if isinstance(data, dict) and "event_id" in data:
-        return "zabbix"
-    return "finding"
+        return next(iter(REGISTRY))
+    return next((name for name, source in REGISTRY.items() if source.recognises(data)), next(iter(REGISTRY)))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from alertgate.intake.sources import NAMES
     parser = argparse.ArgumentParser(prog="alertgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="embedded Redis (unless configured) + gateway + worker").set_defaults(func=cmd_run)
@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_rules_check)
     trial = rules.add_parser("test", help="run one payload through every stage")
     trial.add_argument("payload", help="a JSON file, as the source sends it")
-    trial.add_argument("--source", choices=["alertmanager", "zabbix", "finding"], help="default: guessed")
+    trial.add_argument("--source", choices=NAMES, help="default: guessed")
     trial.set_defaults(func=cmd_rules_test)
     report = sub.add_parser("report", help="the KPI report for a period")
     report.add_argument("--from", dest="start", required=True, help="e.g. 2026-11-01 or 2026-11-01T08:00:00+08:00")

@@ -121,9 +121,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log_level: Annotated[str, msgspec.Meta(pattern=r"^(debug|info|warning|error)$")] = "info"
     ci_labels: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_CI_LABELS))
     symptom_labels: list[str] = msgspec.field(default_factory=list)
-    auto_resolve: dict[str, bool] = msgspec.field(
-        default_factory=lambda: {"alertmanager": True, "zabbix": True, "finding": False}
-    )
+    # per source, whether a recovery resolves its master; a source not named here keeps its own
+    # default (intake/sources: alertmanager and zabbix on, finding off)
+    auto_resolve: dict[str, bool] = msgspec.field(default_factory=dict)
     tokens: list[TokenConfig] = msgspec.field(default_factory=list)
     bootstrap_tokens: str | None = None
     notify: Notify = msgspec.field(default_factory=Notify)

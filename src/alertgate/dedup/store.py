@@ -26,7 +26,6 @@ from alertgate.tickets.model import TimelineEntry
 
 INGEST_SCRIPT = files("alertgate.dedup").joinpath("ingest.lua").read_text()
 _encode = msgspec.json.Encoder().encode
-_TICKET_SOURCE = {"finding": "inspection"}
 KNOWN_KEYS = 100_000  # keys a process remembers as holding a ticket (a full set starts again empty)
 
 
@@ -42,10 +41,10 @@ class IngestResult(msgspec.Struct):
     master_id: str | None = None
 
 
-def master_fields(alert: Alert, policy: Policy, now: datetime) -> list[str | bytes]:
+def master_fields(alert: Alert, policy: Policy, now: datetime, ticket_source: str = "monitoring") -> list[str | bytes]:
     """The new master's hash fields, as field, value pairs for the script."""
     fields = {
-        "kind": "master", "status": "open", "source": _TICKET_SOURCE.get(alert.source, "monitoring"),
+        "kind": "master", "status": "open", "source": ticket_source,
         "ci": alert.ci, "symptom": alert.symptom, "title": alert.title, "description": alert.description,
         "severity": alert.severity, "category": policy.category, "area": policy.area,
         "subarea": policy.subarea, "nature": policy.nature, "affected_service": policy.affected_service,
@@ -65,12 +64,15 @@ def master_fields(alert: Alert, policy: Policy, now: datetime) -> list[str | byt
 
 class DedupStore:
     def __init__(self, redis: Redis | RedisCluster, retention_seconds: int, lookback_seconds: float,
-                 auto_resolve: dict[str, bool], wait_replicas: int = 0, wait_timeout_s: float = 1.0) -> None:
+                 auto_resolve: dict[str, bool], wait_replicas: int = 0, wait_timeout_s: float = 1.0,
+                 ticket_sources: dict[str, str] | None = None) -> None:
+        """``auto_resolve`` and ``ticket_sources`` by the alert's source (intake/sources)."""
         self._redis = redis
         self._wait_replicas = wait_replicas
         self._retention = retention_seconds
         self._lookback = lookback_seconds
         self._auto_resolve = auto_resolve
+        self._ticket_sources = ticket_sources or {}
         self._script = redis.register_script(INGEST_SCRIPT)
         self._calls = calls_for(redis, self._script.sha, wait_replicas, max(1, int(wait_timeout_s * 1000)))
         self._known: set[str] = set()  # state keys this process saw answered with a ticket (a hint)
@@ -93,7 +95,8 @@ class DedupStore:
             policy.dedup_window, self._lookback, "1" if self._auto_resolve.get(alert.source) else "0",
             tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,
             alert.occurrence_id, alert.source,
-            *(master_fields(alert, policy, now) if with_master else ()),
+            *(master_fields(alert, policy, now, self._ticket_sources.get(alert.source, "monitoring"))
+              if with_master else ()),
         )
 
     async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime) -> list[IngestResult]:

@@ -14,6 +14,7 @@ from alertgate.dedup import layout
 from alertgate.gateway.errors import REDIS_UNAVAILABLE, exception_handlers
 from alertgate.intake.handoff import JobHandoff
 from alertgate.intake.pipeline import Intake
+from alertgate.intake.sources import REGISTRY
 from alertgate.gateway.health import health_handlers
 from alertgate.gateway.intake import intake_handlers
 from alertgate.gateway.openapi import openapi_handlers
@@ -58,8 +59,10 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
     rules = load_rules_service(settings, metrics)
     # Occurrences are kept as long as a closed ticket can still make a recurrence.
     retention = int(settings.recurrence_lookback + settings.dedup_window)
-    dedup = DedupStore(redis, retention, settings.recurrence_lookback, settings.auto_resolve,
-                       settings.redis_wait_replicas, float(settings.redis_wait_timeout))
+    auto_resolve = {name: source.auto_resolve for name, source in REGISTRY.items()} | settings.auto_resolve
+    dedup = DedupStore(redis, retention, settings.recurrence_lookback, auto_resolve,
+                       settings.redis_wait_replicas, float(settings.redis_wait_timeout),
+                       ticket_sources={name: source.ticket_source for name, source in REGISTRY.items()})
     queue_url = settings.queue_url
     queue_redis = SyncRedis.from_url(queue_url, socket_timeout=settings.redis_timeout) if queue_url else None
     handoff = JobHandoff(queue_redis, settings.notify.max_attempts)

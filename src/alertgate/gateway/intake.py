@@ -17,7 +17,7 @@ from alertgate.gateway.auth import INGEST, Authenticator
 from alertgate.gateway.limits import RateLimiter
 from alertgate.gateway.post_route import post_route
 from alertgate.intake.pipeline import Intake
-from alertgate.intake.sources import SOURCES
+from alertgate.intake.sources import REGISTRY, SOURCES
 from alertgate.intake.sources.common import SourceContext
 from alertgate.observability.metrics import GatewayMetrics
 from alertgate.rules.policy import Policy
@@ -25,11 +25,7 @@ from alertgate.settings import Settings
 
 log = structlog.get_logger("alertgate.intake")
 
-PATHS = {
-    "alertmanager": "/api/v1/alerts/alertmanager",
-    "zabbix": "/api/v1/alerts/zabbix",
-    "finding": "/api/v1/findings",
-}
+PATHS = {name: source.path for name, source in REGISTRY.items()}
 
 
 class IngestResponse(msgspec.Struct):

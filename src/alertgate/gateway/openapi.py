@@ -15,18 +15,16 @@ from litestar.handlers import HTTPRouteHandler
 
 from alertgate.gateway.auth import READERS, Authenticator
 from alertgate.gateway.errors import ErrorBody
-from alertgate.gateway.intake import PATHS, IngestResponse
+from alertgate.gateway.intake import IngestResponse
 from alertgate.gateway.rules import RuleTest
-from alertgate.intake.sources.alertmanager import AlertmanagerPayload
-from alertgate.intake.sources.findings import Finding
-from alertgate.intake.sources.zabbix import ZabbixPayload
+from alertgate.intake.sources import REGISTRY
 from alertgate.gateway.tickets import NewTicket, TicketDetail, TicketPage
 from alertgate.problems.store import Problem
 from alertgate.tickets.lifecycle import Action, ActionRequest
 from alertgate.tickets.model import Ticket
 
 DOCUMENT_PATH = "/api/v1/openapi.json"
-_TYPES: list[Any] = [AlertmanagerPayload, ZabbixPayload, Finding, NewTicket, ActionRequest, RuleTest,
+_TYPES: list[Any] = [NewTicket, ActionRequest, RuleTest,
                      IngestResponse, ErrorBody, TicketPage, TicketDetail, Ticket, Problem]
 _ERRORS = {
     "400": "malformed JSON, wrong types or missing fields; `detail` names each path",
@@ -72,20 +70,15 @@ def _param(name: str, where: str, schema: dict, required: bool = False) -> dict:
 
 
 def openapi_document() -> dict:
-    _, components = msgspec.json.schema_components(_TYPES, ref_template="#/components/schemas/{name}")
+    sources = list(REGISTRY.values())
+    bodies, components = msgspec.json.schema_components([s.payload for s in sources] + _TYPES,
+                                                        ref_template="#/components/schemas/{name}")
     text, when = {"type": "string"}, {"type": "string", "format": "date-time"}
     ticket_id = _param("ticket_id", "path", text)
     paths: dict[str, dict] = {
-        PATHS["alertmanager"]: {"post": _operation(
-            "Alertmanager webhook (version 4)", ("200", _ref("IngestResponse")), _ref("AlertmanagerPayload"),
-            ("400", "401", "403", "413", "415", "429", "503"))},
-        PATHS["zabbix"]: {"post": _operation(
-            "Zabbix media-type event", ("200", _ref("IngestResponse")), _ref("ZabbixPayload"),
-            ("400", "401", "403", "413", "415", "429", "503"))},
-        PATHS["finding"]: {"post": _operation(
-            "Inspection findings, one or a list", ("200", _ref("IngestResponse")),
-            {"anyOf": [_ref("Finding"), {"type": "array", "items": _ref("Finding")}]},
-            ("400", "401", "403", "413", "415", "429", "503"))},
+        **{source.path: {"post": _operation(source.summary, ("200", _ref("IngestResponse")), body,
+                                            ("400", "401", "403", "413", "415", "429", "503"))}
+           for source, body in zip(sources, bodies)},
         "/api/v1/tickets": {
             "get": _operation("Tickets, newest first", ("200", _ref("TicketPage")), parameters=[
                 *(_param(name, "query", text) for name in ("status", "kind", "ci", "priority", "source", "alert_source",

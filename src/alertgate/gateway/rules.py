@@ -12,6 +12,7 @@ from alertgate.gateway.auth import Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response
 from alertgate.gateway.media_type import require_json
 from alertgate.intake.explain import explain
+from alertgate.intake.sources import NAMES
 from alertgate.intake.sources.common import decode_json
 from alertgate.rules.service import RulesService
 from alertgate.settings import Role, Settings
@@ -21,7 +22,7 @@ ADMIN = frozenset({Role.ADMIN})
 
 
 class RuleTest(msgspec.Struct, forbid_unknown_fields=True):
-    source: Literal["alertmanager", "zabbix", "finding"]
+    source: Literal[NAMES]  # type: ignore[valid-type]  (every registered source)
     payload: msgspec.Raw
 
 

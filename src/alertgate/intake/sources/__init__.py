@@ -1,17 +1,12 @@
-"""Every intake source, by name: ``parse(body, ctx) -> list[Alert]`` (pure, raises PayloadError)."""
+"""Every intake source, by name (``base.Source``: path, payload, ``parse(body, ctx) -> [Alert]``,
+defaults). A new source is its module and one line here."""
 
 from __future__ import annotations
 
-from typing import Callable
-
 from alertgate.intake.sources import alertmanager, findings, zabbix
-from alertgate.intake.sources.common import SourceContext
-from alertgate.tickets.alert import Alert
+from alertgate.intake.sources.base import Parser, Source
 
-Parser = Callable[[bytes, SourceContext], list[Alert]]
-
-SOURCES: dict[str, Parser] = {
-    alertmanager.NAME: alertmanager.parse,
-    zabbix.NAME: zabbix.parse,
-    findings.NAME: findings.parse,
-}
+# In the order the CLI tries to recognise a body (findings, the most general, last).
+REGISTRY: dict[str, Source] = {source.name: source for source in (alertmanager.SOURCE, zabbix.SOURCE, findings.SOURCE)}
+SOURCES: dict[str, Parser] = {name: source.parse for name, source in REGISTRY.items()}
+NAMES = tuple(REGISTRY)

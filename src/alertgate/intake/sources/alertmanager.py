@@ -20,6 +20,7 @@ from alertgate.intake.sources.common import (
     sane_time,
     stable_hash,
 )
+from alertgate.intake.sources.base import Source
 from alertgate.intake.sources.limits import Annotations, Labels, Value
 from alertgate.tickets.alert import Alert, AlertStatus
 
@@ -110,3 +111,10 @@ def _normalize(alert: AlertmanagerAlert, external_url: str | None, ctx: SourceCo
         links=links,
         delivery_id=occurrence_id + _DELIVERY_SUFFIX[status],
     )
+
+
+SOURCE = Source(
+    name=NAME, path="/api/v1/alerts/alertmanager", summary="Alertmanager webhook (version 4)",
+    payload=AlertmanagerPayload, parse=parse, auto_resolve=True,
+    recognises=lambda decoded: isinstance(decoded, dict) and "alerts" in decoded,
+)

@@ -21,6 +21,7 @@ from alertgate.intake.sources.common import (
     sane_time,
     stable_hash,
 )
+from alertgate.intake.sources.base import Source
 from alertgate.intake.sources.limits import Labels, NonEmptyValue, Text, Value
 from alertgate.tickets.alert import Alert, AlertStatus
 
@@ -85,3 +86,10 @@ def _normalize(finding: Finding, path: str, ctx: SourceContext) -> Alert:
         links=finding.links,
         delivery_id=f"{occurrence_id}:{status.value}",
     )
+
+
+SOURCE = Source(
+    name=NAME, path="/api/v1/findings", summary="Inspection findings, one or a list", payload=Finding | list[Finding],
+    parse=parse, auto_resolve=False, ticket_source="inspection",
+    recognises=lambda decoded: isinstance(decoded, (dict, list)),
+)

@@ -23,6 +23,7 @@ from alertgate.intake.sources.common import (
     sane_time,
     stable_hash,
 )
+from alertgate.intake.sources.base import Source
 from alertgate.intake.sources.limits import PER_ALERT, Labels, LabelName, Text, Value
 from alertgate.tickets.alert import Alert, AlertStatus
 
@@ -156,3 +157,9 @@ def _normalize(payload: ZabbixPayload, ctx: SourceContext) -> Alert:
         if is_update else None,
         delivery_id=f"{occurrence_id}:{delivery}",
     )
+
+
+SOURCE = Source(
+    name=NAME, path="/api/v1/alerts/zabbix", summary="Zabbix media-type event", payload=ZabbixPayload,
+    parse=parse, auto_resolve=True, recognises=lambda decoded: isinstance(decoded, dict) and "event_id" in decoded,
+)
