@@ -8,18 +8,18 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 import yaml
 
 from alertgate.durations import parse_duration
 from alertgate.rules.conditions import Condition, ConditionError, parse_condition
+from alertgate.rules.tables import Channel
 
 STAGES = ("suppress", "classify", "prioritise", "route")
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")]
-CHANNELS = ("log", "email", "webhook", "phone")
 
 
 class Window(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,7 +49,7 @@ class PrioritiseSet(msgspec.Struct, forbid_unknown_fields=True):
 class RouteSet(msgspec.Struct, forbid_unknown_fields=True):
     assignment_group: str | None = None
     escalation: str | None = None
-    channels: list[Literal["log", "email", "webhook", "phone"]] | None = None
+    channels: list[Channel] | None = None
     dedup_window: str | None = None
 
 

@@ -16,7 +16,10 @@ from alertgate.durations import parse_duration
 
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
 Minutes = Annotated[float, msgspec.Meta(gt=0)]
-Channel = Literal["log", "email", "webhook", "phone"]
+# Every notification channel, by name: rules, tables and settings check against it, and the
+# worker's registry (workers/channels) has one sender for each.
+CHANNEL_NAMES = ("log", "email", "webhook", "phone")
+Channel = Literal[CHANNEL_NAMES]  # type: ignore[valid-type]
 
 
 class EscalationStep(msgspec.Struct, forbid_unknown_fields=True):

@@ -1,24 +1,10 @@
-"""Notification channels, by name. Each sends one notice to one recipient address and says,
-when it fails, whether a retry may succeed."""
+"""Notification channels, by name (``rules.tables.CHANNEL_NAMES``): one sender each (``base``)."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
+from alertgate.rules.tables import CHANNEL_NAMES
 from alertgate.workers.channels import email, log, webhook
-from alertgate.workers.notices import Notice
-
-
-class ChannelError(Exception):
-    def __init__(self, message: str, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class Channel(Protocol):
-    def __call__(self, notice: Notice, address: str, settings: object) -> None:
-        """Deliver, or raise ChannelError(retryable=...)."""
-
+from alertgate.workers.channels.base import Channel, ChannelError
 
 CHANNELS: dict[str, Channel] = {
     "log": log.send,
@@ -26,3 +12,6 @@ CHANNELS: dict[str, Channel] = {
     "webhook": webhook.send,
     "phone": webhook.send_phone,
 }
+assert tuple(CHANNELS) == CHANNEL_NAMES, "a channel name without a sender, or a sender without a name"
+
+__all__ = ["CHANNELS", "Channel", "ChannelError"]

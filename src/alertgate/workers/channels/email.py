@@ -10,10 +10,10 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from alertgate.workers.channels.base import ChannelError
+
 
 def send(notice, address: str, settings) -> None:
-    from alertgate.workers.channels import ChannelError
-
     smtp = settings.notify.email
     if smtp is None:
         raise ChannelError("e-mail is not configured (notify.email)", retryable=False)

@@ -9,12 +9,12 @@ import hmac
 import httpx
 import msgspec
 
+from alertgate.workers.channels.base import ChannelError
+
 _encode = msgspec.json.Encoder().encode
 
 
 def _post(endpoint, notice, address: str, channel: str) -> None:
-    from alertgate.workers.channels import ChannelError
-
     if endpoint is None:
         raise ChannelError(f"{channel} is not configured (notify.{channel})", retryable=False)
     body = _encode({"channel": channel, "address": address, "notice": notice})
