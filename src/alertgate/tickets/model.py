@@ -129,3 +129,18 @@ class Ticket(msgspec.Struct, kw_only=True):
     labels: dict[str, str] = {}
     links: dict[str, str] = {}
     timeline: list[TimelineEntry] = []
+
+    @property
+    def routed_group(self) -> str:
+        """The group the rules route it to (the service desk when none matched)."""
+        return self.route_group or "service_desk"
+
+    @property
+    def handling_group(self) -> str:
+        """The group that has it now, else the one it is routed to: who is told about it."""
+        return self.assignment_group or self.routed_group
+
+    @property
+    def notice_channels(self) -> list[str]:
+        """The channels its notices go on (a ticket without any gets the log)."""
+        return self.channels or ["log"]

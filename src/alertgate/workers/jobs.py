@@ -89,16 +89,16 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
         if await store.dispatched_for(ticket_id) == ticket.reopen_count:
             return "left alone: already dispatched"
         if ticket.status is TicketStatus.OPEN:
-            group = ticket.route_group or "service_desk"
+            group = ticket.routed_group
             ticket, _ = await store.act(ticket_id, Action.ASSIGN, ActionRequest(group=group, note=f"dispatch ({reason})"),
                                         DISPATCHER, _now())
-        recipient = ticket.assignment_group or ticket.route_group or "service_desk"
+        recipient = ticket.handling_group
         notice = compose(ticket, "incident", recipient, ctx.settings.notify.service_desk,
                          step=f"dispatch{ticket.reopen_count}")
         timers = schedule(ctx, ticket)
         if reason == "recurrence":
             await _problem_on_recurrence(redis, store, ticket)
-        await deliver(ctx, redis, [notice], ticket.channels or ["log"])
+        await deliver(ctx, redis, [notice], ticket.notice_channels)
         await _note_next_timer(ctx, store, ticket)
         await store.mark(ticket_id, dispatched_at=repr(_now().timestamp()), dispatched_for=str(ticket.reopen_count))
         await store.unmark(ticket_id, "owed_dispatch", "swept_dispatch")
@@ -168,9 +168,9 @@ async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
             if changed is None:
                 return "left alone: already marked"
             ctx.metrics.sla_breaches.labels(str(ticket.priority), timer.step).inc()
-            recipient = changed.assignment_group or changed.route_group or "service_desk"
+            recipient = changed.handling_group
             await deliver(ctx, redis, [compose(changed, "sla_breach", recipient, desk, step=timer.step)],
-                          changed.channels or ["log"])
+                          changed.notice_channels)
             return f"{timer.step} breached"
         if timer.kind == "escalation":
             level = int(timer.step)
@@ -186,10 +186,10 @@ async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
                 return "left alone: already escalated"
             ctx.metrics.escalations.labels(str(ticket.priority), str(level)).inc()
             await deliver(ctx, redis, [compose(changed, "escalation", role, desk, step=str(level))],
-                          changed.channels or ["log"])
+                          changed.notice_channels)
             return f"escalated to level {level} ({role})"
         number, _, role = timer.step.partition(":")
-        await deliver(ctx, redis, [compose(ticket, "stakeholder", role, desk, step=number)], ticket.channels or ["log"])
+        await deliver(ctx, redis, [compose(ticket, "stakeholder", role, desk, step=number)], ticket.notice_channels)
         return f"stakeholder {role} notified"
 
 
@@ -210,7 +210,7 @@ async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ti
     ticket = await store.get(ticket_id)
     if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED) or ticket.kind is not TicketKind.MASTER:
         return "left alone: not resolved"
-    told = [ticket.assignment_group or ticket.route_group or "service_desk"]
+    told = [ticket.handling_group]
     resolved = ticket.resolved_at or _now()
     steps = ctx.tables.escalation.get(ticket.priority, [])
     told += [s.notify for s in steps[:ticket.escalation_level]]
@@ -220,7 +220,7 @@ async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ti
             told.append(role)
     notices = [compose(ticket, "restoration", r, ctx.settings.notify.service_desk, step=f"r{ticket.reopen_count}")
                for r in dict.fromkeys(told)]
-    return f"{await deliver(ctx, redis, notices, ticket.channels or ['log'])} restoration notices"
+    return f"{await deliver(ctx, redis, notices, ticket.notice_channels)} restoration notices"
 
 
 def sweep(interval: float = 30.0) -> str:
