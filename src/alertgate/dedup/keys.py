@@ -147,3 +147,42 @@ def index_keys() -> tuple[str, ...]:
 def masters_keys() -> tuple[str, ...]:
     """Every shard's masters index."""
     return tuple(masters_key(shard) for shard in BASE32)
+
+
+# Keys of no (CI, symptom): each in a slot of its own on a Cluster, written one call at a time.
+LAYOUT = "ag:layout"                    # which layout this Redis holds (layout.py)
+OPEN_BY_PRIORITY = "ag:stats:open"      # hash: priority → unresolved masters (the sweep's count)
+SWEEP_LOCK = "ag:sweep:lock"            # the worker whose sweeper sweeps this interval
+PROBLEM_INDEX = "ag:index:problems"     # zset of problem ids
+PROBLEM_SEQUENCE = "ag:problems:seq"    # the next problem number
+
+
+def first_layout_index_key(shard: str) -> str:
+    """A shard's ticket index as the first layout named it (to recognise and move that layout)."""
+    return f"ag:{{{shard}}}:created"
+
+
+def first_layout_prefix(shard: str) -> str:
+    return f"ag:{{{shard}}}:"
+
+
+def balanced_prefix(shard: str) -> str:
+    return f"ag:{{{BALANCED[shard]}}}:"
+
+
+def problem_key(problem_id: str) -> str:
+    return f"ag:problem:{problem_id}"
+
+
+def problem_incidents_key(problem_id: str) -> str:
+    return f"ag:problem:{problem_id}:incidents"
+
+
+def problem_trigger_key(trigger: str) -> str:
+    """Which problem a trigger (a recurring key, a closed ticket) opened, so it opens only one."""
+    return f"ag:problem-trigger:{trigger}"
+
+
+def sent_key(dedup_key: str, channel: str, address: str) -> str:
+    """Set once a notice went out on a channel to an address: its retry sends only what failed."""
+    return f"ag:sent:{dedup_key}:{channel}:{address}"

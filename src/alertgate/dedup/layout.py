@@ -12,11 +12,19 @@ from typing import Any
 
 import structlog
 
-from alertgate.dedup.keys import BASE32, layout, use_layout
+from alertgate.dedup.keys import (
+    BASE32,
+    LAYOUT,
+    balanced_prefix,
+    first_layout_index_key,
+    first_layout_prefix,
+    layout,
+    use_layout,
+)
 
 log = structlog.get_logger("alertgate.layout")
-LAYOUT_KEY = "ag:layout"
-_FIRST_LAYOUT_MARKS = tuple(f"ag:{{{shard}}}:created" for shard in BASE32)
+LAYOUT_KEY = LAYOUT
+_FIRST_LAYOUT_MARKS = tuple(first_layout_index_key(shard) for shard in BASE32)
 
 
 async def ensure(redis: Any) -> int:
@@ -70,11 +78,9 @@ def migrate_to_balanced(redis: Any) -> int:
     how many keys moved. For a stopped alertgate (no gateway or worker running): keys are copied
     with DUMP/RESTORE, which works across a Cluster's slots, then the old one is deleted. Safe to
     run again after an interruption: a key already moved is left as it is."""
-    from alertgate.dedup.keys import BALANCED
-
     moved = 0
     for shard in BASE32:
-        old_prefix, new_prefix = f"ag:{{{shard}}}:", f"ag:{{{BALANCED[shard]}}}:"
+        old_prefix, new_prefix = first_layout_prefix(shard), balanced_prefix(shard)
         for key in list(redis.scan_iter(match=old_prefix + "*", count=1000)):  # (braces are literal in a match)
             name = key.decode() if isinstance(key, bytes) else key
             dumped = redis.dump(name)

@@ -6,6 +6,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
 
+from alertgate.dedup.keys import OPEN_BY_PRIORITY
 from alertgate.gateway.auth import ANY_ROLE, Authenticator
 from alertgate.gateway.errors import REDIS_UNAVAILABLE
 from alertgate.observability.metrics import CONTENT_TYPE, GatewayMetrics
@@ -22,7 +23,7 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
         lines = ["# HELP alertgate_tickets_open Unresolved master tickets, by priority.",
                  "# TYPE alertgate_tickets_open gauge"]
         try:
-            open_counts = await redis.hgetall("ag:stats:open")
+            open_counts = await redis.hgetall(OPEN_BY_PRIORITY)
             for priority in ("1", "2", "3", "4"):
                 count = open_counts.get(priority.encode(), b"0").decode()
                 lines.append(f'alertgate_tickets_open{{priority="{priority}"}} {count}')

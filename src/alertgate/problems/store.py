@@ -9,7 +9,15 @@ from datetime import datetime, timezone
 import msgspec
 from redis.asyncio import Redis
 
-INDEX = "ag:index:problems"
+from alertgate.dedup.keys import (
+    PROBLEM_INDEX,
+    PROBLEM_SEQUENCE,
+    problem_incidents_key,
+    problem_key,
+    problem_trigger_key,
+)
+
+INDEX = PROBLEM_INDEX
 _encode = msgspec.json.Encoder().encode
 
 
@@ -37,29 +45,29 @@ class ProblemStore:
                            incident_ids: list[str], now: datetime | None = None) -> tuple[Problem, bool]:
         """The problem of ``trigger`` (opened now if it has none), with the incidents linked."""
         now = now or datetime.now(timezone.utc)
-        pointer = f"ag:problem-trigger:{trigger}"
+        pointer = problem_trigger_key(trigger)
         existing = await self._redis.get(pointer)
         created = False
         if existing is None:
-            number = await self._redis.incr("ag:problems:seq")
+            number = await self._redis.incr(PROBLEM_SEQUENCE)
             candidate = f"PRB-{number:06d}"
             if await self._redis.set(pointer, candidate, nx=True):
                 problem = Problem(id=candidate, title=title, ci=ci, symptom=symptom, reason=reason,
                                   created_at=now, updated_at=now)
-                await self._redis.set(f"ag:problem:{candidate}", _encode(problem))
+                await self._redis.set(problem_key(candidate), _encode(problem))
                 await self._redis.zadd(INDEX, {candidate: now.timestamp()})
                 created = True
             existing = await self._redis.get(pointer)
         problem_id = existing.decode()
-        await self._redis.sadd(f"ag:problem:{problem_id}:incidents", *incident_ids)
+        await self._redis.sadd(problem_incidents_key(problem_id), *incident_ids)
         return await self.get(problem_id), created
 
     async def get(self, problem_id: str) -> Problem:
-        raw = await self._redis.get(f"ag:problem:{problem_id}")
+        raw = await self._redis.get(problem_key(problem_id))
         if raw is None:
             raise ProblemNotFound(problem_id)
         problem = msgspec.json.decode(raw, type=Problem)
-        incidents = sorted(i.decode() for i in await self._redis.smembers(f"ag:problem:{problem_id}:incidents"))
+        incidents = sorted(i.decode() for i in await self._redis.smembers(problem_incidents_key(problem_id)))
         return msgspec.structs.replace(problem, incident_ids=incidents)
 
     async def list(self, limit: int, offset: int) -> list[Problem]:
@@ -70,5 +78,5 @@ class ProblemStore:
         """Every incident linked to a problem (for the KPI "escalated to problem")."""
         linked: set[str] = set()
         for raw in await self._redis.zrange(INDEX, 0, -1):
-            linked |= {i.decode() for i in await self._redis.smembers(f"ag:problem:{raw.decode()}:incidents")}
+            linked |= {i.decode() for i in await self._redis.smembers(problem_incidents_key(raw.decode()))}
         return linked

@@ -12,6 +12,7 @@ import structlog
 from redis.asyncio import Redis
 from rq import get_current_job
 
+from alertgate.dedup.keys import sent_key
 from alertgate.workers.channels import CHANNELS, ChannelError
 from alertgate.workers.context import WorkerContext
 from alertgate.workers.notices import Notice
@@ -51,7 +52,7 @@ async def deliver(ctx: WorkerContext, redis: Redis, notices: list[Notice], chann
             if not targets:
                 log.warning("no_contact", channel=channel, recipient=notice.recipient, ticket_id=notice.ticket_id)
             for address in targets:
-                key = f"ag:sent:{notice.dedup_key}:{channel}:{address}"
+                key = sent_key(notice.dedup_key, channel, address)
                 if await redis.exists(key):
                     continue
                 try:

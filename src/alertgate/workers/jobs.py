@@ -12,6 +12,7 @@ import msgspec
 import structlog
 
 from alertgate.dedup import layout
+from alertgate.dedup.keys import OPEN_BY_PRIORITY
 from alertgate.durations import parse_duration
 from alertgate.problems import triggers
 from alertgate.problems.store import ProblemStore
@@ -247,9 +248,9 @@ def sweep(interval: float = 30.0) -> str:
                         ctx.metrics.work_abandoned.labels(owed.kind).inc()
                         log.error("work_abandoned", ticket_id=ticket_id, kind=owed.kind, sweeps=owed.sweeps)
                         await store.queued_again(ticket_id, owed.kind, now, abandoned=True)
-            await redis.delete("ag:stats:open")
+            await redis.delete(OPEN_BY_PRIORITY)
             if open_by_priority:
-                await redis.hset("ag:stats:open", mapping={str(p): n for p, n in open_by_priority.items()})
+                await redis.hset(OPEN_BY_PRIORITY, mapping={str(p): n for p, n in open_by_priority.items()})
         if requeue:  # one transaction for all of them
             attempts = ctx.settings.notify.max_attempts
             job = {"dispatch": lambda t: dispatch_job(t, "sweep", attempts),

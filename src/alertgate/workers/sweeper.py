@@ -19,10 +19,10 @@ import time
 import structlog
 from redis.exceptions import RedisError
 
+from alertgate.dedup.keys import SWEEP_LOCK
 from alertgate.settings import Settings
 
 log = structlog.get_logger("alertgate.sweeper")
-LOCK_KEY = "ag:sweep:lock"
 
 
 def start_sweeper(settings: Settings) -> multiprocessing.Process:
@@ -52,7 +52,7 @@ def sweep_forever(settings: Settings, parent: int) -> None:
         try:
             # one sweep per interval among all workers; the lock lapses before the next
             layout.ensure_sync(state)
-            if state.set(LOCK_KEY, me, nx=True, px=max(1, int(interval * 900))):
+            if state.set(SWEEP_LOCK, me, nx=True, px=max(1, int(interval * 900))):
                 log.info("swept", result=jobs.sweep(interval))
         except (RedisError, OSError) as exc:
             log.error("sweep_failed", error=type(exc).__name__, message=str(exc)[:300])
