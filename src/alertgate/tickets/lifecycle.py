@@ -153,6 +153,20 @@ def follow_up_of(action: Action) -> str | None:
     return {Action.RESOLVE: "restoration", Action.CLOSE: "problem_on_close"}.get(action, "replan")
 
 
+def follow_up_ticket(closed: Ticket, new_id: str, now: datetime) -> Ticket:
+    """Closure not_completed (SPEC §3): a new ticket with the closed one's content, assigned to
+    its previous handler, with SLA clocks of its own from ``now``."""
+    note = f"follow-up of {closed.id}, closed as not completed"
+    return msgspec.structs.replace(
+        closed, id=new_id, kind=TicketKind.MASTER, status=S.ASSIGNED, origin="follow_up",
+        created_at=now, updated_at=now, resolved_at=None, closed_at=None, resolution_code=None,
+        closure_code=None, solution=None, duplicate_count=0, reopen_count=0, reassignment_count=0,
+        rejection_count=0, master_id=None, recurrence_of=None, occurrence_id=None,
+        sla=follow_up_sla(closed.sla, now), escalation_level=0, escalated_to=None,
+        timeline=[TimelineEntry(at=now, actor="alertgate", action="create", to_status=S.ASSIGNED, note=note)],
+    )
+
+
 def follow_up_sla(closed: list[SlaEntry], now: datetime) -> list[SlaEntry]:
     """A follow-up's own clocks (closure not_completed): the closed ticket's targets from ``now``,
     assignment met at once (it is created assigned to the previous handler)."""

@@ -245,7 +245,9 @@ class TicketStore:
                         pipe.hset(state, mapping={"closed": ticket_id, "closed_at": repr(now.timestamp())})
                         if is_current_master:
                             pipe.hdel(state, "master")
-                    follow_up = self._follow_up(updated, now) if effects.follow_up else None
+                    # (in the closed ticket's shard, so that both are written in one transaction)
+                    follow_up = lifecycle.follow_up_ticket(
+                        updated, f"INC-{random_tag(shard_of(_tag_of(updated.id)))}-1", now) if effects.follow_up else None
                     if follow_up is not None:
                         self._write_new(pipe, follow_up)
                     await pipe.execute()
@@ -344,21 +346,6 @@ class TicketStore:
         added = after.timeline[len(before.timeline):]
         if added:
             pipe.rpush(key + ":tl", *(_encode(e) for e in added))
-
-    @staticmethod
-    def _follow_up(closed: Ticket, now: datetime) -> Ticket:
-        """Closure not_completed: a new ticket, assigned to the previous handler (SPEC §3); in the
-        closed ticket's shard, so that both are written in one transaction."""
-        note = f"follow-up of {closed.id}, closed as not completed"
-        return msgspec.structs.replace(
-            closed, id=f"INC-{random_tag(shard_of(_tag_of(closed.id)))}-1", kind=TicketKind.MASTER, status=TicketStatus.ASSIGNED, origin="follow_up",
-            created_at=now, updated_at=now, resolved_at=None, closed_at=None, resolution_code=None,
-            closure_code=None, solution=None, duplicate_count=0, reopen_count=0, reassignment_count=0,
-            rejection_count=0, master_id=None, recurrence_of=None, occurrence_id=None,
-            sla=lifecycle.follow_up_sla(closed.sla, now), escalation_level=0, escalated_to=None,
-            timeline=[TimelineEntry(at=now, actor="alertgate", action="create", to_status=TicketStatus.ASSIGNED,
-                                    note=note)],
-        )
 
 
 def _number(raw: bytes | None, default: Any) -> Any:

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue, Retry, Worker
+from rq.job import Job
 from rq.queue import EnqueueData
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.serializers import JSONSerializer
@@ -74,13 +75,18 @@ _JOB_WORK = (
 
 def pending_work(connection: Redis) -> set[tuple[str, str]]:
     """(kind, ticket id) of every job waiting, scheduled (a retry, a timer) or running now: work
-    the sweep must not queue again (workers/recovery.py)."""
+    the sweep must not queue again (workers/recovery.py). A job counts as running only while the
+    worker that started it is alive: a queue Redis back from its AOF still lists the executions
+    of workers that died with it (seen in the fault test), and RQ expires them only minutes later."""
     ids: list[str] = []
+    live = {worker.name for worker in Worker.all(connection=connection)}
     for name in QUEUES:
         q = queue(name, connection)
         ids += q.get_job_ids()
-        ids += StartedJobRegistry(queue=q).get_job_ids()
         ids += ScheduledJobRegistry(queue=q).get_job_ids()
+        started = StartedJobRegistry(queue=q).get_job_ids()
+        jobs = Job.fetch_many(started, connection=connection, serializer=JSONSerializer) if started else []
+        ids += [job.id for job in jobs if job is not None and job.worker_name in live]
     found = set()
     for job_id in ids:
         for pattern, kind in _JOB_WORK:
