@@ -74,10 +74,6 @@ def layout() -> int | None:
     return _layout[0]
 
 
-def hash_tag(shard: str) -> str:
-    return _PREFIX[shard][4:-1]
-
-
 def key_bytes(ci: str, symptom: str) -> bytes:
     """The (ci, symptom) key as bytes, one way for every pair (what is hashed into its tag).
 

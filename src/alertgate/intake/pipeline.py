@@ -1,6 +1,7 @@
 """The ingest sequence of one request, without HTTP: the sender's body → Alerts (its source's
-parser) → a Policy each (the rules) → outcomes and tickets (the dedup store, atomically per key)
-→ the workers' jobs (``handoff``). The gateway adds credentials, metrics and the answer."""
+parser, ``SOURCES[name](body, SourceContext(...))``) → a Policy each (the rules) → outcomes and
+tickets (the dedup store, atomically per key) → the workers' jobs (``handoff``). The gateway adds
+credentials, metrics and the answer."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alertgate.dedup.store import DedupStore, IngestResult
 from alertgate.intake.handoff import JobHandoff
-from alertgate.intake.sources import SOURCES
-from alertgate.intake.sources.common import SourceContext
 from alertgate.rules.policy import Policy
 from alertgate.rules.service import RulesService
 from alertgate.settings import Settings
@@ -23,16 +22,7 @@ from alertgate.tickets.alert import Alert
 class Intake:
     def __init__(self, settings: Settings, dedup: DedupStore, rules: RulesService, handoff: JobHandoff) -> None:
         self._dedup, self._rules, self._handoff = dedup, rules, handoff
-        self._labels = (tuple(settings.ci_labels), tuple(settings.symptom_labels))
         self._redis_timeout = float(settings.redis_timeout)
-
-    def context(self, now: datetime) -> SourceContext:
-        """What a source's parser needs besides the body (``SOURCES[name](body, context)``)."""
-        return SourceContext(now, *self._labels)
-
-    def parse(self, source: str, body: bytes, now: datetime) -> list[Alert]:
-        """The sender's body as Alerts; PayloadError names what can never be accepted."""
-        return SOURCES[source](body, self.context(now))
 
     async def record(self, alerts: list[Alert], now: datetime) -> tuple[list[Alert], list[Policy], list[IngestResult]]:
         """Classify, then decide and write each alert's outcome. The whole Redis part, batching and
