@@ -305,7 +305,10 @@ class TicketStore:
     async def dispatched_for(self, ticket_id: str) -> int | None:
         """The reopen count the master was last dispatched for (None: never dispatched)."""
         value = await self._redis.hget(_key_of(ticket_id), "dispatched_for")
-        return _number(value, None) if value else None
+        try:
+            return int(float(value)) if value else None
+        except (ValueError, OverflowError):
+            return None
 
     async def _index_older_masters(self) -> None:
         """Once per Redis: add the masters stored before the masters index existed (a walk of the
@@ -346,13 +349,6 @@ class TicketStore:
         added = after.timeline[len(before.timeline):]
         if added:
             pipe.rpush(key + ":tl", *(_encode(e) for e in added))
-
-
-def _number(raw: bytes | None, default: Any) -> Any:
-    try:
-        return int(float(raw)) if raw else default
-    except (ValueError, OverflowError):
-        return default
 
 
 def with_creation_entry(ticket: Ticket) -> Ticket:

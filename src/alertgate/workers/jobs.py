@@ -235,8 +235,8 @@ def sweep(interval: float = 30.0) -> str:
         pending = await asyncio.to_thread(pending_work, queue_redis)  # (waiting in a backlog is not lost)
         async with _State(ctx) as (redis, store):
             async for ticket_id, fields in store.masters(recovery.FIELDS):
-                if fields["status"] in recovery.UNRESOLVED:
-                    priority = int(recovery._number(fields["priority"]) or 3)
+                priority = recovery.open_priority(fields)
+                if priority is not None:
                     open_by_priority[priority] = open_by_priority.get(priority, 0) + 1
                 for owed in recovery.owed_work(fields, now.timestamp() - interval):
                     if (owed.kind, ticket_id) in pending:

@@ -54,6 +54,13 @@ def owed_work(fields: dict[str, bytes | None], before: float) -> list[Owed]:
     return owed
 
 
+def open_priority(fields: dict[str, bytes | None]) -> int | None:
+    """The priority of an unresolved master (3 when unreadable); None once it is resolved."""
+    if fields.get("status") not in UNRESOLVED:
+        return None
+    return int(_number(fields.get("priority")) or 3)
+
+
 def _dispatched(fields: dict[str, bytes | None]) -> bool:
     done = fields.get("dispatched_for")
     if done is None:  # marked by a version before dispatched_for: dispatched once, never reopened since
