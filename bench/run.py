@@ -39,9 +39,9 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from alertgate.dedup import layout  # noqa: E402
-from alertgate.dedup.keys import index_keys  # noqa: E402
+from alertgate.keys import index_keys  # noqa: E402
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from alertgate.tickets.codec import ticket_key  # noqa: E402
+from alertgate.keys import ticket_key  # noqa: E402
 
 TOKEN = "bench-source-token"
 VIEWER = "bench-viewer-token"

@@ -29,7 +29,7 @@ import redis.asyncio as aredis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from alertgate.dedup.keys import use_layout  # noqa: E402
+from alertgate.keys import use_layout  # noqa: E402
 from alertgate.dedup.store import DedupStore  # noqa: E402
 from alertgate.intake.pipeline import classify  # noqa: E402
 from alertgate.intake.sources.alertmanager import parse  # noqa: E402

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alertgate.dedup.keys import index_keys
-from alertgate.tickets.codec import ticket_key
+from alertgate.keys import index_keys
+from alertgate.keys import ticket_key
 
 
 def census(client: Any) -> dict:

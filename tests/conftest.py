@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from alertgate.dedup.keys import use_layout
+from alertgate.keys import use_layout
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port
 
 # Every Redis a test starts is new, so it gets the current key layout; this process uses it from

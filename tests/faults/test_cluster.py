@@ -134,7 +134,7 @@ def test_the_shards_spread_evenly_over_a_default_three_master_split(cluster, red
     import redis
     from redis.crc import key_slot
 
-    from alertgate.dedup.keys import BALANCED, BASE32
+    from alertgate.keys import BALANCED, BASE32
 
     # CLUSTER SLOTS: [start, end, [host, port, id], replicas...] per range
     raw = redis.Redis.from_url(cluster.url).execute_command("CLUSTER SLOTS")

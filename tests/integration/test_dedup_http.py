@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from alertgate.tickets.codec import ticket_key
+from alertgate.keys import ticket_key
 from tests.conftest import DESK_SECRET, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for, zabbix_event
 

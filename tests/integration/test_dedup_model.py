@@ -16,7 +16,7 @@ from alertgate.rules.policy import Policy
 from alertgate.settings import Role
 from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor, IllegalTransition
-from alertgate.tickets.codec import ticket_key
+from alertgate.keys import ticket_key
 from alertgate.tickets.model import ClosureCode, TicketKind, TicketStatus
 from alertgate.tickets.store import TicketFilter, TicketStore
 from tests.unit.test_decide import KeyModel

@@ -70,7 +70,7 @@ def test_keys_stored_before_keep_their_tags():
     import base64
     import hashlib
 
-    from alertgate.dedup.keys import dedup_tag
+    from alertgate.keys import dedup_tag
 
     for ci, symptom in (("db1", "DiskFull"), ("数据库 01", "17001"), ("", "x")):
         old = base64.b32encode(hashlib.blake2b(f"{ci}\x1f{symptom}".encode(), digest_size=8).digest()).decode()

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from alertgate.dedup import calls
-from alertgate.dedup.keys import dedup_tag, state_key
+from alertgate.keys import dedup_tag, state_key
 from alertgate.dedup.store import DedupStore
 from alertgate.rules.policy import Policy
 from alertgate.tickets.alert import Alert, AlertStatus
@@ -81,7 +81,7 @@ def test_a_new_incident_takes_one_script_call_and_a_known_key_goes_without_maste
         run = store._calls.run
 
         async def recording(calls_: list) -> tuple:
-            sent.extend(len(args) > 13 for _, args in calls_)
+            sent.extend(len(args) > 14 for _, args in calls_)
             return await run(calls_)
 
         store._calls.run = recording  # type: ignore[method-assign]

@@ -10,7 +10,8 @@ import sys
 import pytest
 import redis
 
-from alertgate.dedup import keys, layout
+from alertgate import keys
+from alertgate.dedup import layout
 from tests.conftest import ROOT, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 

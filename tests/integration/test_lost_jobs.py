@@ -11,10 +11,10 @@ import pytest
 import redis
 from rq.registry import ScheduledJobRegistry
 
-from alertgate.dedup.keys import ticket_prefix
+from alertgate.keys import ticket_prefix
 from alertgate.settings import load_settings
 from alertgate.workers.context import set_context
-from alertgate.workers.queue import QUEUES, queue
+from alertgate.work_queue import QUEUES, queue
 from tests.conftest import BOOTSTRAP, DESK_SECRET, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 from tests.integration.test_poison_records import sweep_now

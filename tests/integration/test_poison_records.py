@@ -12,11 +12,11 @@ import redis
 import structlog.testing
 import yaml
 
-from alertgate.dedup.keys import ticket_prefix
+from alertgate.keys import ticket_prefix
 from alertgate.settings import load_settings
 from alertgate.workers import jobs, recovery
 from alertgate.workers.context import set_context
-from alertgate.workers.queue import dispatch_job, enqueue_all
+from alertgate.work_queue import dispatch_job, enqueue_all
 from tests.conftest import BOOTSTRAP, DESK_SECRET, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 from tests.integration.test_workers import burst, config, mailbox, sink  # noqa: F401  (fixtures)

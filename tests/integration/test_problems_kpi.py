@@ -139,7 +139,7 @@ def test_sweep_dispatches_forgotten_masters_and_counts_open_tickets(redis_url):
 def test_sweep_finds_masters_stored_before_the_masters_index(redis_url):
     """Masters written by a version without the masters index are added to it once, by the
     first sweep, and a forgotten one among them is dispatched."""
-    from alertgate.dedup.keys import MASTERS_INDEXED, masters_keys
+    from alertgate.keys import MASTERS_INDEXED, masters_keys
     from alertgate.intake.handoff import JobHandoff
     from alertgate.workers import jobs
 

@@ -75,7 +75,7 @@ def test_full_lifecycle_and_close_cascades_to_duplicates(redis_url):
 def masters_indexed(redis_url: str) -> set[str]:
     from redis import Redis
 
-    from alertgate.dedup.keys import masters_keys
+    from alertgate.keys import masters_keys
     with Redis.from_url(redis_url) as state:
         return {m.decode() for key in masters_keys() for m in state.zrange(key, 0, -1)}
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from alertgate.tickets.codec import from_hash, master_of_duplicate
+from alertgate.keys import master_of_duplicate
+from alertgate.tickets.codec import from_hash
 from alertgate.tickets.model import TicketKind
 
 

@@ -7,7 +7,7 @@ import random
 
 import fakeredis
 
-from alertgate.dedup.keys import BASE32, index_key, random_tag
+from alertgate.keys import BASE32, index_key, random_tag
 from alertgate.tickets import index
 
 

@@ -2,7 +2,7 @@
 followed by a ``WAIT`` for replicas on the same connection (WAIT waits for that connection's
 writes only).
 
-An alert goes as its three keys and its arguments (``Call``); a script call carries up to
+An alert goes as its four keys and its arguments (``Call``); a script call carries up to
 ``ALERTS_PER_CALL`` of them, so Redis's cost per call and the gateway's cost per reply are paid
 once for many alerts, and no single call keeps Redis busy for long.
 
@@ -30,7 +30,8 @@ from redis.exceptions import ResponseError
 
 from alertgate.runtime.batching import Batcher
 
-Call = tuple[tuple[str, str, str], tuple]  # an alert's (state, occurrence, index) keys and arguments
+Call = tuple[tuple[str, str, str, str], tuple]  # an alert's (state, occurrence, index, masters) keys, arguments
+KEYS_PER_ALERT = 4
 Decision = tuple[bytes, bytes, bytes]  # outcome, ticket, master
 Replies = tuple[list[Decision], "int | None"]
 ALERTS_PER_CALL = 200
@@ -39,7 +40,7 @@ ALERTS_PER_CALL = 200
 def script_call(sha: str, calls: Sequence[Call]) -> tuple:
     """EVALSHA's arguments for these alerts: every alert's keys, then each one's argument count
     and arguments."""
-    arguments: list = ["EVALSHA", sha, 3 * len(calls)]
+    arguments: list = ["EVALSHA", sha, KEYS_PER_ALERT * len(calls)]
     for keys, _ in calls:
         arguments += keys
     for _, args in calls:

@@ -2,21 +2,20 @@
 -- every alert of a call in turn (one call carries many alerts: Redis's cost per call and the
 -- gateway's per reply are paid once). Each alert's own failure is its own: it answers 'error'
 -- and the next alert goes on.
--- Every key lives under the Cluster hash tag of the tag's shard, its first character (keys.py:
--- the shard itself, or in layout 2 a text that spreads the shards evenly; read off the state key);
--- on a Cluster, one call carries the alerts of one shard only.
+-- Every key name comes from keys.py; they all share the Cluster hash slot of the tag's shard, so on
+-- a Cluster one call carries the alerts of one shard only.
 --
--- Per alert, three KEYS:
---   key state (hash: master, closed, closed_at, seq)   ag:{shard}:k:<tag>
---   occurrence (hash: ticket, <delivery> = time)       ag:{shard}:o:<tag>:<occurrence>
---   the shard's ticket index (zset: created_at → id)   ag:{shard}:created
--- Tickets: ag:{shard}:t:<id> (keys.ticket_prefix), and the shard's masters (zset: created_at →
--- id, keys.masters_key) ag:{shard}:masters, in the same slot.
+-- Per alert, four KEYS:
+--   key state (hash: master, closed, closed_at, seq)   keys.state_key
+--   occurrence (hash: ticket, <delivery> = time)       keys.occurrence_key
+--   the shard's ticket index (zset: created_at → id)   keys.index_key
+--   the shard's masters (zset: created_at → id)        keys.masters_key
+-- and tickets at <ticket prefix><id> (keys.ticket_prefix; ids are numbered as keys.ticket_id_of).
 -- Per alert, in ARGV: the count of its arguments, then the arguments (A below):
 --    1 kind (firing|resolved|update)  2 delivery  3 now (epoch)  4 now (ISO)
 --    5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
 --   10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
---   13 alert source  14.. the new master's fields as field, value pairs
+--   13 alert source  14 ticket prefix  15.. the new master's fields as field, value pairs
 -- Without those fields (a storm is mostly duplicates, so the caller leaves them off for keys it
 -- has seen holding a ticket) a decision to open a master writes nothing and answers
 -- 'need_master'; the caller sends the alert again with the fields, and the decision is taken
@@ -25,7 +24,7 @@
 local UNRESOLVED = {open = true, assigned = true, in_progress = true, pending_change = true, suspended = true}
 
 -- The alert being decided (set by the loop at the end; the helpers read them).
-local A, state_key, occ_key, index_key, kind, delivery, now, now_iso, prefix, shard
+local A, state_key, occ_key, index_key, masters_key, kind, delivery, now, now_iso, prefix
 
 local function tkey(id) return prefix .. id end
 local function num(v) return tonumber(v) or 0 end
@@ -153,13 +152,13 @@ local function decide()
   local closed_at = redis.call('HGET', state_key, 'closed_at')
   local outcome = 'new'
   if closed and now - num(closed_at) <= tonumber(A[6]) then outcome = 'recurrence' end
-  if #A < 14 then return {'need_master', '', ''} end
+  if #A < 15 then return {'need_master', '', ''} end
 
   local id = new_id()
   local key = tkey(id)
   local fields = {'id', id, 'origin', outcome, 'created_at', A[3], 'updated_at', A[3],
     'last_occurrence_at', A[3], 'outage_start', A[9], 'occurrence_id', A[12], 'alert_source', A[13]}
-  for i = 14, #A do fields[#fields + 1] = A[i] end
+  for i = 15, #A do fields[#fields + 1] = A[i] end
   redis.call('HSET', key, unpack(fields))
   if outcome == 'recurrence' then
     -- A recurrence copies the closed ticket's content and links to it.
@@ -172,20 +171,19 @@ local function decide()
   end
   redis.call('HSET', state_key, 'master', id)
   redis.call('ZADD', index_key, A[3], id)
-  redis.call('ZADD', shard .. ':masters', A[3], id)
+  redis.call('ZADD', masters_key, A[3], id)
   record(id)
   return {outcome, id, id}
 end
 
 local replies, at = {}, 0
-for i = 1, #KEYS / 3 do
+for i = 1, #KEYS / 4 do
   local count = tonumber(ARGV[at + 1])
   A = {unpack(ARGV, at + 2, at + 1 + count)}
   at = at + 1 + count
-  state_key, occ_key, index_key = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  state_key, occ_key, index_key, masters_key = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
   kind, delivery, now, now_iso = A[1], A[2], tonumber(A[3]), A[4]
-  shard = string.match(state_key, '^ag:{[^}]*}')  -- the shard's hash tag, in either layout (keys.py)
-  prefix = shard .. ':t:'
+  prefix = A[14]
   local ok, reply = pcall(decide)
   if not ok then
     reply = {'error', type(reply) == 'table' and tostring(reply.err) or tostring(reply), ''}

@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from alertgate.dedup.keys import (
+from alertgate.keys import (
     BASE32,
     LAYOUT,
     balanced_prefix,

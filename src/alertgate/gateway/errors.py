@@ -29,7 +29,7 @@ from redis.exceptions import (
     TimeoutError as RedisTimeoutError,
 )
 
-from alertgate.dedup.keys import LayoutUnknown
+from alertgate.keys import LayoutUnknown
 from alertgate.dedup.store import ReplicasBehind
 from alertgate.gateway.auth import Forbidden, Unauthenticated
 from alertgate.gateway.limits import RateLimited

@@ -6,12 +6,12 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
 
-from alertgate.dedup.keys import OPEN_BY_PRIORITY
+from alertgate.keys import OPEN_BY_PRIORITY
 from alertgate.gateway.auth import ANY_ROLE, Authenticator
 from alertgate.gateway.errors import REDIS_UNAVAILABLE
 from alertgate.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from alertgate.rules.service import RulesService
-from alertgate.workers.queue import QUEUES
+from alertgate.work_queue import QUEUES
 
 
 def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, metrics: GatewayMetrics,

@@ -18,7 +18,7 @@ from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult
 from alertgate.runtime.batching import Batcher
 from alertgate.tickets.lifecycle import Action, follow_up_of
-from alertgate.workers.queue import dispatch_job, enqueue_all, followup_job
+from alertgate.work_queue import dispatch_job, enqueue_all, followup_job
 
 log = structlog.get_logger("alertgate.handoff")
 DISPATCHED = {Outcome.NEW: "new", Outcome.RECURRENCE: "recurrence", Outcome.REOPENED: "reopened"}

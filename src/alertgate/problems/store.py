@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import msgspec
 from redis.asyncio import Redis
 
-from alertgate.dedup.keys import (
+from alertgate.keys import (
     PROBLEM_INDEX,
     PROBLEM_SEQUENCE,
     problem_incidents_key,

@@ -1,6 +1,6 @@
 """The asyncio client of the state Redis (dedup keys and tickets): one standalone server, or a
 Redis Cluster when ``redis_cluster`` is set. Both answer the same calls; the keys are laid out so
-that every multi-key step stays in one slot (``dedup/keys.py``)."""
+that every multi-key step stays in one slot (``keys.py``)."""
 
 from __future__ import annotations
 
@@ -64,3 +64,11 @@ async def forget_topology(redis: StateRedis) -> None:
     failover moves slots to a promoted replica). Without retries, redis-py would not."""
     if isinstance(redis, RedisCluster):
         await redis.aclose()
+
+
+def connect_queue_redis(settings: Settings) -> SyncRedis:
+    """The RQ queue's Redis (a standalone server: RQ does not run on a Cluster)."""
+    url = settings.queue_url
+    if not url:
+        raise SystemExit("ALERTGATE_QUEUE_REDIS_URL / ALERTGATE_REDIS_URL is not set")
+    return SyncRedis.from_url(url)

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import msgspec
 
-from alertgate.dedup.keys import ticket_prefix
+from alertgate.keys import master_of_duplicate
 from alertgate.tickets.model import SlaTarget, Ticket, TimelineEntry
 
 TIME_FIELDS = frozenset({
@@ -25,29 +25,6 @@ READABLE_FROM = datetime(1, 1, 2, tzinfo=timezone.utc)
 READABLE_UNTIL = datetime(9999, 1, 1, tzinfo=timezone.utc)
 _encode = msgspec.json.Encoder().encode
 _timeline_decoder = msgspec.json.Decoder(TimelineEntry)
-
-
-def ticket_key(ticket_id: str) -> str:
-    """``INC-<tag>-<n>`` lives at ``ag:{<shard>}:t:INC-<tag>-<n>``: the id carries its slot. The
-    k-th duplicate of a master is ``<master id>-<k>``."""
-    parts = ticket_id.split("-")
-    if (len(parts) not in (3, 4) or parts[0] != "INC" or not parts[1]
-            or not all(part.isdigit() for part in parts[2:])):
-        raise KeyError(ticket_id)
-    return ticket_prefix(parts[1]) + ticket_id
-
-
-def master_of_duplicate(ticket_id: str) -> str | None:
-    """The master of ``<master id>-<k>``; None for any other id (a master, or a duplicate from
-    before that numbering, whose hash names its master). (``ingest.lua`` master_of)"""
-    parts = ticket_id.split("-")
-    return "-".join(parts[:3]) if len(parts) == 4 else None
-
-
-def master_duplicates(master_id: str, listed: list[str], duplicate_count: int) -> list[str]:
-    """A master's duplicates: those listed under ``<key>:dups`` by a version that kept a list,
-    then ``<master id>-<k>`` up to ``duplicate_count`` (as ``ingest.lua`` numbers them)."""
-    return listed + [f"{master_id}-{k}" for k in range(len(listed) + 1, duplicate_count + 1)]
 
 
 def to_field(name: str, value: Any) -> str | bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 from typing import Any, AsyncIterator, Sequence
 
-from alertgate.dedup.keys import index_keys
+from alertgate.keys import index_keys
 
 
 async def ids_between(redis: Any, low: float | str, high: float | str) -> list[str]:

@@ -11,10 +11,13 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from alertgate.dedup.keys import MASTERS_INDEXED, index_key, masters_key, masters_keys, random_tag, shard_of, state_key
+from alertgate.keys import (
+    MASTERS_INDEXED, index_key, master_duplicates, master_of_duplicate, masters_key, masters_keys, random_tag,
+    shard_of, state_key, tag_of, ticket_id_of, ticket_key,
+)
 from alertgate.tickets import index
 from alertgate.tickets import lifecycle
-from alertgate.tickets.codec import from_hash, master_duplicates, master_of_duplicate, ticket_key, to_hash
+from alertgate.tickets.codec import from_hash, to_hash
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
 from alertgate.tickets.model import Ticket, TicketKind, TicketStatus, TimelineEntry
 
@@ -58,10 +61,6 @@ def _key_of(ticket_id: str) -> str:
         return ticket_key(ticket_id)
     except KeyError:
         raise TicketNotFound(ticket_id) from None
-
-
-def _tag_of(ticket_id: str) -> str:
-    return ticket_id.split("-")[1]
 
 
 def valid_cursor(cursor: str) -> bool:
@@ -119,9 +118,9 @@ class TicketStore:
 
     async def _ids_of_key(self, ticket_id: str) -> list[str]:
         """Every ticket id of the (ci, symptom) key that ``ticket_id`` belongs to, oldest first."""
-        tag = _tag_of(ticket_id)
+        tag = tag_of(ticket_id)
         seq = int(await self._redis.hget(state_key(tag), "seq") or 0)
-        return [f"INC-{tag}-{n}" for n in range(1, seq + 1)]
+        return [ticket_id_of(tag, n) for n in range(1, seq + 1)]
 
     async def masters_of_key(self, ticket_id: str) -> list[Ticket]:
         """Every master ticket of the (ci, symptom) key that ``ticket_id`` belongs to."""
@@ -198,7 +197,7 @@ class TicketStore:
 
     async def create(self, ticket: Ticket) -> Ticket:
         """Store a ticket no alert key owns (a user report, a follow-up) under a fresh tag."""
-        ticket = msgspec.structs.replace(ticket, id=f"INC-{random_tag()}-1")
+        ticket = msgspec.structs.replace(ticket, id=ticket_id_of(random_tag(), 1))
         pipe = self._redis.pipeline(transaction=True)
         self._write_new(pipe, ticket)
         await pipe.execute()
@@ -211,9 +210,9 @@ class TicketStore:
         if ticket.timeline:
             pipe.rpush(key + ":tl", *(_encode(e) for e in ticket.timeline))
         entry = {ticket.id: ticket.created_at.timestamp()}
-        pipe.zadd(index_key(_tag_of(ticket.id)), entry)
+        pipe.zadd(index_key(tag_of(ticket.id)), entry)
         if ticket.kind is TicketKind.MASTER:
-            pipe.zadd(masters_key(_tag_of(ticket.id)), entry)
+            pipe.zadd(masters_key(tag_of(ticket.id)), entry)
 
     async def act(self, ticket_id: str, action: Action, request: ActionRequest, actor: Actor,
                   now: datetime, owe: str | None = None) -> tuple[Ticket, lifecycle.Effects]:
@@ -221,7 +220,7 @@ class TicketStore:
         ``owe``: the follow-up work the caller will queue, marked owed in the same transaction
         (workers/recovery.py), so that a lost job is found by the sweep."""
         key = _key_of(ticket_id)
-        state = state_key(_tag_of(ticket_id))
+        state = state_key(tag_of(ticket_id))
         while True:
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
@@ -247,7 +246,7 @@ class TicketStore:
                             pipe.hdel(state, "master")
                     # (in the closed ticket's shard, so that both are written in one transaction)
                     follow_up = lifecycle.follow_up_ticket(
-                        updated, f"INC-{random_tag(shard_of(_tag_of(updated.id)))}-1", now) if effects.follow_up else None
+                        updated, ticket_id_of(random_tag(shard_of(tag_of(updated.id))), 1), now) if effects.follow_up else None
                     if follow_up is not None:
                         self._write_new(pipe, follow_up)
                     await pipe.execute()
@@ -324,7 +323,7 @@ class TicketStore:
                      if kind == b"master"]
             pipe = self._redis.pipeline(transaction=False)
             for ticket_id, created in found:
-                pipe.zadd(masters_key(_tag_of(ticket_id)), {ticket_id: created})
+                pipe.zadd(masters_key(tag_of(ticket_id)), {ticket_id: created})
             await pipe.execute()
         await self._redis.set(MASTERS_INDEXED, "1")
 

@@ -12,7 +12,7 @@ import structlog
 from redis.asyncio import Redis
 from rq import get_current_job
 
-from alertgate.dedup.keys import sent_key
+from alertgate.keys import sent_key
 from alertgate.workers.channels import CHANNELS, ChannelError
 from alertgate.workers.context import WorkerContext
 from alertgate.workers.notices import Notice

@@ -12,11 +12,11 @@ import msgspec
 import structlog
 
 from alertgate.dedup import layout
-from alertgate.dedup.keys import OPEN_BY_PRIORITY
+from alertgate.keys import OPEN_BY_PRIORITY
 from alertgate.durations import parse_duration
 from alertgate.problems import triggers
 from alertgate.problems.store import ProblemStore
-from alertgate.runtime.connections import StateRedis, connect_state
+from alertgate.runtime.connections import StateRedis, connect_queue_redis, connect_state
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
 from alertgate.tickets.model import (
@@ -32,8 +32,7 @@ from alertgate.workers.delivery import deliver
 from alertgate.workers.notices import compose
 from alertgate.workers.plan import Timer, plan, still_due
 from alertgate.workers import recovery
-from alertgate.workers.queue import TIMERS, dispatch_job, enqueue_all, followup_job, pending_work, queue
-from alertgate.workers.worker import connect_queue_redis
+from alertgate.work_queue import TIMERS, dispatch_job, enqueue_all, followup_job, pending_work, queue
 
 log = structlog.get_logger("alertgate.jobs")
 DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)

@@ -19,7 +19,7 @@ import time
 import structlog
 from redis.exceptions import RedisError
 
-from alertgate.dedup.keys import SWEEP_LOCK
+from alertgate.keys import SWEEP_LOCK
 from alertgate.settings import Settings
 
 log = structlog.get_logger("alertgate.sweeper")

@@ -14,10 +14,10 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from alertgate.dedup import layout
-from alertgate.runtime.connections import connect_state_sync
+from alertgate.runtime.connections import connect_queue_redis, connect_state_sync
 from alertgate.settings import Settings
 from alertgate.workers.context import context, set_context
-from alertgate.workers.queue import QUEUES, queue
+from alertgate.work_queue import QUEUES, queue
 
 # After a worker dies, another worker's maintenance pass takes the scheduler over once the dead
 # one's lock expires (RQ: interval + 60 s). The pass runs only when the worker wakes from waiting
@@ -26,13 +26,6 @@ from alertgate.workers.queue import QUEUES, queue
 MAINTENANCE_INTERVAL = 15
 WORKER_TTL = 35
 log = structlog.get_logger("alertgate.worker")
-
-
-def connect_queue_redis(settings: Settings) -> Redis:
-    url = settings.queue_url
-    if not url:
-        raise SystemExit("ALERTGATE_QUEUE_REDIS_URL / ALERTGATE_REDIS_URL is not set")
-    return Redis.from_url(url)
 
 
 def create_worker(settings: Settings, redis: Redis) -> Worker:

@@ -1,4 +1,5 @@
-"""Enqueueing jobs: JSON serializer, job ids derived from the ticket, retries with backoff."""
+"""The queue between the gateway and the workers: job ids derived from the ticket, the JSON
+serializer, retries with backoff, and which work a queued job stands for (the sweep's census)."""
 
 from __future__ import annotations
 

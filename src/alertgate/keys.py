@@ -120,6 +120,41 @@ def ticket_prefix(tag: str) -> str:
     return f"{_PREFIX[tag[0]]}:t:"
 
 
+# Ticket ids. A master is ``INC-<tag>-<n>`` (the key's n-th master; ``ingest.lua`` numbers them),
+# its k-th duplicate ``<master id>-<k>``; a ticket of no alert key has a random tag. The id
+# carries the tag, so its keys follow without a lookup.
+
+def ticket_id_of(tag: str, n: int) -> str:
+    return f"INC-{tag}-{n}"
+
+
+def tag_of(ticket_id: str) -> str:
+    return ticket_id.split("-")[1]
+
+
+def ticket_key(ticket_id: str) -> str:
+    """``INC-<tag>-<n>`` lives at ``ag:{<shard>}:t:INC-<tag>-<n>``: the id carries its slot. The
+    k-th duplicate of a master is ``<master id>-<k>``."""
+    parts = ticket_id.split("-")
+    if (len(parts) not in (3, 4) or parts[0] != "INC" or not parts[1]
+            or not all(part.isdigit() for part in parts[2:])):
+        raise KeyError(ticket_id)
+    return ticket_prefix(parts[1]) + ticket_id
+
+
+def master_of_duplicate(ticket_id: str) -> str | None:
+    """The master of ``<master id>-<k>``; None for any other id (a master, or a duplicate from
+    before that numbering, whose hash names its master). (``ingest.lua`` master_of)"""
+    parts = ticket_id.split("-")
+    return "-".join(parts[:3]) if len(parts) == 4 else None
+
+
+def master_duplicates(master_id: str, listed: list[str], duplicate_count: int) -> list[str]:
+    """A master's duplicates: those listed under ``<key>:dups`` by a version that kept a list,
+    then ``<master id>-<k>`` up to ``duplicate_count`` (as ``ingest.lua`` numbers them)."""
+    return listed + [f"{master_id}-{k}" for k in range(len(listed) + 1, duplicate_count + 1)]
+
+
 def index_key(tag: str) -> str:
     """The shard's ticket index (zset: created_at → ticket id)."""
     return f"{_PREFIX[tag[0]]}:created"
