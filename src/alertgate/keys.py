@@ -67,6 +67,7 @@ def use_layout(version: int) -> None:
         raise ValueError(f"unknown key layout {version}")
     _layout[0] = version
     _PREFIX.clear()
+    script_keys.cache_clear()
     _PREFIX.update({shard: f"ag:{{{shard if version == 1 else BALANCED[shard]}}}" for shard in BASE32})
 
 
@@ -168,6 +169,13 @@ def masters_key(tag: str) -> str:
 
 # Set once the masters stored before the masters index existed have been added to it.
 MASTERS_INDEXED = "ag:masters-indexed"
+
+
+@functools.lru_cache(maxsize=65536)  # built per alert in a storm that repeats few keys
+def script_keys(tag: str) -> tuple[str, str, str, str]:
+    """The ingest script's keys of a tag other than the occurrence's: its state, the shard's
+    ticket index and masters, and the ticket prefix (``dedup/ingest.lua``)."""
+    return state_key(tag), index_key(tag), masters_key(tag), ticket_prefix(tag)
 
 
 def index_keys() -> tuple[str, ...]:

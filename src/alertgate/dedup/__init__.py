@@ -1,1 +1,3 @@
-"""Deduplication: which deliveries were seen, and (issue 3) the dedup decision per (ci, symptom)."""
+"""Deduplication: the decision per (CI, symptom) key (``decide.py``, pure) and its atomic
+application in Redis (``ingest.lua``, sent by ``store.py`` and ``calls.py``); ``layout.py`` reads
+which key layout a Redis holds."""

@@ -17,7 +17,7 @@ from redis.exceptions import NoScriptError
 
 from alertgate.dedup.calls import Call, calls_for
 from alertgate.dedup.decide import Outcome
-from alertgate.keys import dedup_tag, index_key, masters_key, occurrence_key, state_key, ticket_prefix
+from alertgate.keys import dedup_tag, occurrence_key, script_keys
 from alertgate.rules.policy import Policy
 from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.codec import to_field
@@ -83,18 +83,18 @@ class DedupStore:
         (epoch, ISO), computed once per request."""
         now_epoch, now_iso = stamp
         tag = dedup_tag(alert.ci, alert.symptom)
-        state = state_key(tag)
+        state, index, masters, prefix = script_keys(tag)
         kind = "update" if alert.update else alert.status.value
         update_entry = b""
         if alert.update:
             update_entry = _encode(TimelineEntry(at=now, actor=alert.update_actor or alert.source,
                                                  action="source_update", note=alert.update_note))
         with_master = (with_master or state not in self._known) and kind == "firing"
-        return (state, occurrence_key(tag, alert.occurrence_id), index_key(tag), masters_key(tag)), (
+        return (state, occurrence_key(tag, alert.occurrence_id), index, masters), (
             kind, alert.delivery_id, now_epoch, now_iso,
             policy.dedup_window, self._lookback, "1" if self._auto_resolve.get(alert.source) else "0",
             tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,
-            alert.occurrence_id, alert.source, ticket_prefix(tag),
+            alert.occurrence_id, alert.source, prefix,
             *(master_fields(alert, policy, now, self._ticket_sources.get(alert.source, "monitoring"))
               if with_master else ()),
         )

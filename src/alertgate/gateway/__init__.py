@@ -1,1 +1,2 @@
-"""HTTP gateway: intake routes, ticket API, auth, health and metrics endpoints."""
+"""HTTP only: the ingest routes (over ``intake/``), the ticket, rules and report API, credentials,
+errors as JSON, OpenAPI, health and metrics endpoints."""

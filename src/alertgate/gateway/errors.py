@@ -33,7 +33,7 @@ from alertgate.keys import LayoutUnknown
 from alertgate.dedup.store import ReplicasBehind
 from alertgate.gateway.auth import Forbidden, Unauthenticated
 from alertgate.gateway.limits import RateLimited
-from alertgate.intake.sources.common import ErrorDetail as SourceErrorDetail, PayloadError
+from alertgate.intake.sources.common import ErrorDetail, PayloadError
 from alertgate.observability.rejections import Rejections, reason_for
 
 log = structlog.get_logger("alertgate.gateway")
@@ -54,11 +54,6 @@ REDIS_UNAVAILABLE = (
     ReplicasBehind,
     LayoutUnknown,  # the key layout could not be read yet
 )
-
-
-class ErrorDetail(msgspec.Struct):
-    path: str
-    message: str
 
 
 class ErrorBody(msgspec.Struct):
@@ -89,7 +84,7 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise PayloadError("invalid query", [SourceErrorDetail(name, f"a whole number from {low} to {high}")])
+        raise PayloadError("invalid query", [ErrorDetail(name, f"a whole number from {low} to {high}")])
     return value
 
 
@@ -120,7 +115,7 @@ def exception_handlers(retry_after: int, body_limit: int,
         task.add_done_callback(pending.discard)
 
     def payload_error(request: Request, exc: PayloadError) -> Response[bytes]:
-        return refused(request, 400, exc.error, [ErrorDetail(d.path, d.message) for d in exc.detail])
+        return refused(request, 400, exc.error, exc.detail)
 
     def unauthenticated(request: Request, exc: Unauthenticated) -> Response[bytes]:
         return refused(request, 401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="alertgate"'})

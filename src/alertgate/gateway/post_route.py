@@ -1,9 +1,8 @@
 """A JSON POST route as a Litestar ASGI route handler: the ingest routes, the hot path.
 
 Litestar's Request/Response machinery (signature model, header map, response object, its ASGI
-adapter) costs about as much as everything else a storm alert needs. Measured on one process
-with the same bodies and wrk: a bare decode endpoint answers 7,100 req/s as an ``@post`` route
-and 12,900 req/s as this kind of route. The handler still runs inside the app: its exceptions go
+adapter) costs about as much as everything else a storm alert needs (the measurement is in
+bench/README.md, "A lean ingest route"). The handler still runs inside the app: its exceptions go
 through the app's exception handlers (so every error answer is the same JSON as elsewhere), and
 the body limit is the app's.
 """

@@ -12,10 +12,8 @@ from litestar.handlers import HTTPRouteHandler
 from alertgate.gateway.auth import ANY_ROLE, READERS, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
 from alertgate.intake.sources import SOURCES
-from alertgate.intake.sources.common import ErrorDetail as SourceErrorDetail, PayloadError, decode_json, sane_time
+from alertgate.intake.sources.common import PayloadError, decode_json, sane_time
 from alertgate.moments import parse_moment
-from alertgate.dedup.decide import Outcome
-from alertgate.dedup.store import IngestResult
 from alertgate.intake.handoff import JobHandoff
 from alertgate.gateway.media_type import require_json
 from alertgate.rules.service import RulesService
@@ -71,17 +69,17 @@ def ticket_filter(query: dict[str, str]) -> TicketFilter:
     for name, value in query.items():
         if name not in FILTER_VALUES and name not in PAGING:
             allowed = ", ".join((*FILTER_VALUES, *PAGING))
-            raise PayloadError("invalid query", [SourceErrorDetail(name, f"unknown parameter; one of {allowed}")])
+            raise PayloadError("invalid query", [ErrorDetail(name, f"unknown parameter; one of {allowed}")])
         choices = FILTER_VALUES.get(name)
         if choices is not None and value not in choices:
-            raise PayloadError("invalid query", [SourceErrorDetail(
+            raise PayloadError("invalid query", [ErrorDetail(
                 name, f"{value!r} is not one of {', '.join(choices)}")])
     values: dict[str, object] = {k: v for k, v in query.items() if k in FILTER_VALUES}
     if "since" in values:
         try:
             values["since"] = parse_moment(query["since"])
         except ValueError as exc:
-            raise PayloadError("invalid query", [SourceErrorDetail("since", str(exc))]) from None
+            raise PayloadError("invalid query", [ErrorDetail("since", str(exc))]) from None
     return TicketFilter(**values)  # type: ignore[arg-type]
 
 
@@ -153,7 +151,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
             timeline=[TimelineEntry(at=now, actor=principal.name, action="create", to_status=TicketStatus.OPEN)],
         )
         created = await store.create(ticket)
-        await handoff.after_ingest([IngestResult("", Outcome.NEW, created.id, created.id)])
+        await handoff.dispatch(created.id)
         return json_response(created, 201)
 
     @post("/api/v1/tickets/{ticket_id:str}/actions/{action:str}", status_code=200)

@@ -50,6 +50,11 @@ class JobHandoff:
         if jobs and self._redis is not None:
             await self._enqueue(jobs)
 
+    async def dispatch(self, ticket_id: str) -> None:
+        """A master that no alert opened (a user report) goes to dispatch like a new one."""
+        if self._redis is not None:
+            await self._enqueue([dispatch_job(ticket_id, DISPATCHED[Outcome.NEW], self._attempts)])
+
     async def after_action(self, ticket_id: str, action: Action) -> None:
         function = follow_up_of(action)
         if self._redis is None or function is None:

@@ -25,7 +25,7 @@ def multiprocess_dir() -> str | None:
 class Tally:
     """Counter increments gathered until the end of the event-loop turn: in an alert storm one
     write per series per turn instead of one per alert (each is a locked write to a shared mmap
-    file in multiprocess mode, about 3 µs). Outside an event loop it counts at once.
+    file in multiprocess mode). Outside an event loop it counts at once.
     """
 
     def __init__(self) -> None:

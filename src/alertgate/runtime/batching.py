@@ -3,7 +3,7 @@ auto-pipelining does for Redis commands).
 
 While one batch is being written, the items that arrive wait and go together in the next one;
 an item that arrives while nothing is being written goes at the start of the next event-loop
-turn, with whatever else arrived in that turn. Each caller waits for its own item's outcome, so
+turn, with whatever else arrived in that turn. Each caller waits for its own item's result, so
 a request still answers only after its write is done.
 """
 
@@ -14,20 +14,20 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
-Outcome = TypeVar("Outcome")
+Result = TypeVar("Result")
 
-# Writes a batch; answers one outcome per item, in order: a value, or an exception for that item's
+# Writes a batch; answers one result per item, in order: a value, or an exception for that item's
 # caller alone. An exception raised by the write itself goes to every caller of the batch.
-Write = Callable[[list[Item]], Awaitable[list["Outcome | BaseException"]]]
+Write = Callable[[list[Item]], Awaitable[list["Result | BaseException"]]]
 
 
-class Batcher(Generic[Item, Outcome]):
+class Batcher(Generic[Item, Result]):
     def __init__(self, write: Write) -> None:
         self._write = write
         self._waiting: list[tuple[Item, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
 
-    async def submit(self, item: Item) -> Outcome:
+    async def submit(self, item: Item) -> Result:
         done = asyncio.get_running_loop().create_future()
         self._waiting.append((item, done))
         if self._writer is None:

@@ -3,8 +3,7 @@
 uvicorn's own multi-process mode binds one socket in the parent and every process accepts from
 it: one accept queue, and the process that wakes first accepts every connection pending. The 32
 connections a load test opens at once, or the few that Alertmanager keeps alive, could all land
-on one process while the other idled (seen here: one gateway process at 61% CPU, the other at
-1%, at half the throughput). On Linux each process here listens on a socket of its own, bound to
+on one process while the other idled, at half the throughput (measured in bench/README.md). On Linux each process here listens on a socket of its own, bound to
 the same port with ``SO_REUSEPORT``, and the kernel spreads new connections over them by their
 address hash (nginx's ``reuseport``; uvicorn's PR #2472 proposes the same for uvicorn).
 

@@ -48,7 +48,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class _State:
+class _JobStateStore:
     """An asyncio Redis client for the state store, for the life of one job."""
 
     def __init__(self, ctx: WorkerContext) -> None:
@@ -78,7 +78,7 @@ def dispatch(ticket_id: str, reason: str) -> str:
 
 
 async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
-    async with _State(ctx) as (redis, store):
+    async with _JobStateStore(ctx) as (redis, store):
         ticket = await store.get(ticket_id)
         if ticket.kind is not TicketKind.MASTER or ticket.status not in UNRESOLVED:
             return f"left alone: {ticket.kind.value} {ticket.status.value}"
@@ -111,7 +111,7 @@ def replan(ticket_id: str, note: str = "") -> str:
     ctx = context()
 
     async def body() -> str:
-        async with _State(ctx) as (_, store):
+        async with _JobStateStore(ctx) as (_, store):
             seen = await store.owed(ticket_id, "replan")
             ticket = await store.get(ticket_id)
             planned = schedule(ctx, ticket)
@@ -139,7 +139,7 @@ def fire_timer(ticket_id: str, kind: str, step: str, at: str) -> str:
 
 async def _fire_and_advance(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
     done = await _fire(ctx, ticket_id, timer)
-    async with _State(ctx) as (_, store):
+    async with _JobStateStore(ctx) as (_, store):
         try:
             await _note_next_timer(ctx, store, await store.get(ticket_id), after=timer.at)
         except TicketNotFound:
@@ -148,7 +148,7 @@ async def _fire_and_advance(ctx: WorkerContext, ticket_id: str, timer: Timer) ->
 
 
 async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
-    async with _State(ctx) as (redis, store):
+    async with _JobStateStore(ctx) as (redis, store):
         try:
             ticket = await store.get(ticket_id)
         except TicketNotFound:
@@ -198,7 +198,7 @@ def restoration(ticket_id: str, note: str = "") -> str:
     ctx = context()
 
     async def body() -> str:
-        async with _State(ctx) as (redis, store):
+        async with _JobStateStore(ctx) as (redis, store):
             seen = await store.owed(ticket_id, "restoration")
             sent = await _restore(ctx, redis, store, ticket_id)
             await store.settle(ticket_id, "restoration", seen)
@@ -232,7 +232,7 @@ def sweep(interval: float = 30.0) -> str:
         now = _now()
         requeue, open_by_priority = [], {}
         pending = await asyncio.to_thread(pending_work, queue_redis)  # (waiting in a backlog is not lost)
-        async with _State(ctx) as (redis, store):
+        async with _JobStateStore(ctx) as (redis, store):
             async for ticket_id, fields in store.masters(recovery.FIELDS):
                 priority = recovery.open_priority(fields)
                 if priority is not None:
@@ -280,7 +280,7 @@ def problem_on_close(ticket_id: str, note: str = "") -> str:
     ctx = context()
 
     async def body() -> str:
-        async with _State(ctx) as (redis, store):
+        async with _JobStateStore(ctx) as (redis, store):
             seen = await store.owed(ticket_id, "problem_on_close")
             ticket = await store.get(ticket_id)
             reason = triggers.on_close(ticket)

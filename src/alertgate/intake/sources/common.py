@@ -20,8 +20,10 @@ _UNRESOLVED = re.compile(r"^\s*(\{[^{}\s]+\}|\*UNKNOWN\*)\s*$")
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`(?: in `(?P<within>[^`]*)`)?)?$", re.S)
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorDetail:
+class ErrorDetail(msgspec.Struct, frozen=True):
+    """Where in the input (a JSON path, a query parameter, a rule file's file:line) and what is wrong:
+    the one shape of every 400's ``detail``."""
+
     path: str
     message: str
 
