@@ -45,7 +45,7 @@ def dispatch_job(ticket_id: str, reason: str, max_attempts: int = 5) -> tuple[st
         retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
 
 
-def followup_job(function: str, ticket_id: str, note: str = "", max_attempts: int = 5) -> tuple[str, EnqueueData]:
+def action_job(function: str, ticket_id: str, note: str = "", max_attempts: int = 5) -> tuple[str, EnqueueData]:
     """Replan timers after an action, or send the restoration notice after a resolution."""
     stamp = int(datetime.now(timezone.utc).timestamp() * 1000)
     return NOTIFY, Queue.prepare_data(

@@ -19,7 +19,7 @@ from alertgate.gateway.media_type import require_json
 from alertgate.rules.service import RulesService
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import (
-    follow_up_of,
+    job_after,
     initial_sla,
     Action,
     ActionRequest,
@@ -167,7 +167,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
             require_json(request.headers.get("content-type"))
         args = decode_json(body, ActionRequest) if body.strip() else ActionRequest()
         ticket, _ = await store.act(ticket_id, chosen, args, Actor(principal.name, principal.role),
-                                    datetime.now(timezone.utc), owe=follow_up_of(chosen))
+                                    datetime.now(timezone.utc), owe=job_after(chosen))
         await handoff.after_action(ticket_id, chosen)
         return json_response(ticket)
 

@@ -17,8 +17,8 @@ from redis.exceptions import RedisError
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult
 from alertgate.runtime.batching import Batcher
-from alertgate.tickets.lifecycle import Action, follow_up_of
-from alertgate.work_queue import dispatch_job, enqueue_all, followup_job
+from alertgate.tickets.lifecycle import Action, job_after
+from alertgate.work_queue import dispatch_job, enqueue_all, action_job
 
 log = structlog.get_logger("alertgate.handoff")
 DISPATCHED = {Outcome.NEW: "new", Outcome.RECURRENCE: "recurrence", Outcome.REOPENED: "reopened"}
@@ -42,7 +42,7 @@ class JobHandoff:
             if result.outcome in DISPATCHED:
                 jobs.append(dispatch_job(result.ticket_id, DISPATCHED[result.outcome], self._attempts))
             elif result.outcome is Outcome.RESOLVED:
-                jobs.append(followup_job("restoration", result.ticket_id, "monitoring recovered", self._attempts))
+                jobs.append(action_job("restoration", result.ticket_id, "monitoring recovered", self._attempts))
         return jobs
 
     async def after_ingest(self, results: Iterable[IngestResult]) -> None:
@@ -56,10 +56,10 @@ class JobHandoff:
             await self._enqueue([dispatch_job(ticket_id, DISPATCHED[Outcome.NEW], self._attempts)])
 
     async def after_action(self, ticket_id: str, action: Action) -> None:
-        function = follow_up_of(action)
+        function = job_after(action)
         if self._redis is None or function is None:
             return
-        await self._enqueue([followup_job(function, ticket_id, action.value, self._attempts)])
+        await self._enqueue([action_job(function, ticket_id, action.value, self._attempts)])
 
     async def _enqueue(self, jobs: list) -> None:
         try:

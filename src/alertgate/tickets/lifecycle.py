@@ -145,7 +145,7 @@ def initial_sla(minutes: tuple[float, float, float] | list[float], created_at: d
     ]
 
 
-def follow_up_of(action: Action) -> str | None:
+def job_after(action: Action) -> str | None:
     """The worker's job an action calls for: restoration notices after a resolution, the problem
     check after a closure, new timers after anything else that changes the ticket."""
     if action is Action.COMMENT:

@@ -32,7 +32,7 @@ from alertgate.workers.delivery import deliver
 from alertgate.workers.notices import compose
 from alertgate.workers.plan import Timer, plan, still_due
 from alertgate.workers import recovery
-from alertgate.work_queue import TIMERS, dispatch_job, enqueue_all, followup_job, pending_work, queue
+from alertgate.work_queue import TIMERS, dispatch_job, enqueue_all, action_job, pending_work, queue
 
 log = structlog.get_logger("alertgate.jobs")
 DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)
@@ -253,8 +253,8 @@ def sweep(interval: float = 30.0) -> str:
         if requeue:  # one transaction for all of them
             attempts = ctx.settings.notify.max_attempts
             job = {"dispatch": lambda t: dispatch_job(t, "sweep", attempts),
-                   "timers": lambda t: followup_job("replan", t, "sweep", attempts)}
-            enqueue_all(queue_redis, [job[kind](t) if kind in job else followup_job(kind, t, "sweep", attempts)
+                   "timers": lambda t: action_job("replan", t, "sweep", attempts)}
+            enqueue_all(queue_redis, [job[kind](t) if kind in job else action_job(kind, t, "sweep", attempts)
                                       for t, kind in requeue])
         counts: dict[str, int] = {}
         for _, kind in requeue:
