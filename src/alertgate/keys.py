@@ -225,3 +225,13 @@ def problem_trigger_key(trigger: str) -> str:
 def sent_key(dedup_key: str, channel: str, address: str) -> str:
     """Set once a notice went out on a channel to an address: its retry sends only what failed."""
     return f"ag:sent:{dedup_key}:{channel}:{address}"
+
+
+# Heartbeats (SPEC §9): every heartbeat key shares the hash tag {hb}, so that a ping or an expiry
+# is one transaction on a Cluster too (heartbeats are few; their slot is one of many).
+HEARTBEAT_NAMES = "ag:{hb}:names"           # set of every heartbeat's name
+HEARTBEAT_DEADLINES = "ag:{hb}:deadlines"   # zset: expires_at → name, of heartbeats that can expire
+
+
+def heartbeat_key(name: str) -> str:
+    return f"ag:{{hb}}:hb:{name}"

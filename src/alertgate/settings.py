@@ -97,6 +97,23 @@ class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
     burst: Annotated[int, msgspec.Meta(ge=1)]       # requests at once
 
 
+class ExpectedHeartbeat(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A heartbeat expected from the start (SPEC §9); the fields as a ping's body has them."""
+
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:@\-]{1,200}$")]
+    timeout: str | None = None
+    schedule: str | None = None
+    ci: str | None = None
+    severity: str | None = None
+    tags: dict[str, str] | None = None
+
+
+class Heartbeats(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    auto_register: bool = True                 # an unknown name's first ping registers it
+    default_timeout: Seconds = Seconds(600.0)  # for one registered without a timeout
+    expected: list[ExpectedHeartbeat] = []
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     config_dir: str = "./config"
     host: str = "127.0.0.1"
@@ -134,6 +151,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     scheduler_interval: Seconds = Seconds(1.0)
     # how often a worker's sweep looks for owed work (workers/sweeper.py)
     sweep_interval: Seconds = Seconds(30.0)
+    heartbeats: Heartbeats = msgspec.field(default_factory=Heartbeats)
 
     @property
     def queue_url(self) -> str | None:

@@ -63,15 +63,16 @@ def test_shipped_defaults_classify_prioritise_and_route(redis_url, path, body, c
         assert [sla[k]["minutes"] for k in ("assignment", "acceptance", "resolution")] == list(SLA[priority])
 
 
-def test_heartbeat_is_suppressed_without_a_ticket_but_recoveries_pass(redis_url):
+def test_the_watchdog_is_a_heartbeat_without_a_ticket_firing_or_resolved(redis_url):
+    """SPEC §9: the shipped rule answers `heartbeat` (it used to drop the Watchdog as `suppressed`)."""
     with client_for(redis_url) as client:
         body = am_body(am_alert("Watchdog", severity="none"), am_alert("Watchdog", status="resolved"))
         results = client.post(AM, json=body, headers=SOURCE).json()["results"]
-        assert [r["outcome"] for r in results] == ["suppressed", "ignored"]
+        assert [r["outcome"] for r in results] == ["heartbeat", "heartbeat"]
         assert results[0]["ticket_id"] is None
         assert client.get("/api/v1/tickets", headers=VIEW).json()["tickets"] == []
         metrics = client.get("/metrics", headers=VIEW).text
-        assert 'alertgate_rule_matches_total{rule="heartbeat",stage="suppress"} 2.0' in metrics  # both alerts matched
+        assert 'alertgate_rule_matches_total{rule="watchdog-heartbeat",stage="suppress"} 2.0' in metrics
 
 
 def test_rules_test_endpoint_shows_each_stage_and_creates_nothing(redis_url):

@@ -19,7 +19,7 @@ LAYERS = (
     ("intake",),
     ("dedup",),
     ("kpi",),
-    ("problems", "rules"),
+    ("heartbeats", "problems", "rules"),
     ("tickets",),
     ("runtime",),
     ("observability", "work_queue", "keys", "config_files"),

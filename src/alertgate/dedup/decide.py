@@ -26,6 +26,7 @@ class Outcome(str, enum.Enum):
     RECOVERED = "recovered"    # a recovery recorded outage_end only
     UPDATED = "updated"
     IGNORED = "ignored"
+    HEARTBEAT = "heartbeat"    # a rule turned the alert into a ping of a heartbeat (SPEC §9)
 
 
 class KeyState(msgspec.Struct, kw_only=True):

@@ -102,8 +102,9 @@ class DedupStore:
     async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime) -> list[IngestResult]:
         """Decide and apply every alert of one request, in order; suppressed ones touch nothing."""
         # Rules suppress firing alerts only: a recovery must still reach a ticket opened before.
+        # A heartbeat rule's alerts are pings (intake/pipeline.py), firing or not.
         wanted = [i for i, (a, p) in enumerate(zip(alerts, policies))
-                  if not (p.suppress and a.status is AlertStatus.FIRING and not a.update)]
+                  if not (p.suppress and (a.status is AlertStatus.FIRING and not a.update or p.heartbeat))]
         results = [IngestResult(a.occurrence_id, Outcome.SUPPRESSED) for a in alerts]
         # A storm is mostly duplicates: an alert of a key this process has seen holding a ticket goes
         # without the new master's fields, any other with them (a new incident then takes one

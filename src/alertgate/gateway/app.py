@@ -8,14 +8,12 @@ from pathlib import Path
 from litestar import Litestar
 from redis import Redis as SyncRedis
 
-from alertgate.dedup.store import DedupStore
 from alertgate.gateway.auth import Authenticator
 from alertgate.dedup import layout
 from alertgate.gateway.errors import REDIS_UNAVAILABLE, exception_handlers
-from alertgate.intake.handoff import JobHandoff
-from alertgate.intake.pipeline import Intake
-from alertgate.intake.sources import REGISTRY
+from alertgate.intake.assembly import build_intake
 from alertgate.gateway.health import health_handlers
+from alertgate.gateway.heartbeats import heartbeat_handlers
 from alertgate.gateway.intake import intake_handlers
 from alertgate.gateway.openapi import openapi_handlers
 from alertgate.gateway.reports import report_handlers
@@ -57,15 +55,10 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
     auth = Authenticator(settings.all_tokens())
     metrics = GatewayMetrics()
     rules = load_rules_service(settings, metrics)
-    # Occurrences are kept as long as a closed ticket can still make a recurrence.
-    retention = int(settings.recurrence_lookback + settings.dedup_window)
-    auto_resolve = {name: source.auto_resolve for name, source in REGISTRY.items()} | settings.auto_resolve
-    dedup = DedupStore(redis, retention, settings.recurrence_lookback, auto_resolve,
-                       settings.redis_wait_replicas, float(settings.redis_wait_timeout),
-                       ticket_sources={name: source.ticket_source for name, source in REGISTRY.items()})
     queue_url = settings.queue_url
     queue_redis = SyncRedis.from_url(queue_url, socket_timeout=settings.redis_timeout) if queue_url else None
-    handoff = JobHandoff(queue_redis, settings.notify.max_attempts)
+    intake = build_intake(settings, redis, rules, queue_redis)
+    handoff = intake.handoff
 
     tasks: list[asyncio.Task] = []
 
@@ -84,7 +77,8 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
 
     return Litestar(
         route_handlers=[
-            *intake_handlers(settings, auth, Intake(settings, dedup, rules, handoff), metrics),
+            *intake_handlers(settings, auth, intake, metrics),
+            *heartbeat_handlers(intake.heartbeats, auth),
             *ticket_handlers(TicketStore(redis), auth, rules, handoff),
             *rule_handlers(rules, auth, settings),
             *report_handlers(redis, auth),

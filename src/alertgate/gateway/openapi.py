@@ -19,18 +19,20 @@ from alertgate.gateway.intake import IngestResponse
 from alertgate.gateway.rules import RuleTest
 from alertgate.intake.sources import REGISTRY
 from alertgate.gateway.tickets import NewTicket, TicketDetail, TicketPage
+from alertgate.heartbeats.model import NAME_PATTERN, Definition, HeartbeatView, PingAnswer
 from alertgate.problems.store import Problem
 from alertgate.tickets.lifecycle import Action, ActionRequest
 from alertgate.tickets.model import Ticket
 
 DOCUMENT_PATH = "/api/v1/openapi.json"
 _TYPES: list[Any] = [NewTicket, ActionRequest, RuleTest,
-                     IngestResponse, ErrorBody, TicketPage, TicketDetail, Ticket, Problem]
+                     IngestResponse, ErrorBody, TicketPage, TicketDetail, Ticket, Problem,
+                     Definition, PingAnswer, HeartbeatView]
 _ERRORS = {
     "400": "malformed JSON, wrong types or missing fields; `detail` names each path",
     "401": "no credential, or an unknown one",
     "403": "the credential's role may not do this",
-    "404": "no such ticket, problem or action",
+    "404": "no such ticket, problem, action or heartbeat",
     "409": "the ticket's status forbids the action; the body lists the allowed ones",
     "413": "body larger than `body_limit`",
     "415": "the body is not sent as JSON (Content-Type application/json, application/*+json, text/plain or none)",
@@ -75,6 +77,7 @@ def openapi_document() -> dict:
                                                         ref_template="#/components/schemas/{name}")
     text, when = {"type": "string"}, {"type": "string", "format": "date-time"}
     ticket_id = _param("ticket_id", "path", text)
+    heartbeat = _param("name", "path", {"type": "string", "pattern": NAME_PATTERN})
     paths: dict[str, dict] = {
         **{source.path: {"post": _operation(source.summary, ("200", _ref("IngestResponse")), body,
                                             ("400", "401", "403", "413", "415", "429", "503"))}
@@ -112,6 +115,23 @@ def openapi_document() -> dict:
         "/api/v1/kpi": {"get": _operation(
             "Incident KPIs over a period (default: the last 30 days)", ("200", {"type": "object"}),
             parameters=[_param("from", "query", when), _param("to", "query", when)], errors=("400", "401", "403", "503"))},
+        "/api/v1/heartbeats": {"get": _operation(
+            "Every heartbeat: status, last seen, deadline, age (any role)",
+            ("200", {"type": "object", "properties": {"heartbeats": {"type": "array", "items": _ref("HeartbeatView")}}}),
+            errors=("401", "503"))},
+        "/api/v1/heartbeats/{name}": {
+            "post": {**_operation(
+                "A ping (source, admin); an optional body registers or changes the heartbeat",
+                ("200", _ref("PingAnswer")), errors=("400", "401", "403", "404", "415", "503"),
+                parameters=[heartbeat]), "requestBody": {"required": False, "content": _json(_ref("Definition"))}},
+            "get": _operation("One heartbeat (any role)", ("200", _ref("HeartbeatView")), parameters=[heartbeat],
+                              errors=("400", "401", "404", "503")),
+            "delete": _operation("Remove a heartbeat (admin)", ("204", None), parameters=[heartbeat],
+                                 errors=("400", "401", "403", "404", "503")),
+        },
+        **{f"/api/v1/heartbeats/{{name}}/{verb}": {"post": _operation(
+            f"{verb.capitalize()} a heartbeat (incident_manager, admin)", ("200", _ref("HeartbeatView")),
+            parameters=[heartbeat], errors=("400", "401", "403", "404", "503"))} for verb in ("pause", "resume")},
         "/healthz": {"get": _operation("Alive (no credential)", ("200", {"type": "object"}), errors=(), public=True)},
         "/readyz": {"get": _operation("Ready: rules loaded, Redis reachable", ("200", {"type": "object"}),
                                       errors=("401", "503"))},

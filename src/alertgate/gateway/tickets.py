@@ -11,6 +11,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from alertgate.gateway.auth import ANY_ROLE, READERS, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
+from alertgate.heartbeats.model import SOURCE as HEARTBEAT_SOURCE
 from alertgate.intake.sources import SOURCES
 from alertgate.intake.sources.common import PayloadError, decode_json, sane_time
 from alertgate.moments import parse_moment
@@ -57,7 +58,7 @@ FILTER_VALUES: dict[str, tuple[str, ...] | None] = {
     "kind": tuple(k.value for k in TicketKind),
     "priority": ("1", "2", "3", "4"),
     "source": tuple(s.value for s in TicketSource),
-    "alert_source": tuple(SOURCES),
+    "alert_source": (*SOURCES, HEARTBEAT_SOURCE),
     "ci": None,
     "since": None,
 }

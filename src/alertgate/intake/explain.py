@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import msgspec
 
+from alertgate.heartbeats import clock
 from alertgate.intake.sources import SOURCES
 from alertgate.intake.sources.common import SourceContext
 from alertgate.rules.engine import RuleEngine, StageMatch
@@ -22,6 +23,7 @@ class AlertVerdict(msgspec.Struct):
     status: str
     stages: list[StageMatch]
     ticket: Policy
+    heartbeat: str | None = None   # the heartbeat a firing alert would ping (its outcome: heartbeat)
 
 
 def explain(body: bytes, source: str, engine: RuleEngine, settings: Settings) -> list[AlertVerdict]:
@@ -31,6 +33,8 @@ def explain(body: bytes, source: str, engine: RuleEngine, settings: Settings) ->
     verdicts = []
     for alert in alerts:
         evaluation = engine.evaluate(alert, now)
+        ping = evaluation.policy.heartbeat
         verdicts.append(AlertVerdict(alert.occurrence_id, evaluation.policy.ci or alert.ci, alert.symptom,
-                                     alert.status.value, evaluation.matches, evaluation.policy))
+                                     alert.status.value, evaluation.matches, evaluation.policy,
+                                     clock.name_from(ping.name, ping.label, alert) if ping else None))
     return verdicts

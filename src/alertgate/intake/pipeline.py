@@ -11,18 +11,31 @@ from datetime import datetime
 import msgspec
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import DedupStore, IngestResult
+from alertgate.heartbeats import clock
+from alertgate.heartbeats.model import Definition
+from alertgate.heartbeats.store import HeartbeatStore
 from alertgate.intake.handoff import JobHandoff
+from alertgate.intake.heartbeats import HeartbeatFeed
 from alertgate.rules.policy import Policy
 from alertgate.rules.service import RulesService
 from alertgate.settings import Settings
-from alertgate.tickets.alert import Alert
+from alertgate.tickets.alert import Alert, AlertStatus
 
 
 class Intake:
-    def __init__(self, settings: Settings, dedup: DedupStore, rules: RulesService, handoff: JobHandoff) -> None:
-        self._dedup, self._rules, self._handoff = dedup, rules, handoff
+    def __init__(self, settings: Settings, dedup: DedupStore, rules: RulesService, handoff: JobHandoff,
+                 heartbeats: HeartbeatStore) -> None:
+        self._dedup, self._rules, self.handoff = dedup, rules, handoff
         self._redis_timeout = float(settings.redis_timeout)
+        self.heartbeats = HeartbeatFeed(heartbeats, settings, self.send)
+
+    async def send(self, alerts: list[Alert], now: datetime) -> list[IngestResult]:
+        """The whole pipeline for alerts made here (a heartbeat's expiry and recovery)."""
+        _, _, results = await self.record(alerts, now)
+        await self.hand_off(results)
+        return results
 
     async def record(self, alerts: list[Alert], now: datetime) -> tuple[list[Alert], list[Policy], list[IngestResult]]:
         """Classify, then decide and write each alert's outcome. The whole Redis part, batching and
@@ -33,10 +46,22 @@ class Intake:
                 results = await self._dedup.ingest(alerts, policies, now)
         except TimeoutError:
             raise RedisTimeoutError(f"no answer within redis_timeout ({self._redis_timeout:g} s)") from None
+        for i, policy in enumerate(policies):
+            if policy.heartbeat is not None:  # (rare: the rest of a storm pays this test only)
+                results[i] = await self._ping(alerts[i], policy, now)
         return alerts, policies, results
 
+    async def _ping(self, alert: Alert, policy: Policy, now: datetime) -> IngestResult:
+        """A firing alert a rule maps to a heartbeat pings it; a resolved one (the sender stopped
+        repeating it) is only answered: the heartbeat's own timeout tells that it went quiet."""
+        rule = policy.heartbeat
+        if alert.status is AlertStatus.FIRING and not alert.update:
+            name = clock.name_from(rule.name, rule.label, alert)
+            await self.heartbeats.ping(name, None, now, registration=Definition(timeout=rule.timeout))
+        return IngestResult(alert.occurrence_id, Outcome.HEARTBEAT)
+
     async def hand_off(self, results: list[IngestResult]) -> None:
-        await self._handoff.after_ingest(results)
+        await self.handoff.after_ingest(results)
 
 
 def classify(alerts: list[Alert], rules: RulesService, now: datetime) -> tuple[list[Alert], list[Policy]]:

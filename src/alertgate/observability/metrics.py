@@ -11,7 +11,7 @@ import asyncio
 import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -116,6 +116,14 @@ class WorkerMetrics:
             "alertgate_jobs_failed_total", "Jobs that failed their last attempt (kept in RQ's failed "
             "registry for 7 days), by function.", ["function"], registry=register,
         )
+        # Set by the sweep that holds the lock (one worker per interval): the most recent value wins.
+        self.heartbeats = Gauge("alertgate_heartbeats", "Heartbeats, by status (ok, expired, paused).", ["status"],
+                                registry=register, multiprocess_mode="mostrecent")
+        self.heartbeat_age = Gauge("alertgate_heartbeat_age_seconds", "Seconds since each heartbeat was last seen "
+                                   "(since it was registered, if never).", ["name"], registry=register,
+                                   multiprocess_mode="mostrecent")
+        self.heartbeat_expired = Counter("alertgate_heartbeat_expired_total", "Heartbeat expiries, by heartbeat.",
+                                         ["name"], registry=register)
         self.work_abandoned = Counter(
             "alertgate_work_abandoned_total", "Follow-up work (dispatch, restoration, replan, problem_on_close) "
             "the sweep stopped queueing after it failed every time, by kind.", ["kind"], registry=register,

@@ -205,6 +205,7 @@ class RuleEngine:
         priority = fields["priority"]
         policy = Policy(
             suppress=values.get("suppress", False), suppress_reason=values.get("suppress_reason"),
+            heartbeat=values.get("heartbeat"),
             ci=values.get("ci"), category=fields.get("category"), area=fields.get("area"),
             subarea=fields.get("subarea"), nature=fields.get("nature"),
             affected_service=fields.get("affected_service"), impact=fields["impact"],
@@ -221,7 +222,8 @@ class RuleEngine:
     def _apply(rule: Rule, fields: dict[str, Any], values: dict[str, Any]) -> None:
         chosen = rule.set
         if isinstance(chosen, SuppressSet):
-            values.update(suppress=True, suppress_reason=chosen.reason or f"rule {rule.name}")
+            values.update(suppress=True, suppress_reason=chosen.reason or f"rule {rule.name}",
+                          heartbeat=chosen.heartbeat)
         elif isinstance(chosen, ClassifySet):
             for name in ("category", "area", "subarea", "nature", "affected_service"):
                 if getattr(chosen, name) is not None:

@@ -8,8 +8,18 @@ DEFAULT_GROUP = "service_desk"
 DEFAULT_ESCALATION = "default"
 
 
+class HeartbeatPing(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A suppress rule's ``set: {heartbeat: ...}``: a matching firing alert pings the heartbeat
+    ``name`` (``name:<the label's value>`` with ``label``) instead of opening a ticket (SPEC §9)."""
+
+    name: str
+    label: str | None = None
+    timeout: str | None = None   # registers the heartbeat with it (a duration)
+
+
 class Policy(msgspec.Struct, kw_only=True, frozen=True):
     suppress: bool = False
+    heartbeat: HeartbeatPing | None = None
     suppress_reason: str | None = None
     ci: str | None = None                     # a classify rule may correct the CI
     category: str | None = None

@@ -15,6 +15,7 @@ import yaml
 
 from alertgate.durations import parse_duration
 from alertgate.rules.conditions import Condition, ConditionError, parse_condition
+from alertgate.rules.policy import HeartbeatPing
 from alertgate.rules.tables import Channel
 
 STAGES = ("suppress", "classify", "prioritise", "route")
@@ -29,6 +30,7 @@ class Window(msgspec.Struct, forbid_unknown_fields=True):
 
 class SuppressSet(msgspec.Struct, forbid_unknown_fields=True):
     reason: str | None = None
+    heartbeat: HeartbeatPing | None = None
 
 
 class ClassifySet(msgspec.Struct, forbid_unknown_fields=True):
@@ -186,6 +188,8 @@ def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule
         raise RulesInvalid([RuleError(file, _line_of(index, at + ("set",) + path),
                                       f"rule {spec.name}: set: {message}")]) from None
     window = None
+    if isinstance(values, SuppressSet) and values.heartbeat is not None:
+        _check_heartbeat(values.heartbeat, file, _line_of(index, at + ("set", "heartbeat")), spec.name)
     if isinstance(values, RouteSet) and values.dedup_window is not None:
         try:
             window = parse_duration(values.dedup_window).total_seconds()
@@ -201,6 +205,19 @@ def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule
         raise RulesInvalid([RuleError(file, _line_of(index, at + ("when",) + exc.path),
                                       f"rule {spec.name}: {exc.message}")]) from None
     return Rule(stage, spec.name, when, values, tuple(spec.during or ()), file, line, window)
+
+
+def _check_heartbeat(ping: HeartbeatPing, file: str, line: int, rule: str) -> None:
+    problem = None
+    if not re.fullmatch(r"[A-Za-z0-9_.:@\-]{1,100}", ping.name):
+        problem = "heartbeat name: letters, digits and _ . : @ - only"
+    elif ping.timeout is not None:
+        try:
+            parse_duration(ping.timeout)
+        except ValueError as exc:
+            problem = f"heartbeat timeout: {exc}"
+    if problem:
+        raise RulesInvalid([RuleError(file, line, f"rule {rule}: {problem}")])
 
 
 def load_rules(directory: Path) -> list[Rule]:

@@ -64,9 +64,11 @@ class RulesService:
         log.error("rules_rejected", errors=[str(e) for e in errors], kept_generation=self.engine.generation)
         return errors
 
+    def reload_if_changed(self) -> list[RuleError]:
+        return self.reload() if self.fingerprint() != self._seen else []
+
     async def watch(self, interval: float = 2.0) -> None:
         """Reload when the files change (each server process watches for itself)."""
         while True:
             await asyncio.sleep(interval)
-            if self.fingerprint() != self._seen:
-                self.reload()
+            self.reload_if_changed()

@@ -37,3 +37,4 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     update_actor: str | None = None
     update_note: str | None = None
     delivery_id: str = ""
+    receiver: str | None = None   # the Alertmanager receiver that sent it (names a rule-fed heartbeat)

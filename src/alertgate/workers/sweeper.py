@@ -39,9 +39,11 @@ def sweep_forever(settings: Settings, parent: int) -> None:
     from alertgate.runtime.connections import connect_state_sync
     from alertgate.workers import jobs
     from alertgate.workers.context import set_context
+    from alertgate.workers.heartbeat_sweep import HeartbeatSweep
 
     configure_logging(settings.log_level)
     set_context(settings)
+    heartbeats = HeartbeatSweep()
     interval = float(settings.sweep_interval)
     me = f"{socket.gethostname()}:{parent}"
     state = connect_state_sync(settings)
@@ -52,9 +54,16 @@ def sweep_forever(settings: Settings, parent: int) -> None:
         try:
             # one sweep per interval among all workers; the lock lapses before the next
             layout.ensure_sync(state)
-            if state.set(SWEEP_LOCK, me, nx=True, px=max(1, int(interval * 900))):
-                log.info("swept", result=jobs.sweep(interval))
+            if not state.set(SWEEP_LOCK, me, nx=True, px=max(1, int(interval * 900))):
+                continue
         except (RedisError, OSError) as exc:
             log.error("sweep_failed", error=type(exc).__name__, message=str(exc)[:300])
-        except Exception as exc:  # a bug in one sweep must not end the clock
-            log.exception("sweep_failed", error=type(exc).__name__)
+            continue
+        # Each part on its own: a queue Redis that is down must not stop the heartbeats' clock.
+        for part, sweep in (("work", lambda: jobs.sweep(interval)), ("heartbeats", heartbeats.run)):
+            try:
+                log.info("swept", part=part, result=sweep())
+            except (RedisError, OSError) as exc:
+                log.error("sweep_failed", part=part, error=type(exc).__name__, message=str(exc)[:300])
+            except Exception as exc:  # a bug in one sweep must not end the clock
+                log.exception("sweep_failed", part=part, error=type(exc).__name__)

@@ -41,11 +41,14 @@ class AlertmanagerAlert(msgspec.Struct):
 class AlertmanagerPayload(msgspec.Struct):
     alerts: list[AlertmanagerAlert]
     externalURL: Value | None = None
+    receiver: Value | None = None
 
 
 def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
     payload = decode_json(body, AlertmanagerPayload)
-    return [_normalize(_checked_times(alert, i), payload.externalURL, ctx) for i, alert in enumerate(payload.alerts)]
+    receiver = payload.receiver if payload.receiver and present(payload.receiver) else None
+    return [_normalize(_checked_times(alert, i), payload.externalURL, receiver, ctx)
+            for i, alert in enumerate(payload.alerts)]
 
 
 def _checked_times(alert: AlertmanagerAlert, index: int) -> AlertmanagerAlert:
@@ -81,7 +84,7 @@ def _symptom(labels: dict[str, str], extra: tuple[str, ...]) -> str:
     return f"{name}{{{','.join(qualifiers)}}}" if qualifiers else name
 
 
-def _normalize(alert: AlertmanagerAlert, external_url: str | None, ctx: SourceContext) -> Alert:
+def _normalize(alert: AlertmanagerAlert, external_url: str | None, receiver: str | None, ctx: SourceContext) -> Alert:
     labels, notes = alert.labels, alert.annotations
     status = _status(alert, ctx.received_at)
     # Identity is labels + startsAt: the fingerprint alone is repeated by some senders.
@@ -110,6 +113,7 @@ def _normalize(alert: AlertmanagerAlert, external_url: str | None, ctx: SourceCo
         received_at=ctx.received_at,
         links=links,
         delivery_id=occurrence_id + _DELIVERY_SUFFIX[status],
+        receiver=receiver,
     )
 
 

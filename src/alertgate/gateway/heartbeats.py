@@ -1,0 +1,87 @@
+"""Heartbeats over HTTP (SPEC §9): ping, list, inspect, pause, resume, delete."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from litestar import Request, Response, delete, get, post
+from litestar.handlers import HTTPRouteHandler
+
+from alertgate.gateway.auth import ANY_ROLE, INGEST, Authenticator
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response
+from alertgate.gateway.media_type import require_json
+from alertgate.heartbeats.clock import DefinitionError
+from alertgate.heartbeats.model import NAME_PATTERN, Definition, PingAnswer, view
+from alertgate.heartbeats.store import HeartbeatNotFound
+from alertgate.intake.heartbeats import HeartbeatFeed
+from alertgate.intake.sources.common import PayloadError, decode_json
+from alertgate.settings import Role
+
+MANAGERS = frozenset({Role.INCIDENT_MANAGER, Role.ADMIN})
+_NAME = re.compile(NAME_PATTERN)
+
+
+def _name(request: Request) -> str:
+    name = request.path_params["name"]
+    if not _NAME.match(name):
+        raise PayloadError("invalid heartbeat name", [ErrorDetail("name", "1 to 200 of letters, digits and _ . : @ -")])
+    return name
+
+
+def heartbeat_handlers(feed: HeartbeatFeed, auth: Authenticator) -> list[HTTPRouteHandler]:
+    store = feed.store
+
+    def missing(name: str) -> Response[bytes]:
+        return error_response(404, f"no heartbeat {name}")
+
+    @post("/api/v1/heartbeats/{name:str}", status_code=200)
+    async def ping(request: Request) -> Response[bytes]:
+        auth.authorize(request.headers.get("authorization"), INGEST)
+        name = _name(request)
+        body = await request.body()
+        definition = None
+        if body.strip():
+            require_json(request.headers.get("content-type"))
+            definition = decode_json(body, Definition)
+        try:
+            heartbeat = await feed.ping(name, definition, datetime.now(timezone.utc))
+        except DefinitionError as exc:
+            return error_response(400, "invalid heartbeat", [ErrorDetail(f"$.{exc.field}", exc.message)])
+        except HeartbeatNotFound:
+            return error_response(404, f"no heartbeat {name} (heartbeats.auto_register is off)")
+        return json_response(PingAnswer(heartbeat.name, heartbeat.status, heartbeat.expires_at))
+
+    @get("/api/v1/heartbeats")
+    async def list_heartbeats(request: Request) -> Response[bytes]:
+        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        now = datetime.now(timezone.utc)
+        return json_response({"heartbeats": [view(hb, now) for hb in await store.all()]})
+
+    @get("/api/v1/heartbeats/{name:str}")
+    async def get_heartbeat(request: Request) -> Response[bytes]:
+        auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        name = _name(request)
+        heartbeat = await store.get(name)
+        return json_response(view(heartbeat, datetime.now(timezone.utc))) if heartbeat else missing(name)
+
+    @delete("/api/v1/heartbeats/{name:str}", status_code=200)  # (204 set on the answer)
+    async def delete_heartbeat(request: Request) -> Response[bytes]:
+        auth.authorize(request.headers.get("authorization"), frozenset({Role.ADMIN}))
+        name = _name(request)
+        return Response(b"", status_code=204) if await store.delete(name) else missing(name)
+
+    def switch(path: str, resume: bool):
+        @post(path, status_code=200, name=f"heartbeat-{'resume' if resume else 'pause'}")
+        async def handler(request: Request) -> Response[bytes]:
+            auth.authorize(request.headers.get("authorization"), MANAGERS)
+            name = _name(request)
+            try:
+                heartbeat = await (feed.resume(name, datetime.now(timezone.utc)) if resume else feed.pause(name))
+            except HeartbeatNotFound:
+                return missing(name)
+            return json_response(view(heartbeat, datetime.now(timezone.utc)))
+        return handler
+
+    return [ping, list_heartbeats, get_heartbeat, delete_heartbeat,
+            switch("/api/v1/heartbeats/{name:str}/pause", False), switch("/api/v1/heartbeats/{name:str}/resume", True)]

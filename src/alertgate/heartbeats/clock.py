@@ -1,0 +1,117 @@
+"""The pure decisions about heartbeats: definitions checked, deadlines, the alerts of an expiry.
+
+A deadline is ``last seen + timeout``; with a cron ``schedule`` (UTC), it is the first scheduled
+time after the last ping, plus ``timeout``: "the backup reports by 02:30" is ``30 2 * * *`` with a
+timeout of how late it may be. Schedules are read by cronsim (Healthchecks' parser, written to
+match Debian's cron), not croniter (see README, "Libraries").
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import msgspec
+from cronsim import CronSim, CronSimError
+
+from alertgate.durations import parse_duration
+from alertgate.heartbeats.model import SEVERITIES, SOURCE, Definition, Heartbeat, HeartbeatStatus
+from alertgate.tickets.alert import Alert, AlertStatus
+
+MIN_TIMEOUT = 1.0
+MAX_TIMEOUT = 90 * 86400.0
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:@\-]")
+
+
+class DefinitionError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def timeout_seconds(text: str) -> float:
+    try:
+        seconds = parse_duration(text).total_seconds()
+    except ValueError as exc:
+        raise DefinitionError("timeout", str(exc)) from None
+    if not MIN_TIMEOUT <= seconds <= MAX_TIMEOUT:
+        raise DefinitionError("timeout", f"must be from {MIN_TIMEOUT:g}s to {MAX_TIMEOUT / 86400:g}d")
+    return seconds
+
+
+def check_schedule(text: str) -> str:
+    try:
+        next(CronSim(text, datetime(2026, 1, 1)))
+    except (CronSimError, StopIteration) as exc:
+        raise DefinitionError("schedule", f"not a cron schedule: {exc}") from None
+    return text
+
+
+def applied(heartbeat: Heartbeat, definition: Definition) -> Heartbeat:
+    """The heartbeat with a definition's fields (checked: DefinitionError names the field)."""
+    changes: dict = {}
+    if definition.timeout is not None:
+        changes["timeout"] = timeout_seconds(definition.timeout)
+    if definition.schedule is not None:
+        changes["schedule"] = check_schedule(definition.schedule) if definition.schedule.strip() else None
+    if definition.severity is not None:
+        if definition.severity not in SEVERITIES:
+            raise DefinitionError("severity", f"one of {', '.join(SEVERITIES)}")
+        changes["severity"] = definition.severity
+    if definition.ci is not None:
+        changes["ci"] = definition.ci
+    if definition.tags is not None:
+        changes["tags"] = dict(definition.tags)
+    return msgspec.structs.replace(heartbeat, **changes) if changes else heartbeat
+
+
+def deadline(heartbeat: Heartbeat, since: datetime) -> datetime:
+    """When a heartbeat last seen (or started, resumed) at ``since`` expires."""
+    timeout = timedelta(seconds=heartbeat.timeout)
+    if heartbeat.schedule:
+        try:
+            return next(CronSim(heartbeat.schedule, since)) + timeout
+        except (CronSimError, StopIteration):  # (checked when set; a schedule that never fires again)
+            pass
+    return since + timeout
+
+
+def pinged(heartbeat: Heartbeat, now: datetime) -> Heartbeat:
+    """After a ping: seen now, due again at its next deadline; an open expiry starts its recovery.
+    A paused heartbeat stays paused (seen, not due)."""
+    recovering = heartbeat.expiry or heartbeat.recovering
+    changes: dict = {"last_seen": now, "expiry": None, "recovering": recovering}
+    if heartbeat.status is HeartbeatStatus.PAUSED:
+        return msgspec.structs.replace(heartbeat, **changes)
+    return msgspec.structs.replace(heartbeat, status=HeartbeatStatus.OK, expires_at=deadline(heartbeat, now), **changes)
+
+
+def expired(heartbeat: Heartbeat, now: datetime) -> Heartbeat | None:
+    """The heartbeat expired, if its deadline has passed (None if it is not due)."""
+    if heartbeat.status is not HeartbeatStatus.OK or heartbeat.expires_at is None or heartbeat.expires_at > now:
+        return None
+    return msgspec.structs.replace(heartbeat, status=HeartbeatStatus.EXPIRED, expiry=heartbeat.expires_at,
+                                   raised=False, expired_count=heartbeat.expired_count + 1)
+
+
+def alert_of(heartbeat: Heartbeat, expiry: datetime, status: AlertStatus, now: datetime) -> Alert:
+    """The alert of one expiry, firing or resolved: the same occurrence for both, and a delivery id
+    per status, so that raising or recovering it twice is a repeat."""
+    occurrence = f"{heartbeat.name}@{int(expiry.timestamp())}"
+    late = f"no heartbeat since {heartbeat.last_seen.isoformat()}" if heartbeat.last_seen else "no heartbeat yet"
+    return Alert(
+        source=SOURCE, occurrence_id=occurrence, ci=heartbeat.ci, symptom=f"heartbeat_missing:{heartbeat.name}",
+        status=status, severity=heartbeat.severity, title=f"Heartbeat {heartbeat.name} missing",
+        description=f"{late}; expected within {heartbeat.timeout:g} s"
+                    + (f" after each time of '{heartbeat.schedule}'" if heartbeat.schedule else ""),
+        labels={**heartbeat.tags, "heartbeat": heartbeat.name}, observed_at=expiry if status is AlertStatus.FIRING else now,
+        received_at=now, delivery_id=f"{occurrence}:{status.value}")
+
+
+def name_from(prefix: str, label: str | None, alert: Alert) -> str:
+    """A rule-fed heartbeat's name: ``prefix``, or ``prefix:<the label's value>`` (the alert's
+    receiver when the label is missing), with characters a path cannot carry made ``_``."""
+    if label is None:
+        return prefix
+    value = alert.labels.get(label) or alert.receiver or "default"
+    return f"{prefix}:{_UNSAFE.sub('_', value)}"[:200]

@@ -1,0 +1,86 @@
+"""Heartbeats in the state Redis: one JSON record per heartbeat, the set of names, and a zset of
+deadlines that the sweep reads. Every change is a transaction under WATCH (retried on a race),
+so a ping, an expiry and a pause never overwrite one another, on a Cluster too (``keys.py``: the
+heartbeat keys share one slot). A record that cannot be read is skipped and logged, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import msgspec
+import structlog
+from redis.exceptions import WatchError
+
+from alertgate.heartbeats.model import Heartbeat, HeartbeatStatus
+from alertgate.keys import HEARTBEAT_DEADLINES, HEARTBEAT_NAMES, heartbeat_key
+
+log = structlog.get_logger("alertgate.heartbeats")
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(Heartbeat).decode
+
+Change = Callable[[Heartbeat | None], Heartbeat | None]
+
+
+class HeartbeatNotFound(KeyError):
+    pass
+
+
+def _read(raw: bytes | None, name: str) -> Heartbeat | None:
+    if raw is None:
+        return None
+    try:
+        return _decode(raw)
+    except (msgspec.DecodeError, ValueError):
+        log.error("heartbeat_unreadable", name=name)
+        return None
+
+
+class HeartbeatStore:
+    def __init__(self, redis) -> None:
+        self._redis = redis
+
+    async def get(self, name: str) -> Heartbeat | None:
+        return _read(await self._redis.get(heartbeat_key(name)), name)
+
+    async def all(self) -> list[Heartbeat]:
+        names = sorted(n.decode() for n in await self._redis.smembers(HEARTBEAT_NAMES))
+        if not names:
+            return []
+        raws = await self._redis.mget([heartbeat_key(n) for n in names])
+        return [hb for hb in (_read(raw, n) for n, raw in zip(names, raws)) if hb is not None]
+
+    async def due(self, now: datetime) -> list[str]:
+        return [n.decode() for n in await self._redis.zrangebyscore(HEARTBEAT_DEADLINES, "-inf", now.timestamp())]
+
+    async def change(self, name: str, change: Change) -> tuple[Heartbeat | None, Heartbeat | None]:
+        """(before, after) of ``change`` applied atomically; after None from it: nothing written."""
+        key = heartbeat_key(name)
+        while True:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    before = _read(await pipe.get(key), name)
+                    after = change(before)
+                    if after is None:
+                        await pipe.reset()
+                        return before, None
+                    pipe.multi()
+                    pipe.set(key, _encode(after))
+                    pipe.sadd(HEARTBEAT_NAMES, name)
+                    if after.status is HeartbeatStatus.OK and after.expires_at is not None:
+                        pipe.zadd(HEARTBEAT_DEADLINES, {name: after.expires_at.timestamp()})
+                    else:
+                        pipe.zrem(HEARTBEAT_DEADLINES, name)
+                    await pipe.execute()
+                    return before, after
+                except WatchError:
+                    continue
+
+    async def delete(self, name: str) -> bool:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(heartbeat_key(name))
+            pipe.srem(HEARTBEAT_NAMES, name)
+            pipe.zrem(HEARTBEAT_DEADLINES, name)
+            deleted, _, _ = await pipe.execute()
+        return bool(deleted)

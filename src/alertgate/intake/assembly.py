@@ -1,0 +1,30 @@
+"""The pipeline built from the settings, the same for the gateway and the worker's sweep."""
+
+from __future__ import annotations
+
+from redis import Redis as SyncRedis
+
+from alertgate.dedup.store import DedupStore
+from alertgate.heartbeats.model import SOURCE as HEARTBEAT_SOURCE
+from alertgate.heartbeats.store import HeartbeatStore
+from alertgate.intake.handoff import JobHandoff
+from alertgate.intake.pipeline import Intake
+from alertgate.intake.sources import REGISTRY
+from alertgate.rules.service import RulesService
+from alertgate.settings import Settings
+
+
+def auto_resolve_defaults(settings: Settings) -> dict[str, bool]:
+    """Per source, whether a recovery resolves its master: the source's default, the settings'
+    override. A heartbeat's recovery always does (its expiry is nothing a person confirmed)."""
+    return {name: source.auto_resolve for name, source in REGISTRY.items()} | settings.auto_resolve | {
+        HEARTBEAT_SOURCE: True}
+
+
+def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: SyncRedis | None) -> Intake:
+    # Occurrences are kept as long as a closed ticket can still make a recurrence.
+    retention = int(settings.recurrence_lookback + settings.dedup_window)
+    dedup = DedupStore(redis, retention, settings.recurrence_lookback, auto_resolve_defaults(settings),
+                       settings.redis_wait_replicas, float(settings.redis_wait_timeout),
+                       ticket_sources={name: source.ticket_source for name, source in REGISTRY.items()})
+    return Intake(settings, dedup, rules, JobHandoff(queue_redis, settings.notify.max_attempts), HeartbeatStore(redis))

@@ -1,0 +1,194 @@
+"""Heartbeats (SPEC §9) over HTTP and through the sweep, on a real Redis: ping, register, list,
+pause, resume, delete; an expiry opens exactly one ticket through the whole pipeline, and the next
+ping resolves it; a crash between any two steps is finished by the next sweep."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from alertgate.heartbeats import clock
+from alertgate.heartbeats.model import Definition
+from alertgate.intake.assembly import build_intake
+from alertgate.rules.service import RulesService
+from alertgate.runtime.connections import connect_state
+from alertgate.settings import load_settings
+from tests.conftest import ADMIN_SECRET, BOOTSTRAP, DESK_SECRET, MANAGER_SECRET, ROOT, VIEWER_SECRET
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+
+pytestmark = pytest.mark.integration
+VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_SECRET}"}
+MANAGER = {"Authorization": f"Bearer {MANAGER_SECRET}"}
+DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
+
+
+def settings_for(redis_url: str, **env: str):
+    return load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url,
+                          "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP, **env})
+
+
+@asynccontextmanager
+async def feed(redis_url: str):
+    """The heartbeat side of a worker's sweep, in this process (no queue: jobs are not the point)."""
+    settings = settings_for(redis_url)
+    rules = RulesService(Path(settings.config_dir), settings.dedup_window)
+    rules.reload()
+    redis = connect_state(settings, fail_fast=False)
+    try:
+        yield build_intake(settings, redis, rules, None).heartbeats
+    finally:
+        await redis.aclose()
+
+
+def heartbeat_tickets(client) -> list[dict]:
+    return client.get("/api/v1/tickets?alert_source=heartbeat&limit=100", headers=VIEW).json()["tickets"]
+
+
+def test_a_ping_registers_and_answers_its_deadline_and_the_api_lists_it(redis_url):
+    with client_for(redis_url) as client:
+        answer = client.post("/api/v1/heartbeats/nightly-backup", headers=SOURCE,
+                             json={"timeout": "2h", "ci": "backup-01", "tags": {"team": "storage"}})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["name"] == "nightly-backup" and body["status"] == "ok"
+        expires = datetime.fromisoformat(body["expires_at"])
+        assert timedelta(minutes=119) < expires - datetime.now(timezone.utc) <= timedelta(hours=2)
+        # a ping without a body keeps what was set
+        assert client.post("/api/v1/heartbeats/nightly-backup", headers=SOURCE).status_code == 200
+        one = client.get("/api/v1/heartbeats/nightly-backup", headers=VIEW).json()
+        assert (one["ci"], one["timeout"], one["tags"], one["status"]) == ("backup-01", 7200.0, {"team": "storage"}, "ok")
+        assert one["age_seconds"] is not None and one["age_seconds"] < 5
+        listed = client.get("/api/v1/heartbeats", headers={"Authorization": SOURCE["Authorization"]}).json()
+        assert [h["name"] for h in listed["heartbeats"]] == ["nightly-backup"]  # any role reads them
+        assert client.get("/api/v1/heartbeats/nope", headers=VIEW).status_code == 404
+
+
+def test_bad_pings_are_400_naming_the_field_and_roles_are_enforced(redis_url):
+    with client_for(redis_url) as client:
+        cases = [({"timeout": "soon"}, "$.timeout"), ({"timeout": "0s"}, "$.timeout"),
+                 ({"schedule": "61 * * * *"}, "$.schedule"), ({"severity": "loud"}, "$.severity"),
+                 ({"colour": "red"}, "$")]
+        for body, path in cases:
+            answer = client.post("/api/v1/heartbeats/job", headers=SOURCE, json=body)
+            assert answer.status_code == 400, (body, answer.text)
+            assert answer.json()["detail"][0]["path"].startswith(path), answer.json()
+        assert client.post("/api/v1/heartbeats/a%20b", headers=SOURCE).status_code == 400
+        broken = client.post("/api/v1/heartbeats/job", content=b"{", headers={**SOURCE, "content-type": "application/json"})
+        assert broken.status_code == 400
+        assert client.get("/api/v1/heartbeats", headers=VIEW).json()["heartbeats"] == []  # nothing written
+        assert client.post("/api/v1/heartbeats/job", headers=VIEW).status_code == 403
+        assert client.post("/api/v1/heartbeats/job", headers=SOURCE).status_code == 200
+        assert client.post("/api/v1/heartbeats/job/pause", headers=SOURCE).status_code == 403
+        assert client.post("/api/v1/heartbeats/job/pause", headers=DESK).status_code == 403
+        assert client.delete("/api/v1/heartbeats/job", headers=MANAGER).status_code == 403
+
+
+def test_pause_resume_and_delete(redis_url):
+    with client_for(redis_url) as client:
+        client.post("/api/v1/heartbeats/job", headers=SOURCE, json={"timeout": "1m"})
+        paused = client.post("/api/v1/heartbeats/job/pause", headers=MANAGER).json()
+        assert paused["status"] == "paused" and paused["expires_at"] is None
+        # a ping while paused is recorded, and the heartbeat stays paused
+        assert client.post("/api/v1/heartbeats/job", headers=SOURCE).json()["status"] == "paused"
+        resumed = client.post("/api/v1/heartbeats/job/resume", headers=ADMIN).json()
+        assert resumed["status"] == "ok" and resumed["expires_at"] is not None
+        assert client.delete("/api/v1/heartbeats/job", headers=ADMIN).status_code == 204
+        assert client.get("/api/v1/heartbeats/job", headers=VIEW).status_code == 404
+        assert client.delete("/api/v1/heartbeats/job", headers=ADMIN).status_code == 404
+        assert client.post("/api/v1/heartbeats/job/resume", headers=ADMIN).status_code == 404
+
+
+def test_an_expiry_opens_one_ticket_through_the_pipeline_and_the_next_ping_resolves_it(redis_url):
+    """Several sweeps at once, and again, make one ticket: source heartbeat, the heartbeat's CI,
+    symptom heartbeat_missing:<name>, outage start the missed deadline."""
+    with client_for(redis_url) as client:
+        pinged = client.post("/api/v1/heartbeats/etl", headers=SOURCE,
+                             json={"timeout": "1m", "ci": "etl-01", "severity": "critical"}).json()
+        deadline = datetime.fromisoformat(pinged["expires_at"])
+
+        async def sweeps(at: datetime):
+            async with feed(redis_url) as one, feed(redis_url) as two:
+                return await asyncio.gather(one.sweep(at), two.sweep(at), one.sweep(at))
+
+        assert sum(len(s.expired) for s in asyncio.run(sweeps(deadline - timedelta(seconds=1)))) == 0
+        assert heartbeat_tickets(client) == []
+        swept = asyncio.run(sweeps(deadline + timedelta(seconds=5)))
+        assert sum(len(s.expired) for s in swept) == 1
+        asyncio.run(sweeps(deadline + timedelta(seconds=10)))
+        [ticket] = heartbeat_tickets(client)
+        assert (ticket["ci"], ticket["symptom"], ticket["status"]) == ("etl-01", "heartbeat_missing:etl", "open")
+        assert datetime.fromisoformat(ticket["outage_start"]) == deadline
+        view = client.get("/api/v1/heartbeats/etl", headers=VIEW).json()
+        assert view["status"] == "expired" and view["expired_count"] == 1
+
+        again = client.post("/api/v1/heartbeats/etl", headers=SOURCE).json()
+        assert again["status"] == "ok"
+        [ticket] = heartbeat_tickets(client)
+        assert ticket["status"] == "resolved" and ticket["resolution_code"] == "monitoring_recovered"
+        assert client.get("/api/v1/heartbeats/etl", headers=VIEW).json()["open_expiry"] is None
+
+
+def test_a_crash_between_steps_is_finished_by_the_next_sweep_without_a_second_ticket(redis_url):
+    """Expired but not raised (a sweep died after marking it), and recovering but not resolved
+    (the pinging gateway died after its write): the next sweep completes each, once."""
+    with client_for(redis_url) as client:
+        client.post("/api/v1/heartbeats/sync", headers=SOURCE, json={"timeout": "1m"})
+
+        async def crash_after_expiry() -> datetime:
+            async with feed(redis_url) as hb:
+                later = datetime.now(timezone.utc) + timedelta(minutes=2)
+                _, after = await hb.store.change("sync", lambda current: clock.expired(current, later))
+                return after.expiry
+
+        expiry = asyncio.run(crash_after_expiry())
+        assert heartbeat_tickets(client) == []
+
+        async def sweep():
+            async with feed(redis_url) as hb:
+                return await hb.sweep(datetime.now(timezone.utc))
+
+        assert asyncio.run(sweep()).raised == 1
+        assert asyncio.run(sweep()).raised == 0
+        [ticket] = heartbeat_tickets(client)
+        assert ticket["status"] == "open" and datetime.fromisoformat(ticket["outage_start"]) == expiry
+
+        async def crash_after_ping() -> None:
+            async with feed(redis_url) as hb:
+                now = datetime.now(timezone.utc)
+                await hb.store.change("sync", lambda current: clock.pinged(current, now))
+
+        asyncio.run(crash_after_ping())
+        assert heartbeat_tickets(client)[0]["status"] == "open"
+        assert asyncio.run(sweep()).recovered == 1
+        assert asyncio.run(sweep()).recovered == 0
+        [ticket] = heartbeat_tickets(client)
+        assert ticket["status"] == "resolved" and ticket["resolution_code"] == "monitoring_recovered"
+
+
+def test_a_watchdog_alert_pings_its_heartbeat_and_opens_no_ticket(redis_url):
+    """The shipped rule: Alertmanager's Watchdog → heartbeat prometheus:<prometheus label>, or the
+    receiver's name without it; outcome heartbeat; a resolved Watchdog pings nothing."""
+    with client_for(redis_url) as client:
+        body = am_body(am_alert("Watchdog", "prom", prometheus="monitoring/k8s"),
+                       am_alert("Watchdog", "prom2"), am_alert("HighCPU", "web1"))
+        answer = client.post("/api/v1/alerts/alertmanager", headers=SOURCE, json=body).json()
+        assert [r["outcome"] for r in answer["results"]] == ["heartbeat", "heartbeat", "new"]
+        names = {h["name"]: h for h in client.get("/api/v1/heartbeats", headers=VIEW).json()["heartbeats"]}
+        assert set(names) == {"prometheus:monitoring_k8s", "prometheus:alertgate"}
+        assert names["prometheus:alertgate"]["timeout"] == 900.0  # the rule's timeout, for a new one
+        # an operator's timeout stays: the rule's applies to a new heartbeat only
+        client.post("/api/v1/heartbeats/prometheus:alertgate", headers=SOURCE, json={"timeout": "30m"})
+        resolved = am_body(am_alert("Watchdog", "prom2", status="resolved"))
+        assert client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                           json=resolved).json()["results"][0]["outcome"] == "heartbeat"
+        client.post("/api/v1/alerts/alertmanager", headers=SOURCE, json=am_body(am_alert("Watchdog", "prom2")))
+        assert client.get("/api/v1/heartbeats/prometheus:alertgate", headers=VIEW).json()["timeout"] == 1800.0
+        assert len(client.get("/api/v1/tickets?limit=100", headers=VIEW).json()["tickets"]) == 1
+        verdict = client.post("/api/v1/rules/test", headers=ADMIN, json={
+            "source": "alertmanager", "payload": am_body(am_alert("Watchdog", "p", prometheus="x"))}).json()
+        assert verdict["results"][0]["heartbeat"] == "prometheus:x"
