@@ -152,6 +152,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # how often a worker's sweep looks for owed work (workers/sweeper.py)
     sweep_interval: Seconds = Seconds(30.0)
     heartbeats: Heartbeats = msgspec.field(default_factory=Heartbeats)
+    # a ticket resolved this long and not closed is reminded to the service desk, then again each
+    # time as long (SPEC §9; never closed automatically)
+    closure_reminder: Seconds = Seconds(86400.0)
 
     @property
     def queue_url(self) -> str | None:

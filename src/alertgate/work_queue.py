@@ -53,6 +53,13 @@ def action_job(function: str, ticket_id: str, note: str = "", max_attempts: int 
         retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
 
 
+def closure_reminder_job(ticket_id: str, number: int, max_attempts: int = 5) -> tuple[str, EnqueueData]:
+    """The n-th reminder that a resolved ticket waits for its closure; one job id per reminder."""
+    return NOTIFY, Queue.prepare_data(
+        "alertgate.workers.jobs.closure_reminder", (ticket_id, number), job_id=_id(f"closure_reminder-{ticket_id}-{number}"),
+        retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
+
+
 def enqueue_all(connection: Redis, jobs: Iterable[tuple[str, EnqueueData]]) -> list[str]:
     """Jobs for any of the queues, in one Redis transaction; a job id given twice is enqueued once
     (the same ticket reopened twice within a second)."""

@@ -274,3 +274,45 @@ def test_timers_pending_when_the_worker_dies_fire_on_the_next_worker(redis_url, 
         stop_process(first)
         if second is not None:
             stop_process(second)
+
+
+def test_a_resolved_ticket_is_reminded_to_the_service_desk_until_closed(redis_url, config, mailbox):
+    """SPEC §9 closure reminders: after `closure_reminder`, then each `closure_reminder` again, a
+    notice to the service desk and a timeline entry; never an automatic closure; a closed ticket
+    is left alone. The KPI report counts it as awaiting closure."""
+    from alertgate.workers import jobs
+
+    settings_file = config / "alertgate.yaml"
+    settings = yaml.safe_load(settings_file.read_text())
+    settings["closure_reminder"] = "2s"
+    settings["notify"]["contacts"]["service_desk"] = {"email": ["desk@example.com"]}
+    settings_file.write_text(yaml.safe_dump(settings))
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        tid = client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                          json=am_body(am_alert("DiskFull", "db7", severity="critical"))).json()["results"][0]["ticket_id"]
+        client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                    json=am_body(am_alert("DiskFull", "db7", severity="critical", status="resolved")))
+        assert ticket(client, tid)["status"] == "resolved"
+        burst(redis_url, config)  # (sets the worker's context for the sweep below)
+        assert "closure reminders" not in jobs.sweep(interval=3600.0)
+        time.sleep(2.2)
+        assert jobs.sweep(interval=3600.0).endswith("; 1 closure reminders")
+        assert jobs.sweep(interval=3600.0).endswith("; 1 closure reminders")  # queued twice …
+        burst(redis_url, config)
+        reminders = [m for m in mailbox.to("desk@example.com") if "Waiting for closure" in m["Subject"]]
+        assert len(reminders) == 1  # … reminded once
+        shown = ticket(client, tid)
+        assert shown["status"] == "resolved" and shown["closure_reminders"] == 1
+        assert [e["action"] for e in shown["timeline"]].count("closure_reminder") == 1
+        assert "closure reminders" not in jobs.sweep(interval=3600.0)
+        kpi = client.get("/api/v1/kpi", headers=VIEW).json()
+        assert kpi["overall"]["awaiting_closure"]["count"] == 1
+        time.sleep(2.0)
+        assert jobs.sweep(interval=3600.0).endswith("; 1 closure reminders")  # the second one
+        burst(redis_url, config)
+        assert ticket(client, tid)["closure_reminders"] == 2
+        client.post(f"/api/v1/tickets/{tid}/actions/close", headers={"Authorization": "Bearer desk-secret"},
+                    json={"closure_code": "completed"})
+        assert ticket(client, tid)["status"] == "closed"
+        time.sleep(2.0)
+        assert "closure reminders" not in jobs.sweep(interval=3600.0)

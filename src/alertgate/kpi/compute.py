@@ -35,6 +35,7 @@ class Count(msgspec.Struct):
 class Indicators(msgspec.Struct):
     incidents: int
     closed: Count
+    awaiting_closure: Count              # resolved, not yet closed (SPEC §9: reminded, never auto-closed)
     successfully_closed: Count
     escalated_to_problem: Count
     resolved_within_sla: Count
@@ -77,6 +78,7 @@ def indicators(tickets: list[Ticket], problem_linked: set[str]) -> Indicators:
     return Indicators(
         incidents=total,
         closed=_count(sum(t.status is TicketStatus.CLOSED for t in tickets), total),
+        awaiting_closure=_count(sum(t.status is TicketStatus.RESOLVED for t in tickets), total),
         successfully_closed=_count(sum(t.closure_code is ClosureCode.COMPLETED for t in tickets), total),
         escalated_to_problem=_count(sum(t.closure_code is ClosureCode.COMPLETED_WITH_PROBLEM or t.id in problem_linked
                                         for t in tickets), total),

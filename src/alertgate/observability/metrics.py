@@ -124,6 +124,8 @@ class WorkerMetrics:
                                    multiprocess_mode="mostrecent")
         self.heartbeat_expired = Counter("alertgate_heartbeat_expired_total", "Heartbeat expiries, by heartbeat.",
                                          ["name"], registry=register)
+        self.closure_reminders = Counter("alertgate_closure_reminders_total", "Reminders that a resolved ticket "
+                                         "waits for its closure.", registry=register)
         self.work_abandoned = Counter(
             "alertgate_work_abandoned_total", "Follow-up work (dispatch, restoration, replan, problem_on_close) "
             "the sweep stopped queueing after it failed every time, by kind.", ["kind"], registry=register,

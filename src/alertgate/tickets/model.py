@@ -115,6 +115,8 @@ class Ticket(msgspec.Struct, kw_only=True):
     updated_at: datetime
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
+    closure_reminders: int = 0                # reminders sent while it waits, resolved, for its closure
+    closure_reminded_at: datetime | None = None
     last_occurrence_at: datetime | None = None
     suspended_at: datetime | None = None
     suspended_from: TicketStatus | None = None

@@ -17,6 +17,7 @@ from alertgate.durations import parse_duration
 from alertgate.problems import triggers
 from alertgate.problems.store import ProblemStore
 from alertgate.runtime.connections import StateRedis, connect_queue_redis, connect_state
+from alertgate.rules.policy import DEFAULT_GROUP
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
 from alertgate.tickets.model import (
@@ -32,7 +33,7 @@ from alertgate.workers.delivery import deliver
 from alertgate.workers.notices import compose
 from alertgate.workers.plan import Timer, plan, still_due
 from alertgate.workers import recovery
-from alertgate.work_queue import TIMERS, dispatch_job, enqueue_all, action_job, pending_work, queue
+from alertgate.work_queue import TIMERS, action_job, closure_reminder_job, dispatch_job, enqueue_all, pending_work, queue
 
 log = structlog.get_logger("alertgate.jobs")
 DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)
@@ -223,6 +224,36 @@ async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ti
     return f"{await deliver(ctx, redis, notices, ticket.notice_channels)} restoration notices"
 
 
+def closure_reminder(ticket_id: str, number: int) -> str:
+    """SPEC §9: the service desk is reminded that a resolved ticket waits for its closure (the
+    handbook closes only after the user confirms: never automatically)."""
+    ctx = context()
+
+    async def body() -> str:
+        async with _JobStateStore(ctx) as (redis, store):
+            now = _now()
+
+            def remind(t: Ticket) -> Ticket | None:
+                if t.status is not TicketStatus.RESOLVED or t.closure_reminders >= number:
+                    return None
+                entry = TimelineEntry(at=now, actor="alertgate", action="closure_reminder",
+                                      note=f"reminder {number}: resolved at {t.resolved_at.isoformat() if t.resolved_at else '?'}, "
+                                           "waiting for closure")
+                return msgspec.structs.replace(t, closure_reminders=number, closure_reminded_at=now,
+                                               timeline=t.timeline + [entry])
+            try:
+                changed = await store.change(ticket_id, remind)
+            except TicketNotFound:
+                return "no such ticket"
+            if changed is None:
+                return "left alone: closed, reopened or reminded already"
+            ctx.metrics.closure_reminders.inc()
+            notice = compose(changed, "closure_reminder", DEFAULT_GROUP, ctx.settings.notify.service_desk, step=str(number))
+            await deliver(ctx, redis, [notice], changed.notice_channels)
+            return f"closure reminder {number}"
+    return _run(body())
+
+
 def sweep(interval: float = 30.0) -> str:
     """Run by each worker's sweeper every ``interval`` (workers/sweeper.py): queue again the work a master is owed for longer than ``interval`` (a lost or
     never queued job: workers/recovery.py), and count the open tickets."""
@@ -230,10 +261,14 @@ def sweep(interval: float = 30.0) -> str:
 
     async def body() -> str:
         now = _now()
-        requeue, open_by_priority = [], {}
+        requeue, open_by_priority, reminders = [], {}, []
+        every = float(ctx.settings.closure_reminder)
         pending = await asyncio.to_thread(pending_work, queue_redis)  # (waiting in a backlog is not lost)
         async with _JobStateStore(ctx) as (redis, store):
             async for ticket_id, fields in store.masters(recovery.FIELDS):
+                reminder = recovery.closure_reminder_due(fields, now.timestamp(), every)
+                if reminder is not None:
+                    reminders.append(closure_reminder_job(ticket_id, reminder, ctx.settings.notify.max_attempts))
                 priority = recovery.open_priority(fields)
                 if priority is not None:
                     open_by_priority[priority] = open_by_priority.get(priority, 0) + 1
@@ -250,6 +285,8 @@ def sweep(interval: float = 30.0) -> str:
             await redis.delete(OPEN_BY_PRIORITY)
             if open_by_priority:
                 await redis.hset(OPEN_BY_PRIORITY, mapping={str(p): n for p, n in open_by_priority.items()})
+        if reminders:  # (the job checks again: one queued twice reminds once)
+            enqueue_all(queue_redis, reminders)
         if requeue:  # one transaction for all of them
             attempts = ctx.settings.notify.max_attempts
             job = {"dispatch": lambda t: dispatch_job(t, "sweep", attempts),
@@ -259,7 +296,8 @@ def sweep(interval: float = 30.0) -> str:
         counts: dict[str, int] = {}
         for _, kind in requeue:
             counts[kind] = counts.get(kind, 0) + 1
-        return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + " queued again" if counts else "nothing owed"
+        owed = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + " queued again" if counts else "nothing owed"
+        return owed + (f"; {len(reminders)} closure reminders" if reminders else "")
     queue_redis = connect_queue_redis(ctx.settings)
     return _run(body())
 

@@ -45,6 +45,7 @@ def compose(ticket: Ticket, kind: str, recipient: str, service_desk: str, step: 
         "stakeholder": f"[P{ticket.priority}] Incident notice {ticket.id}: {ticket.title}",
         "sla_breach": f"[P{ticket.priority}] SLA {step} target missed on {ticket.id}: {ticket.title}",
         "restoration": f"[P{ticket.priority}] Restored {ticket.id}: {ticket.title}",
+        "closure_reminder": f"[P{ticket.priority}] Waiting for closure ({step}) {ticket.id}: {ticket.title}",
     }[kind]
     restoration_line = (f"Service restored at {restore:%Y-%m-%d %H:%M} UTC." if kind == "restoration" and restore
                         else f"Expected restoration: {restore:%Y-%m-%d %H:%M} UTC." if restore

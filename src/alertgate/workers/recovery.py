@@ -27,6 +27,7 @@ FLAGGED = ("restoration", "replan", "problem_on_close")  # the kinds with an owe
 SWEEP_ATTEMPTS = 3
 UNRESOLVED = frozenset({b"open", b"assigned", b"in_progress", b"pending_change", b"suspended"})
 FIELDS = ("status", "priority", "created_at", "reopen_count", "dispatched_at", "dispatched_for", "next_timer_at",
+          "resolved_at", "closure_reminders",
           "owed_dispatch", *(f"owed_{kind}" for kind in FLAGGED), *(f"swept_{kind}" for kind in KINDS))
 
 
@@ -59,6 +60,18 @@ def open_priority(fields: dict[str, bytes | None]) -> int | None:
     if fields.get("status") not in UNRESOLVED:
         return None
     return int(_number(fields.get("priority")) or 3)
+
+
+def closure_reminder_due(fields: dict[str, bytes | None], now: float, every: float) -> int | None:
+    """The number of the closure reminder a resolved master is due (SPEC §9: after ``every``
+    resolved, then each ``every`` again), or None."""
+    if fields.get("status") != b"resolved":
+        return None
+    resolved = _number(fields.get("resolved_at"))
+    if resolved is None or every <= 0:
+        return None
+    due = int((now - resolved) // every)
+    return due if due > int(_number(fields.get("closure_reminders")) or 0) else None
 
 
 def _dispatched(fields: dict[str, bytes | None]) -> bool:
