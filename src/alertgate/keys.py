@@ -192,6 +192,7 @@ def masters_keys() -> tuple[str, ...]:
 LAYOUT = "ag:layout"                    # which layout this Redis holds (layout.py)
 OPEN_BY_PRIORITY = "ag:stats:open"      # hash: priority → unresolved masters (the sweep's count)
 SWEEP_LOCK = "ag:sweep:lock"            # the worker whose sweeper sweeps this interval
+RECONCILE_LOCK = "ag:reconcile:lock"    # set for a reconcile interval by the worker that reconciles
 PROBLEM_INDEX = "ag:index:problems"     # zset of problem ids
 PROBLEM_SEQUENCE = "ag:problems:seq"    # the next problem number
 

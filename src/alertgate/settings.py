@@ -114,6 +114,32 @@ class Heartbeats(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     expected: list[ExpectedHeartbeat] = []
 
 
+class AlertmanagerApi(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One Alertmanager to ask; an HA pair is one, with both URLs (each must answer)."""
+
+    urls: Annotated[list[str], msgspec.Meta(min_length=1)]
+    name: str = "alertmanager"
+    bearer_token_file: str | None = None
+
+
+class ZabbixApi(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One Zabbix server's API (``.../api_jsonrpc.php``) and an API token (Zabbix ≥ 5.4)."""
+
+    url: str
+    token: str | None = None
+    token_file: str | None = None
+    name: str = "zabbix"
+
+
+class Reconcile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Asking the sources whether an unresolved master's alert still exists (SPEC §9)."""
+
+    interval: Seconds = Seconds(300.0)
+    timeout: Seconds = Seconds(10.0)
+    alertmanager: list[AlertmanagerApi] = []
+    zabbix: list[ZabbixApi] = []
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     config_dir: str = "./config"
     host: str = "127.0.0.1"
@@ -155,6 +181,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # a ticket resolved this long and not closed is reminded to the service desk, then again each
     # time as long (SPEC §9; never closed automatically)
     closure_reminder: Seconds = Seconds(86400.0)
+    reconcile: Reconcile = msgspec.field(default_factory=Reconcile)
 
     @property
     def queue_url(self) -> str | None:

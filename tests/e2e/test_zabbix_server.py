@@ -1,6 +1,7 @@
 """The shipped media type imported into a real Zabbix 6.0 server, which then sends a problem, an
 acknowledgement by a second user and a recovery to a running gateway (issue #19: the export tag
-`max_attempts` made the import fail, and only a real server could tell)."""
+`max_attempts` made the import fail, and only a real server could tell); and a problem closed by
+hand with no recovery webhook, which reconciliation resolves through the API (issue #22)."""
 
 from __future__ import annotations
 
@@ -98,10 +99,18 @@ def master(gateway: str) -> dict | None:
     return httpx.get(f"{gateway}/api/v1/tickets/{found[0]['id']}", headers=VIEW).json()["ticket"] if found else None
 
 
-def test_real_zabbix_problem_ack_and_recovery_reach_the_ticket(zabbix: ZabbixServer, gateway: str):
+@pytest.fixture(scope="module")
+def monitored(zabbix: ZabbixServer) -> dict:
+    """The media type, the host, its trigger and the action, once per server (each test then
+    points the media type at its own gateway)."""
     api = ZabbixApi(zabbix.api_url).login("Admin", "zabbix")
-    media_id = import_media_type(api, gateway)
-    ids = monitored_host(api, media_id)
+    media_id = import_media_type(api, "http://127.0.0.1:9/unused")
+    return {"api": api, "media": media_id, **monitored_host(api, media_id)}
+
+
+def test_real_zabbix_problem_ack_and_recovery_reach_the_ticket(zabbix: ZabbixServer, monitored: dict, gateway: str):
+    api, ids = monitored["api"], monitored
+    import_media_type(api, gateway)
     zabbix.reload_cache()
 
     zabbix.send(HOST, KEY, "1")
@@ -132,3 +141,68 @@ def test_real_zabbix_problem_ack_and_recovery_reach_the_ticket(zabbix: ZabbixSer
     deliveries = api.call("alert.get", {"output": "extend", "actionids": [ids["action"]]})
     assert len(deliveries) == 3
     assert all(d["status"] == SENT for d in deliveries), [(d["status"], d["error"]) for d in deliveries]
+
+
+def test_a_problem_closed_by_hand_without_a_recovery_webhook_is_reconciled(zabbix: ZabbixServer, monitored: dict,
+                                                                           gateway: str, redis_url: str, tmp_path):
+    """The operator closes the problem in Zabbix while the action is off, so no recovery webhook
+    comes; the worker asks problem.get with an API token and resolves the ticket after two checks."""
+    import time
+
+    import redis
+    import yaml
+
+    from alertgate.runtime.connections import connect_state_sync
+    from alertgate.settings import load_settings
+    from alertgate.workers.reconcile_sweep import ReconcileSweep
+    from alertgate.workers.worker import create_worker
+    from tests.conftest import BOOTSTRAP
+    from tests.e2e.test_reconcile_alertmanager import config_with
+
+    api, ids = monitored["api"], monitored
+    import_media_type(api, gateway)
+    api.call("action.update", {"actionid": ids["action"], "status": "0"})
+    zabbix.reload_cache()
+    zabbix.send(HOST, KEY, "1")
+    event = wait_until(lambda: [e for e in api.call("event.get", {"output": ["eventid"], "objectids": [ids["trigger"]],
+                                                                  "value": 1, "sortfield": "eventid", "sortorder": "DESC"})
+                                if master_of_event(gateway, e["eventid"])], 90, "the new problem's ticket", zabbix)[0]["eventid"]
+    ticket = master_of_event(gateway, event)
+    assert ticket["status"] in ("open", "assigned")
+
+    admin = api.call("user.get", {"output": ["userid"], "filter": {"username": "Admin"}})[0]["userid"]
+    token_id = api.call("token.create", {"name": f"alertgate-{event}", "userid": admin})["tokenids"][0]
+    token = api.call("token.generate", [token_id])[0]["token"]
+    config = config_with(tmp_path, {"interval": "1s", "timeout": "5s",
+                                    "zabbix": [{"name": "zbx-e2e", "url": zabbix.api_url, "token": token}]})
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    create_worker(settings, redis.Redis.from_url(redis_url))
+    sweep, state = ReconcileSweep(), connect_state_sync(settings)
+
+    def reconcile() -> str:
+        time.sleep(1.0)
+        return sweep.run(state)
+
+    assert reconcile() == "reconcile: 0 resolved of 1 checked"  # still a problem in Zabbix
+    api.call("action.update", {"actionid": ids["action"], "status": "1"})  # no webhook for what follows
+    zabbix.reload_cache()
+    api.call("event.acknowledge", {"eventids": [event], "action": 1, "message": ""})  # closed by hand
+    wait_until(lambda: not api.call("problem.get", {"eventids": [event], "output": ["eventid"]}), 60,
+               "Zabbix to close the problem", zabbix)
+    time.sleep(3)
+    assert master_of_event(gateway, event)["status"] in ("open", "assigned")  # no webhook came
+    assert reconcile() == "reconcile: 0 resolved of 1 checked"  # gone once
+    assert reconcile() == "reconcile: 1 resolved of 1 checked"  # gone twice
+    resolved = master_of_event(gateway, event)
+    assert resolved["status"] == "resolved" and resolved["resolution_code"] == "monitoring_reconciled"
+    assert "Zabbix zbx-e2e no longer has it" in resolved["timeline"][-1]["note"]
+
+
+def master_of_event(gateway: str, event: str) -> dict | None:
+    found = httpx.get(f"{gateway}/api/v1/tickets?ci={HOST}&limit=100", headers=VIEW).json()["tickets"]
+    for ticket in found:
+        detail = httpx.get(f"{gateway}/api/v1/tickets/{ticket['id']}", headers=VIEW).json()["ticket"]
+        if detail.get("occurrence_id") == f"zabbix:{event}" and detail["kind"] == "master":
+            return detail
+    return None

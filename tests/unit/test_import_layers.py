@@ -16,6 +16,7 @@ LAYERS = (
     ("__main__",),
     ("cli",),
     ("gateway", "workers"),
+    ("reconcile",),
     ("intake",),
     ("dedup",),
     ("kpi",),

@@ -51,7 +51,7 @@ def master_fields(alert: Alert, policy: Policy, now: datetime, ticket_source: st
         "impact": policy.impact, "urgency": policy.urgency, "priority": policy.priority,
         "route_group": policy.assignment_group, "escalation_policy": policy.escalation,
         "duplicate_count": 0, "reopen_count": 0,
-        "location": alert.labels.get("location"),
+        "location": alert.labels.get("location"), "stale_after": policy.stale_after,
     }
     pairs: list[str | bytes] = []
     for name, value in fields.items():

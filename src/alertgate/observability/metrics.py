@@ -126,6 +126,9 @@ class WorkerMetrics:
                                          ["name"], registry=register)
         self.closure_reminders = Counter("alertgate_closure_reminders_total", "Reminders that a resolved ticket "
                                          "waits for its closure.", registry=register)
+        self.reconciled = Counter("alertgate_reconciled_total", "Unresolved masters checked against their source, "
+                                  "by source and result (resolved, present, error).", ["source", "result"],
+                                  registry=register)
         self.work_abandoned = Counter(
             "alertgate_work_abandoned_total", "Follow-up work (dispatch, restoration, replan, problem_on_close) "
             "the sweep stopped queueing after it failed every time, by kind.", ["kind"], registry=register,

@@ -215,6 +215,7 @@ class RuleEngine:
             escalation=values.get("escalation") or "default",
             channels=tuple(values.get("channels") or active.tables.notification.channels.get(priority, ["log"])),
             dedup_window=values.get("dedup_window") or active.default_window,
+            stale_after=values.get("stale_after"),
         )
         return Evaluation(policy, matches)
 
@@ -238,4 +239,4 @@ class RuleEngine:
                 values["priority"] = chosen.priority
         elif isinstance(chosen, RouteSet):
             values.update(assignment_group=chosen.assignment_group, escalation=chosen.escalation,
-                          channels=chosen.channels, dedup_window=rule.dedup_window)
+                          channels=chosen.channels, dedup_window=rule.dedup_window, stale_after=rule.stale_after)

@@ -35,3 +35,4 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True):
     escalation: str = DEFAULT_ESCALATION
     channels: tuple[str, ...] = ("email",)
     dedup_window: float = 1800.0
+    stale_after: float | None = None          # a route rule's: resolve stale_timeout after this silence

@@ -53,6 +53,7 @@ class RouteSet(msgspec.Struct, forbid_unknown_fields=True):
     escalation: str | None = None
     channels: list[Channel] | None = None
     dedup_window: str | None = None
+    stale_after: str | None = None   # sources without an API: resolve after this long without an occurrence
 
 
 SET_TYPES: dict[str, type] = {"suppress": SuppressSet, "classify": ClassifySet,
@@ -83,6 +84,7 @@ class Rule:
     file: str = ""
     line: int = 0
     dedup_window: float | None = None
+    stale_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,13 @@ def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule
     window = None
     if isinstance(values, SuppressSet) and values.heartbeat is not None:
         _check_heartbeat(values.heartbeat, file, _line_of(index, at + ("set", "heartbeat")), spec.name)
+    stale_after = None
+    if isinstance(values, RouteSet) and values.stale_after is not None:
+        try:
+            stale_after = parse_duration(values.stale_after).total_seconds()
+        except ValueError as exc:
+            raise RulesInvalid([RuleError(file, _line_of(index, at + ("set", "stale_after")),
+                                          f"rule {spec.name}: {exc}")]) from None
     if isinstance(values, RouteSet) and values.dedup_window is not None:
         try:
             window = parse_duration(values.dedup_window).total_seconds()
@@ -204,7 +213,7 @@ def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule
     except ConditionError as exc:
         raise RulesInvalid([RuleError(file, _line_of(index, at + ("when",) + exc.path),
                                       f"rule {spec.name}: {exc.message}")]) from None
-    return Rule(stage, spec.name, when, values, tuple(spec.during or ()), file, line, window)
+    return Rule(stage, spec.name, when, values, tuple(spec.during or ()), file, line, window, stale_after)
 
 
 def _check_heartbeat(ping: HeartbeatPing, file: str, line: int, rule: str) -> None:

@@ -43,6 +43,8 @@ class ResolutionCode(str, enum.Enum):
     UNRESOLVABLE = "unresolvable"
     WITHDRAWN_BY_USER = "withdrawn_by_user"
     MONITORING_RECOVERED = "monitoring_recovered"
+    MONITORING_RECONCILED = "monitoring_reconciled"   # the source no longer has it (SPEC §9)
+    STALE_TIMEOUT = "stale_timeout"                   # no occurrence for the rule's stale_after
 
 
 class ClosureCode(str, enum.Enum):
@@ -117,6 +119,8 @@ class Ticket(msgspec.Struct, kw_only=True):
     closed_at: datetime | None = None
     closure_reminders: int = 0                # reminders sent while it waits, resolved, for its closure
     closure_reminded_at: datetime | None = None
+    reconcile_gone_at: datetime | None = None  # the source's first answer that it is gone (SPEC §9)
+    stale_after: float | None = None           # seconds without an occurrence before stale_timeout
     last_occurrence_at: datetime | None = None
     suspended_at: datetime | None = None
     suspended_from: TicketStatus | None = None

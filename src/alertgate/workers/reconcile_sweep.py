@@ -1,0 +1,190 @@
+"""Reconciliation's clock (SPEC §9): every ``reconcile.interval`` one worker (the holder of a
+lock in the state Redis) asks the configured Alertmanagers and Zabbix servers whether each
+unresolved master of theirs still exists, and resolves those gone on two consecutive checks
+(``monitoring_reconciled``); masters of sources without an API whose rule set ``stale_after``
+are resolved after that long without an occurrence (``stale_timeout``). An unreachable source,
+an error or a timeout resolves nothing: it is logged and counted."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import msgspec
+import structlog
+
+from alertgate.dedup import layout
+from alertgate.intake.sources.alertmanager import NAME as ALERTMANAGER
+from alertgate.intake.sources.common import SourceContext
+from alertgate.intake.sources.zabbix import NAME as ZABBIX
+from alertgate.heartbeats.model import SOURCE as HEARTBEAT
+from alertgate.keys import RECONCILE_LOCK
+from alertgate.reconcile import alertmanager
+from alertgate.reconcile.alertmanager import SourceUnavailable
+from alertgate.reconcile.decide import Verdict, stale, verdict
+from alertgate.reconcile.zabbix import ZabbixClient, event_id
+from alertgate.rules.service import RulesService
+from alertgate.runtime.connections import connect_queue_redis, connect_state
+from alertgate.settings import Role
+from alertgate.tickets.lifecycle import Action, ActionRequest, Actor, IllegalTransition
+from alertgate.tickets.model import ResolutionCode, Ticket, TicketStatus
+from alertgate.tickets.store import TicketNotFound, TicketStore
+from alertgate.work_queue import action_job, enqueue_all
+from alertgate.workers.context import context
+
+log = structlog.get_logger("alertgate.reconcile")
+RESOLVABLE = {b"open", b"assigned", b"in_progress"}
+FIELDS = ("status", "alert_source", "stale_after")
+# Reconciliation resolves with the incident manager's authority, recorded as alertgate's.
+ACTOR = Actor("alertgate", Role.INCIDENT_MANAGER)
+
+
+class ReconcileSweep:
+    def __init__(self) -> None:
+        settings = context().settings
+        self._rules = RulesService(Path(settings.config_dir), settings.dedup_window)
+        self._rules.reload()
+
+    def run(self, state_sync) -> str:
+        """Once per ``reconcile.interval`` among all workers (``state_sync``: the sweeper's client)."""
+        interval = float(context().settings.reconcile.interval)
+        if not state_sync.set(RECONCILE_LOCK, "1", nx=True, px=max(1, int(interval * 950))):
+            return "not due"
+        self._rules.reload_if_changed()
+        return asyncio.run(self._sweep())
+
+    async def _sweep(self) -> str:
+        ctx = context()
+        settings = ctx.settings
+        redis = connect_state(settings, fail_fast=False)
+        try:
+            await layout.ensure(redis)
+            store = TicketStore(redis)
+            now = datetime.now(UTC)
+            candidates: dict[str, list[Ticket]] = {ALERTMANAGER: [], ZABBIX: [], "stale": []}
+            async for ticket_id, fields in store.masters(FIELDS):
+                if fields["status"] not in RESOLVABLE:
+                    continue
+                source = (fields["alert_source"] or b"").decode()
+                if source in (ALERTMANAGER, ZABBIX):
+                    candidates[source].append(ticket_id)
+                elif source != HEARTBEAT and fields["stale_after"]:
+                    candidates["stale"].append(ticket_id)
+            async with httpx.AsyncClient(timeout=float(settings.reconcile.timeout)) as client:
+                results = []
+                if settings.reconcile.alertmanager and candidates[ALERTMANAGER]:
+                    results += await self._alertmanager(store, client, candidates[ALERTMANAGER], now)
+                if settings.reconcile.zabbix and candidates[ZABBIX]:
+                    results += await self._zabbix(store, client, candidates[ZABBIX], now)
+            results += await self._stale(store, candidates["stale"], now)
+            resolved = [ticket_id for ticket_id, done in results if done]
+            if resolved:
+                attempts = settings.notify.max_attempts
+                enqueue_all(connect_queue_redis(settings),
+                            [action_job("restoration", t, "reconciled", attempts) for t in resolved])
+            return f"reconcile: {len(resolved)} resolved of {len(results)} checked"
+        finally:
+            await redis.aclose()
+
+    async def _alertmanager(self, store: TicketStore, client, ids: list[str], now: datetime) -> list:
+        settings = context().settings
+        ctx = SourceContext(now, tuple(settings.ci_labels), tuple(settings.symptom_labels))
+        present: set[tuple[str, str]] | None = set()
+        names = []
+        for api in settings.reconcile.alertmanager:
+            names.append(api.name)
+            try:
+                present |= await alertmanager.present_keys(api, client, ctx, self._rules, now)
+            except SourceUnavailable as exc:
+                log.warning("reconcile_source_unavailable", source=ALERTMANAGER, reason=str(exc))
+                present = None
+                break
+        source = f"Alertmanager {', '.join(names)}"
+        out = []
+        for ticket_id in ids:
+            ticket = await _get(store, ticket_id)
+            if ticket is not None:
+                found = None if present is None else (ticket.ci, ticket.symptom) in present
+                out.append((ticket_id, await self._apply(store, ticket, found, ALERTMANAGER, source, now)))
+        return out
+
+    async def _zabbix(self, store: TicketStore, client, ids: list[str], now: datetime) -> list:
+        settings = context().settings
+        tickets = [t for t in [await _get(store, i) for i in ids] if t is not None]
+        events = {t.id: await _open_event_ids(store, t) for t in tickets}
+        wanted = sorted({e for found in events.values() for e in found})
+        still: set[str] | None = set()
+        for api in settings.reconcile.zabbix:
+            try:
+                still |= await ZabbixClient(api, client).open_events(wanted)
+            except SourceUnavailable as exc:
+                log.warning("reconcile_source_unavailable", source=ZABBIX, reason=str(exc))
+                still = None
+                break
+        source = f"Zabbix {', '.join(api.name for api in settings.reconcile.zabbix)}"
+        out = []
+        for ticket in tickets:
+            mine = events[ticket.id]
+            found = None if still is None or not mine else bool(mine & still)
+            out.append((ticket.id, await self._apply(store, ticket, found, ZABBIX, source, now)))
+        return out
+
+    async def _stale(self, store: TicketStore, ids: list[str], now: datetime) -> list:
+        out = []
+        for ticket_id in ids:
+            ticket = await _get(store, ticket_id)
+            if ticket is None or not stale(ticket.last_occurrence_at or ticket.created_at, ticket.stale_after, now):
+                continue
+            note = f"no occurrence for {ticket.stale_after:g} s (the rule's stale_after)"
+            out.append((ticket_id, await _resolve(store, ticket_id, ResolutionCode.STALE_TIMEOUT, note, now)))
+        return out
+
+    async def _apply(self, store: TicketStore, ticket: Ticket, present: bool | None, source_name: str,
+                     source: str, now: datetime) -> bool:
+        metrics = context().metrics
+        decided = verdict(present, ticket.reconcile_gone_at)
+        if decided is Verdict.UNKNOWN:
+            metrics.reconciled.labels(source_name, "error").inc()
+        elif decided is Verdict.PRESENT:
+            metrics.reconciled.labels(source_name, "present").inc()
+        if decided is Verdict.RESOLVE:
+            note = f"{source} no longer has it (asked at {ticket.reconcile_gone_at:%H:%M:%S} and {now:%H:%M:%S} UTC)"
+            done = await _resolve(store, ticket.id, ResolutionCode.MONITORING_RECONCILED, note, now)
+            if done:
+                metrics.reconciled.labels(source_name, "resolved").inc()
+            return done
+        gone_at = now if decided is Verdict.GONE_ONCE else None
+        if ticket.reconcile_gone_at != gone_at:
+            await store.change(ticket.id, lambda t: msgspec.structs.replace(t, reconcile_gone_at=gone_at)
+                               if t.status in (TicketStatus.OPEN, TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS)
+                               else None)
+        return False
+
+
+async def _get(store: TicketStore, ticket_id: str) -> Ticket | None:
+    try:
+        return await store.get(ticket_id)
+    except TicketNotFound:
+        return None
+
+
+async def _open_event_ids(store: TicketStore, master: Ticket) -> set[str]:
+    """The Zabbix events of a master and its unresolved duplicates."""
+    found = {event_id(master.occurrence_id)}
+    for duplicate_id in await store.duplicate_ids(master):
+        duplicate = await _get(store, duplicate_id)
+        if duplicate is not None and duplicate.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+            found.add(event_id(duplicate.occurrence_id))
+    return {e for e in found if e}
+
+
+async def _resolve(store: TicketStore, ticket_id: str, code: ResolutionCode, note: str, now: datetime) -> bool:
+    try:
+        await store.act(ticket_id, Action.RESOLVE, ActionRequest(resolution_code=code, solution=note, note=note),
+                        ACTOR, now, owe="restoration")
+    except (IllegalTransition, TicketNotFound):
+        return False  # resolved, suspended or gone meanwhile
+    log.info("reconciled", ticket_id=ticket_id, resolution_code=code.value, note=note)
+    return True
