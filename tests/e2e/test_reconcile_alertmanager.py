@@ -99,3 +99,4 @@ def test_a_silenced_alert_that_cleared_is_reconciled_and_nothing_is_resolved_whi
     finally:
         if am is not None:
             stop_process(am)
+
