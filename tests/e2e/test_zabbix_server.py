@@ -206,3 +206,56 @@ def master_of_event(gateway: str, event: str) -> dict | None:
         if detail.get("occurrence_id") == f"zabbix:{event}" and detail["kind"] == "master":
             return detail
     return None
+
+
+TEMPLATE = ROOT / "config" / "zabbix" / "template_alertgate_heartbeat.yaml"
+
+
+def test_the_shipped_heartbeat_template_pings_and_a_silent_zabbix_opens_a_ticket(zabbix: ZabbixServer, monitored: dict,
+                                                                                 gateway: str, redis_url: str):
+    """SPEC §9 for Zabbix (issue #22): the shipped template's script item pings the heartbeat
+    zabbix:<host> from the Zabbix server itself; the server stopped, the heartbeat expires and a
+    ticket opens through the pipeline. (Last in this module: it stops the server.)"""
+    import redis
+
+    from alertgate.settings import load_settings
+    from alertgate.workers.heartbeat_sweep import HeartbeatSweep
+    from alertgate.workers.worker import create_worker
+    from tests.conftest import BOOTSTRAP
+
+    api = monitored["api"]
+    api.call("configuration.import", {"format": "yaml", "source": TEMPLATE.read_text(), "rules": {
+        "groups": {"createMissing": True}, "templates": {"createMissing": True, "updateExisting": True},
+        "items": {"createMissing": True, "updateExisting": True},
+        "triggers": {"createMissing": True, "updateExisting": True}}})
+    template = api.call("template.get", {"output": ["templateid"], "filter": {"host": "alertgate heartbeat"}})[0]
+    host = api.call("host.get", {"output": ["hostid"], "filter": {"host": HOST}})[0]["hostid"]
+    api.call("host.update", {"hostid": host, "templates": [{"templateid": template["templateid"]}], "macros": [
+        {"macro": "{$ALERTGATE.URL}", "value": gateway}, {"macro": "{$ALERTGATE.TOKEN}", "value": SOURCE_SECRET},
+        {"macro": "{$ALERTGATE.HEARTBEAT.INTERVAL}", "value": "2s"},
+        {"macro": "{$ALERTGATE.HEARTBEAT.TIMEOUT}", "value": "8s"}]})
+    zabbix.reload_cache()
+    name = f"zabbix:{HOST}"
+
+    def heartbeat() -> dict | None:
+        answer = httpx.get(f"{gateway}/api/v1/heartbeats/{name}", headers=VIEW)
+        return answer.json() if answer.status_code == 200 else None
+
+    seen = wait_until(heartbeat, 90, "the template's first ping", zabbix)
+    assert (seen["ci"], seen["timeout"], seen["status"]) == (HOST, 8.0, "ok")
+    wait_until(lambda: heartbeat()["last_seen"] != seen["last_seen"], 30, "the next ping", zabbix)
+
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    create_worker(settings, redis.Redis.from_url(redis_url))
+    sweep = HeartbeatSweep()
+    zabbix.stop_server()
+
+    def expired_ticket() -> list[dict]:
+        sweep.run()
+        found = httpx.get(f"{gateway}/api/v1/tickets?alert_source=heartbeat", headers=VIEW).json()["tickets"]
+        return [t for t in found if t["symptom"] == f"heartbeat_missing:{name}"]
+
+    [ticket] = wait_until(expired_ticket, 60, "the silent Zabbix server's ticket")
+    assert ticket["ci"] == HOST and ticket["status"] == "open"
+    assert heartbeat()["status"] == "expired"

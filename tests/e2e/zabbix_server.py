@@ -111,6 +111,15 @@ class ZabbixServer:
         self._psql_admin(f'DROP DATABASE IF EXISTS "{self.database}"', check=False)
         self._psql_admin(f'DROP ROLE IF EXISTS "{self.database}"', check=False)
 
+    def stop_server(self) -> None:
+        """The server process only (the API and the database stay): the monitoring goes silent."""
+        server = self._processes[0]
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
     def send(self, host: str, key: str, value: str, timeout: float = 60) -> None:
         """One value through `zabbix_sender`, retried until the server's cache knows the item."""
         command = ["zabbix_sender", "-z", "127.0.0.1", "-p", str(self.server_port), "-s", host, "-k", key, "-o", value]
