@@ -232,7 +232,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
         "config_dir", "host", "port", "redis_url", "queue_redis_url", "redis_timeout", "redis_cluster",
         "redis_wait_replicas", "redis_wait_timeout",
         "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir", "head_timeout", "body_timeout",
-        "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval", "sweep_interval",
+        "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval", "sweep_interval", "closure_reminder",
     }
     found = {}
     for field in scalar:
