@@ -74,7 +74,8 @@ def heartbeat_tickets(base: str) -> list[dict]:
 
 
 def test_the_watchdog_keeps_its_heartbeat_alive_and_its_silence_opens_then_resolves_one_ticket(gateway_env, tmp_path):
-    env = gateway_env | {"ALERTGATE_SWEEP_INTERVAL": "1s"}
+    metrics_port = free_port()
+    env = gateway_env | {"ALERTGATE_SWEEP_INTERVAL": "1s", "ALERTGATE_WORKER_METRICS_PORT": str(metrics_port)}
     gateway = start_alertgate(["serve"], env, tmp_path, tmp_path / "serve.log")
     worker = start_alertgate(["worker"], env, tmp_path, tmp_path / "worker.log")
     base = f"http://127.0.0.1:{env['ALERTGATE_PORT']}"
@@ -91,6 +92,11 @@ def test_the_watchdog_keeps_its_heartbeat_alive_and_its_silence_opens_then_resol
         wait_until(lambda: heartbeat(base)["last_seen"] != first, 60, "a Watchdog to ping the heartbeat")
         wait_until(lambda: (heartbeat(base)["age_seconds"] or 99) < 3, 30, "pings to keep coming")
         assert heartbeat(base)["status"] == "ok" and heartbeat_tickets(base) == []
+        # the worker's metrics show each heartbeat's age and the count per status
+        worker_metrics = wait_until(lambda: (lambda text: text if f'alertgate_heartbeat_age_seconds{{name="{NAME}"}}' in text
+                                             else None)(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text),
+                                    20, "the heartbeat metrics")
+        assert 'alertgate_heartbeats{status="ok"} 1.0' in worker_metrics
 
         stop_process(prom)  # the Prometheus dies: no Watchdog any more
         stop_process(worker, signal.SIGKILL)  # and so does the worker, mid-way

@@ -178,11 +178,11 @@ def test_a_problem_closed_by_hand_without_a_recovery_webhook_is_reconciled(zabbi
     settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
                               "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
     create_worker(settings, redis.Redis.from_url(redis_url))
-    sweep, state = ReconcileSweep(), connect_state_sync(settings)
+    state = connect_state_sync(settings)
 
-    def reconcile() -> str:
+    def reconcile() -> str:  # a new worker each time: what one check learnt is in Redis
         time.sleep(1.0)
-        return sweep.run(state)
+        return ReconcileSweep().run(state)
 
     assert reconcile() == "reconcile: 0 resolved of 1 checked"  # still a problem in Zabbix
     api.call("action.update", {"actionid": ids["action"], "status": "1"})  # no webhook for what follows

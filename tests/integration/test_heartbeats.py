@@ -192,3 +192,40 @@ def test_a_watchdog_alert_pings_its_heartbeat_and_opens_no_ticket(redis_url):
         verdict = client.post("/api/v1/rules/test", headers=ADMIN, json={
             "source": "alertmanager", "payload": am_body(am_alert("Watchdog", "p", prometheus="x"))}).json()
         assert verdict["results"][0]["heartbeat"] == "prometheus:x"
+
+
+def test_expected_heartbeats_are_registered_by_the_sweep_and_auto_register_off_refuses_unknown_names(redis_url, tmp_path):
+    """`heartbeats.expected` in the settings: expected from the start, so one never pinged expires
+    too; with `auto_register: false` a ping of an unknown name is 404 and registers nothing."""
+    import shutil
+
+    import yaml
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    settings = yaml.safe_load((config / "alertgate.yaml").read_text())
+    settings["heartbeats"] = {"auto_register": False, "expected": [
+        {"name": "nightly-backup", "timeout": "30m", "schedule": "30 2 * * *", "ci": "backup-01"}]}
+    (config / "alertgate.yaml").write_text(yaml.safe_dump(settings))
+    loaded = settings_for(redis_url, ALERTGATE_CONFIG_DIR=str(config))
+
+    async def register(at: datetime):
+        rules = RulesService(Path(loaded.config_dir), loaded.dedup_window)
+        redis = connect_state(loaded, fail_fast=False)
+        try:
+            feed_ = build_intake(loaded, redis, rules, None).heartbeats
+            await feed_.register(loaded.heartbeats.expected, at)
+            await feed_.register(loaded.heartbeats.expected, at + timedelta(minutes=1))  # every sweep: no change
+            return await feed_.sweep(at + timedelta(days=1))
+        finally:
+            await redis.aclose()
+
+    now = datetime.now(timezone.utc)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        asyncio.run(register(now))
+        one = client.get("/api/v1/heartbeats/nightly-backup", headers=VIEW).json()
+        assert one["schedule"] == "30 2 * * *" and one["ci"] == "backup-01" and one["status"] == "expired"
+        assert [t["ci"] for t in heartbeat_tickets(client)] == ["backup-01"]
+        assert client.post("/api/v1/heartbeats/typo", headers=SOURCE).status_code == 404
+        assert client.get("/api/v1/heartbeats/typo", headers=VIEW).status_code == 404
+        assert client.post("/api/v1/heartbeats/nightly-backup", headers=SOURCE).json()["status"] == "ok"

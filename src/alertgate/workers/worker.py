@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+import os
 import time
 
 import structlog
@@ -98,4 +99,8 @@ def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    start_http_server(port, addr=host, registry=registry)
+    server, _ = start_http_server(port, addr=host, registry=registry)
+    # RQ forks its scheduler and a work horse per job, and a fork inherits this listening socket:
+    # a worker killed with SIGKILL left its scheduler holding the port, and the worker restarted
+    # in its place could not bind it ("Address already in use": seen in the heartbeat e2e test).
+    os.register_at_fork(after_in_child=server.socket.close)

@@ -1,0 +1,74 @@
+"""The pure rules of heartbeats (SPEC §9): deadlines with and without a cron schedule, expiry,
+a ping's effect, the alert of an expiry, a rule-fed name."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import msgspec
+import pytest
+
+from alertgate.heartbeats import clock
+from alertgate.heartbeats.model import Definition, Heartbeat, HeartbeatStatus
+from alertgate.tickets.alert import Alert, AlertStatus
+
+T0 = datetime(2026, 12, 4, 1, 0, tzinfo=timezone.utc)
+
+
+def beat(**changes) -> Heartbeat:
+    return Heartbeat(name="backup", ci="backup-01", timeout=1800.0, created_at=T0, **changes)
+
+
+def test_without_a_schedule_the_deadline_is_last_seen_plus_timeout():
+    assert clock.deadline(beat(), T0) == T0 + timedelta(minutes=30)
+
+
+def test_with_a_schedule_it_must_report_after_each_scheduled_time_within_timeout():
+    """"The backup reports by 02:30": 30 2 * * * with 30m of tolerance."""
+    nightly = beat(schedule="30 2 * * *")
+    assert clock.deadline(nightly, T0) == datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
+    # a report at 02:40 counts for that night; the next is due after the next 02:30
+    assert clock.deadline(nightly, datetime(2026, 12, 4, 2, 40, tzinfo=timezone.utc)) == \
+        datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("field,definition", [
+    ("timeout", Definition(timeout="soon")), ("timeout", Definition(timeout="0s")), ("timeout", Definition(timeout="200d")),
+    ("schedule", Definition(schedule="61 * * * *")), ("schedule", Definition(schedule="every day")),
+    ("severity", Definition(severity="loud")),
+])
+def test_a_bad_definition_names_its_field(field, definition):
+    with pytest.raises(clock.DefinitionError) as caught:
+        clock.applied(beat(), definition)
+    assert caught.value.field == field
+
+
+def test_expiry_then_ping_opens_then_recovers_the_same_expiry():
+    seen = clock.pinged(beat(), T0)
+    assert clock.expired(seen, T0 + timedelta(minutes=29)) is None
+    expired = clock.expired(seen, T0 + timedelta(minutes=31))
+    assert expired.status is HeartbeatStatus.EXPIRED and expired.expiry == T0 + timedelta(minutes=30)
+    assert clock.expired(expired, T0 + timedelta(hours=5)) is None  # one expiry per deadline
+    back = clock.pinged(expired, T0 + timedelta(hours=1))
+    assert back.status is HeartbeatStatus.OK and back.recovering == expired.expiry and back.expiry is None
+    paused = clock.pinged(msgspec.structs.replace(back, status=HeartbeatStatus.PAUSED, expires_at=None), T0)
+    assert paused.status is HeartbeatStatus.PAUSED and paused.expires_at is None and paused.last_seen == T0
+
+
+def test_the_alert_of_an_expiry_has_the_heartbeat_s_ci_symptom_and_outage_start():
+    expiry = T0 + timedelta(minutes=30)
+    firing = clock.alert_of(beat(tags={"team": "storage"}), expiry, AlertStatus.FIRING, T0 + timedelta(minutes=31))
+    resolved = clock.alert_of(beat(), expiry, AlertStatus.RESOLVED, T0 + timedelta(hours=1))
+    assert (firing.source, firing.ci, firing.symptom) == ("heartbeat", "backup-01", "heartbeat_missing:backup")
+    assert firing.observed_at == expiry and firing.labels == {"team": "storage", "heartbeat": "backup"}
+    assert firing.occurrence_id == resolved.occurrence_id and firing.delivery_id != resolved.delivery_id
+
+
+def test_a_rule_fed_name_takes_the_label_then_the_receiver_and_is_made_safe():
+    def alert(labels: dict, receiver: str | None = None) -> Alert:
+        return Alert(source="alertmanager", occurrence_id="o", ci="c", symptom="Watchdog", status=AlertStatus.FIRING,
+                     title="t", labels=labels, observed_at=T0, received_at=T0, receiver=receiver)
+    assert clock.name_from("prometheus", "prometheus", alert({"prometheus": "monitoring/k8s"})) == "prometheus:monitoring_k8s"
+    assert clock.name_from("prometheus", "prometheus", alert({}, "team-a")) == "prometheus:team-a"
+    assert clock.name_from("prometheus", "prometheus", alert({})) == "prometheus:default"
+    assert clock.name_from("watchdog", None, alert({"prometheus": "x"})) == "watchdog"
