@@ -189,22 +189,17 @@ def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule
             message = f"{path[0]}: {message}"
         raise RulesInvalid([RuleError(file, _line_of(index, at + ("set",) + path),
                                       f"rule {spec.name}: set: {message}")]) from None
-    window = None
     if isinstance(values, SuppressSet) and values.heartbeat is not None:
         _check_heartbeat(values.heartbeat, file, _line_of(index, at + ("set", "heartbeat")), spec.name)
-    stale_after = None
-    if isinstance(values, RouteSet) and values.stale_after is not None:
+
+    def seconds(name: str) -> float | None:
+        """A route rule's duration setting in seconds; a bad one names its line."""
+        text = getattr(values, name) if isinstance(values, RouteSet) else None
         try:
-            stale_after = parse_duration(values.stale_after).total_seconds()
+            return parse_duration(text).total_seconds() if text is not None else None
         except ValueError as exc:
-            raise RulesInvalid([RuleError(file, _line_of(index, at + ("set", "stale_after")),
-                                          f"rule {spec.name}: {exc}")]) from None
-    if isinstance(values, RouteSet) and values.dedup_window is not None:
-        try:
-            window = parse_duration(values.dedup_window).total_seconds()
-        except ValueError as exc:
-            raise RulesInvalid([RuleError(file, _line_of(index, at + ("set", "dedup_window")),
-                                          f"rule {spec.name}: {exc}")]) from None
+            raise RulesInvalid([RuleError(file, _line_of(index, at + ("set", name)), f"rule {spec.name}: {exc}")]) from None
+    window, stale_after = seconds("dedup_window"), seconds("stale_after")
     if spec.during is not None and stage != "suppress":
         raise RulesInvalid([RuleError(file, _line_of(index, at + ("during",)),
                                       f"rule {spec.name}: 'during' (a maintenance window) belongs to suppress rules")])

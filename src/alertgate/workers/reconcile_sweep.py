@@ -91,17 +91,9 @@ class ReconcileSweep:
     async def _alertmanager(self, store: TicketStore, client, ids: list[str], now: datetime) -> list:
         settings = context().settings
         ctx = SourceContext(now, tuple(settings.ci_labels), tuple(settings.symptom_labels))
-        present: set[tuple[str, str]] | None = set()
-        names = []
-        for api in settings.reconcile.alertmanager:
-            names.append(api.name)
-            try:
-                present |= await alertmanager.present_keys(api, client, ctx, self._rules, now)
-            except SourceUnavailable as exc:
-                log.warning("reconcile_source_unavailable", source=ALERTMANAGER, reason=str(exc))
-                present = None
-                break
-        source = f"Alertmanager {', '.join(names)}"
+        present = await _ask_all(settings.reconcile.alertmanager, ALERTMANAGER,
+                                 lambda api: alertmanager.present_keys(api, client, ctx, self._rules, now))
+        source = f"Alertmanager {', '.join(api.name for api in settings.reconcile.alertmanager)}"
         out = []
         for ticket_id in ids:
             ticket = await _get(store, ticket_id)
@@ -115,14 +107,7 @@ class ReconcileSweep:
         tickets = [t for t in [await _get(store, i) for i in ids] if t is not None]
         events = {t.id: await _open_event_ids(store, t) for t in tickets}
         wanted = sorted({e for found in events.values() for e in found})
-        still: set[str] | None = set()
-        for api in settings.reconcile.zabbix:
-            try:
-                still |= await ZabbixClient(api, client).open_events(wanted)
-            except SourceUnavailable as exc:
-                log.warning("reconcile_source_unavailable", source=ZABBIX, reason=str(exc))
-                still = None
-                break
+        still = await _ask_all(settings.reconcile.zabbix, ZABBIX, lambda api: ZabbixClient(api, client).open_events(wanted))
         source = f"Zabbix {', '.join(api.name for api in settings.reconcile.zabbix)}"
         out = []
         for ticket in tickets:
@@ -161,6 +146,18 @@ class ReconcileSweep:
                                if t.status in (TicketStatus.OPEN, TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS)
                                else None)
         return False
+
+
+async def _ask_all(apis: list, source: str, ask) -> set | None:
+    """The union of every instance's answer; None as soon as one cannot be trusted."""
+    found: set = set()
+    for api in apis:
+        try:
+            found |= await ask(api)
+        except SourceUnavailable as exc:
+            log.warning("reconcile_source_unavailable", source=source, reason=str(exc))
+            return None
+    return found
 
 
 async def _get(store: TicketStore, ticket_id: str) -> Ticket | None:
