@@ -236,3 +236,24 @@ HEARTBEAT_DEADLINES = "ag:{hb}:deadlines"   # zset: expires_at → name, of hear
 
 def heartbeat_key(name: str) -> str:
     return f"ag:{{hb}}:hb:{name}"
+
+
+# Maintenance windows (SPEC §10): the windows share the hash tag {mw}; the occurrences a window
+# holds are listed per shard (``held_key``), in the slot of their own keys, by the ingest script.
+MAINTENANCE_SEQUENCE = "ag:{mw}:seq"
+MAINTENANCE_IDS = "ag:{mw}:ids"          # zset: created_at → window id
+MAINTENANCE_VERSION = "ag:{mw}:version"  # bumped by every change: gateways reload their windows
+MAINTENANCE_RELEASE_LOCK = "ag:maintenance:release-lock"
+
+
+def maintenance_key(window_id: str) -> str:
+    return f"ag:{{mw}}:w:{window_id}"
+
+
+def held_key(tag: str) -> str:
+    """The shard's occurrences held by a maintenance window (zset: held at → occurrence key)."""
+    return f"{_PREFIX[tag[0]]}:held"
+
+
+def held_keys() -> tuple[str, ...]:
+    return tuple(held_key(shard) for shard in BASE32)

@@ -140,6 +140,10 @@ class Reconcile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     zabbix: list[ZabbixApi] = []
 
 
+class Maintenance(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    max_duration: Seconds = Seconds(7 * 86400.0)   # of a window, or of each occurrence of a recurring one
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     config_dir: str = "./config"
     host: str = "127.0.0.1"
@@ -182,6 +186,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # time as long (SPEC §9; never closed automatically)
     closure_reminder: Seconds = Seconds(86400.0)
     reconcile: Reconcile = msgspec.field(default_factory=Reconcile)
+    maintenance: Maintenance = msgspec.field(default_factory=Maintenance)
 
     @property
     def queue_url(self) -> str | None:

@@ -139,7 +139,8 @@ def test_every_endpoint_but_healthz_needs_a_credential(redis_url):
         assert routes == {(m.upper(), p) for p, item in document["paths"].items() for m in item}
         assert client.get("/healthz").status_code == 200
         for method, path in sorted(routes - {("GET", "/healthz")}):
-            url = path.format(ticket_id="INC-X-1", action="accept", problem_id="PRB-000001", name="nightly")
+            url = path.format(ticket_id="INC-X-1", action="accept", problem_id="PRB-000001", name="nightly",
+                              window_id="MW-000001")
             response = client.request(method, url, json={})
             assert response.status_code == 401, (method, path)
             assert response.headers["www-authenticate"] and response.json()["error"]

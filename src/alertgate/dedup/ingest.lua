@@ -12,10 +12,13 @@
 --   the shard's masters (zset: created_at → id)        keys.masters_key
 -- and tickets at <ticket prefix><id> (keys.ticket_prefix; ids are numbered as keys.ticket_id_of).
 -- Per alert, in ARGV: the count of its arguments, then the arguments (A below):
---    1 kind (firing|resolved|update)  2 delivery  3 now (epoch)  4 now (ISO)
+--    1 kind (firing|resolved|update|maintenance)  2 delivery  3 now (epoch)  4 now (ISO)
 --    5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
 --   10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
 --   13 alert source  14 ticket prefix  15.. the new master's fields as field, value pairs
+-- Kind maintenance is a firing alert a maintenance window holds (SPEC §10): 11 is the window's
+-- id, 14 the shard's held-occurrences key (keys.held_key), 15 the alert as JSON; it is recorded
+-- and listed there, and opens nothing until the worker releases it when the window ends.
 -- Without those fields (a storm is mostly duplicates, so the caller leaves them off for keys it
 -- has seen holding a ticket) a decision to open a master writes nothing and answers
 -- 'need_master'; the caller sends the alert again with the fields, and the decision is taken
@@ -80,8 +83,16 @@ local function decide()
   local seen = seen_at ~= false
 
   -- Recoveries and updates need the ticket that holds the occurrence.
-  if kind ~= 'firing' then
-    if not holder then return {'ignored', '', ''} end
+  if kind ~= 'firing' and kind ~= 'maintenance' then
+    if not holder then
+      -- a recovery of an occurrence a window holds: recorded, so its release opens nothing
+      if kind == 'resolved' and redis.call('HEXISTS', occ_key, 'held') == 1 then
+        if seen then return {'repeat', '', ''} end
+        redis.call('HSET', occ_key, delivery, A[3], 'recovered', A[3])
+        return {'recovered', '', ''}
+      end
+      return {'ignored', '', ''}
+    end
     local hkey = tkey(holder)
     local hkind, hstatus, hmaster, hend = unpack(redis.call('HMGET', hkey, 'kind', 'status', 'master_id', 'outage_end'))
     local master = master_of(holder, hmaster)
@@ -112,6 +123,13 @@ local function decide()
     local master = holder and (string.match(holder, NUMBERED)
       or master_of(holder, redis.call('HGET', tkey(holder), 'master_id')))
     return {'repeat', holder or '', master or ''}
+  end
+
+  if kind == 'maintenance' then
+    redis.call('HSET', occ_key, delivery, A[3], 'held', A[15], 'held_by', A[11])
+    redis.call('EXPIRE', occ_key, A[10])
+    redis.call('ZADD', A[14], A[3], occ_key)
+    return {'suppressed', '', ''}
   end
 
   local master = redis.call('HGET', state_key, 'master')

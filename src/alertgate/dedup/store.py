@@ -17,7 +17,7 @@ from redis.exceptions import NoScriptError
 
 from alertgate.dedup.calls import Call, calls_for
 from alertgate.dedup.decide import Outcome
-from alertgate.keys import dedup_tag, occurrence_key, script_keys
+from alertgate.keys import dedup_tag, held_key, occurrence_key, script_keys
 from alertgate.rules.policy import Policy
 from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.codec import to_field
@@ -39,6 +39,7 @@ class IngestResult(msgspec.Struct):
     outcome: Outcome
     ticket_id: str | None = None
     master_id: str | None = None
+    maintenance_id: str | msgspec.UnsetType = msgspec.UNSET   # the window that holds it (shown only then)
 
 
 def master_fields(alert: Alert, policy: Policy, now: datetime, ticket_source: str = "monitoring") -> list[str | bytes]:
@@ -77,7 +78,8 @@ class DedupStore:
         self._calls = calls_for(redis, self._script.sha, wait_replicas, max(1, int(wait_timeout_s * 1000)))
         self._known: set[str] = set()  # state keys this process saw answered with a ticket (a hint)
 
-    def _call(self, alert: Alert, policy: Policy, now: datetime, stamp: tuple[str, str], with_master: bool) -> Call:
+    def _call(self, alert: Alert, policy: Policy, now: datetime, stamp: tuple[str, str], with_master: bool,
+              held_by: str | None = None) -> Call:
         """The alert's keys and script arguments, with the new master's fields if ``with_master``
         or its key is not known to hold a ticket. ``stamp``: ``now`` as the script takes it
         (epoch, ISO), computed once per request."""
@@ -89,6 +91,8 @@ class DedupStore:
         if alert.update:
             update_entry = _encode(TimelineEntry(at=now, actor=alert.update_actor or alert.source,
                                                  action="source_update", note=alert.update_note))
+        if held_by is not None:  # a maintenance window holds it (ingest.lua, kind maintenance)
+            kind, update_entry, prefix = "maintenance", held_by, held_key(tag)
         with_master = (with_master or state not in self._known) and kind == "firing"
         return (state, occurrence_key(tag, alert.occurrence_id), index, masters), (
             kind, alert.delivery_id, now_epoch, now_iso,
@@ -96,11 +100,13 @@ class DedupStore:
             tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,
             alert.occurrence_id, alert.source, prefix,
             *(master_fields(alert, policy, now, self._ticket_sources.get(alert.source, "monitoring"))
-              if with_master else ()),
+              if with_master else (_encode(alert),) if held_by is not None else ()),
         )
 
-    async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime) -> list[IngestResult]:
-        """Decide and apply every alert of one request, in order; suppressed ones touch nothing."""
+    async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
+                     held: Sequence[str | None] | None = None) -> list[IngestResult]:
+        """Decide and apply every alert of one request, in order; suppressed ones touch nothing.
+        ``held``: per alert, the maintenance window that holds it (None: none holds any)."""
         # Rules suppress firing alerts only: a recovery must still reach a ticket opened before.
         # A heartbeat rule's alerts are pings (intake/pipeline.py), firing or not.
         wanted = [i for i, (a, p) in enumerate(zip(alerts, policies))
@@ -112,17 +118,21 @@ class DedupStore:
         # master without its fields at hand (its key's master closed or left the window) goes again
         # with them.
         short: list[int] = []  # replicas that confirmed, per phase that fell short
-        pending = await self._decide(wanted, alerts, policies, now, with_master=False, into=results, short=short)
+        pending = await self._decide(wanted, alerts, policies, now, False, results, short, held)
         if pending:
-            await self._decide(pending, alerts, policies, now, with_master=True, into=results, short=short)
+            await self._decide(pending, alerts, policies, now, True, results, short, held)
         if short:  # both phases ran, so the sender's retry repeats everything
             raise ReplicasBehind(f"{min(short)} of {self._wait_replicas} replicas confirmed in time")
         return results
 
     async def _decide(self, indexes: list[int], alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
-                      with_master: bool, into: list[IngestResult], short: list[int]) -> list[int]:
+                      with_master: bool, into: list[IngestResult], short: list[int],
+                      held: Sequence[str | None] | None) -> list[int]:
         stamp = (to_field("created_at", now), now.isoformat())
-        calls = [self._call(alerts[i], policies[i], now, stamp, with_master) for i in indexes]
+        if held is None:
+            calls = [self._call(alerts[i], policies[i], now, stamp, with_master) for i in indexes]
+        else:
+            calls = [self._call(alerts[i], policies[i], now, stamp, with_master, held[i]) for i in indexes]
         try:
             replies = await self._run(calls, short)
         except NoScriptError:  # Redis restarted (or was flushed) since the script was loaded
@@ -142,6 +152,8 @@ class DedupStore:
                 known.add(state)
             into[index] = IngestResult(alerts[index].occurrence_id, Outcome(outcome.decode()),
                                        ticket.decode() or None, master.decode() or None)
+            if held is not None and held[index] is not None and outcome == b"suppressed":
+                into[index].maintenance_id = held[index]
         return pending
 
     async def _run(self, calls: list[Call], short: list[int]) -> list:

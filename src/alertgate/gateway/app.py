@@ -14,6 +14,7 @@ from alertgate.gateway.errors import REDIS_UNAVAILABLE, exception_handlers
 from alertgate.intake.assembly import build_intake
 from alertgate.gateway.health import health_handlers
 from alertgate.gateway.heartbeats import heartbeat_handlers
+from alertgate.gateway.maintenance import maintenance_handlers
 from alertgate.gateway.intake import intake_handlers
 from alertgate.gateway.openapi import openapi_handlers
 from alertgate.gateway.reports import report_handlers
@@ -65,6 +66,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
     async def start_watching() -> None:
         if watch_rules:
             tasks.append(asyncio.create_task(rules.watch()))
+        tasks.append(asyncio.create_task(intake.watch_windows(errors=REDIS_UNAVAILABLE)))
         try:  # the key layout before the first request; if Redis is down, as soon as it is back
             await layout.ensure(redis)
         except REDIS_UNAVAILABLE:
@@ -79,6 +81,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
         route_handlers=[
             *intake_handlers(settings, auth, intake, metrics),
             *heartbeat_handlers(intake.heartbeats, auth),
+            *maintenance_handlers(intake, auth, settings),
             *ticket_handlers(TicketStore(redis), auth, rules, handoff),
             *rule_handlers(rules, auth, settings),
             *report_handlers(redis, auth),

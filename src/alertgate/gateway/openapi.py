@@ -20,6 +20,7 @@ from alertgate.gateway.rules import RuleTest
 from alertgate.intake.sources import REGISTRY
 from alertgate.gateway.tickets import NewTicket, TicketDetail, TicketPage
 from alertgate.heartbeats.model import NAME_PATTERN, Definition, HeartbeatView, PingAnswer
+from alertgate.maintenance.model import NewWindow, WindowChange, WindowView
 from alertgate.problems.store import Problem
 from alertgate.tickets.lifecycle import Action, ActionRequest
 from alertgate.tickets.model import Ticket
@@ -27,7 +28,7 @@ from alertgate.tickets.model import Ticket
 DOCUMENT_PATH = "/api/v1/openapi.json"
 _TYPES: list[Any] = [NewTicket, ActionRequest, RuleTest,
                      IngestResponse, ErrorBody, TicketPage, TicketDetail, Ticket, Problem,
-                     Definition, PingAnswer, HeartbeatView]
+                     Definition, PingAnswer, HeartbeatView, NewWindow, WindowChange, WindowView]
 _ERRORS = {
     "400": "malformed JSON, wrong types or missing fields; `detail` names each path",
     "401": "no credential, or an unknown one",
@@ -78,6 +79,7 @@ def openapi_document() -> dict:
     text, when = {"type": "string"}, {"type": "string", "format": "date-time"}
     ticket_id = _param("ticket_id", "path", text)
     heartbeat = _param("name", "path", {"type": "string", "pattern": NAME_PATTERN})
+    window_id = _param("window_id", "path", text)
     paths: dict[str, dict] = {
         **{source.path: {"post": _operation(source.summary, ("200", _ref("IngestResponse")), body,
                                             ("400", "401", "403", "413", "415", "429", "503"))}
@@ -132,6 +134,22 @@ def openapi_document() -> dict:
         **{f"/api/v1/heartbeats/{{name}}/{verb}": {"post": _operation(
             f"{verb.capitalize()} a heartbeat (incident_manager, admin)", ("200", _ref("HeartbeatView")),
             parameters=[heartbeat], errors=("400", "401", "403", "404", "503"))} for verb in ("pause", "resume")},
+        "/api/v1/maintenance": {
+            "post": _operation("Plan a maintenance window (service_desk, incident_manager, admin)",
+                               ("201", _ref("WindowView")), _ref("NewWindow"), errors=("400", "401", "403", "415", "503")),
+            "get": _operation("Maintenance windows, those in force or not with ?active=", (
+                "200", {"type": "object", "properties": {"windows": {"type": "array", "items": _ref("WindowView")}}}),
+                parameters=[_param("active", "query", {"type": "string", "enum": ["true", "false"]})],
+                errors=("400", "401", "403", "503")),
+        },
+        "/api/v1/maintenance/{window_id}": {
+            "get": _operation("One maintenance window, with its audit trail", ("200", _ref("WindowView")),
+                              parameters=[window_id], errors=("401", "403", "404", "503")),
+            "patch": _operation("Change a window (the fields given)", ("200", _ref("WindowView")), _ref("WindowChange"),
+                                parameters=[window_id], errors=("400", "401", "403", "404", "415", "503")),
+            "delete": _operation("End a window now; its record stays", ("200", _ref("WindowView")),
+                                 parameters=[window_id], errors=("401", "403", "404", "503")),
+        },
         "/healthz": {"get": _operation("Alive (no credential)", ("200", {"type": "object"}), errors=(), public=True)},
         "/readyz": {"get": _operation("Ready: rules loaded, Redis reachable", ("200", {"type": "object"}),
                                       errors=("401", "503"))},

@@ -10,6 +10,7 @@ from alertgate.heartbeats.store import HeartbeatStore
 from alertgate.intake.handoff import JobHandoff
 from alertgate.intake.pipeline import Intake
 from alertgate.intake.sources import REGISTRY
+from alertgate.maintenance.store import WindowStore
 from alertgate.rules.service import RulesService
 from alertgate.settings import Settings
 
@@ -27,4 +28,5 @@ def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: Sy
     dedup = DedupStore(redis, retention, settings.recurrence_lookback, auto_resolve_defaults(settings),
                        settings.redis_wait_replicas, float(settings.redis_wait_timeout),
                        ticket_sources={name: source.ticket_source for name, source in REGISTRY.items()})
-    return Intake(settings, dedup, rules, JobHandoff(queue_redis, settings.notify.max_attempts), HeartbeatStore(redis))
+    return Intake(settings, dedup, rules, JobHandoff(queue_redis, settings.notify.max_attempts), HeartbeatStore(redis),
+                  WindowStore(redis))

@@ -18,6 +18,8 @@ from alertgate.heartbeats.model import Definition
 from alertgate.heartbeats.store import HeartbeatStore
 from alertgate.intake.handoff import JobHandoff
 from alertgate.intake.heartbeats import HeartbeatFeed
+from alertgate.maintenance.active import ActiveWindows
+from alertgate.maintenance.store import WindowStore
 from alertgate.rules.policy import Policy
 from alertgate.rules.service import RulesService
 from alertgate.settings import Settings
@@ -26,10 +28,20 @@ from alertgate.tickets.alert import Alert, AlertStatus
 
 class Intake:
     def __init__(self, settings: Settings, dedup: DedupStore, rules: RulesService, handoff: JobHandoff,
-                 heartbeats: HeartbeatStore) -> None:
+                 heartbeats: HeartbeatStore, windows: WindowStore) -> None:
         self._dedup, self._rules, self.handoff = dedup, rules, handoff
         self._redis_timeout = float(settings.redis_timeout)
         self.heartbeats = HeartbeatFeed(heartbeats, settings, self.send)
+        self.windows, self.maintenance = windows, ActiveWindows()
+
+    async def watch_windows(self, interval: float = 1.0, errors: tuple = ()) -> None:
+        """Reload the maintenance windows when they change (each gateway process for itself)."""
+        while True:
+            try:
+                await self.maintenance.refresh(self.windows)
+            except errors:
+                pass  # (Redis is down: the windows known stay; ingest answers 503 meanwhile)
+            await asyncio.sleep(interval)
 
     async def send(self, alerts: list[Alert], now: datetime) -> list[IngestResult]:
         """The whole pipeline for alerts made here (a heartbeat's expiry and recovery)."""
@@ -41,9 +53,10 @@ class Intake:
         """Classify, then decide and write each alert's outcome. The whole Redis part, batching and
         any second call included, is bounded by ``redis_timeout``: past it, a Redis fault (503)."""
         alerts, policies = classify(alerts, self._rules, now)
+        held = self.maintenance.holding(alerts, policies, now)
         try:
             async with asyncio.timeout(self._redis_timeout):
-                results = await self._dedup.ingest(alerts, policies, now)
+                results = await self._dedup.ingest(alerts, policies, now, held)
         except TimeoutError:
             raise RedisTimeoutError(f"no answer within redis_timeout ({self._redis_timeout:g} s)") from None
         for i, policy in enumerate(policies):

@@ -40,11 +40,12 @@ def sweep_forever(settings: Settings, parent: int) -> None:
     from alertgate.workers import jobs
     from alertgate.workers.context import set_context
     from alertgate.workers.heartbeat_sweep import HeartbeatSweep
+    from alertgate.workers.maintenance_release import MaintenanceRelease
     from alertgate.workers.reconcile_sweep import ReconcileSweep
 
     configure_logging(settings.log_level)
     set_context(settings)
-    heartbeats, reconcile = HeartbeatSweep(), ReconcileSweep()
+    heartbeats, reconcile, maintenance = HeartbeatSweep(), ReconcileSweep(), MaintenanceRelease()
     interval = float(settings.sweep_interval)
     me = f"{socket.gethostname()}:{parent}"
     state = connect_state_sync(settings)
@@ -62,7 +63,7 @@ def sweep_forever(settings: Settings, parent: int) -> None:
             continue
         # Each part on its own: a queue Redis that is down must not stop the heartbeats' clock.
         for part, sweep in (("work", lambda: jobs.sweep(interval)), ("heartbeats", heartbeats.run),
-                            ("reconcile", lambda: reconcile.run(state))):
+                            ("maintenance", maintenance.run), ("reconcile", lambda: reconcile.run(state))):
             try:
                 log.info("swept", part=part, result=sweep())
             except (RedisError, OSError) as exc:

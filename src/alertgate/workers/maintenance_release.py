@@ -1,0 +1,88 @@
+"""The end of a maintenance window (SPEC §10): every sweep, the occurrences held by a window no
+longer in force that did not recover go through the pipeline then, with their true outage start,
+and open or join tickets as usual (a maintenance that broke something is not hidden). A held
+occurrence that recovered meanwhile opens nothing. Released alerts carry a delivery id of their
+own, so a release repeated after a crash is a ``repeat``; one that another window in force
+matches is held again, by that one."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from alertgate.dedup import layout
+from alertgate.dedup.decide import Outcome
+from alertgate.intake.assembly import build_intake
+from alertgate.keys import held_keys
+from alertgate.rules.service import RulesService
+from alertgate.runtime.connections import connect_queue_redis, connect_state
+from alertgate.tickets.alert import Alert
+from alertgate.workers.context import context
+
+log = structlog.get_logger("alertgate.maintenance")
+_decode = msgspec.json.Decoder(Alert).decode
+BATCH = 200
+
+
+class MaintenanceRelease:
+    def __init__(self) -> None:
+        settings = context().settings
+        self._rules = RulesService(Path(settings.config_dir), settings.dedup_window)
+        self._rules.reload()
+
+    def run(self) -> str:
+        self._rules.reload_if_changed()
+        return asyncio.run(self._release())
+
+    async def _release(self) -> str:
+        settings = context().settings
+        redis = connect_state(settings, fail_fast=False)
+        try:
+            await layout.ensure(redis)
+            intake = build_intake(settings, redis, self._rules, connect_queue_redis(settings))
+            await intake.maintenance.refresh(intake.windows)
+            now = datetime.now(UTC)
+            in_force = {window_id for window_id, _ in intake.maintenance.in_force(now)}
+            released = dropped = 0
+            for held in held_keys():
+                members = await redis.zrange(held, 0, -1)
+                for offset in range(0, len(members), BATCH):
+                    chunk = members[offset:offset + BATCH]
+                    pipe = redis.pipeline(transaction=False)
+                    for occurrence in chunk:
+                        pipe.hmget(occurrence, "held", "held_by", "recovered")
+                    due: list[tuple[bytes, Alert]] = []
+                    done: list[bytes] = []
+                    for occurrence, (raw, by, recovered) in zip(chunk, await pipe.execute()):
+                        if by is not None and by.decode() in in_force:
+                            continue
+                        if raw is None or recovered is not None:
+                            done.append(occurrence)  # expired, or recovered during the window
+                            continue
+                        try:
+                            alert = _decode(raw)
+                        except (msgspec.DecodeError, ValueError):
+                            log.error("held_alert_unreadable", occurrence=occurrence.decode(errors="replace"))
+                            done.append(occurrence)
+                            continue
+                        window = by.decode() if by else "?"
+                        due.append((occurrence, msgspec.structs.replace(
+                            alert, delivery_id=f"{alert.delivery_id}:released:{window}", received_at=now)))
+                    dropped += len(done)
+                    if due:
+                        results = await intake.send([alert for _, alert in due], now)
+                        for (occurrence, alert), result in zip(due, results):
+                            if result.outcome is not Outcome.SUPPRESSED:  # (held again: by another window)
+                                done.append(occurrence)
+                                released += 1
+                                log.info("maintenance_released", occurrence_id=alert.occurrence_id,
+                                         outcome=result.outcome.value, ticket_id=result.ticket_id)
+                    if done:
+                        await redis.zrem(held, *done)
+            return f"maintenance: {released} released, {dropped} recovered or gone"
+        finally:
+            await redis.aclose()
