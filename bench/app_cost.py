@@ -11,6 +11,8 @@ every alert a new master of a CI no round has seen (rules, ticket, dispatch job 
 Variants, each after a FLUSHALL:
 - ceiling:  bench/ceiling_app.py (decode only, the ``@post`` route);
 - gateway:  the real app;
+- in-window: the real app with a maintenance window in force that holds every alert (storm only):
+            what a storm inside a window costs;
 - no Redis: the same app with the ingest script's Redis calls answered in-process (every alert
             a duplicate; storm only), so gateway minus no-Redis is what the Redis round trip
             costs the gateway.
@@ -58,11 +60,11 @@ def body(alerts: list[dict]) -> bytes:
                        "externalURL": "http://alertmanager:9093", "alerts": alerts}, separators=(",", ":")).encode()
 
 
-async def post(app, content: bytes) -> None:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": PATH, "raw_path": PATH.encode(), "query_string": b"", "root_path": "",
+async def post(app, content: bytes, path: str = PATH, expect: int = 200, method: str = "POST") -> None:
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
              "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-                         (b"authorization", f"Bearer {TOKEN}".encode()),
+                         (b"authorization", f"Bearer {TOKEN if path == PATH else TOKEN + '-admin'}".encode()),
                          (b"content-length", str(len(content)).encode())],
              "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8080)}
     status: list[int] = []
@@ -75,8 +77,14 @@ async def post(app, content: bytes) -> None:
             status.append(message["status"])
 
     await app(scope, receive, send)
-    if status != [200]:
-        raise RuntimeError(f"{PATH} answered {status}")
+    if status != [expect]:
+        raise RuntimeError(f"{path} answered {status}")
+
+
+VARIANTS = ("ceiling", "gateway", "in-window", "no-redis")
+WINDOW = json.dumps({"title": "bench: everything in maintenance", "all": True,
+                     "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2026-01-07T00:00:00Z",
+                     "recurrence": "FREQ=WEEKLY"}).encode()  # (in force a week in every week: always)
 
 
 async def drive(app, bodies: list[bytes], meter: callgrind.Instructions | None) -> float:
@@ -133,7 +141,7 @@ async def measure(variant: str, shapes: dict, masters: list[bytes], rounds: int,
     await started.wait()  # (its shutdown never comes: the process ends)
     found: dict = {}
     for shape, (per_request, bodies_of) in shapes.items():
-        if shape == "fresh" and variant == "no-redis":
+        if shape == "fresh" and variant in ("no-redis", "in-window"):
             continue
         runs = []
         for number in range(rounds):
@@ -142,11 +150,18 @@ async def measure(variant: str, shapes: dict, masters: list[bytes], rounds: int,
             if variant != "ceiling" and shape != "fresh":  # (no-redis: its keys become known, as in the gateway)
                 for content in masters:
                     await post(app, content)
+            if variant == "in-window":  # a window that holds every alert of the storm
+                await post(app, WINDOW, "/api/v1/maintenance", 201)
             redis_before = redis_cpu(client)
             spent = await drive(app, bodies, meter)
             if meter is None:
                 spent *= 1e6  # µs
             alerts = len(bodies) * per_request
+            if variant == "in-window":
+                held = sum(client.zcard(key) for key in client.scan_iter("ag:*:held"))
+                if held != alerts:
+                    raise RuntimeError(f"{shape}: expected {alerts} held alerts, Redis holds {held}")
+                await post(app, b"", "/api/v1/maintenance/MW-000001", 200, "DELETE")  # (ended before the next round)
             if variant == "gateway":
                 held = census(client)
                 if held["masters" if shape == "fresh" else "duplicates"] != alerts:
@@ -178,7 +193,7 @@ def main() -> int:
     parser.add_argument("--alerts", type=int, default=20_000, help="timed alerts per storm shape (fresh: a quarter)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--instructions", action="store_true", help="count instructions under valgrind instead")
-    parser.add_argument("--variant", choices=("ceiling", "gateway", "no-redis"), help="(one process per variant)")
+    parser.add_argument("--variant", choices=VARIANTS, help="(one process per variant)")
     parser.add_argument("--dumps", type=Path, help="(callgrind's dumps, with --variant and --instructions)")
     args = parser.parse_args()
     if args.variant is None:
@@ -188,7 +203,7 @@ def main() -> int:
     server.start()
     os.environ.update(ALERTGATE_REDIS_URL=server.url, ALERTGATE_LOG_LEVEL="warning",
                       ALERTGATE_CONFIG_DIR=str(ROOT / "config"), ALERTGATE_DATA_DIR=str(work / "var"),
-                      ALERTGATE_BOOTSTRAP_TOKENS=f"source:{TOKEN}",
+                      ALERTGATE_BOOTSTRAP_TOKENS=f"source:{TOKEN},admin:{TOKEN}-admin",
                       PROMETHEUS_MULTIPROC_DIR=tempfile.mkdtemp(dir=work))  # (as served)
     if args.variant == "no-redis":
         answered_in_process()
@@ -216,7 +231,7 @@ def compare(args: argparse.Namespace) -> int:
         return 2
     alerts, rounds = (min(args.alerts, 2_000), 1) if args.instructions else (args.alerts, args.rounds)
     rows = {}
-    for variant in ("ceiling", "gateway", "no-redis"):
+    for variant in VARIANTS:
         command = [sys.executable, __file__, "--variant", variant, "--alerts", str(alerts), "--rounds", str(rounds)]
         with tempfile.TemporaryDirectory(prefix="alertgate-app-cost-") as dumps:
             if args.instructions:

@@ -242,7 +242,7 @@ def heartbeat_key(name: str) -> str:
 # holds are listed per shard (``held_key``), in the slot of their own keys, by the ingest script.
 MAINTENANCE_SEQUENCE = "ag:{mw}:seq"
 MAINTENANCE_IDS = "ag:{mw}:ids"          # zset: created_at → window id
-MAINTENANCE_VERSION = "ag:{mw}:version"  # bumped by every change: gateways reload their windows
+MAINTENANCE_VERSION = "ag:{mw}:version"  # new at every change: gateways reload their windows
 MAINTENANCE_RELEASE_LOCK = "ag:maintenance:release-lock"
 
 

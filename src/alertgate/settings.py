@@ -142,6 +142,10 @@ class Reconcile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class Maintenance(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_duration: Seconds = Seconds(7 * 86400.0)   # of a window, or of each occurrence of a recurring one
+    # push each window to the sources' APIs listed under `reconcile` (off by default)
+    push_alertmanager: bool = False                # as a silence
+    push_zabbix: bool = False                      # as a maintenance of the hosts its ci matchers name
+    push_ahead: Seconds = Seconds(86400.0)         # an occurrence is pushed this long before it starts
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

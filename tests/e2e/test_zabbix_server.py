@@ -208,6 +208,46 @@ def master_of_event(gateway: str, event: str) -> dict | None:
     return None
 
 
+
+def test_a_maintenance_window_is_pushed_to_zabbix_and_removed_when_it_ends(zabbix: ZabbixServer, monitored: dict,
+                                                                           gateway: str, redis_url: str, tmp_path):
+    """SPEC §10 push (issue #23): a window on ci db-01 becomes a Zabbix maintenance of that host,
+    visible through maintenance.get; ended early, it is deleted there."""
+    from datetime import datetime, timedelta, timezone
+
+    import redis
+
+    from alertgate.settings import load_settings
+    from alertgate.workers.maintenance_push import MaintenancePush
+    from alertgate.workers.worker import create_worker
+    from tests.conftest import BOOTSTRAP, DESK_SECRET
+    from tests.e2e.test_reconcile_alertmanager import config_with
+
+    api = monitored["api"]
+    admin = api.call("user.get", {"output": ["userid"], "filter": {"username": "Admin"}})[0]["userid"]
+    token_id = api.call("token.create", {"name": "alertgate-push", "userid": admin})["tokenids"][0]
+    token = api.call("token.generate", [token_id])[0]["token"]
+    config = config_with(tmp_path, {"zabbix": [{"name": "zbx-e2e", "url": zabbix.api_url, "token": token}]})
+    (config / "alertgate.yaml").write_text((config / "alertgate.yaml").read_text() + "maintenance: {push_zabbix: true}\n")
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    create_worker(settings, redis.Redis.from_url(redis_url))
+    desk = {"Authorization": f"Bearer {DESK_SECRET}"}
+    now = datetime.now(timezone.utc)
+    window = httpx.post(f"{gateway}/api/v1/maintenance", headers=desk, json={
+        "title": "db-01 disk swap", "starts_at": now.isoformat(), "ends_at": (now + timedelta(hours=2)).isoformat(),
+        "change_id": "CHG-9", "matchers": [{"field": "ci", "op": "in", "value": [HOST]}]}).json()["window"]
+    assert MaintenancePush().run() == "maintenance push: 1 changed"
+    state = httpx.get(f"{gateway}/api/v1/maintenance/{window['id']}", headers=VIEW).json()["window"]["pushes"]["zabbix:zbx-e2e"]
+    assert state["status"] == "pushed", state
+    [found] = api.call("maintenance.get", {"output": "extend", "selectHosts": ["host"], "maintenanceids": [state["remote_id"]]})
+    assert [h["host"] for h in found["hosts"]] == [HOST] and "CHG-9" in found["description"]
+    assert int(found["active_till"]) - int(found["active_since"]) >= 2 * 3600 - 60
+
+    httpx.delete(f"{gateway}/api/v1/maintenance/{window['id']}", headers=desk)
+    assert MaintenancePush().run() == "maintenance push: 1 changed"
+    assert api.call("maintenance.get", {"output": ["maintenanceid"], "maintenanceids": [state["remote_id"]]}) == []
+
 TEMPLATE = ROOT / "config" / "zabbix" / "template_alertgate_heartbeat.yaml"
 
 

@@ -33,8 +33,9 @@ class IngestResponse(msgspec.Struct):
 
 
 _encode = msgspec.json.Encoder().encode
-# An alert storm is mostly these; one log line each would cost more than the ingest itself.
-QUIET = frozenset({Outcome.REPEAT, Outcome.DUPLICATE})
+# An alert storm is mostly these (inside a maintenance window: suppressed); one log line each
+# would cost more than the ingest itself. They are counted in alertgate_alerts_processed_total.
+QUIET = frozenset({Outcome.REPEAT, Outcome.DUPLICATE, Outcome.SUPPRESSED, Outcome.HEARTBEAT})
 
 
 CREATED = {Outcome.NEW: "master", Outcome.RECURRENCE: "master", Outcome.DUPLICATE: "duplicate"}

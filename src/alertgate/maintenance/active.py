@@ -19,7 +19,7 @@ from alertgate.tickets.alert import Alert, AlertStatus
 class ActiveWindows:
     def __init__(self) -> None:
         self._windows: list[tuple[Window, list[Test]]] = []
-        self._version = -1
+        self._version: object = object()   # (never equal to what Redis holds)
         self._in_force: list[tuple[str, list[Test]]] = []
         self._valid: tuple[datetime, datetime] | None = None   # [from, until) the in-force list holds
 

@@ -50,6 +50,18 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     note: str = ""
 
 
+class Push(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The window as one source holds it: an Alertmanager silence or a Zabbix maintenance."""
+
+    status: str                          # pushed, removed, failed, not_expressible
+    remote_id: str | None = None         # the silence's id, the maintenance's id
+    starts_at: datetime | None = None    # the occurrence pushed
+    ends_at: datetime | None = None
+    error: str | None = None
+    attempts: int = 0                    # failed attempts in a row (retried every sweep)
+    at: datetime | None = None
+
+
 class Window(msgspec.Struct, kw_only=True):
     id: str
     title: str
@@ -64,6 +76,7 @@ class Window(msgspec.Struct, kw_only=True):
     created_at: datetime
     ended_at: datetime | None = None     # ended early (DELETE): the record stays
     audit: list[AuditEntry] = []
+    pushes: dict[str, Push] = {}         # "alertmanager:<name>" / "zabbix:<name>" → its state there
 
 
 class WindowView(msgspec.Struct, kw_only=True):

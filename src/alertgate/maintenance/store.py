@@ -4,6 +4,7 @@ transactions under WATCH; a record that cannot be read is skipped and logged."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import msgspec
@@ -36,8 +37,10 @@ class WindowStore:
     def __init__(self, redis) -> None:
         self._redis = redis
 
-    async def version(self) -> int:
-        return int(await self._redis.get(MAINTENANCE_VERSION) or 0)
+    async def version(self) -> bytes | None:
+        """A new random value at every change (not a counter: a Redis that lost its data would
+        count again from the start, and a process would keep windows that are gone)."""
+        return await self._redis.get(MAINTENANCE_VERSION)
 
     async def new_id(self) -> str:
         return f"MW-{await self._redis.incr(MAINTENANCE_SEQUENCE):06d}"
@@ -46,7 +49,7 @@ class WindowStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(maintenance_key(window.id), _encode(window))
             pipe.zadd(MAINTENANCE_IDS, {window.id: window.created_at.timestamp()})
-            pipe.incr(MAINTENANCE_VERSION)
+            pipe.set(MAINTENANCE_VERSION, secrets.token_hex(8))
             await pipe.execute()
         return window
 
@@ -75,7 +78,7 @@ class WindowStore:
                     changed = change(current)
                     pipe.multi()
                     pipe.set(key, _encode(changed))
-                    pipe.incr(MAINTENANCE_VERSION)
+                    pipe.set(MAINTENANCE_VERSION, secrets.token_hex(8))
                     await pipe.execute()
                     return changed
                 except WatchError:

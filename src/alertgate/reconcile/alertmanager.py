@@ -57,3 +57,41 @@ async def present_keys(api: AlertmanagerApi, client: httpx.AsyncClient, ctx: Sou
         raise SourceUnavailable(f"{api.name}: an alert could not be read: {exc.error}") from None
     parsed, _ = classify(parsed, rules, now)
     return {(alert.ci, alert.symptom) for alert in parsed}
+
+
+async def _first_answer(api: AlertmanagerApi, call) -> object:
+    """An HA pair gossips its silences: one member that answers is enough."""
+    errors = []
+    for url in api.urls:
+        try:
+            return await call(url.rstrip("/"))
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            errors.append(f"{url}: {type(exc).__name__}: {str(exc)[:150]}")
+    raise SourceUnavailable(f"{api.name}: " + "; ".join(errors))
+
+
+def _headers(api: AlertmanagerApi) -> dict[str, str]:
+    if api.bearer_token_file:
+        return {"Authorization": "Bearer " + Path(api.bearer_token_file).read_text().strip()}
+    return {}
+
+
+async def create_silence(api: AlertmanagerApi, client: httpx.AsyncClient, matchers: list[dict],
+                         starts_at: datetime, ends_at: datetime, comment: str) -> str:
+    """A silence for one occurrence of a window; its id."""
+    body = {"matchers": matchers, "startsAt": starts_at.isoformat(), "endsAt": ends_at.isoformat(),
+            "createdBy": "alertgate", "comment": comment}
+
+    async def call(base: str) -> str:
+        response = await client.post(base + "/api/v2/silences", json=body, headers=_headers(api))
+        response.raise_for_status()
+        return str(response.json()["silenceID"])
+    return await _first_answer(api, call)
+
+
+async def expire_silence(api: AlertmanagerApi, client: httpx.AsyncClient, silence_id: str) -> None:
+    async def call(base: str) -> None:
+        response = await client.delete(f"{base}/api/v2/silence/{silence_id}", headers=_headers(api))
+        if response.status_code not in (200, 404):  # (404: expired and collected already)
+            response.raise_for_status()
+    await _first_answer(api, call)

@@ -40,12 +40,13 @@ def sweep_forever(settings: Settings, parent: int) -> None:
     from alertgate.workers import jobs
     from alertgate.workers.context import set_context
     from alertgate.workers.heartbeat_sweep import HeartbeatSweep
+    from alertgate.workers.maintenance_push import MaintenancePush
     from alertgate.workers.maintenance_release import MaintenanceRelease
     from alertgate.workers.reconcile_sweep import ReconcileSweep
 
     configure_logging(settings.log_level)
     set_context(settings)
-    heartbeats, reconcile, maintenance = HeartbeatSweep(), ReconcileSweep(), MaintenanceRelease()
+    heartbeats, reconcile, maintenance, push = HeartbeatSweep(), ReconcileSweep(), MaintenanceRelease(), MaintenancePush()
     interval = float(settings.sweep_interval)
     me = f"{socket.gethostname()}:{parent}"
     state = connect_state_sync(settings)
@@ -63,7 +64,8 @@ def sweep_forever(settings: Settings, parent: int) -> None:
             continue
         # Each part on its own: a queue Redis that is down must not stop the heartbeats' clock.
         for part, sweep in (("work", lambda: jobs.sweep(interval)), ("heartbeats", heartbeats.run),
-                            ("maintenance", maintenance.run), ("reconcile", lambda: reconcile.run(state))):
+                            ("maintenance", maintenance.run), ("maintenance push", push.run),
+                            ("reconcile", lambda: reconcile.run(state))):
             try:
                 log.info("swept", part=part, result=sweep())
             except (RedisError, OSError) as exc:
