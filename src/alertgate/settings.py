@@ -148,6 +148,14 @@ class Maintenance(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     push_ahead: Seconds = Seconds(86400.0)         # an occurrence is pushed this long before it starts
 
 
+class SourceSync(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Tickets → sources (SPEC §10; off by default), on the APIs listed under ``reconcile``."""
+
+    zabbix_acknowledge: bool = False     # accept/resolve/close of a Zabbix master acknowledges its event
+    alertmanager_silence: bool = False   # a master in progress holds a silence of its alert until resolved
+    silence_for: Seconds = Seconds(7 * 86400.0)   # the longest such a silence lasts
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     config_dir: str = "./config"
     host: str = "127.0.0.1"
@@ -191,6 +199,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     closure_reminder: Seconds = Seconds(86400.0)
     reconcile: Reconcile = msgspec.field(default_factory=Reconcile)
     maintenance: Maintenance = msgspec.field(default_factory=Maintenance)
+    sync: SourceSync = msgspec.field(default_factory=SourceSync)
 
     @property
     def queue_url(self) -> str | None:

@@ -119,3 +119,42 @@ def test_a_window_alertmanager_cannot_express_is_reported_and_a_failed_push_is_r
     finally:
         if am is not None:
             stop_process(am)
+
+
+def test_a_master_in_progress_holds_a_silence_of_its_alert_until_resolved(gateway_env, redis_url, tmp_path):
+    """SPEC §10 sync: accepted, an Alertmanager master silences its alert (every label equal), so
+    other receivers stop repeating it; resolved, the silence is expired."""
+    from alertgate.workers import jobs
+    from tests.conftest import ENGINEER_SECRET
+
+    port = free_port()
+    am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
+    config = config_with(tmp_path, {"alertmanager": [{"name": "main", "urls": [am_base]}]})
+    (config / "alertgate.yaml").write_text((config / "alertgate.yaml").read_text() + "sync: {alertmanager_silence: true}\n")
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    create_worker(settings, redis.Redis.from_url(redis_url))
+    engineer = {"Authorization": f"Bearer {ENGINEER_SECRET}"}
+    try:
+        with serving(gateway_env | {"ALERTGATE_PORT": str(port), "ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
+            labels = {"alertname": "DiskFull", "instance": "db9:9100", "severity": "critical"}
+            assert httpx.post(am_base + "/api/v2/alerts", json=[{"labels": labels}]).status_code == 200
+            found = []
+            deadline = time.monotonic() + 30
+            while not found and time.monotonic() < deadline:
+                found = httpx.get(f"{gateway}/api/v1/tickets?ci=db9", headers=VIEW).json()["tickets"]
+                time.sleep(0.25)
+            tid = found[0]["id"]
+            httpx.post(f"{gateway}/api/v1/tickets/{tid}/actions/assign", headers=DESK, json={"group": "database"})
+            assert httpx.post(f"{gateway}/api/v1/tickets/{tid}/actions/accept", headers=engineer, json={}).status_code == 200
+            assert jobs.sync_source(tid, "accept") == "alertmanager silence"
+            [silence] = silences(am_base)
+            assert silence["status"]["state"] == "active" and tid in silence["comment"]
+            assert {m["name"]: m["value"] for m in silence["matchers"]} == labels
+            assert jobs.sync_source(tid, "accept") == "nothing to tell"   # one silence, whatever the retries
+            assert httpx.post(f"{gateway}/api/v1/tickets/{tid}/actions/resolve", headers=engineer,
+                              json={"resolution_code": "resolved_by_workaround"}).status_code == 200
+            assert jobs.sync_source(tid, "resolve") == "alertmanager silence expired"
+            assert httpx.get(f"{am_base}/api/v2/silence/{silence['id']}").json()["status"]["state"] == "expired"
+    finally:
+        stop_process(am)

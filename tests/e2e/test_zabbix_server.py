@@ -248,6 +248,63 @@ def test_a_maintenance_window_is_pushed_to_zabbix_and_removed_when_it_ends(zabbi
     assert MaintenancePush().run() == "maintenance push: 1 changed"
     assert api.call("maintenance.get", {"output": ["maintenanceid"], "maintenanceids": [state["remote_id"]]}) == []
 
+
+def test_accepting_a_ticket_acknowledges_its_zabbix_event_and_the_echo_does_not_loop(zabbix: ZabbixServer,
+                                                                                    monitored: dict, gateway: str,
+                                                                                    redis_url: str, tmp_path):
+    """SPEC §10 sync (issue #23): the accept writes "INC-… accepted by … (via alertgate)" on the
+    event and acknowledges it; Zabbix's update webhook for that comes back, is answered repeat and
+    writes nothing on the ticket; a second sync of the same accept sends nothing."""
+    import time
+
+    import redis
+
+    from alertgate.settings import load_settings
+    from alertgate.workers import jobs
+    from alertgate.workers.worker import create_worker
+    from tests.conftest import BOOTSTRAP, DESK_SECRET, ENGINEER_SECRET
+    from tests.e2e.test_reconcile_alertmanager import config_with
+
+    api, ids = monitored["api"], monitored
+    import_media_type(api, gateway)
+    api.call("action.update", {"actionid": ids["action"], "status": "0"})
+    zabbix.reload_cache()
+    zabbix.send(HOST, KEY, "0")
+    time.sleep(2)
+    zabbix.send(HOST, KEY, "1")
+    event = wait_until(lambda: [e for e in api.call("event.get", {"output": ["eventid"], "objectids": [ids["trigger"]],
+                                                                  "value": 1, "sortfield": "eventid", "sortorder": "DESC"})
+                                if master_of_event(gateway, e["eventid"])], 90, "the problem's ticket", zabbix)[0]["eventid"]
+    ticket = master_of_event(gateway, event)
+    desk, engineer = ({"Authorization": f"Bearer {secret}"} for secret in (DESK_SECRET, ENGINEER_SECRET))
+    if ticket["status"] == "open":
+        assert httpx.post(f"{gateway}/api/v1/tickets/{ticket['id']}/actions/assign", headers=desk,
+                          json={"group": "database"}).status_code == 200
+    assert httpx.post(f"{gateway}/api/v1/tickets/{ticket['id']}/actions/accept", headers=engineer,
+                      json={}).status_code == 200
+
+    # alertgate's API user must not be the one notified: Zabbix tells nobody of their own updates
+    operator = api.call("user.get", {"output": ["userid"], "filter": {"username": "operator"}})[0]["userid"]
+    token_id = api.call("token.create", {"name": "alertgate-sync", "userid": operator})["tokenids"][0]
+    token = api.call("token.generate", [token_id])[0]["token"]
+    config = config_with(tmp_path, {"zabbix": [{"name": "zbx-e2e", "url": zabbix.api_url, "token": token}]})
+    (config / "alertgate.yaml").write_text((config / "alertgate.yaml").read_text() + "sync: {zabbix_acknowledge: true}\n")
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    create_worker(settings, redis.Redis.from_url(redis_url))
+    assert jobs.sync_source(ticket["id"], "accept") == "zabbix zbx-e2e"   # what the worker runs after the accept
+    assert jobs.sync_source(ticket["id"], "accept") == "nothing to tell"  # its retry sends nothing twice
+
+    [problem] = api.call("problem.get", {"eventids": [event], "output": "extend", "selectAcknowledges": "extend"})
+    assert problem["acknowledged"] == "1"
+    assert any(f"{ticket['id']} accepted by bootstrap-engineer (via alertgate)" in a["message"]
+               for a in problem["acknowledges"])
+    wait_until(lambda: delivered(api, ids["action"], event, 2), 90, "the update webhook of our acknowledgement", zabbix)
+    time.sleep(5)  # no loop: nothing more is delivered
+    assert len(api.call("alert.get", {"output": ["alertid"], "actionids": [ids["action"]], "eventids": [event]})) == 2
+    notes = [entry.get("note") or "" for entry in master_of_event(gateway, event)["timeline"]]
+    assert not any("via alertgate" in note for note in notes), notes
+
 TEMPLATE = ROOT / "config" / "zabbix" / "template_alertgate_heartbeat.yaml"
 
 

@@ -28,5 +28,6 @@ def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: Sy
     dedup = DedupStore(redis, retention, settings.recurrence_lookback, auto_resolve_defaults(settings),
                        settings.redis_wait_replicas, float(settings.redis_wait_timeout),
                        ticket_sources={name: source.ticket_source for name, source in REGISTRY.items()})
-    return Intake(settings, dedup, rules, JobHandoff(queue_redis, settings.notify.max_attempts), HeartbeatStore(redis),
+    return Intake(settings, dedup, rules, JobHandoff(queue_redis, settings.notify.max_attempts,
+                                                    settings.sync.zabbix_acknowledge or settings.sync.alertmanager_silence), HeartbeatStore(redis),
                   WindowStore(redis))

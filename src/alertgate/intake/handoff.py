@@ -21,6 +21,7 @@ from alertgate.tickets.lifecycle import Action, job_after
 from alertgate.work_queue import dispatch_job, enqueue_all, action_job
 
 log = structlog.get_logger("alertgate.handoff")
+SYNCED = frozenset({Action.ACCEPT, Action.RESOLVE, Action.CLOSE, Action.REOPEN})
 DISPATCHED = {Outcome.NEW: "new", Outcome.RECURRENCE: "recurrence", Outcome.REOPENED: "reopened"}
 
 
@@ -29,9 +30,10 @@ class JobHandoff:
     transaction. Each request still answers only after its jobs are enqueued (or the enqueue
     failed: logged, and the sweep dispatches later)."""
 
-    def __init__(self, queue_redis: Redis | None, max_attempts: int) -> None:
+    def __init__(self, queue_redis: Redis | None, max_attempts: int, sync: bool = False) -> None:
         self._redis = queue_redis
         self._attempts = max_attempts
+        self._sync = sync  # tickets → sources (settings.sync): a job after accept, resolve, close
         self._batches: Batcher[list, None] = Batcher(self._write)
 
     def _ingest_jobs(self, results: Iterable[IngestResult]) -> list:
@@ -59,7 +61,10 @@ class JobHandoff:
         function = job_after(action)
         if self._redis is None or function is None:
             return
-        await self._enqueue([action_job(function, ticket_id, action.value, self._attempts)])
+        jobs = [action_job(function, ticket_id, action.value, self._attempts)]
+        if self._sync and action in SYNCED:
+            jobs.append(action_job("sync_source", ticket_id, action.value, self._attempts))
+        await self._enqueue(jobs)
 
     async def _enqueue(self, jobs: list) -> None:
         try:

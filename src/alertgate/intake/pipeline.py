@@ -18,6 +18,7 @@ from alertgate.heartbeats.model import Definition
 from alertgate.heartbeats.store import HeartbeatStore
 from alertgate.intake.handoff import JobHandoff
 from alertgate.intake.heartbeats import HeartbeatFeed
+from alertgate.intake.sources import zabbix
 from alertgate.maintenance.active import ActiveWindows
 from alertgate.maintenance.store import WindowStore
 from alertgate.rules.policy import Policy
@@ -52,6 +53,9 @@ class Intake:
     async def record(self, alerts: list[Alert], now: datetime) -> tuple[list[Alert], list[Policy], list[IngestResult]]:
         """Classify, then decide and write each alert's outcome. The whole Redis part, batching and
         any second call included, is bounded by ``redis_timeout``: past it, a Redis fault (503)."""
+        echoes = [i for i, alert in enumerate(alerts) if alert.update and zabbix.is_echo(alert)]
+        if echoes:  # (rare: the update webhooks of alertgate's own acknowledgements)
+            return await self._without_echoes(alerts, set(echoes), now)
         alerts, policies = classify(alerts, self._rules, now)
         held = self.maintenance.holding(alerts, policies, now)
         try:
@@ -63,6 +67,24 @@ class Intake:
             if policy.heartbeat is not None:  # (rare: the rest of a storm pays this test only)
                 results[i] = await self._ping(alerts[i], policy, now)
         return alerts, policies, results
+
+    async def _without_echoes(self, alerts: list[Alert], echoes: set[int], now: datetime):
+        """The echoes answer ``repeat`` and record nothing (so a sync never loops); the rest as usual."""
+        rest = [a for i, a in enumerate(alerts) if i not in echoes]
+        done, policies, results = await self.record(rest, now) if rest else ([], [], [])
+        merged_alerts, merged_policies, merged = [], [], []
+        it = iter(zip(done, policies, results))
+        for i, alert in enumerate(alerts):
+            if i in echoes:
+                merged_alerts.append(alert)
+                merged_policies.append(Policy())
+                merged.append(IngestResult(alert.occurrence_id, Outcome.REPEAT))
+            else:
+                a, p, r = next(it)
+                merged_alerts.append(a)
+                merged_policies.append(p)
+                merged.append(r)
+        return merged_alerts, merged_policies, merged
 
     async def _ping(self, alert: Alert, policy: Policy, now: datetime) -> IngestResult:
         """A firing alert a rule maps to a heartbeat pings it; a resolved one (the sender stopped

@@ -74,6 +74,12 @@ class ZabbixClient:
         if found:
             await self._call("maintenance.delete", [maintenance_id])
 
+    async def acknowledge(self, event_id: str, message: str, acknowledge: bool) -> None:
+        """A message on the event (and its acknowledgement): Zabbix's event.acknowledge, action
+        bits 4 (message) and 2 (acknowledge)."""
+        await self._call("event.acknowledge", {"eventids": [event_id], "action": 6 if acknowledge else 4,
+                                               "message": message})
+
     async def open_events(self, event_ids: list[str]) -> set[str]:
         """Which of these events are still open problems."""
         if not event_ids:

@@ -121,6 +121,7 @@ class Ticket(msgspec.Struct, kw_only=True):
     closure_reminded_at: datetime | None = None
     reconcile_gone_at: datetime | None = None  # the source's first answer that it is gone (SPEC §9)
     stale_after: float | None = None           # seconds without an occurrence before stale_timeout
+    source_silence: str | None = None          # the Alertmanager silence it holds while worked on
     last_occurrence_at: datetime | None = None
     suspended_at: datetime | None = None
     suspended_from: TicketStatus | None = None

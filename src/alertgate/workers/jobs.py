@@ -32,6 +32,7 @@ from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
 from alertgate.workers.notices import compose
 from alertgate.workers.plan import Timer, plan, still_due
+from alertgate.workers.source_sync import sync
 from alertgate.workers import recovery
 from alertgate.work_queue import TIMERS, action_job, closure_reminder_job, dispatch_job, enqueue_all, pending_work, queue
 
@@ -330,4 +331,17 @@ def problem_on_close(ticket_id: str, note: str = "") -> str:
                 done = f"{'opened' if created else 'linked'} {problem.id}"
             await store.settle(ticket_id, "problem_on_close", seen)
             return done
+    return _run(body())
+
+
+def sync_source(ticket_id: str, action: str = "") -> str:
+    """Tell the ticket's source what was done (workers/source_sync.py)."""
+    ctx = context()
+
+    async def body() -> str:
+        async with _JobStateStore(ctx) as (redis, store):
+            try:
+                return await sync(ctx, redis, store, ticket_id, action)
+            except TicketNotFound:
+                return "no such ticket"
     return _run(body())

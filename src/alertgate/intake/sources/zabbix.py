@@ -8,6 +8,8 @@ acknowledgement or comment, recorded on the ticket and never a new ticket.
 
 from __future__ import annotations
 
+import re
+
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -70,6 +72,15 @@ class ZabbixPayload(msgspec.Struct):
     trigger_description: LongScalar = None
     zabbix_url: Scalar = None
 
+
+# alertgate's own message on an event (workers/source_sync.py), as the event's update webhook brings it back.
+ECHO_MARK = "(via alertgate)"
+_ECHO = re.compile(r"INC-[A-Z0-9]+-\d+ (?:accepted|resolved|closed|reopened) by .* \(via alertgate\)")
+
+
+def is_echo(alert: Alert) -> bool:
+    """An update Zabbix sends because alertgate acknowledged the event: already on the ticket."""
+    return alert.update and alert.source == NAME and bool(alert.update_note and _ECHO.search(alert.update_note))
 
 def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
     return [_normalize(decode_json(body, ZabbixPayload), ctx)]
