@@ -17,7 +17,7 @@
 --   10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
 --   13 alert source  14 ticket prefix  15.. the new master's fields as field, value pairs
 -- Kind maintenance is a firing alert a maintenance window holds (SPEC §10): 11 is the window's
--- id, 14 the shard's held-occurrences key (keys.held_key), 15 the alert as JSON; it is recorded
+-- id, 14 the shard's held-occurrences key (keys.held_key), 15 the alert (msgpack); it is recorded
 -- and listed there, and opens nothing until the worker releases it when the window ends.
 -- Without those fields (a storm is mostly duplicates, so the caller leaves them off for keys it
 -- has seen holding a ticket) a decision to open a master writes nothing and answers

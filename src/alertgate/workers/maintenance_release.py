@@ -24,7 +24,7 @@ from alertgate.tickets.alert import Alert
 from alertgate.workers.context import context
 
 log = structlog.get_logger("alertgate.maintenance")
-_decode = msgspec.json.Decoder(Alert).decode
+_decode = msgspec.msgpack.Decoder(Alert).decode  # (as dedup/store.py packs it)
 BATCH = 200
 
 
