@@ -27,19 +27,25 @@ VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
 DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
 
 
+def stack(tmp_path, redis_url: str, settings_extra: str):
+    """A real Alertmanager, a config that lists it plus ``settings_extra``, and this process as
+    the worker (its context); the gateway's port, Alertmanager, its URL, the config folder."""
+    port = free_port()
+    am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
+    config = config_with(tmp_path, {"alertmanager": [{"name": "main", "urls": [am_base]}]})
+    (config / "alertgate.yaml").write_text((config / "alertgate.yaml").read_text() + settings_extra + "\n")
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    create_worker(settings, redis.Redis.from_url(redis_url))
+    return port, am, am_base, config
+
+
 def silences(am: str) -> list[dict]:
     return [s for s in httpx.get(am + "/api/v2/silences").json() if s["createdBy"] == "alertgate"]
 
 
 def test_a_recurring_window_is_a_silence_holds_alerts_and_its_end_opens_what_still_fires(gateway_env, redis_url, tmp_path):
-    port = free_port()
-    am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
-    config = config_with(tmp_path, {"alertmanager": [{"name": "main", "urls": [am_base]}]})
-    settings_file = config / "alertgate.yaml"
-    settings_file.write_text(settings_file.read_text() + "maintenance: {push_alertmanager: true}\n")
-    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
-                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
-    create_worker(settings, redis.Redis.from_url(redis_url))
+    port, am, am_base, config = stack(tmp_path, redis_url, "maintenance: {push_alertmanager: true}")
     push, release = MaintenancePush(), MaintenanceRelease()
     try:
         with serving(gateway_env | {"ALERTGATE_PORT": str(port), "ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
@@ -88,13 +94,7 @@ def test_a_recurring_window_is_a_silence_holds_alerts_and_its_end_opens_what_sti
 
 
 def test_a_window_alertmanager_cannot_express_is_reported_and_a_failed_push_is_retried(gateway_env, redis_url, tmp_path):
-    port = free_port()
-    am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
-    config = config_with(tmp_path, {"alertmanager": [{"name": "main", "urls": [am_base]}]})
-    (config / "alertgate.yaml").write_text((config / "alertgate.yaml").read_text() + "maintenance: {push_alertmanager: true}\n")
-    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
-                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
-    create_worker(settings, redis.Redis.from_url(redis_url))
+    port, am, am_base, config = stack(tmp_path, redis_url, "maintenance: {push_alertmanager: true}")
     try:
         with serving(gateway_env | {"ALERTGATE_PORT": str(port), "ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
             now = datetime.now(timezone.utc)
@@ -127,13 +127,7 @@ def test_a_master_in_progress_holds_a_silence_of_its_alert_until_resolved(gatewa
     from alertgate.workers import jobs
     from tests.conftest import ENGINEER_SECRET
 
-    port = free_port()
-    am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
-    config = config_with(tmp_path, {"alertmanager": [{"name": "main", "urls": [am_base]}]})
-    (config / "alertgate.yaml").write_text((config / "alertgate.yaml").read_text() + "sync: {alertmanager_silence: true}\n")
-    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
-                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
-    create_worker(settings, redis.Redis.from_url(redis_url))
+    port, am, am_base, config = stack(tmp_path, redis_url, "sync: {alertmanager_silence: true}")
     engineer = {"Authorization": f"Bearer {ENGINEER_SECRET}"}
     try:
         with serving(gateway_env | {"ALERTGATE_PORT": str(port), "ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
