@@ -172,10 +172,10 @@ MASTERS_INDEXED = "ag:masters-indexed"
 
 
 @functools.lru_cache(maxsize=65536)  # built per alert in a storm that repeats few keys
-def script_keys(tag: str) -> tuple[str, str, str, str]:
+def script_keys(tag: str) -> tuple[str, str, str, str, str]:
     """The ingest script's keys of a tag other than the occurrence's: its state, the shard's
-    ticket index and masters, and the ticket prefix (``dedup/ingest.lua``)."""
-    return state_key(tag), index_key(tag), masters_key(tag), ticket_prefix(tag)
+    ticket index and masters, the ticket prefix, and the shard's held occurrences (``dedup/ingest.lua``)."""
+    return state_key(tag), index_key(tag), masters_key(tag), ticket_prefix(tag), held_key(tag)
 
 
 def index_keys() -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from redis.exceptions import NoScriptError
 
 from alertgate.dedup.calls import Call, calls_for
 from alertgate.dedup.decide import Outcome
-from alertgate.keys import dedup_tag, held_key, occurrence_key, script_keys
+from alertgate.keys import dedup_tag, occurrence_key, script_keys
 from alertgate.rules.policy import Policy
 from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.codec import to_field
@@ -86,14 +86,14 @@ class DedupStore:
         (epoch, ISO), computed once per request."""
         now_epoch, now_iso = stamp
         tag = dedup_tag(alert.ci, alert.symptom)
-        state, index, masters, prefix = script_keys(tag)
+        state, index, masters, prefix, held = script_keys(tag)
         kind = "update" if alert.update else alert.status.value
         update_entry = b""
         if alert.update:
             update_entry = _encode(TimelineEntry(at=now, actor=alert.update_actor or alert.source,
                                                  action="source_update", note=alert.update_note))
         if held_by is not None:  # a maintenance window holds it (ingest.lua, kind maintenance)
-            kind, update_entry, prefix = "maintenance", held_by, held_key(tag)
+            kind, update_entry, prefix = "maintenance", held_by, held
         with_master = (with_master or state not in self._known) and kind == "firing"
         return (state, occurrence_key(tag, alert.occurrence_id), index, masters), (
             kind, alert.delivery_id, now_epoch, now_iso,

@@ -68,7 +68,7 @@ class ActiveWindows:
             found = None
             if alert.status is AlertStatus.FIRING and not alert.update:
                 for window_id, tests in in_force:
-                    if matches(tests, alert, policy.affected_service):
+                    if not tests or matches(tests, alert, policy.affected_service):
                         found = window_id
                         break
             held.append(found)
