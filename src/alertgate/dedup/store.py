@@ -18,6 +18,7 @@ from redis.exceptions import NoScriptError
 from alertgate.dedup.calls import Call, calls_for
 from alertgate.dedup.decide import Outcome
 from alertgate.keys import dedup_tag, occurrence_key, script_keys
+from alertgate.maintenance.held import pack as pack_held
 from alertgate.rules.policy import Policy
 from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.codec import to_field
@@ -26,7 +27,6 @@ from alertgate.tickets.model import TimelineEntry
 
 INGEST_SCRIPT = files("alertgate.dedup").joinpath("ingest.lua").read_text()
 _encode = msgspec.json.Encoder().encode
-_pack = msgspec.msgpack.Encoder().encode  # a held alert, as the release reads it (cheaper than JSON)
 KNOWN_KEYS = 100_000  # keys a process remembers as holding a ticket (a full set starts again empty)
 
 
@@ -101,7 +101,7 @@ class DedupStore:
             tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,
             alert.occurrence_id, alert.source, prefix,
             *(master_fields(alert, policy, now, self._ticket_sources.get(alert.source, "monitoring"))
-              if with_master else (_pack(alert),) if held_by is not None else ()),
+              if with_master else (pack_held(alert),) if held_by is not None else ()),
         )
 
     async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,

@@ -18,13 +18,13 @@ from alertgate.dedup import layout
 from alertgate.dedup.decide import Outcome
 from alertgate.intake.assembly import build_intake
 from alertgate.keys import held_keys
+from alertgate.maintenance import held as held_alert
 from alertgate.rules.service import RulesService
 from alertgate.runtime.connections import connect_queue_redis, connect_state
 from alertgate.tickets.alert import Alert
 from alertgate.workers.context import context
 
 log = structlog.get_logger("alertgate.maintenance")
-_decode = msgspec.msgpack.Decoder(Alert).decode  # (as dedup/store.py packs it)
 BATCH = 200
 
 
@@ -64,14 +64,14 @@ class MaintenanceRelease:
                             done.append(occurrence)  # expired, or recovered during the window
                             continue
                         try:
-                            alert = _decode(raw)
-                        except (msgspec.DecodeError, ValueError):
+                            alert = held_alert.unpack(raw, now)
+                        except ValueError:
                             log.error("held_alert_unreadable", occurrence=occurrence.decode(errors="replace"))
                             done.append(occurrence)
                             continue
                         window = by.decode() if by else "?"
                         due.append((occurrence, msgspec.structs.replace(
-                            alert, delivery_id=f"{alert.delivery_id}:released:{window}", received_at=now)))
+                            alert, delivery_id=f"{alert.delivery_id}:released:{window}")))
                     dropped += len(done)
                     if due:
                         results = await intake.send([alert for _, alert in due], now)
