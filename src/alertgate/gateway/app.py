@@ -81,7 +81,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
         route_handlers=[
             *intake_handlers(settings, auth, intake, metrics),
             *heartbeat_handlers(intake.heartbeats, auth),
-            *maintenance_handlers(intake, auth, settings),
+            *maintenance_handlers(intake.planner, auth),
             *ticket_handlers(TicketStore(redis), auth, rules, handoff),
             *rule_handlers(rules, auth, settings),
             *report_handlers(redis, auth),

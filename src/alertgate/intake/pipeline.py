@@ -19,6 +19,7 @@ from alertgate.heartbeats.store import HeartbeatStore
 from alertgate.intake.handoff import JobHandoff
 from alertgate.intake.heartbeats import HeartbeatFeed
 from alertgate.intake.sources import zabbix
+from alertgate.intake.windows import WindowPlanner
 from alertgate.maintenance.active import ActiveWindows
 from alertgate.maintenance.store import WindowStore
 from alertgate.rules.policy import Policy
@@ -34,6 +35,7 @@ class Intake:
         self._redis_timeout = float(settings.redis_timeout)
         self.heartbeats = HeartbeatFeed(heartbeats, settings, self.send)
         self.windows, self.maintenance = windows, ActiveWindows()
+        self.planner = WindowPlanner(windows, self.maintenance, settings)
 
     async def watch_windows(self, interval: float = 1.0, errors: tuple = ()) -> None:
         """Reload the maintenance windows when they change (each gateway process for itself)."""

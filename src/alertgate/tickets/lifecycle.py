@@ -123,6 +123,11 @@ def allowed_actions(status: TicketStatus) -> list[str]:
     return [a.value for a, froms in ALLOWED_FROM.items() if status in froms]
 
 
+def actions_for(status: TicketStatus, role: Role) -> list[Action]:
+    """What ``role`` may do to a ticket in ``status`` (what the console offers; ``check`` enforces it)."""
+    return [a for a, froms in ALLOWED_FROM.items() if status in froms and (role is Role.ADMIN or role in ROLES[a])]
+
+
 def check(ticket: Ticket, action: Action, actor: Actor) -> None:
     if actor.role is not Role.ADMIN and actor.role not in ROLES[action]:
         raise RoleNotAllowed(f"role {actor.role.value} may not {action.value}")

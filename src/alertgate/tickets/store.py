@@ -19,7 +19,7 @@ from alertgate.tickets import index
 from alertgate.tickets import lifecycle
 from alertgate.tickets.codec import from_hash, to_hash
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
-from alertgate.tickets.model import Ticket, TicketKind, TicketStatus, TimelineEntry
+from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus, TimelineEntry
 
 # What a duplicate shows of its master ("copying its content", SPEC §2) without storing it twice.
 CONTENT_FIELDS = (
@@ -283,6 +283,20 @@ class TicketStore:
                 pipe.hmget(ticket_key(ticket_id), *fields)
             for ticket_id, values in zip(ids, await pipe.execute()):
                 yield ticket_id, dict(zip(fields, values))
+
+    async def unresolved_masters(self, limit: int = 1000) -> list[Ticket]:
+        """The masters not yet resolved (the work queue), at most ``limit``, without timelines."""
+        wanted = []
+        async for ticket_id, fields in self.masters(("status",)):
+            if fields["status"] is not None and TicketStatus(fields["status"].decode()) in UNRESOLVED:
+                wanted.append(ticket_id)
+        found: list[Ticket] = []
+        for offset in range(0, min(len(wanted), limit), 500):
+            pipe = self._redis.pipeline(transaction=False)
+            for ticket_id in wanted[offset:min(offset + 500, limit)]:
+                pipe.hgetall(ticket_key(ticket_id))
+            found += [from_hash(h) for h in await pipe.execute() if h]
+        return found
 
     async def owed(self, ticket_id: str, kind: str) -> bytes | None:
         """The mark of follow-up work owed to the ticket (workers/recovery.py), as read now."""

@@ -1,0 +1,74 @@
+"""The work queue of unresolved masters (pure): its order, its filters and each SLA clock's state.
+
+Order: priority first (P1 on top), then the next SLA deadline (the soonest unmet target; none
+last), then age. A clock is ``ok``, ``warning`` once less than ``WARN_SHARE`` of its target is
+left, and ``breached`` at or past its deadline (or when marked breached)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import msgspec
+
+from alertgate.tickets.model import SlaEntry, Ticket
+
+WARN_SHARE = 0.2   # amber when less than a fifth of the target's time is left
+
+FILTERS = ("status", "group", "assignee", "ci", "service", "sender", "breached")
+
+
+class QueueFilter(msgspec.Struct, kw_only=True):
+    status: str | None = None
+    group: str | None = None      # the group that has it, else the one it is routed to
+    assignee: str | None = None
+    ci: str | None = None
+    service: str | None = None    # affected_service
+    sender: str | None = None     # alert_source (alertmanager, zabbix, findings, heartbeat) or user_report
+    breached: bool | None = None
+
+    def matches(self, ticket: Ticket, now: datetime) -> bool:
+        sender = ticket.alert_source or ticket.source.value
+        checks = ((self.status, ticket.status.value), (self.group, ticket.handling_group),
+                  (self.assignee, ticket.assignee), (self.ci, ticket.ci),
+                  (self.service, ticket.affected_service), (self.sender, sender))
+        if any(wanted and wanted != value for wanted, value in checks):
+            return False
+        return self.breached is None or self.breached == is_breached(ticket, now)
+
+
+def next_due(ticket: Ticket) -> SlaEntry | None:
+    """The unmet target due soonest."""
+    unmet = [e for e in ticket.sla if e.met_at is None and e.due_at is not None]
+    return min(unmet, key=lambda e: e.due_at) if unmet else None
+
+
+def clock_state(entry: SlaEntry | None, now: datetime) -> str:
+    if entry is None:
+        return "none"
+    if entry.breached or (entry.due_at is not None and now >= entry.due_at):
+        return "breached"
+    left = (entry.due_at - now).total_seconds() if entry.due_at else 0
+    if entry.minutes and left < WARN_SHARE * entry.minutes * 60:
+        return "warning"
+    return "ok"
+
+
+def is_breached(ticket: Ticket, now: datetime) -> bool:
+    return any(e.breached or (e.met_at is None and e.due_at is not None and now >= e.due_at) for e in ticket.sla)
+
+
+def ordered(tickets: list[Ticket]) -> list[Ticket]:
+    def key(ticket: Ticket) -> tuple:
+        due = next_due(ticket)
+        return (ticket.priority, due is None, due.due_at.timestamp() if due and due.due_at else 0,
+                ticket.created_at.timestamp(), ticket.id)
+    return sorted(tickets, key=key)
+
+
+def digest(tickets: list[Ticket]) -> str:
+    """Changes whenever anything the queue shows of these tickets changes (live updates)."""
+    h = hashlib.blake2b(digest_size=12)
+    for t in sorted(tickets, key=lambda t: t.id):
+        h.update(f"{t.id}|{t.status.value}|{t.updated_at.timestamp()}|{t.duplicate_count}|{t.assignee}\n".encode())
+    return h.hexdigest()
