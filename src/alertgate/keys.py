@@ -257,3 +257,9 @@ def held_key(tag: str) -> str:
 
 def held_keys() -> tuple[str, ...]:
     return tuple(held_key(shard) for shard in BASE32)
+
+
+def console_session_key(session_id: str) -> str:
+    """A console session (console/session.py), under the SHA-256 of the cookie's value: the key
+    names tell nothing that would open a session."""
+    return f"ag:console:session:{hashlib.sha256(session_id.encode()).hexdigest()}"

@@ -197,6 +197,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # a ticket resolved this long and not closed is reminded to the service desk, then again each
     # time as long (SPEC §9; never closed automatically)
     closure_reminder: Seconds = Seconds(86400.0)
+    console_poll: Seconds = Seconds(2.0)   # how often an open console's queue is checked for changes
     reconcile: Reconcile = msgspec.field(default_factory=Reconcile)
     maintenance: Maintenance = msgspec.field(default_factory=Maintenance)
     sync: SourceSync = msgspec.field(default_factory=SourceSync)
@@ -251,6 +252,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
         "redis_wait_replicas", "redis_wait_timeout",
         "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir", "head_timeout", "body_timeout",
         "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval", "sweep_interval", "closure_reminder",
+        "console_poll",
     }
     found = {}
     for field in scalar:

@@ -2,7 +2,7 @@ import base64
 
 import pytest
 
-from alertgate.gateway.auth import INGEST, Authenticator, Forbidden, Unauthenticated
+from alertgate.credentials import INGEST, Authenticator, Forbidden, Unauthenticated
 from alertgate.settings import Role, parse_bootstrap_tokens
 
 auth = Authenticator(parse_bootstrap_tokens("source:src,viewer:view"))

@@ -16,6 +16,7 @@ LAYERS = (
     ("__main__",),
     ("cli",),
     ("gateway", "workers"),
+    ("console",),
     ("reconcile",),
     ("intake",),
     ("dedup",),
@@ -24,7 +25,7 @@ LAYERS = (
     ("problems", "rules"),
     ("tickets",),
     ("runtime",),
-    ("observability", "work_queue", "keys", "config_files"),
+    ("observability", "work_queue", "keys", "config_files", "credentials"),
     ("settings", "moments"),
     ("durations",),
 )

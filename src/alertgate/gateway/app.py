@@ -8,7 +8,8 @@ from pathlib import Path
 from litestar import Litestar
 from redis import Redis as SyncRedis
 
-from alertgate.gateway.auth import Authenticator
+from alertgate.console.app import console_handlers
+from alertgate.credentials import Authenticator
 from alertgate.dedup import layout
 from alertgate.gateway.errors import REDIS_UNAVAILABLE, exception_handlers
 from alertgate.intake.assembly import build_intake
@@ -77,16 +78,18 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
             task.cancel()
         await redis.aclose()
 
+    tickets = TicketStore(redis)
     return Litestar(
         route_handlers=[
             *intake_handlers(settings, auth, intake, metrics),
             *heartbeat_handlers(intake.heartbeats, auth),
             *maintenance_handlers(intake.planner, auth),
-            *ticket_handlers(TicketStore(redis), auth, rules, handoff),
+            *ticket_handlers(tickets, auth, rules, handoff),
             *rule_handlers(rules, auth, settings),
             *report_handlers(redis, auth),
             *health_handlers(redis, queue_url, auth, metrics, rules),
             *openapi_handlers(auth),
+            *console_handlers(settings, redis, auth, intake, rules, tickets),
         ],
         exception_handlers={**exception_handlers(settings.retry_after, settings.body_limit,
                                                  on_redis_fault=lambda: forget_topology(redis),

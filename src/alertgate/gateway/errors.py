@@ -31,7 +31,7 @@ from redis.exceptions import (
 
 from alertgate.keys import LayoutUnknown
 from alertgate.dedup.store import ReplicasBehind
-from alertgate.gateway.auth import Forbidden, Unauthenticated
+from alertgate.credentials import Forbidden, Unauthenticated
 from alertgate.gateway.limits import RateLimited
 from alertgate.intake.sources.common import ErrorDetail, PayloadError
 from alertgate.observability.rejections import Rejections, reason_for

@@ -7,7 +7,7 @@ from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
 
 from alertgate.keys import OPEN_BY_PRIORITY
-from alertgate.gateway.auth import ANY_ROLE, Authenticator
+from alertgate.credentials import ANY_ROLE, Authenticator
 from alertgate.gateway.errors import REDIS_UNAVAILABLE
 from alertgate.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from alertgate.rules.service import RulesService

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
 
-from alertgate.gateway.auth import ANY_ROLE, INGEST, Authenticator
+from alertgate.credentials import ANY_ROLE, INGEST, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response
 from alertgate.gateway.media_type import require_json
 from alertgate.heartbeats.clock import DefinitionError

@@ -13,7 +13,7 @@ from litestar.handlers import ASGIRouteHandler
 
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import IngestResult
-from alertgate.gateway.auth import INGEST, Authenticator
+from alertgate.credentials import INGEST, Authenticator
 from alertgate.gateway.limits import RateLimiter
 from alertgate.gateway.post_route import post_route
 from alertgate.intake.pipeline import Intake

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from alertgate.gateway.auth import Principal
+from alertgate.credentials import Principal
 
 
 class RateLimited(Exception):

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from litestar import Request, Response, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
 
-from alertgate.gateway.auth import READERS, Authenticator
+from alertgate.credentials import READERS, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response
 from alertgate.gateway.media_type import require_json
 from alertgate.intake.sources.common import decode_json

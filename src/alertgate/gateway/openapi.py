@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
-from alertgate.gateway.auth import READERS, Authenticator
+from alertgate.credentials import READERS, Authenticator
 from alertgate.gateway.errors import ErrorBody
 from alertgate.gateway.intake import IngestResponse
 from alertgate.gateway.rules import RuleTest

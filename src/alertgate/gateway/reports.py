@@ -8,7 +8,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
 
-from alertgate.gateway.auth import READERS, Authenticator
+from alertgate.credentials import READERS, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
 from alertgate.kpi.report import kpi_report
 from alertgate.moments import parse_moment

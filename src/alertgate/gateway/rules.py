@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 
-from alertgate.gateway.auth import Authenticator
+from alertgate.credentials import Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response
 from alertgate.gateway.media_type import require_json
 from alertgate.intake.explain import explain

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 
-from alertgate.gateway.auth import ANY_ROLE, READERS, Authenticator
+from alertgate.credentials import ANY_ROLE, READERS, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
 from alertgate.heartbeats.model import SOURCE as HEARTBEAT_SOURCE
 from alertgate.intake.sources import SOURCES

@@ -1,4 +1,5 @@
-"""Credentials (SPEC §7): Bearer or HTTP basic (the password is the secret), roles per endpoint.
+"""Credentials (SPEC §7): Bearer or HTTP basic (the password is the secret), roles per endpoint;
+the gateway and the console (its sign-in) check them here.
 
 Only SHA-256 digests of secrets are held; a presented secret is hashed and compared in constant
 time against every configured digest, so timing tells nothing about which one nearly matched.
@@ -49,6 +50,15 @@ class Authenticator:
                 found = principal
         if found is None:
             raise Unauthenticated("unknown credential")
+        return found
+
+    def by_digest(self, digest: bytes) -> Principal | None:
+        """The principal whose secret has this SHA-256 digest, if it is still configured (a
+        console session checks that its token was not withdrawn)."""
+        found = None
+        for expected, principal in self._tokens:
+            if hmac.compare_digest(digest, expected) and found is None:
+                found = principal
         return found
 
     def name_of(self, authorization: str | None) -> str | None:

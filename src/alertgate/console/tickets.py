@@ -1,0 +1,152 @@
+"""The queue (unresolved masters, live), a ticket's page and its actions: the same store, lifecycle
+and hand-off as ``/api/v1/tickets`` (the role and status decide which actions are offered, and
+``lifecycle.check`` decides again when one is taken)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.handlers import HTTPRouteHandler
+from litestar.response import ServerSentEvent
+
+from alertgate.console import i18n
+from alertgate.console.pages import Console, Refused, redirect
+from alertgate.intake.handoff import JobHandoff
+from alertgate.tickets import queue
+from alertgate.tickets.lifecycle import (Action, ActionRequest, Actor, IllegalTransition, MissingArgument,
+                                         RoleNotAllowed, actions_for, job_after)
+from alertgate.tickets.model import UNRESOLVED, ClosureCode, ResolutionCode, Ticket
+from alertgate.tickets.store import TicketNotFound, TicketStore
+
+# The fields of each action's form (tickets/lifecycle.py ActionRequest); * marks a required one.
+FORMS: dict[Action, tuple[str, ...]] = {
+    Action.ASSIGN: ("group*", "assignee"), Action.REASSIGN: ("group*", "assignee", "reason"),
+    Action.ACCEPT: ("assignee",), Action.REJECT: ("reason*",),
+    Action.RESOLVE: ("resolution_code*", "solution"), Action.CLOSE: ("closure_code*", "note"),
+}
+CHOICES = {"resolution_code": [c.value for c in ResolutionCode], "closure_code": [c.value for c in ClosureCode]}
+
+
+def _filter(request: Request) -> queue.QueueFilter:
+    values: dict[str, object] = {}
+    for name in queue.FILTERS:
+        value = (request.query_params.get(name) or "").strip()[:200]
+        if value:
+            values[name] = value == "true" if name == "breached" else value
+    return queue.QueueFilter(**values)
+
+
+def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff,
+                     poll_seconds: float = 2.0) -> list[HTTPRouteHandler]:
+    async def rows(request: Request) -> tuple[list[Ticket], queue.QueueFilter, datetime]:
+        now = datetime.now(timezone.utc)
+        chosen = _filter(request)
+        tickets = [t for t in await store.unresolved_masters() if chosen.matches(t, now)]
+        return queue.ordered(tickets), chosen, now
+
+    def queue_context(tickets: list[Ticket], now: datetime) -> dict:
+        return {"tickets": [(t, queue.next_due(t), queue.clock_state(queue.next_due(t), now)) for t in tickets],
+                "digest": queue.digest(tickets)}
+
+    @get("/console/queue", include_in_schema=False)
+    async def queue_page(request: Request) -> Response:
+        try:
+            session = await console.session(request)
+        except Refused as refusal:
+            return console.refused(request, None, refusal)
+        tickets, chosen, now = await rows(request)
+        return console.page(request, session, "queue.html", chosen=chosen, statuses=[s.value for s in UNRESOLVED],
+                            **queue_context(tickets, now))
+
+    @get("/console/queue/rows", include_in_schema=False)
+    async def queue_rows(request: Request) -> Response:
+        try:
+            session = await console.session(request)
+        except Refused as refusal:
+            return Response(b"", status_code=refusal.status)
+        tickets, _, now = await rows(request)
+        return console.page(request, session, "_queue_rows.html", **queue_context(tickets, now))
+
+    @get("/console/events", include_in_schema=False)
+    async def events(request: Request) -> Response:
+        """Server-sent events: ``queue`` whenever what the queue shows changes (polled here, so
+        the ingest path does nothing for an open console), a comment every 15 s otherwise."""
+        try:
+            await console.session(request)
+        except Refused as refusal:
+            return Response(b"", status_code=refusal.status)
+
+        async def stream():
+            seen, quiet = None, 0.0
+            while True:
+                current = queue.digest(await store.unresolved_masters())
+                if current != seen:
+                    if seen is not None:
+                        yield {"event": "queue", "data": current}
+                    seen, quiet = current, 0.0
+                elif quiet >= 15:
+                    yield {"comment": "still here"}
+                    quiet = 0.0
+                await asyncio.sleep(poll_seconds)
+                quiet += poll_seconds
+
+        return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    async def ticket_page(request: Request, session, ticket_id: str, status: int = 200, error: str | None = None):
+        try:
+            ticket = await store.get(ticket_id)
+        except TicketNotFound:
+            return console.refused(request, session, Refused(404, "There is no such ticket."))
+        now = datetime.now(timezone.utc)
+        actions = [(a.value, FORMS.get(a, ("note",))) for a in actions_for(ticket.status, session.role)]
+        duplicates = await store.duplicate_ids(ticket) if ticket.master_id is None else []
+        return console.page(request, session, "ticket.html", status, ticket=ticket, actions=actions, choices=CHOICES,
+                            duplicates=duplicates, recurrences=await store.recurrences_of(ticket),
+                            clocks=[(e, queue.clock_state(e, now) if e.met_at is None else "met") for e in ticket.sla],
+                            done=request.query_params.get("done"), error=error)
+
+    @get("/console/tickets/{ticket_id:str}", include_in_schema=False)
+    async def show(request: Request) -> Response:
+        ticket_id = request.path_params["ticket_id"]
+        try:
+            session = await console.session(request)
+        except Refused as refusal:
+            return console.refused(request, None, refusal)
+        return await ticket_page(request, session, ticket_id)
+
+    @post("/console/tickets/{ticket_id:str}/actions/{action:str}", include_in_schema=False, status_code=303)
+    async def act(request: Request) -> Response:
+        ticket_id, action = request.path_params["ticket_id"], request.path_params["action"]
+        _ = i18n.gettext(console.lang(request))
+        try:
+            session = await console.session(request)
+            form = await console.form(request, session)
+            chosen = Action(action) if action in Action._value2member_map_ else None
+            if chosen is None:
+                raise Refused(404, "There is no such action.")
+        except Refused as refusal:
+            return console.refused(request, None, refusal)
+        fields = {k: v.strip() for k, v in form.items() if k in ActionRequest.__struct_fields__ and v.strip()}
+        try:
+            args = msgspec.convert(fields, ActionRequest)
+            await store.act(ticket_id, chosen, args, Actor(session.name, session.role), datetime.now(timezone.utc),
+                            owe=job_after(chosen))
+        except msgspec.ValidationError as exc:
+            return await ticket_page(request, session, ticket_id, 400, _("The form is not valid:") + f" {exc}")
+        except MissingArgument as exc:
+            return await ticket_page(request, session, ticket_id, 400,
+                                     _("This action needs a value for:") + f" {_(exc.name)}")
+        except IllegalTransition as exc:
+            return await ticket_page(request, session, ticket_id, 409, _("This action is not allowed while the "
+                                     "ticket is in this status:") + f" {_(exc.status.value)}")
+        except RoleNotAllowed:
+            return await ticket_page(request, session, ticket_id, 403, _("Your role may not take this action."))
+        except TicketNotFound:
+            return console.refused(request, session, Refused(404, "There is no such ticket."))
+        await handoff.after_action(ticket_id, chosen)
+        return redirect(f"/console/tickets/{ticket_id}?done={chosen.value}")
+
+    return [queue_page, queue_rows, events, show, act]
