@@ -1,7 +1,7 @@
 """The work queue of unresolved masters (pure): its order, its filters and each SLA clock's state.
 
 Order: priority first (P1 on top), then the next SLA deadline (the soonest unmet target; none
-last), then age. A clock is ``ok``, ``warning`` once less than ``WARN_SHARE`` of its target is
+last), then age. A clock is ``pending`` until its stage starts, ``ok``, ``warning`` once less than ``WARN_SHARE`` of its target is
 left, and ``breached`` at or past its deadline (or when marked breached)."""
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ def next_due(ticket: Ticket) -> SlaEntry | None:
 def clock_state(entry: SlaEntry | None, now: datetime) -> str:
     if entry is None:
         return "none"
+    if entry.due_at is None:
+        return "pending"   # (its stage has not started: the one before is not met yet)
     if entry.breached or (entry.due_at is not None and now >= entry.due_at):
         return "breached"
     left = (entry.due_at - now).total_seconds() if entry.due_at else 0

@@ -1,0 +1,43 @@
+"""The work queue (tickets/queue.py): priority first, then the soonest unmet SLA deadline; each
+clock pending, ok, warning (less than a fifth left) or breached; the console's filters."""
+
+from datetime import UTC, datetime, timedelta
+
+from alertgate.tickets.model import SlaEntry, SlaTarget, Ticket, TicketStatus
+from alertgate.tickets import queue
+
+NOW = datetime(2026, 12, 5, 5, 0, tzinfo=UTC)
+
+
+def ticket(id_: str, priority: int, due_in: float | None, **fields) -> Ticket:
+    sla = [SlaEntry(target=SlaTarget.ASSIGNMENT, due_at=NOW + timedelta(minutes=due_in), minutes=60)] if due_in is not None else []
+    return Ticket(id=id_, priority=priority, sla=sla, created_at=NOW, updated_at=NOW, **fields)
+
+
+def test_priority_first_then_the_next_deadline_none_last():
+    tickets = [ticket("a", 3, 5), ticket("b", 1, 50), ticket("c", 1, 10), ticket("d", 1, None), ticket("e", 2, 1)]
+    assert [t.id for t in queue.ordered(tickets)] == ["c", "b", "d", "e", "a"]
+
+
+def test_clock_states():
+    entry = lambda minutes_left, **kw: SlaEntry(target=SlaTarget.RESOLUTION, minutes=100,  # noqa: E731
+                                                due_at=NOW + timedelta(minutes=minutes_left), **kw)
+    assert queue.clock_state(entry(50), NOW) == "ok"
+    assert queue.clock_state(entry(19), NOW) == "warning"
+    assert queue.clock_state(entry(0), NOW) == "breached"
+    assert queue.clock_state(entry(50, breached=True), NOW) == "breached"
+    assert queue.clock_state(SlaEntry(target=SlaTarget.ACCEPTANCE, minutes=30), NOW) == "pending"
+    assert queue.clock_state(None, NOW) == "none"
+
+
+def test_filters_and_the_digest():
+    late = ticket("late", 2, -1, ci="db1", assignment_group="dba", alert_source="zabbix", status=TicketStatus.ASSIGNED)
+    fine = ticket("fine", 2, 30, ci="web1", route_group="web", alert_source="alertmanager")
+    both = [late, fine]
+    pick = lambda **kw: [t.id for t in both if queue.QueueFilter(**kw).matches(t, NOW)]  # noqa: E731
+    assert pick(breached=True) == ["late"] and pick(breached=False) == ["fine"]
+    assert pick(group="web") == ["fine"] and pick(group="dba") == ["late"]
+    assert pick(sender="zabbix", status="assigned", ci="db1") == ["late"]
+    assert pick(assignee="nobody") == []
+    assert queue.digest(both) == queue.digest(list(reversed(both)))
+    assert queue.digest(both) != queue.digest([late])
