@@ -134,6 +134,25 @@ def census(client: redis.Redis) -> dict:
     return {"masters": masters, "duplicates": duplicates, "duplicate_count_sum": counted}
 
 
+def watch_console(base: str) -> dict:
+    """A console signed in (the viewer) and reading its live queue's events in a thread until the
+    process ends, as a person with the console open; returns what it has counted so far."""
+    import threading
+    seen = {"events": 0}
+    client = httpx.Client(base_url=base, timeout=None)
+    answer = client.post("/console/login", data={"token": VIEWER})
+    if answer.status_code != 200 or "/console/queue" not in str(answer.url):
+        raise RuntimeError(f"console sign-in failed: {answer.status_code}")
+
+    def stream() -> None:
+        with client.stream("GET", "/console/events") as events:
+            for line in events.iter_lines():
+                if line.startswith("event: queue"):
+                    seen["events"] += 1
+    threading.Thread(target=stream, daemon=True).start()
+    return seen
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
@@ -144,6 +163,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="ceiling and storm-1 alternate this many times, each as long as storm-1's fit; "
                              "the median round counts")
+    parser.add_argument("--console", action="store_true",
+                        help="keep a console signed in and streaming its live queue (/console/events) all along")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -170,6 +191,8 @@ def main() -> int:
         url = f"http://127.0.0.1:{port}/api/v1/alerts/alertmanager"
         wait_http(f"http://127.0.0.1:{port}/healthz")
         wait_http(f"http://127.0.0.1:{ceiling_port}/api/v1/alerts/alertmanager")
+        if args.console:
+            results["console"] = watch_console(f"http://127.0.0.1:{port}")
         alerts = storm_alerts(storm_total + CIS * NAMES)
         # The storm hits keys that already have their master: every timed alert is a duplicate.
         masters, storm_only = alerts[:CIS * NAMES], alerts[CIS * NAMES:]

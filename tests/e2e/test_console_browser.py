@@ -78,8 +78,8 @@ def sign_in(driver, base: str, secret: str) -> None:
 
 
 def fire(am: str, **labels: str) -> None:
-    alert = {"labels": {"alertname": "DiskFull", "instance": "db1:9100", "severity": "critical", **labels},
-             "annotations": {"summary": "Disk full on db1"}}
+    alert = {"labels": {"alertname": "DiskFull", "instance": "db1:9100", "severity": "critical", **labels}}
+    alert["annotations"] = {"summary": f"{alert['labels']['alertname']} on {alert['labels']['instance'].split(':')[0]}"}
     assert httpx.post(am + "/api/v2/alerts", json=[alert]).status_code == 200
 
 
