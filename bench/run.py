@@ -139,7 +139,7 @@ def watch_console(base: str) -> dict:
     process ends, as a person with the console open; returns what it has counted so far."""
     import threading
     seen = {"events": 0}
-    client = httpx.Client(base_url=base, timeout=None)
+    client = httpx.Client(base_url=base, timeout=None, follow_redirects=True)
     answer = client.post("/console/login", data={"token": VIEWER})
     if answer.status_code != 200 or "/console/queue" not in str(answer.url):
         raise RuntimeError(f"console sign-in failed: {answer.status_code}")

@@ -26,6 +26,7 @@ try:
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError:  # (the test extra is not installed)
     webdriver = None
@@ -65,7 +66,17 @@ def console(gateway_env, tmp_path):
 
 
 def wait(driver, condition, seconds: float = 20):
-    return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: condition(d))
+    """(An element replaced meanwhile, by a navigation or the queue's refresh, is looked up again.)"""
+    return WebDriverWait(driver, seconds, poll_frequency=0.1,
+                         ignored_exceptions=[StaleElementReferenceException]).until(lambda d: condition(d))
+
+
+def first_row(driver) -> tuple[str, str]:
+    """The queue's first ticket row, once there is one: (its ticket id, its text)."""
+    def found(d):
+        rows = d.find_elements(By.CSS_SELECTOR, "#queue-rows tr[data-ticket]")
+        return rows and (rows[0].get_attribute("data-ticket"), rows[0].text)
+    return wait(driver, found, 30)
 
 
 def sign_in(driver, base: str, secret: str) -> None:
@@ -118,10 +129,9 @@ def test_the_service_desk_and_an_engineer_work_a_ticket_in_the_browser(browser, 
     browser.execute_script("window.notReloaded = true;")
 
     fire(am, team="<script>window.hacked = 1</script>")  # through Alertmanager's webhook to the gateway
-    row = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#queue-rows tr[data-ticket]"), 30)[0]
+    ticket_id, row = first_row(browser)
     assert browser.execute_script("return window.notReloaded === true;")  # it came in without a reload
-    ticket_id = row.get_attribute("data-ticket")
-    assert "P1" in row.text and "db1" in row.text
+    assert "P1" in row and "db1" in row
     shoot(browser, "queue-en")
 
     link = browser.find_element(By.LINK_TEXT, ticket_id)
@@ -157,8 +167,7 @@ def test_a_viewer_sees_no_action_and_the_language_switches(browser, console):
     base, am = console
     fire(am, instance="web7:9100")
     sign_in(browser, base, VIEWER_SECRET)
-    row = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#queue-rows tr[data-ticket]"), 30)[0]
-    ticket_id = row.get_attribute("data-ticket")
+    ticket_id, _ = first_row(browser)
     browser.get(f"{base}/console/tickets/{ticket_id}")
     assert browser.find_elements(By.ID, "no-actions") and not browser.find_elements(By.CSS_SELECTOR, "form[data-action]")
 
@@ -176,8 +185,7 @@ def test_screenshots_in_both_languages(browser, console):
     base, am = console
     fire(am, instance="db3:9100", alertname="HighLatency", severity="warning")
     sign_in(browser, base, DESK_SECRET)
-    row = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#queue-rows tr[data-ticket]"), 30)[0]
-    ticket_id = row.get_attribute("data-ticket")
+    ticket_id, _ = first_row(browser)
     for lang in ("zh", "en"):
         browser.add_cookie({"name": "ag_lang", "value": lang, "path": "/console"})
         browser.get(f"{base}/console/queue")

@@ -60,7 +60,7 @@ def pages(text: str) -> str:
         base, ticket=t, actions=[], choices={}, duplicates=[text], recurrences=[], clocks=[(t.sla[0], "ok")],
         done=None, error=text)
     rows = RENDERER.env.get_template("_queue_rows.html").render(
-        base, tickets=[(t, queue.next_due(t), "ok")], digest="d")
+        base, tickets=[(t, queue.next_due(t), "ok")], more=0)
     return ticket_page + rows
 
 

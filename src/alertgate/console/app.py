@@ -12,6 +12,7 @@ from alertgate.console.rules import rules_handlers
 from alertgate.console.session import ConsoleSessions
 from alertgate.console.signin import signin_handlers
 from alertgate.console.tickets import tickets_handlers
+from alertgate.console.watch import QueueWatch
 from alertgate.credentials import Authenticator
 from alertgate.intake.pipeline import Intake
 from alertgate.rules.service import RulesService
@@ -20,10 +21,11 @@ from alertgate.tickets.store import TicketStore
 
 
 def console_handlers(settings: Settings, redis, auth: Authenticator, intake: Intake, rules: RulesService,
-                     store: TicketStore) -> list[HTTPRouteHandler]:
+                     store: TicketStore, redis_errors: tuple[type[BaseException], ...] = ()) -> list[HTTPRouteHandler]:
+    """``redis_errors``: what a Redis that is away raises (the queue's watcher waits them out)."""
     console = Console(ConsoleSessions(redis, auth), Renderer())
     return [*signin_handlers(console),
-            *tickets_handlers(console, store, intake.handoff, float(settings.console_poll)),
+            *tickets_handlers(console, store, intake.handoff, QueueWatch(store, float(settings.console_poll), redis_errors)),
             *rules_handlers(console, rules, settings, store),
             *planning_handlers(console, intake.planner, intake.heartbeats.store),
             *report_handlers(console, redis)]

@@ -4,7 +4,6 @@ and hand-off as ``/api/v1/tickets`` (the role and status decide which actions ar
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timezone
 
 import msgspec
@@ -14,6 +13,7 @@ from litestar.response import ServerSentEvent
 
 from alertgate.console import i18n
 from alertgate.console.pages import Console, Refused, redirect
+from alertgate.console.watch import QueueWatch
 from alertgate.intake.handoff import JobHandoff
 from alertgate.tickets import queue
 from alertgate.tickets.lifecycle import (Action, ActionRequest, Actor, IllegalTransition, MissingArgument,
@@ -27,6 +27,11 @@ FORMS: dict[Action, tuple[str, ...]] = {
     Action.ACCEPT: ("assignee",), Action.REJECT: ("reason*",),
     Action.RESOLVE: ("resolution_code*", "solution"), Action.CLOSE: ("closure_code*", "note"),
 }
+# What a queue row shows and filters on (read for every unresolved master: no description, labels
+# or timeline), and how many rows a page shows (the most urgent; the rest are counted).
+QUEUE_FIELDS = ("priority", "sla", "title", "ci", "affected_service", "alert_source", "source", "assignment_group",
+                "route_group", "assignee", "duplicate_count")
+MAX_ROWS = 300
 CHOICES = {"resolution_code": [c.value for c in ResolutionCode], "closure_code": [c.value for c in ClosureCode]}
 
 
@@ -39,17 +44,17 @@ def _filter(request: Request) -> queue.QueueFilter:
     return queue.QueueFilter(**values)
 
 
-def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff,
-                     poll_seconds: float = 2.0) -> list[HTTPRouteHandler]:
+def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, watch: QueueWatch) -> list[HTTPRouteHandler]:
     async def rows(request: Request) -> tuple[list[Ticket], queue.QueueFilter, datetime]:
         now = datetime.now(timezone.utc)
         chosen = _filter(request)
-        tickets = [t for t in await store.unresolved_masters() if chosen.matches(t, now)]
+        tickets = [t for t in await store.unresolved_masters(QUEUE_FIELDS) if chosen.matches(t, now)]
         return queue.ordered(tickets), chosen, now
 
     def queue_context(tickets: list[Ticket], now: datetime) -> dict:
-        return {"tickets": [(t, queue.next_due(t), queue.clock_state(queue.next_due(t), now)) for t in tickets],
-                "digest": queue.digest(tickets)}
+        shown = tickets[:MAX_ROWS]
+        return {"tickets": [(t, queue.next_due(t), queue.clock_state(queue.next_due(t), now)) for t in shown],
+                "more": len(tickets) - len(shown)}
 
     @get("/console/queue", include_in_schema=False)
     async def queue_page(request: Request) -> Response:
@@ -72,26 +77,20 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff,
 
     @get("/console/events", include_in_schema=False)
     async def events(request: Request) -> Response:
-        """Server-sent events: ``queue`` whenever what the queue shows changes (polled here, so
-        the ingest path does nothing for an open console), a comment every 15 s otherwise."""
+        """Server-sent events: ``queue`` whenever what the queue shows changes (console/watch.py),
+        a comment every 15 s otherwise."""
         try:
             await console.session(request)
         except Refused as refusal:
             return Response(b"", status_code=refusal.status)
 
         async def stream():
-            seen, quiet = None, 0.0
-            while True:
-                current = queue.digest(await store.unresolved_masters())
-                if current != seen:
-                    if seen is not None:
-                        yield {"event": "queue", "data": current}
-                    seen, quiet = current, 0.0
-                elif quiet >= 15:
+            # (the first read's event too: something may have changed since the page was rendered)
+            async for version in watch.follow():
+                if version is None:
                     yield {"comment": "still here"}
-                    quiet = 0.0
-                await asyncio.sleep(poll_seconds)
-                quiet += poll_seconds
+                else:
+                    yield {"event": "queue", "data": str(version)}
 
         return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

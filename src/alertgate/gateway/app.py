@@ -89,7 +89,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
             *report_handlers(redis, auth),
             *health_handlers(redis, queue_url, auth, metrics, rules),
             *openapi_handlers(auth),
-            *console_handlers(settings, redis, auth, intake, rules, tickets),
+            *console_handlers(settings, redis, auth, intake, rules, tickets, REDIS_UNAVAILABLE),
         ],
         exception_handlers={**exception_handlers(settings.retry_after, settings.body_limit,
                                                  on_redis_fault=lambda: forget_topology(redis),
