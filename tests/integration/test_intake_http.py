@@ -134,9 +134,19 @@ def test_every_endpoint_but_healthz_needs_a_credential(redis_url):
     document = openapi_document()
     with client_for(redis_url) as client:
         # (an ASGI route, like the ingest routes, names its methods in its handler's `opt`)
-        routes = {(m, r.path.replace(":str}", "}")) for r in client.app.routes
-                  for m in r.methods or r.route_handler.opt["methods"] if m not in ("HEAD", "OPTIONS")}
+        every = {(m, r.path.replace(":str}", "}")) for r in client.app.routes
+                 for m in r.methods or r.route_handler.opt["methods"] if m not in ("HEAD", "OPTIONS")}
+        # (the console's pages are HTML for a browser, not the API: signed in by cookie, below)
+        console = {(m, p) for m, p in every if p.startswith("/console")}
+        routes = every - console
         assert routes == {(m.upper(), p) for p, item in document["paths"].items() for m in item}
+        open_pages = {("GET", "/console"), ("GET", "/console/login"), ("POST", "/console/login"),
+                      ("POST", "/console/language"), ("GET", "/console/static/{name}")}
+        for method, path in sorted(console - open_pages):
+            url = path.format(ticket_id="INC-X-1", action="accept", window_id="MW-000001")
+            response = client.request(method, url, follow_redirects=False)
+            assert (response.status_code, response.headers.get("location", "/console/login")[:14]) in (
+                (303, "/console/login"), (401, "/console/login")), (method, path, response.status_code)
         assert client.get("/healthz").status_code == 200
         for method, path in sorted(routes - {("GET", "/healthz")}):
             url = path.format(ticket_id="INC-X-1", action="accept", problem_id="PRB-000001", name="nightly",
