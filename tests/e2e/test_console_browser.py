@@ -18,7 +18,7 @@ import pytest
 
 from alertgate.runtime.embedded_redis import free_port
 from tests.conftest import ADMIN_SECRET, DESK_SECRET, ENGINEER_SECRET, VIEWER_SECRET, serving
-from tests.e2e.test_alertmanager_prometheus import ALERTMANAGER, start_alertmanager, stop_process, wait_until
+from tests.e2e.test_alertmanager_prometheus import ALERTMANAGER, start_alertmanager, stop_process
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 try:
