@@ -73,10 +73,10 @@ def wait(driver, condition, seconds: float = 20):
 
 def first_row(driver) -> tuple[str, str]:
     """The queue's first ticket row, once there is one: (its ticket id, its text)."""
-    def found(d):
-        rows = d.find_elements(By.CSS_SELECTOR, "#queue-rows tr[data-ticket]")
-        return rows and (rows[0].get_attribute("data-ticket"), rows[0].text)
-    return wait(driver, found, 30)
+    script = ('const row = document.querySelector("#queue-rows tr[data-ticket]");'
+              'return row && [row.getAttribute("data-ticket"), row.innerText];')  # (read at once: rows are replaced live)
+    found = wait(driver, lambda d: d.execute_script(script), 30)
+    return found[0], found[1]
 
 
 def sign_in(driver, base: str, secret: str) -> None:
@@ -173,7 +173,7 @@ def test_a_viewer_sees_no_action_and_the_language_switches(browser, console):
 
     Select(browser.find_element(By.ID, "lang-choice")).select_by_value("zh")
     browser.find_element(By.ID, "lang-switch").send_keys(Keys.ENTER)
-    wait(browser, lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN")
+    wait(browser, lambda d: d.execute_script("return document.documentElement.lang") == "zh-CN")
     assert "处理记录" in browser.find_element(By.ID, "h-timeline").text
     browser.get(f"{base}/console/queue")
     assert "未解决的事件" in browser.find_element(By.TAG_NAME, "h1").text
