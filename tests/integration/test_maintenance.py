@@ -140,3 +140,13 @@ def test_a_recurring_window_is_in_force_on_its_days_only(redis_url):
         assert not other["active"] and other["next"] is not None
         assert client.post(AM, headers=SOURCE, json=am_body(am_alert("X", "db9"))).json()["results"][0]["outcome"] == "suppressed"
         assert client.post(AM, headers=SOURCE, json=am_body(am_alert("X", "web7"))).json()["results"][0]["outcome"] == "new"
+
+
+def test_a_gateway_just_started_holds_alerts_of_a_window_already_in_force(redis_url):
+    """The windows in force are loaded before the first request, not by the first watch round."""
+    with client_for(redis_url) as client:
+        client.post("/api/v1/maintenance", headers=DESK, json=window())
+    for moment in ("2026-12-04T10:00:00Z", "2026-12-04T10:01:00Z"):
+        with client_for(redis_url) as started:
+            result = started.post(AM, headers=SOURCE, json=am_body(am_alert("DiskFull", "db9", starts=moment))).json()
+            assert result["results"][0]["outcome"] == "suppressed"

@@ -67,11 +67,15 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
     async def start_watching() -> None:
         if watch_rules:
             tasks.append(asyncio.create_task(rules.watch()))
-        tasks.append(asyncio.create_task(intake.watch_windows(errors=REDIS_UNAVAILABLE)))
         try:  # the key layout before the first request; if Redis is down, as soon as it is back
             await layout.ensure(redis)
         except REDIS_UNAVAILABLE:
             tasks.append(asyncio.create_task(layout.keep_trying(redis, REDIS_UNAVAILABLE)))
+        try:  # the windows in force before the first request (else one just started opens tickets)
+            await intake.maintenance.refresh(intake.windows)
+        except REDIS_UNAVAILABLE:
+            pass  # (ingest answers 503 until Redis is back; the watch loads them then)
+        tasks.append(asyncio.create_task(intake.watch_windows(errors=REDIS_UNAVAILABLE)))
 
     async def close_redis() -> None:
         for task in tasks:
