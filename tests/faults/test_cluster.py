@@ -145,3 +145,35 @@ def test_the_shards_spread_evenly_over_a_default_three_master_split(cluster, red
         owner = next(o for start, end, o in ranges if start <= slot <= end)
         per_master[owner] = per_master.get(owner, 0) + 1
     assert sorted(per_master.values()) == [10, 11, 11]
+
+
+def test_a_window_holds_a_storm_across_the_masters_and_its_end_releases_every_occurrence(cluster, redis_url):
+    """SPEC §10 on a Cluster: each key's held alert is kept in its own slot (its state), each
+    occurrence refers to it; the release reads both and opens a master and a duplicate per key."""
+    import redis
+    from datetime import UTC, datetime, timedelta
+
+    from alertgate.workers.maintenance_release import MaintenanceRelease
+    from alertgate.workers.worker import create_worker
+    from tests.conftest import BOOTSTRAP, ROOT
+
+    RedisCluster.from_url(cluster.url).flushall(target_nodes=RedisCluster.PRIMARIES)
+    hosts = [f"held{i}" for i in range(40)]
+    now = datetime.now(UTC)
+    window = {"title": "everything", "all": True, "starts_at": (now - timedelta(minutes=1)).isoformat(),
+              "ends_at": (now + timedelta(hours=1)).isoformat()}
+    env = cluster_env(cluster, redis_url)
+    with client_for(cluster.url, **env) as client:
+        window_id = client.post("/api/v1/maintenance", json=window, headers=DESK).json()["window"]["id"]
+        for starts in ("2026-12-04T10:00:00Z", "2026-12-04T10:05:00Z"):
+            body = am_body(*(am_alert("DiskFull", host=h, starts=starts) for h in hosts))
+            results = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"]
+            assert {r["outcome"] for r in results} == {"suppressed"}
+        client.delete(f"/api/v1/maintenance/{window_id}", headers=DESK)
+        settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP,
+                                  **env})
+        create_worker(settings, redis.Redis.from_url(redis_url))
+        assert MaintenanceRelease().run() == "maintenance: 80 released, 0 recovered or gone"
+        tickets = client.get("/api/v1/tickets?limit=200", headers=VIEW).json()["tickets"]
+        assert sorted(t["kind"] for t in tickets) == ["duplicate"] * 40 + ["master"] * 40
+        assert {t["outage_start"] for t in tickets if t["kind"] == "master"} == {"2026-12-04T10:00:00Z"}

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import msgspec
 import pytest
 import redis
 
+from alertgate.keys import dedup_tag, held_key, state_key
+from alertgate.maintenance import held as held_alert
 from alertgate.settings import load_settings
 from alertgate.workers.maintenance_release import MaintenanceRelease
 from alertgate.workers.worker import create_worker
@@ -140,6 +143,56 @@ def test_a_recurring_window_is_in_force_on_its_days_only(redis_url):
         assert not other["active"] and other["next"] is not None
         assert client.post(AM, headers=SOURCE, json=am_body(am_alert("X", "db9"))).json()["results"][0]["outcome"] == "suppressed"
         assert client.post(AM, headers=SOURCE, json=am_body(am_alert("X", "web7"))).json()["results"][0]["outcome"] == "new"
+
+
+def test_a_storm_in_a_window_keeps_its_alert_once_per_key_and_releases_every_occurrence(redis_url):
+    """A storm inside a window: the key's alert is kept once (each occurrence only its own id and
+    outage start); the end opens one master with the first outage start and a duplicate per later
+    occurrence with its own. A second gateway process, and a copy gone missing, change nothing."""
+    starts = [f"2026-12-04T10:0{n}:00Z" for n in range(6)]
+    r = redis.Redis.from_url(redis_url)
+    with client_for(redis_url) as client:
+        window_id = client.post("/api/v1/maintenance", headers=DESK, json=window()).json()["window"]["id"]
+        for moment in starts[:3]:
+            result = client.post(AM, headers=SOURCE, json=am_body(am_alert("DiskFull", "db9", starts=moment))).json()
+            assert result["results"][0]["outcome"] == "suppressed"
+        state = state_key(dedup_tag("db9", "DiskFull"))
+        assert r.hexists(state, f"held:{window_id}")
+        whole = [key for key in r.scan_iter("*") if r.type(key) == b"hash" and r.hexists(key, "held")]
+        assert whole == []   # no occurrence keeps the whole alert
+        r.hdel(state, f"held:{window_id}")   # the copy is gone: the next occurrence brings it again
+        result = client.post(AM, headers=SOURCE, json=am_body(am_alert("DiskFull", "db9", starts=starts[3]))).json()
+        assert result["results"][0]["outcome"] == "suppressed" and r.hexists(state, f"held:{window_id}")
+    with client_for(redis_url) as other_process:
+        for moment in starts[4:]:
+            result = other_process.post(AM, headers=SOURCE, json=am_body(am_alert("DiskFull", "db9", starts=moment)))
+            assert result.json()["results"][0]["outcome"] == "suppressed"
+        other_process.delete(f"/api/v1/maintenance/{window_id}", headers=DESK)
+        assert release(redis_url) == "maintenance: 6 released, 0 recovered or gone"
+        tickets = other_process.get("/api/v1/tickets?ci=db9", headers=VIEW).json()["tickets"]
+        [master] = [t for t in tickets if t["kind"] == "master"]
+        assert master["outage_start"] == starts[0] and master["duplicate_count"] == 5
+        assert sorted(t["outage_start"] for t in tickets if t["kind"] == "duplicate") == starts[1:]
+
+
+def test_a_held_occurrence_recorded_whole_by_an_earlier_version_is_released(redis_url):
+    """Occurrences held before the per-key copy keep the whole alert in ``held``: still released."""
+    r = redis.Redis.from_url(redis_url)
+    with client_for(redis_url) as client:
+        window_id = client.post("/api/v1/maintenance", headers=DESK, json=window()).json()["window"]["id"]
+        client.post(AM, headers=SOURCE, json=am_body(am_alert("DiskFull", "db9", starts="2026-12-04T10:00:00Z")))
+        [occurrence] = r.zrange(held_key(dedup_tag("db9", "DiskFull")), 0, -1)
+        record = r.hgetall(occurrence)
+        copy = r.hget(state_key(dedup_tag("db9", "DiskFull")), f"held:{window_id}")
+        _, occurrence_id, _, _ = msgspec.msgpack.decode(record[b"held_ref"])
+        whole = held_alert.unpack_ref(copy, record[b"held_ref"], datetime.now(timezone.utc))
+        r.hdel(occurrence, "held_ref")
+        r.hset(occurrence, "held", held_alert.pack(whole))
+        r.delete(state_key(dedup_tag("db9", "DiskFull")))
+        client.delete(f"/api/v1/maintenance/{window_id}", headers=DESK)
+        assert release(redis_url) == "maintenance: 1 released, 0 recovered or gone"
+        [ticket] = client.get("/api/v1/tickets?ci=db9", headers=VIEW).json()["tickets"]
+        assert ticket["outage_start"] == "2026-12-04T10:00:00Z" and ticket["occurrence_id"] == occurrence_id
 
 
 def test_a_gateway_just_started_holds_alerts_of_a_window_already_in_force(redis_url):

@@ -1,5 +1,6 @@
 """A held alert (SPEC §10) comes back from its packed form as it went in, with the release's
-moment as ``received_at``, and an unreadable one is a ValueError; the windows in force hold
+moment as ``received_at`` (a held occurrence: its key's copy with its own fields), and an
+unreadable one is a ValueError; the windows in force hold
 what they match, a window of all alerts every firing alert."""
 
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,21 @@ def test_a_held_alert_round_trips_with_the_release_moment():
 def test_an_unreadable_record_is_a_value_error(raw):
     with pytest.raises(ValueError):
         held.unpack(raw, NOW)
+
+
+def test_a_held_occurrence_is_its_keys_copy_with_its_own_id_delivery_and_outage_start():
+    later, observed = NOW + timedelta(hours=2), NOW - timedelta(minutes=1)
+    ref = msgspec.msgpack.encode(["db1DiskFull", "am:2", "am:2:firing", repr(observed.timestamp())])
+    assert held.tag_of(ref) == "db1DiskFull"
+    assert held.unpack_ref(held.pack(alert()), ref, later) == alert(
+        occurrence_id="am:2", delivery_id="am:2:firing", observed_at=observed, received_at=later)
+
+
+@pytest.mark.parametrize("ref", [b"", b"\x93\xa1a\xa1b\xa1c", msgspec.msgpack.encode(["t", "o", "d", "nan"]),
+                                 msgspec.msgpack.encode(["t", "o", "d", "1e300"]), msgspec.msgpack.encode(["t", "o", "d", 1])])
+def test_an_unreadable_reference_is_a_value_error(ref):
+    with pytest.raises(ValueError):
+        held.unpack_ref(held.pack(alert()), ref, NOW)
 
 
 def window(id_: str, **changes) -> Window:

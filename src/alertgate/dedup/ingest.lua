@@ -17,8 +17,10 @@
 --   10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
 --   13 alert source  14 ticket prefix  15.. the new master's fields as field, value pairs
 -- Kind maintenance is a firing alert a maintenance window holds (SPEC §10): 11 is the window's
--- id, 14 the shard's held-occurrences key (keys.held_key), 15 the alert (msgpack); it is recorded
--- and listed there, and opens nothing until the worker releases it when the window ends.
+-- id, 14 the shard's held-occurrences key (keys.held_key), 15 the alert (msgpack), which the
+-- caller leaves off for keys it has seen held by that window (the key's copy is then used, or
+-- 'need_master' answered when there is none); it is recorded and listed there, and opens
+-- nothing until the worker releases it when the window ends (maintenance/held.py).
 -- Without those fields (a storm is mostly duplicates, so the caller leaves them off for keys it
 -- has seen holding a ticket) a decision to open a master writes nothing and answers
 -- 'need_master'; the caller sends the alert again with the fields, and the decision is taken
@@ -86,7 +88,7 @@ local function decide()
   if kind ~= 'firing' and kind ~= 'maintenance' then
     if not holder then
       -- a recovery of an occurrence a window holds: recorded, so its release opens nothing
-      if kind == 'resolved' and redis.call('HEXISTS', occ_key, 'held') == 1 then
+      if kind == 'resolved' and redis.call('HEXISTS', occ_key, 'held_by') == 1 then
         if seen then return {'repeat', '', ''} end
         redis.call('HSET', occ_key, delivery, A[3], 'recovered', A[3])
         return {'recovered', '', ''}
@@ -126,7 +128,16 @@ local function decide()
   end
 
   if kind == 'maintenance' then
-    redis.call('HSET', occ_key, delivery, A[3], 'held', A[15], 'held_by', A[11])
+    -- The key's alert is kept once per window, in its state ('held:<window>'); each occurrence
+    -- keeps only what is its own: tag, occurrence id, delivery, outage start ('held_ref').
+    local copy = 'held:' .. A[11]
+    if #A >= 15 then
+      redis.call('HSET', state_key, copy, A[15])
+    elseif redis.call('HEXISTS', state_key, copy) == 0 then
+      return {'need_master', '', ''}
+    end
+    redis.call('HSET', occ_key, delivery, A[3], 'held_by', A[11],
+      'held_ref', cmsgpack.pack({A[8], A[12], A[2], A[9]}))
     redis.call('EXPIRE', occ_key, A[10])
     redis.call('ZADD', A[14], A[3], occ_key)
     return {'suppressed', '', ''}

@@ -78,6 +78,14 @@ class DedupStore:
         self._script = redis.register_script(INGEST_SCRIPT)
         self._calls = calls_for(redis, self._script.sha, wait_replicas, max(1, int(wait_timeout_s * 1000)))
         self._known: set[str] = set()  # state keys this process saw answered with a ticket (a hint)
+        # (state key, window) pairs this process saw held: the script keeps the key's alert once
+        # per window, so their next occurrences go without it (a hint; ``forget_held``)
+        self._held: set[tuple[str, str]] = set()
+
+    def forget_held(self) -> None:
+        """The windows in force changed: the next held alert of each key carries the alert again
+        (so each occurrence of a recurring window keeps an alert of its own time)."""
+        self._held.clear()
 
     def _call(self, alert: Alert, policy: Policy, now: datetime, stamp: tuple[str, str], with_master: bool,
               held_by: str | None = None) -> Call:
@@ -94,14 +102,16 @@ class DedupStore:
                                                  action="source_update", note=alert.update_note))
         if held_by is not None:  # a maintenance window holds it (ingest.lua, kind maintenance)
             kind, update_entry, prefix = "maintenance", held_by, held
-        with_master = (with_master or state not in self._known) and kind == "firing"
+            extra = (pack_held(alert),) if with_master or (state, held_by) not in self._held else ()
+        elif (with_master or state not in self._known) and kind == "firing":
+            extra = master_fields(alert, policy, now, self._ticket_sources.get(alert.source, "monitoring"))
+        else:
+            extra = ()
         return (state, occurrence_key(tag, alert.occurrence_id), index, masters), (
             kind, alert.delivery_id, now_epoch, now_iso,
             policy.dedup_window, self._lookback, "1" if self._auto_resolve.get(alert.source) else "0",
             tag, to_field("outage_start", alert.observed_at), self._retention, update_entry,
-            alert.occurrence_id, alert.source, prefix,
-            *(master_fields(alert, policy, now, self._ticket_sources.get(alert.source, "monitoring"))
-              if with_master else (pack_held(alert),) if held_by is not None else ()),
+            alert.occurrence_id, alert.source, prefix, *extra,
         )
 
     async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
@@ -155,6 +165,9 @@ class DedupStore:
                                        ticket.decode() or None, master.decode() or None)
             if held is not None and held[index] is not None and outcome == b"suppressed":
                 into[index].maintenance_id = held[index]
+                if len(self._held) >= KNOWN_KEYS:
+                    self._held.clear()
+                self._held.add((state, held[index]))
         return pending
 
     async def _run(self, calls: list[Call], short: list[int]) -> list:

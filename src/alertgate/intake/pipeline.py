@@ -35,6 +35,7 @@ class Intake:
         self._redis_timeout = float(settings.redis_timeout)
         self.heartbeats = HeartbeatFeed(heartbeats, settings, self.send)
         self.windows, self.maintenance = windows, ActiveWindows()
+        self._window_changes = 0   # (maintenance.changes when the dedup store last heard of them)
         self.planner = WindowPlanner(windows, self.maintenance, settings)
 
     async def watch_windows(self, interval: float = 1.0, errors: tuple = ()) -> None:
@@ -60,6 +61,9 @@ class Intake:
             return await self._without_echoes(alerts, set(echoes), now)
         alerts, policies = classify(alerts, self._rules, now)
         held = self.maintenance.holding(alerts, policies, now)
+        if held is not None and self.maintenance.changes != self._window_changes:
+            self._window_changes = self.maintenance.changes
+            self._dedup.forget_held()
         try:
             async with asyncio.timeout(self._redis_timeout):
                 results = await self._dedup.ingest(alerts, policies, now, held)

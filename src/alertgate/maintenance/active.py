@@ -22,6 +22,7 @@ class ActiveWindows:
         self._version: object = object()   # (never equal to what Redis holds)
         self._in_force: list[tuple[str, list[Test]]] = []
         self._valid: tuple[datetime, datetime] | None = None   # [from, until) the in-force list holds
+        self.changes = 0   # counts the times the in-force list was worked out anew
 
     async def refresh(self, store: WindowStore) -> None:
         version = await store.version()
@@ -54,6 +55,7 @@ class ActiveWindows:
             if edge is not None and (until is None or edge < until):
                 until = edge
         self._in_force = in_force
+        self.changes += 1
         self._valid = (now, until) if until is not None else (now, datetime.max.replace(tzinfo=now.tzinfo))
         return in_force
 

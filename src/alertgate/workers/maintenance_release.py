@@ -17,7 +17,7 @@ import structlog
 from alertgate.dedup import layout
 from alertgate.dedup.decide import Outcome
 from alertgate.intake.assembly import build_intake
-from alertgate.keys import held_keys
+from alertgate.keys import held_keys, state_key
 from alertgate.maintenance import held as held_alert
 from alertgate.rules.service import RulesService
 from alertgate.runtime.connections import connect_queue_redis, connect_state
@@ -54,19 +54,22 @@ class MaintenanceRelease:
                     chunk = members[offset:offset + BATCH]
                     pipe = redis.pipeline(transaction=False)
                     for occurrence in chunk:
-                        pipe.hmget(occurrence, "held", "held_by", "recovered")
+                        pipe.hmget(occurrence, "held", "held_by", "recovered", "held_ref")
+                    records = await pipe.execute()
+                    copies = await _copies(redis, records)
                     due: list[tuple[bytes, Alert]] = []
                     done: list[bytes] = []
-                    for occurrence, (raw, by, recovered) in zip(chunk, await pipe.execute()):
+                    for occurrence, (raw, by, recovered, ref) in zip(chunk, records):
                         if by is not None and by.decode() in in_force:
                             continue
-                        if raw is None or recovered is not None:
+                        if (raw is None and ref is None) or recovered is not None:
                             done.append(occurrence)  # expired, or recovered during the window
                             continue
                         try:
-                            alert = held_alert.unpack(raw, now)
-                        except ValueError:
-                            log.error("held_alert_unreadable", occurrence=occurrence.decode(errors="replace"))
+                            alert = _held_alert(raw, ref, by, copies, now)
+                        except ValueError as error:
+                            log.error("held_alert_unreadable", occurrence=occurrence.decode(errors="replace"),
+                                      error=str(error))
                             done.append(occurrence)
                             continue
                         window = by.decode() if by else "?"
@@ -86,3 +89,33 @@ class MaintenanceRelease:
             return f"maintenance: {released} released, {dropped} recovered or gone"
         finally:
             await redis.aclose()
+
+
+async def _copies(redis, records: list) -> dict[tuple[str, bytes], bytes | None]:
+    """The keys' copies the held occurrences of a chunk name, read at once: (tag, window) → alert."""
+    wanted = []
+    for raw, by, _, ref in records:
+        if raw is None and ref is not None and by is not None:
+            try:
+                wanted.append((held_alert.tag_of(ref), by))
+            except ValueError:
+                continue  # (reported when the occurrence itself is read)
+    wanted = list(dict.fromkeys(wanted))
+    if not wanted:
+        return {}
+    pipe = redis.pipeline(transaction=False)
+    for tag, by in wanted:
+        pipe.hget(state_key(tag), held_alert.copy_field(by.decode()))
+    return dict(zip(wanted, await pipe.execute()))
+
+
+def _held_alert(raw: bytes | None, ref: bytes | None, by: bytes | None,
+                copies: dict[tuple[str, bytes], bytes | None], now: datetime) -> Alert:
+    """A held occurrence's alert: kept whole (records from before the per-key copy), or its key's
+    copy with its own fields. Raises ValueError when it cannot be read back."""
+    if raw is not None:
+        return held_alert.unpack(raw, now)
+    copy = copies.get((held_alert.tag_of(ref), by)) if by is not None else None
+    if copy is None:
+        raise ValueError("the key's copy of the held alert is gone")
+    return held_alert.unpack_ref(copy, ref, now)
