@@ -135,6 +135,39 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalogue_of(directory: Path):
+    """The catalogue of a directory's files: (the Catalogue or None, every problem found)."""
+    from alertgate.correlation.catalogue import Catalogue, CatalogueInvalid
+    from alertgate.correlation.files import load_directory
+
+    entries, problems = load_directory(directory)
+    if problems:
+        return None, problems
+    try:
+        return Catalogue(entries), []
+    except CatalogueInvalid as exc:
+        return None, exc.problems
+
+
+def _file_catalogue(settings: Settings):
+    """The files' catalogue for a dry run (the API's CIs live in Redis, which a dry run leaves alone)."""
+    catalogue, _ = _catalogue_of(Path(settings.config_dir) / "cmdb")
+    return catalogue
+
+
+def cmd_cmdb_check(args: argparse.Namespace) -> int:
+    """Validate the CI catalogue's files; exit 1 listing every problem with file and line."""
+    directory = Path(args.directory) if args.directory else Path(_settings().config_dir) / "cmdb"
+    catalogue, problems = _catalogue_of(directory)
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(problems)} problem(s); nothing was loaded", file=sys.stderr)
+        return 1
+    print(f"ok: {len(catalogue)} CIs in {directory}")
+    return 0
+
+
 def cmd_rules_test(args: argparse.Namespace) -> int:
     """Run one payload through every stage and print what matched; creates nothing."""
     import msgspec
@@ -155,7 +188,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
         return 1
     try:
-        verdicts = explain(body, source, service.engine, settings)
+        verdicts = explain(body, source, service.engine, settings, _file_catalogue(settings))
     except PayloadError as exc:
         print(f"{exc.error}: " + "; ".join(f"{d.path}: {d.message}" for d in exc.detail), file=sys.stderr)
         return 1
@@ -269,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = rules.add_parser("check", help="validate the rule files (exit 1 on any error)")
     check.add_argument("directory", nargs="?", help="default: $ALERTGATE_CONFIG_DIR/rules")
     check.set_defaults(func=cmd_rules_check)
+    cmdb = sub.add_parser("cmdb", help="check the CI catalogue's files").add_subparsers(dest="cmdb", required=True)
+    cmdb_check = cmdb.add_parser("check", help="validate config/cmdb (exit 1 on any problem)")
+    cmdb_check.add_argument("directory", nargs="?", help="default: $ALERTGATE_CONFIG_DIR/cmdb")
+    cmdb_check.set_defaults(func=cmd_cmdb_check)
     trial = rules.add_parser("test", help="run one payload through every stage")
     trial.add_argument("payload", help="a JSON file, as the source sends it")
     trial.add_argument("--source", choices=NAMES, help="default: guessed")

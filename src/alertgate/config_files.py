@@ -1,5 +1,6 @@
-"""Writing configuration for the operator: the shipped defaults into a folder (``alertgate init``)
-and a new credential into ``alertgate.yaml`` (``alertgate token --write``)."""
+"""Configuration files for the operator: the shipped defaults written into a folder (``alertgate
+init``), a new credential into ``alertgate.yaml`` (``alertgate token --write``), and the stamp that
+tells a process its files changed (the rules, the CI catalogue)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,18 @@ import shutil
 from pathlib import Path
 
 from alertgate.settings import PACKAGED_CONFIG, SettingsError, TokenConfig, load_settings
+
+
+def fingerprint(paths: list[Path]) -> tuple:
+    """What changes when an operator edits, adds or removes one of ``paths`` (gone ones are left out)."""
+    stamp = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            stamp.append((str(path), stat.st_mtime_ns, stat.st_size))
+        except FileNotFoundError:
+            continue
+    return tuple(stamp)
 
 
 def write_defaults(target: Path) -> tuple[list[Path], list[Path]]:

@@ -244,6 +244,9 @@ MAINTENANCE_SEQUENCE = "ag:{mw}:seq"
 MAINTENANCE_IDS = "ag:{mw}:ids"          # zset: created_at → window id
 MAINTENANCE_VERSION = "ag:{mw}:version"  # new at every change: gateways reload their windows
 MAINTENANCE_RELEASE_LOCK = "ag:maintenance:release-lock"
+CATALOGUE_RECORDS = "ag:{cis}:records"   # hash: CI name → the CI pushed through the API (JSON)
+CATALOGUE_VERSION = "ag:{cis}:version"   # new at every change: processes reload the catalogue
+CATALOGUE_UNKNOWN = "ag:{cis}:unknown"   # zset: a raw CI no catalogue entry names → alerts seen
 
 
 def maintenance_key(window_id: str) -> str:

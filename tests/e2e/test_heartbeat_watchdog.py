@@ -7,7 +7,6 @@ in the middle, and the expiry still makes exactly one ticket."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 from pathlib import Path

@@ -150,7 +150,6 @@ def test_a_problem_closed_by_hand_without_a_recovery_webhook_is_reconciled(zabbi
     import time
 
     import redis
-    import yaml
 
     from alertgate.runtime.connections import connect_state_sync
     from alertgate.settings import load_settings

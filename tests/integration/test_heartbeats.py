@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from alertgate.heartbeats import clock
-from alertgate.heartbeats.model import Definition
 from alertgate.intake.assembly import build_intake
 from alertgate.rules.service import RulesService
 from alertgate.runtime.connections import connect_state

@@ -23,9 +23,10 @@ LAYERS = (
     ("kpi",),
     ("heartbeats", "maintenance"),
     ("problems", "rules"),
+    ("correlation",),
     ("tickets",),
     ("runtime",),
-    ("observability", "work_queue", "keys", "config_files", "credentials"),
+    ("observability", "work_queue", "keys", "config_files", "credentials", "yaml_lines"),
     ("settings", "moments"),
     ("durations",),
 )

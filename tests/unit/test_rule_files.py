@@ -15,7 +15,7 @@ EXPECTED = {
     "unknown_rule_key.yaml": (3, "unknown key 'colour' in a rule (a rule has name, when, set, during)"),
     "missing_name.yaml": (2, "rule 1 of classify has no 'name'"),
     "unknown_field.yaml": (3, "rule a: unknown field 'colour' (one of affected_service, area, category, ci, "
-                              "description, impact, nature, priority, severity, source, status, subarea, symptom, "
+                              "ci.criticality, ci.group, ci.known, ci.service, description, impact, nature, priority, severity, source, status, subarea, symptom, "
                               "title, urgency)"),
     "unknown_operator.yaml": (5, "rule a: unknown operator 'like' (one of equals, not_equals, in, regex, exists, "
                                  "lt, le, gt, ge)"),
@@ -30,7 +30,7 @@ EXPECTED = {
     "empty_any.yaml": (4, "rule a: 'any' takes a non-empty list of conditions"),
     "impact_out_of_range.yaml": (4, "rule a: set: impact: Expected `int` <= 4"),
     "set_key_of_another_stage.yaml": (3, "rule a: set: a classify rule cannot set 'priority' "
-                                         "(it sets: category, area, subarea, nature, affected_service, ci)"),
+                                         "(it sets: category, area, subarea, nature, affected_service, ci, symptom)"),
     "unknown_channel.yaml": (3, "rule a: set: channels: Invalid enum value 'pigeon'"),
     "bad_dedup_window.yaml": (3, "rule a: 'soon' is not a duration such as 30m, 45s or 1h30m"),
     "during_outside_suppress.yaml": (3, "rule a: 'during' (a maintenance window) belongs to suppress rules"),

@@ -26,6 +26,6 @@ def console_handlers(settings: Settings, redis, auth: Authenticator, intake: Int
     console = Console(ConsoleSessions(redis, auth), Renderer())
     return [*signin_handlers(console),
             *tickets_handlers(console, store, intake.handoff, QueueWatch(store, float(settings.console_poll), redis_errors)),
-            *rules_handlers(console, rules, settings, store),
+            *rules_handlers(console, rules, settings, store, intake.catalogue),
             *planning_handlers(console, intake.planner, intake.heartbeats.store),
             *report_handlers(console, redis)]

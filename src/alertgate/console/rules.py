@@ -9,6 +9,7 @@ import json
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 
+from alertgate.correlation.service import CatalogueService
 from alertgate.console.pages import RULE_TESTERS, Console, Refused
 from alertgate.intake.explain import explain
 from alertgate.intake.sources import NAMES
@@ -25,7 +26,8 @@ def alertmanager_payload(labels: dict[str, str], summary: str) -> str:
          "startsAt": "2026-01-01T00:00:00Z"}]}, ensure_ascii=False, indent=2)
 
 
-def rules_handlers(console: Console, rules: RulesService, settings: Settings, store: TicketStore) -> list[HTTPRouteHandler]:
+def rules_handlers(console: Console, rules: RulesService, settings: Settings, store: TicketStore,
+                   catalogue: CatalogueService | None = None) -> list[HTTPRouteHandler]:
     async def tester(request: Request):
         session = await console.session(request)
         if session.role not in RULE_TESTERS:
@@ -65,7 +67,8 @@ def rules_handlers(console: Console, rules: RulesService, settings: Settings, st
         if source not in NAMES:
             return page(request, session, 400, payload=payload, error=f"source: {source!r}")
         try:
-            results = explain(payload.encode(), source, rules.engine, settings)
+            results = explain(payload.encode(), source, rules.engine, settings,
+                              catalogue.catalogue if catalogue else None)
         except PayloadError as exc:
             detail = "; ".join(f"{d.path}: {d.message}" for d in exc.detail)
             return page(request, session, 400, source=source, payload=payload,

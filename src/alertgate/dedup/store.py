@@ -47,7 +47,7 @@ def master_fields(alert: Alert, policy: Policy, now: datetime, ticket_source: st
     """The new master's hash fields, as field, value pairs for the script."""
     fields = {
         "kind": "master", "status": "open", "source": ticket_source,
-        "ci": alert.ci, "symptom": alert.symptom, "title": alert.title, "description": alert.description,
+        "ci": alert.ci, "ci_raw": alert.ci_raw, "symptom": alert.symptom, "title": alert.title, "description": alert.description,
         "severity": alert.severity, "category": policy.category, "area": policy.area,
         "subarea": policy.subarea, "nature": policy.nature, "affected_service": policy.affected_service,
         "impact": policy.impact, "urgency": policy.urgency, "priority": policy.priority,

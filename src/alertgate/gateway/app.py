@@ -11,6 +11,7 @@ from redis import Redis as SyncRedis
 from alertgate.console.app import console_handlers
 from alertgate.credentials import Authenticator
 from alertgate.dedup import layout
+from alertgate.gateway.cis import ci_handlers
 from alertgate.gateway.errors import REDIS_UNAVAILABLE, exception_handlers
 from alertgate.intake.assembly import build_intake
 from alertgate.gateway.health import health_handlers
@@ -59,7 +60,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
     rules = load_rules_service(settings, metrics)
     queue_url = settings.queue_url
     queue_redis = SyncRedis.from_url(queue_url, socket_timeout=settings.redis_timeout) if queue_url else None
-    intake = build_intake(settings, redis, rules, queue_redis)
+    intake = build_intake(settings, redis, rules, queue_redis, on_unknown_ci=metrics.unknown_ci)
     handoff = intake.handoff
 
     tasks: list[asyncio.Task] = []
@@ -71,11 +72,13 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
             await layout.ensure(redis)
         except REDIS_UNAVAILABLE:
             tasks.append(asyncio.create_task(layout.keep_trying(redis, REDIS_UNAVAILABLE)))
-        try:  # the windows in force before the first request (else one just started opens tickets)
+        try:  # the windows in force and the API's CIs before the first request
             await intake.maintenance.refresh(intake.windows)
+            await intake.catalogue.refresh()
         except REDIS_UNAVAILABLE:
-            pass  # (ingest answers 503 until Redis is back; the watch loads them then)
+            pass  # (ingest answers 503 until Redis is back; the watches load them then)
         tasks.append(asyncio.create_task(intake.watch_windows(errors=REDIS_UNAVAILABLE)))
+        tasks.append(asyncio.create_task(intake.catalogue.watch(errors=REDIS_UNAVAILABLE)))
 
     async def close_redis() -> None:
         for task in tasks:
@@ -89,7 +92,8 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
             *heartbeat_handlers(intake.heartbeats, auth),
             *maintenance_handlers(intake.planner, auth),
             *ticket_handlers(tickets, auth, rules, handoff),
-            *rule_handlers(rules, auth, settings),
+            *rule_handlers(rules, auth, settings, intake.catalogue),
+            *ci_handlers(intake.catalogue, auth),
             *report_handlers(redis, auth),
             *health_handlers(redis, queue_url, auth, metrics, rules),
             *openapi_handlers(auth),

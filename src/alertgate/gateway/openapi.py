@@ -14,6 +14,8 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 
 from alertgate.credentials import READERS, Authenticator
+from alertgate.correlation.catalogue import CIBody
+from alertgate.gateway.cis import CIList, CIView, Removed, UnknownCIs
 from alertgate.gateway.errors import ErrorBody
 from alertgate.gateway.intake import IngestResponse
 from alertgate.gateway.rules import RuleTest
@@ -28,7 +30,8 @@ from alertgate.tickets.model import Ticket
 DOCUMENT_PATH = "/api/v1/openapi.json"
 _TYPES: list[Any] = [NewTicket, ActionRequest, RuleTest,
                      IngestResponse, ErrorBody, TicketPage, TicketDetail, Ticket, Problem,
-                     Definition, PingAnswer, HeartbeatView, NewWindow, WindowChange, WindowView]
+                     Definition, PingAnswer, HeartbeatView, NewWindow, WindowChange, WindowView,
+                     CIBody, CIList, CIView, Removed, UnknownCIs]
 _ERRORS = {
     "400": "malformed JSON, wrong types or missing fields; `detail` names each path",
     "401": "no credential, or an unknown one",
@@ -68,6 +71,12 @@ def _operation(summary: str, ok: tuple[str, dict | None], body: dict | None = No
     return operation
 
 
+def _created_too(operation: dict) -> dict:
+    """An operation that answers 201 with the same body when it creates (a PUT)."""
+    operation["responses"]["201"] = {**operation["responses"]["200"], "description": "created"}
+    return operation
+
+
 def _param(name: str, where: str, schema: dict, required: bool = False) -> dict:
     return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
 
@@ -78,6 +87,7 @@ def openapi_document() -> dict:
                                                         ref_template="#/components/schemas/{name}")
     text, when = {"type": "string"}, {"type": "string", "format": "date-time"}
     ticket_id = _param("ticket_id", "path", text)
+    ci_name = _param("name", "path", text)
     heartbeat = _param("name", "path", {"type": "string", "pattern": NAME_PATTERN})
     window_id = _param("window_id", "path", text)
     paths: dict[str, dict] = {
@@ -149,6 +159,24 @@ def openapi_document() -> dict:
                                 parameters=[window_id], errors=("400", "401", "403", "404", "415", "503")),
             "delete": _operation("End a window now; its record stays", ("200", _ref("WindowView")),
                                  parameters=[window_id], errors=("401", "403", "404", "503")),
+        },
+        "/api/v1/cis": {"get": _operation("The CI catalogue: every CI of the files and the API", ("200", _ref("CIList")),
+                                          errors=("401", "403", "503"))},
+        "/api/v1/cis/{name}": {
+            "get": _operation("One CI, with its ancestors", ("200", _ref("CIView")), parameters=[ci_name],
+                              errors=("401", "403", "404", "503")),
+            "put": _created_too(_operation("Push a CI (admin, incident_manager): 200 changed, 201 new; 409 when a file "
+                                           "defines it", ("200", _ref("CIView")), _ref("CIBody"), parameters=[ci_name],
+                                           errors=("400", "401", "403", "409", "415", "503"))),
+            "delete": _operation("Remove a CI pushed through the API (admin, incident_manager)", ("200", _ref("Removed")),
+                                 parameters=[ci_name], errors=("401", "403", "404", "409", "503")),
+        },
+        "/api/v1/unknown-cis": {
+            "get": _operation("The raw CIs no catalogue CI names, most alerts first", ("200", _ref("UnknownCIs")),
+                              parameters=[_param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000})],
+                              errors=("400", "401", "403", "503")),
+            "delete": _operation("Start counting them anew (admin, incident_manager)", ("200", _ref("UnknownCIs")),
+                                 errors=("401", "403", "503")),
         },
         "/healthz": {"get": _operation("Alive (no credential)", ("200", {"type": "object"}), errors=(), public=True)},
         "/readyz": {"get": _operation("Ready: rules loaded, Redis reachable", ("200", {"type": "object"}),

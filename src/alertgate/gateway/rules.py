@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 
+from alertgate.correlation.service import CatalogueService
 from alertgate.credentials import Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response
 from alertgate.gateway.media_type import require_json
@@ -26,7 +27,8 @@ class RuleTest(msgspec.Struct, forbid_unknown_fields=True):
     payload: msgspec.Raw
 
 
-def rule_handlers(service: RulesService, auth: Authenticator, settings: Settings) -> list[HTTPRouteHandler]:
+def rule_handlers(service: RulesService, auth: Authenticator, settings: Settings,
+                  catalogue: CatalogueService | None = None) -> list[HTTPRouteHandler]:
     @post("/api/v1/rules/reload", status_code=200)
     async def reload(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), ADMIN)
@@ -42,7 +44,8 @@ def rule_handlers(service: RulesService, auth: Authenticator, settings: Settings
         auth.authorize(request.headers.get("authorization"), ADMIN)
         require_json(request.headers.get("content-type"))
         wanted = decode_json(await request.body(), RuleTest)
-        return Response(_encode({"results": explain(bytes(wanted.payload), wanted.source, service.engine, settings)}),
+        return Response(_encode({"results": explain(bytes(wanted.payload), wanted.source, service.engine, settings,
+                                                   catalogue.catalogue if catalogue else None)}),
                         media_type="application/json")
 
     return [reload, test]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from redis import Redis as SyncRedis
 
+from alertgate.correlation.service import CatalogueService
+from alertgate.correlation.store import CatalogueStore
 from alertgate.dedup.store import DedupStore
 from alertgate.heartbeats.model import SOURCE as HEARTBEAT_SOURCE
 from alertgate.heartbeats.store import HeartbeatStore
@@ -22,7 +27,8 @@ def auto_resolve_defaults(settings: Settings) -> dict[str, bool]:
         HEARTBEAT_SOURCE: True}
 
 
-def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: SyncRedis | None) -> Intake:
+def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: SyncRedis | None,
+                 on_unknown_ci: Callable[[str, int], None] | None = None) -> Intake:
     # Occurrences are kept as long as a closed ticket can still make a recurrence.
     retention = int(settings.recurrence_lookback + settings.dedup_window)
     dedup = DedupStore(redis, retention, settings.recurrence_lookback, auto_resolve_defaults(settings),
@@ -30,4 +36,5 @@ def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: Sy
                        ticket_sources={name: source.ticket_source for name, source in REGISTRY.items()})
     return Intake(settings, dedup, rules, JobHandoff(queue_redis, settings.notify.max_attempts,
                                                     settings.sync.zabbix_acknowledge or settings.sync.alertmanager_silence), HeartbeatStore(redis),
-                  WindowStore(redis))
+                  WindowStore(redis),
+                  CatalogueService(Path(settings.config_dir) / "cmdb", CatalogueStore(redis), on_unknown_ci))

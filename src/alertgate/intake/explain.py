@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import msgspec
 
+from alertgate.correlation.catalogue import Catalogue
 from alertgate.heartbeats import clock
 from alertgate.intake.sources import SOURCES
 from alertgate.intake.sources.common import SourceContext
@@ -26,15 +27,21 @@ class AlertVerdict(msgspec.Struct):
     heartbeat: str | None = None   # the heartbeat a firing alert would ping (its outcome: heartbeat)
 
 
-def explain(body: bytes, source: str, engine: RuleEngine, settings: Settings) -> list[AlertVerdict]:
-    """Run one payload through every stage; nothing is stored."""
+def explain(body: bytes, source: str, engine: RuleEngine, settings: Settings,
+            catalogue: Catalogue | None = None) -> list[AlertVerdict]:
+    """Run one payload through every stage (each CI resolved by ``catalogue`` first, as at
+    intake); nothing is stored."""
     now = datetime.now(timezone.utc)
     alerts = SOURCES[source](body, SourceContext(now, tuple(settings.ci_labels), tuple(settings.symptom_labels)))
     verdicts = []
     for alert in alerts:
-        evaluation = engine.evaluate(alert, now)
+        ci = catalogue.resolve(alert.ci) if catalogue is not None else None
+        if ci is not None and ci.name != alert.ci:
+            alert = msgspec.structs.replace(alert, ci=ci.name, ci_raw=alert.ci)
+        evaluation = engine.evaluate(alert, now, ci)
         ping = evaluation.policy.heartbeat
-        verdicts.append(AlertVerdict(alert.occurrence_id, evaluation.policy.ci or alert.ci, alert.symptom,
+        verdicts.append(AlertVerdict(alert.occurrence_id, evaluation.policy.ci or alert.ci,
+                                     evaluation.policy.symptom or alert.symptom,
                                      alert.status.value, evaluation.matches, evaluation.policy,
                                      clock.name_from(ping.name, ping.label, alert) if ping else None))
     return verdicts

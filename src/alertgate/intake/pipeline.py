@@ -1,5 +1,6 @@
 """The ingest sequence of one request, without HTTP: the sender's body → Alerts (its source's
-parser, ``SOURCES[name](body, SourceContext(...))``) → a Policy each (the rules) → outcomes and
+parser, ``SOURCES[name](body, SourceContext(...))``) → each CI as the catalogue names it
+(``correlation``) → a Policy each (the rules) → outcomes and
 tickets (the dedup store, atomically per key) → the workers' jobs (``handoff``). The gateway adds
 credentials, metrics and the answer."""
 
@@ -11,6 +12,8 @@ from datetime import datetime
 import msgspec
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from alertgate.correlation.catalogue import CI
+from alertgate.correlation.service import CatalogueService
 from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import DedupStore, IngestResult
 from alertgate.heartbeats import clock
@@ -30,8 +33,8 @@ from alertgate.tickets.alert import Alert, AlertStatus
 
 class Intake:
     def __init__(self, settings: Settings, dedup: DedupStore, rules: RulesService, handoff: JobHandoff,
-                 heartbeats: HeartbeatStore, windows: WindowStore) -> None:
-        self._dedup, self._rules, self.handoff = dedup, rules, handoff
+                 heartbeats: HeartbeatStore, windows: WindowStore, catalogue: CatalogueService) -> None:
+        self._dedup, self._rules, self.handoff, self.catalogue = dedup, rules, handoff, catalogue
         self._redis_timeout = float(settings.redis_timeout)
         self.heartbeats = HeartbeatFeed(heartbeats, settings, self.send)
         self.windows, self.maintenance = windows, ActiveWindows()
@@ -59,7 +62,8 @@ class Intake:
         echoes = [i for i, alert in enumerate(alerts) if alert.update and zabbix.is_echo(alert)]
         if echoes:  # (rare: the update webhooks of alertgate's own acknowledgements)
             return await self._without_echoes(alerts, set(echoes), now)
-        alerts, policies = classify(alerts, self._rules, now)
+        alerts, cis = self.catalogue.resolve(alerts)
+        alerts, policies = classify(alerts, self._rules, now, cis)
         held = self.maintenance.holding(alerts, policies, now)
         if held is not None and self.maintenance.changes != self._window_changes:
             self._window_changes = self.maintenance.changes
@@ -105,10 +109,13 @@ class Intake:
         await self.handoff.after_ingest(results)
 
 
-def classify(alerts: list[Alert], rules: RulesService, now: datetime) -> tuple[list[Alert], list[Policy]]:
-    """Each alert's Policy; a classify rule that corrects the CI changes the alert's dedup key."""
+def classify(alerts: list[Alert], rules: RulesService, now: datetime,
+             cis: list[CI | None]) -> tuple[list[Alert], list[Policy]]:
+    """Each alert's Policy (``cis``: each one's catalogue CI); a classify rule that corrects the
+    CI or names the symptom changes the alert's dedup key."""
     evaluate = rules.engine.evaluate
-    policies = [evaluate(alert, now).policy for alert in alerts]
-    corrected = [msgspec.structs.replace(a, ci=p.ci) if p.ci and p.ci != a.ci else a
+    policies = [evaluate(alert, now, ci).policy for alert, ci in zip(alerts, cis)]
+    corrected = [a if (not p.ci or p.ci == a.ci) and (not p.symptom or p.symptom == a.symptom)
+                 else msgspec.structs.replace(a, ci=p.ci or a.ci, symptom=p.symptom or a.symptom)
                  for a, p in zip(alerts, policies)]
     return corrected, policies

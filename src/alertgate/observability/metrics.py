@@ -83,6 +83,13 @@ class GatewayMetrics:
         self.rules_reloads = Counter(
             "alertgate_rules_reloads_total", "Rule reloads, by outcome.", ["outcome"], registry=register
         )
+        self.unknown_cis = Counter(
+            "alertgate_ci_unknown_total", "Alerts whose CI the catalogue does not name (counted only while "
+            "the catalogue holds any CI), by source.", ["source"], registry=register,
+        )
+
+    def unknown_ci(self, source: str, count: int) -> None:
+        self.tally.inc(self.unknown_cis.labels(source), count)
 
     def render(self) -> bytes:
         """The text exposition: this process, or all processes in multiprocess mode."""

@@ -1,6 +1,7 @@
 """Rule conditions: the YAML form, parsed into a small tree (no code, only data).
 
-A leaf names a ``field`` of the normalized alert (or one set by an earlier stage) or a ``label``,
+A leaf names a ``field`` of the normalized alert (or one set by an earlier stage, or a fact of its
+CI from the catalogue: ``ci.service``, ``ci.group``, ``ci.criticality``, ``ci.known``) or a ``label``,
 and one operator: ``equals``, ``not_equals``, ``in``, ``regex`` (RE2, searched anywhere in the value),
 ``exists`` (true/false), ``lt``, ``le``, ``gt``, ``ge``. ``tags_any`` / ``tags_all`` take a map of
 label → value. ``all``, ``any`` and ``not`` combine conditions.
@@ -13,11 +14,15 @@ from typing import Any, Union
 
 from alertgate.rules.patterns import PatternError, compile_pattern
 
+# The CI catalogue's facts of the alert's CI (SPEC §11), as rules name them → as the engine keeps them.
+CI_FACTS = {"ci.service": "ci_service", "ci.group": "ci_group", "ci.criticality": "ci_criticality",
+            "ci.known": "ci_known"}
 FIELDS = frozenset({
     "source", "ci", "symptom", "status", "severity", "title", "description",
     "category", "area", "subarea", "nature", "affected_service", "impact", "urgency", "priority",
+    *CI_FACTS,
 })
-INT_FIELDS = frozenset({"impact", "urgency", "priority"})
+INT_FIELDS = frozenset({"impact", "urgency", "priority", "ci_criticality"})
 OPERATORS = ("equals", "not_equals", "in", "regex", "exists", "lt", "le", "gt", "ge")
 NUMERIC = frozenset({"lt", "le", "gt", "ge"})
 
@@ -99,6 +104,7 @@ def _leaf(raw: dict, keys: set, path: tuple) -> Leaf:
         raise ConditionError(f"'{kind}' must be a name", path + (kind,))
     if kind == "field" and name not in FIELDS:
         raise ConditionError(f"unknown field {name!r} (one of {', '.join(sorted(FIELDS))})", path + ("field",))
+    name = CI_FACTS.get(name, name)
     ops = keys - {kind}
     unknown = ops - set(OPERATORS)
     if unknown:

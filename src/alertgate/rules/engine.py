@@ -24,6 +24,7 @@ from typing import Any, Callable
 import msgspec
 from durable.engine import Host, MessageNotHandledException
 
+from alertgate.correlation.catalogue import CI
 from alertgate.rules.compile import CompiledStage, compile_stage
 from alertgate.rules.conditions import AllOf, AnyOf, Condition, Leaf, Not
 from alertgate.rules.policy import DEFAULT_GROUP, Policy
@@ -146,17 +147,20 @@ class RuleEngine:
             return run
         return {name: {**rule, "run": record(int(name[1:]))} for name, rule in definition.items()}
 
-    def evaluate(self, alert: Alert, now: datetime) -> Evaluation:
-        """Every stage in order, first match wins in each; cached for identical relevant input."""
+    def evaluate(self, alert: Alert, now: datetime, ci: CI | None = None) -> Evaluation:
+        """Every stage in order, first match wins in each; cached for identical relevant input.
+        ``ci``: the catalogue's CI of the alert (its service, group and criticality are facts, and
+        the defaults of ``affected_service`` and impact)."""
         active = self._active
         key = (
             tuple(getattr(alert, f) for f in active.key_fields),
             tuple(alert.labels.get(n) for n in active.key_labels),
             tuple(any(w.start <= now < w.end for w in ws) for ws in active.windows),
+            ci and (ci.service, ci.owner_group, ci.criticality),
         )
         found = active.cache.get(key)
         if found is None:
-            found = _remember(active.cache, key, self._evaluate(active, alert, now))
+            found = _remember(active.cache, key, self._evaluate(active, alert, now, ci))
         if self._on_match is not None:
             for match in found.matches:
                 if match.rule is not None:
@@ -187,14 +191,17 @@ class RuleEngine:
                 pass
             return stage.rules[self._hit[0]] if self._hit else None
 
-    def _evaluate(self, active: _Active, alert: Alert, now: datetime) -> Evaluation:
+    def _evaluate(self, active: _Active, alert: Alert, now: datetime, ci: CI | None) -> Evaluation:
         fields: dict[str, Any] = {f: (getattr(alert, f).value if f == "status" else getattr(alert, f))
                                   for f in ALERT_FIELDS}
+        fields.update(ci_known="true" if ci else "false", ci_service=ci and ci.service,
+                      ci_group=ci and ci.owner_group, ci_criticality=ci and ci.criticality,
+                      affected_service=ci and ci.service)
         values: dict[str, Any] = {}
         matches = []
         for stage, decisions in zip(active.stages, active.decisions):
             if stage.stage == "prioritise":
-                fields.update(impact=3, urgency=3)
+                fields.update(impact=(ci and ci.criticality) or 3, urgency=3)
             rule = self._match(stage, decisions, fields, alert.labels, now)
             matches.append(StageMatch(stage.stage, rule.name if rule else None))
             if rule is not None:
@@ -206,7 +213,7 @@ class RuleEngine:
         policy = Policy(
             suppress=values.get("suppress", False), suppress_reason=values.get("suppress_reason"),
             heartbeat=values.get("heartbeat"),
-            ci=values.get("ci"), category=fields.get("category"), area=fields.get("area"),
+            ci=values.get("ci"), symptom=values.get("symptom"), category=fields.get("category"), area=fields.get("area"),
             subarea=fields.get("subarea"), nature=fields.get("nature"),
             affected_service=fields.get("affected_service"), impact=fields["impact"],
             urgency=fields["urgency"], priority=priority,
@@ -231,6 +238,8 @@ class RuleEngine:
                     fields[name] = getattr(chosen, name)
             if chosen.ci:
                 fields["ci"] = values["ci"] = chosen.ci
+            if chosen.symptom:
+                fields["symptom"] = values["symptom"] = chosen.symptom
         elif isinstance(chosen, PrioritiseSet):
             for name in ("impact", "urgency"):
                 if getattr(chosen, name) is not None:

@@ -22,6 +22,7 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True):
     heartbeat: HeartbeatPing | None = None
     suppress_reason: str | None = None
     ci: str | None = None                     # a classify rule may correct the CI
+    symptom: str | None = None                # and name the symptom (the same fault from two senders)
     category: str | None = None
     area: str | None = None
     subarea: str | None = None

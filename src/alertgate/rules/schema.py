@@ -17,6 +17,7 @@ from alertgate.durations import parse_duration
 from alertgate.rules.conditions import Condition, ConditionError, parse_condition
 from alertgate.rules.policy import HeartbeatPing
 from alertgate.rules.tables import Channel
+from alertgate.yaml_lines import error_path, line_index, line_of
 
 STAGES = ("suppress", "classify", "prioritise", "route")
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
@@ -40,6 +41,7 @@ class ClassifySet(msgspec.Struct, forbid_unknown_fields=True):
     nature: str | None = None
     affected_service: str | None = None
     ci: str | None = None
+    symptom: str | None = None   # one name for one fault whichever sender reports it (its dedup key)
 
 
 class PrioritiseSet(msgspec.Struct, forbid_unknown_fields=True):
@@ -103,31 +105,6 @@ class RulesInvalid(Exception):
         self.errors = errors
 
 
-def _line_index(node: yaml.Node, path: tuple = (), index: dict | None = None) -> dict[tuple, int]:
-    """Every path in the document → the line (1-based) where its value starts."""
-    index = {} if index is None else index
-    index[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            _line_index(value, path + (key.value,), index)
-            index[path + (key.value,)] = key.start_mark.line + 1  # point at the key, not its value
-    elif isinstance(node, yaml.SequenceNode):
-        for position, item in enumerate(node.value):
-            _line_index(item, path + (position,), index)
-    return index
-
-
-def _path(text: str) -> tuple:
-    """msgspec's ``.classify[0].set.impact`` → ``("classify", 0, "set", "impact")``."""
-    return tuple(int(index) if index else name for name, index in re.findall(r"\.([^.\[\]]+)|\[(\d+)\]", text))
-
-
-def _line_of(index: dict[tuple, int], path: tuple) -> int:
-    while path and path not in index:
-        path = path[:-1]
-    return index.get(path, 1)
-
-
 def _explain_file_error(message: str, path: tuple) -> str:
     unknown = re.search(r"unknown field `([^`]+)`", message)
     if unknown and len(path) <= 1:
@@ -154,14 +131,14 @@ def load_file(path: Path) -> tuple[list[Rule], list[RuleError]]:
         return [], [RuleError(name, (mark.line + 1) if mark else 1, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
     if node is None:
         return [], []
-    index = _line_index(node)
+    index = line_index(node)
     try:
         raw = msgspec.convert(data, RawFile)
     except msgspec.ValidationError as exc:
         message, _, where = str(exc).partition(" - at `$")
-        path = _path(where.rstrip("`"))
+        path = error_path(where.rstrip("`"))
         unknown = re.search(r"unknown field `([^`]+)`", message)
-        line = _line_of(index, path + (unknown.group(1),) if unknown else path)
+        line = line_of(index, path + (unknown.group(1),) if unknown else path)
         return [], [RuleError(name, line, _explain_file_error(message, path))]
     rules, errors = [], []
     for stage in STAGES:
@@ -175,22 +152,22 @@ def load_file(path: Path) -> tuple[list[Rule], list[RuleError]]:
 
 
 def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule:
-    line = _line_of(index, at)
+    line = line_of(index, at)
     try:
         values = msgspec.convert(spec.set, SET_TYPES[stage])
     except msgspec.ValidationError as exc:
         message, _, where = str(exc).partition(" - at `$")
-        path = _path(where.rstrip("`"))
+        path = error_path(where.rstrip("`"))
         unknown = re.search(r"unknown field `([^`]+)`", message)
         if unknown:
             allowed = ", ".join(SET_TYPES[stage].__struct_fields__)
             message = f"a {stage} rule cannot set {unknown.group(1)!r} (it sets: {allowed})"
         elif path:
             message = f"{path[0]}: {message}"
-        raise RulesInvalid([RuleError(file, _line_of(index, at + ("set",) + path),
+        raise RulesInvalid([RuleError(file, line_of(index, at + ("set",) + path),
                                       f"rule {spec.name}: set: {message}")]) from None
     if isinstance(values, SuppressSet) and values.heartbeat is not None:
-        _check_heartbeat(values.heartbeat, file, _line_of(index, at + ("set", "heartbeat")), spec.name)
+        _check_heartbeat(values.heartbeat, file, line_of(index, at + ("set", "heartbeat")), spec.name)
 
     def seconds(name: str) -> float | None:
         """A route rule's duration setting in seconds; a bad one names its line."""
@@ -198,15 +175,15 @@ def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule
         try:
             return parse_duration(text).total_seconds() if text is not None else None
         except ValueError as exc:
-            raise RulesInvalid([RuleError(file, _line_of(index, at + ("set", name)), f"rule {spec.name}: {exc}")]) from None
+            raise RulesInvalid([RuleError(file, line_of(index, at + ("set", name)), f"rule {spec.name}: {exc}")]) from None
     window, stale_after = seconds("dedup_window"), seconds("stale_after")
     if spec.during is not None and stage != "suppress":
-        raise RulesInvalid([RuleError(file, _line_of(index, at + ("during",)),
+        raise RulesInvalid([RuleError(file, line_of(index, at + ("during",)),
                                       f"rule {spec.name}: 'during' (a maintenance window) belongs to suppress rules")])
     try:
         when = parse_condition(spec.when) if spec.when is not None else None
     except ConditionError as exc:
-        raise RulesInvalid([RuleError(file, _line_of(index, at + ("when",) + exc.path),
+        raise RulesInvalid([RuleError(file, line_of(index, at + ("when",) + exc.path),
                                       f"rule {spec.name}: {exc.message}")]) from None
     return Rule(stage, spec.name, when, values, tuple(spec.during or ()), file, line, window, stale_after)
 

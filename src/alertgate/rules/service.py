@@ -9,6 +9,7 @@ from typing import Callable
 
 import structlog
 
+from alertgate.config_files import fingerprint
 from alertgate.rules.engine import RuleEngine
 from alertgate.rules.schema import RuleError, RulesInvalid, load_rules
 from alertgate.rules.tables import TablesInvalid, load_tables
@@ -30,15 +31,7 @@ class RulesService:
 
     def fingerprint(self) -> tuple:
         """What changes when an operator edits a rule or table file."""
-        paths = sorted(self.rules_dir.glob("*.y*ml")) + [self.config_dir / "tables.yaml"]
-        stamp = []
-        for path in paths:
-            try:
-                stat = path.stat()
-                stamp.append((str(path), stat.st_mtime_ns, stat.st_size))
-            except FileNotFoundError:
-                continue
-        return tuple(stamp)
+        return fingerprint(sorted(self.rules_dir.glob("*.y*ml")) + [self.config_dir / "tables.yaml"])
 
     def reload(self) -> list[RuleError]:
         """Load every file; on any error keep the running rules and return the errors."""

@@ -38,3 +38,4 @@ class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
     update_note: str | None = None
     delivery_id: str = ""
     receiver: str | None = None   # the Alertmanager receiver that sent it (names a rule-fed heartbeat)
+    ci_raw: str | None = None     # the sender's name of the CI, when the catalogue knows it by another

@@ -84,6 +84,7 @@ class Ticket(msgspec.Struct, kw_only=True):
     status: TicketStatus = TicketStatus.OPEN
     source: TicketSource = TicketSource.MONITORING
     ci: str = "unknown"
+    ci_raw: str | None = None                  # what the sender called the CI, when the catalogue renamed it
     ci_operational: bool | None = None
     affected_service: str | None = None
     title: str = ""

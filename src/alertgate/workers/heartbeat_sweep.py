@@ -34,6 +34,7 @@ class HeartbeatSweep:
             await layout.ensure(redis)
             intake = build_intake(ctx.settings, redis, self._rules, connect_queue_redis(ctx.settings))
             await intake.maintenance.refresh(intake.windows)  # (an expiry inside a window is held by it)
+            await intake.catalogue.refresh()
             now = datetime.now(UTC)
             await intake.heartbeats.register(ctx.settings.heartbeats.expected, now)
             swept = await intake.heartbeats.sweep(now)

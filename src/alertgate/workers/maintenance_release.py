@@ -45,6 +45,7 @@ class MaintenanceRelease:
             await layout.ensure(redis)
             intake = build_intake(settings, redis, self._rules, connect_queue_redis(settings))
             await intake.maintenance.refresh(intake.windows)
+            await intake.catalogue.refresh()
             now = datetime.now(UTC)
             in_force = {window_id for window_id, _ in intake.maintenance.in_force(now)}
             released = dropped = 0

@@ -1,0 +1,121 @@
+"""The CI catalogue, pure: each CI with its aliases, and the lookup every alert goes through at
+intake. A raw CI resolves by exact name or alias, then case-insensitively; the index holds both
+spellings, so a lookup is one or two dict reads. A catalogue is built whole and checked whole:
+no name or alias may name two CIs, and parents must exist and never loop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated
+
+import msgspec
+
+CIName = Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+Criticality = Annotated[int, msgspec.Meta(ge=1, le=4)]
+MAX_DEPTH = 16   # parents followed at most this far (a check of the catalogue, not correlation's depth)
+
+
+class CI(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One configuration item. ``criticality`` 1 (highest) – 4 is the impact of its faults where no
+    rule sets one; ``parents``: the CIs it depends on (a switch, a cluster, a host)."""
+
+    name: CIName
+    aliases: list[CIName] = []
+    service: str | None = None
+    owner_group: str | None = None
+    criticality: Criticality | None = None
+    location: str | None = None
+    parents: list[CIName] = []
+    contacts: list[str] = []
+
+
+class Entry(msgspec.Struct, frozen=True):
+    """A CI and where it was defined (``config/cmdb/x.yaml:12``, or ``api``)."""
+
+    ci: CI
+    origin: str
+
+
+class CatalogueInvalid(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Catalogue:
+    def __init__(self, entries: Iterable[Entry] = ()) -> None:
+        """Raises CatalogueInvalid with every problem found, each naming where."""
+        self.entries: dict[str, Entry] = {}
+        owner: dict[str, Entry] = {}   # folded name or alias → the entry that claims it
+        problems: list[str] = []
+        for entry in entries:
+            ci = entry.ci
+            if ci.name in self.entries:
+                problems.append(f"{entry.origin}: CI {ci.name!r} is defined twice (also {self.entries[ci.name].origin})")
+                continue
+            self.entries[ci.name] = entry
+            for spelling in (ci.name, *ci.aliases):
+                first = owner.setdefault(spelling.casefold(), entry)
+                if first.ci.name != ci.name:
+                    problems.append(f"{entry.origin}: {spelling!r} of CI {ci.name!r} already names CI "
+                                    f"{first.ci.name!r} ({first.origin})")
+        problems += self._check_parents()
+        if problems:
+            raise CatalogueInvalid(problems)
+        self._index: dict[str, CI] = {folded: entry.ci for folded, entry in owner.items()}
+        for entry in self.entries.values():
+            for spelling in (entry.ci.name, *entry.ci.aliases):
+                self._index[spelling] = entry.ci
+
+    def _check_parents(self) -> list[str]:
+        problems = []
+        for name, entry in self.entries.items():
+            for parent in entry.ci.parents:
+                if parent not in self.entries:
+                    problems.append(f"{entry.origin}: CI {name!r} names parent {parent!r}, which is not in the catalogue")
+            if name in self._reachable(name, MAX_DEPTH):
+                problems.append(f"{entry.origin}: CI {name!r} depends on itself through its parents")
+        return problems
+
+    def _reachable(self, name: str, depth: int) -> set[str]:
+        seen: set[str] = set()
+        level = {name}
+        for _ in range(depth):
+            level = {p for current in level if current in self.entries for p in self.entries[current].ci.parents} - seen
+            if not level:
+                break
+            seen |= level
+        return seen
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def resolve(self, raw: str) -> CI | None:
+        """The CI a sender's name means: exact name or alias, then case-insensitively; None if unknown."""
+        found = self._index.get(raw)
+        if found is None:
+            found = self._index.get(raw.casefold())
+        return found
+
+    def ancestors(self, name: str, depth: int) -> list[str]:
+        """The CIs ``name`` depends on, nearest first, at most ``depth`` levels up, each once."""
+        found: list[str] = []
+        level = [name]
+        for _ in range(depth):
+            level = [p for current in level if current in self.entries for p in self.entries[current].ci.parents
+                     if p != name and p not in found]
+            level = list(dict.fromkeys(level))
+            if not level:
+                break
+            found += level
+        return found
+
+
+class CIBody(CI, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A CI as ``PUT /api/v1/cis/{name}`` takes it: the name comes from the path (a ``name`` in
+    the body must be the same)."""
+
+    name: CIName | None = None
+
+    def named(self, name: str) -> CI:
+        return CI(**(msgspec.structs.asdict(self) | {"name": name}))
