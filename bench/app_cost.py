@@ -11,6 +11,8 @@ every alert a new master of a CI no round has seen (rules, ticket, dispatch job 
 Variants, each after a FLUSHALL:
 - ceiling:  bench/ceiling_app.py (decode only, the ``@post`` route);
 - gateway:  the real app;
+- catalogue: the real app with a CI catalogue of every CI of the storm (config/cmdb, a CSV): each
+            alert's CI is an alias of its CI, so every alert is renamed to the canonical name;
 - in-window: the real app with a maintenance window in force that holds every alert (storm only):
             what a storm inside a window costs, once each key has had an occurrence held (untimed),
             as the gateway variant's keys have their master;
@@ -50,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from run import CIS, NAMES, TOKEN, alert, census, storm_alerts  # noqa: E402
+from run import CIS, NAMES, TOKEN, alert, census, config_with_catalogue, storm_alerts  # noqa: E402
 
 PATH = "/api/v1/alerts/alertmanager"
 CALLERS = 16
@@ -82,7 +84,7 @@ async def post(app, content: bytes, path: str = PATH, expect: int = 200, method:
         raise RuntimeError(f"{path} answered {status}")
 
 
-VARIANTS = ("ceiling", "gateway", "in-window", "no-redis")
+VARIANTS = ("ceiling", "gateway", "catalogue", "in-window", "no-redis")
 FIRST_HELD = 50_000_000   # (ms after the storm's first alert: occurrences no storm alert repeats)
 WINDOW = json.dumps({"title": "bench: everything in maintenance", "all": True,
                      "starts_at": "2026-01-01T00:00:00Z", "ends_at": "2026-01-07T00:00:00Z",
@@ -167,7 +169,7 @@ async def measure(variant: str, shapes: dict, masters: list[bytes], held_first: 
                 if held != alerts:
                     raise RuntimeError(f"{shape}: expected {alerts} held alerts, Redis holds {held}")
                 await post(app, b"", "/api/v1/maintenance/MW-000001", 200, "DELETE")  # (ended before the next round)
-            if variant == "gateway":
+            if variant in ("gateway", "catalogue"):
                 held = census(client)
                 if held["masters" if shape == "fresh" else "duplicates"] != alerts:
                     raise RuntimeError(f"{shape}: expected {alerts} new tickets, Redis holds {held}")
@@ -199,6 +201,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--instructions", action="store_true", help="count instructions under valgrind instead")
     parser.add_argument("--variant", choices=VARIANTS, help="(one process per variant)")
+    parser.add_argument("--only", help="these variants (comma-separated), not all")
     parser.add_argument("--dumps", type=Path, help="(callgrind's dumps, with --variant and --instructions)")
     args = parser.parse_args()
     if args.variant is None:
@@ -212,6 +215,8 @@ def main() -> int:
                       PROMETHEUS_MULTIPROC_DIR=tempfile.mkdtemp(dir=work))  # (as served)
     if args.variant == "no-redis":
         answered_in_process()
+    if args.variant == "catalogue":
+        os.environ["ALERTGATE_CONFIG_DIR"] = str(config_with_catalogue(work))
     alerts = storm_alerts(args.alerts + CIS * NAMES)
     masters = [body(alerts[i:i + 50]) for i in range(0, CIS * NAMES, 50)]
     firsts = [alert(i % CIS, (i // CIS) % NAMES, FIRST_HELD + i) for i in range(CIS * NAMES)]
@@ -238,7 +243,7 @@ def compare(args: argparse.Namespace) -> int:
         return 2
     alerts, rounds = (min(args.alerts, 2_000), 1) if args.instructions else (args.alerts, args.rounds)
     rows = {}
-    for variant in VARIANTS:
+    for variant in args.only.split(",") if args.only else VARIANTS:
         command = [sys.executable, __file__, "--variant", variant, "--alerts", str(alerts), "--rounds", str(rounds)]
         with tempfile.TemporaryDirectory(prefix="alertgate-app-cost-") as dumps:
             if args.instructions:

@@ -65,6 +65,19 @@ def storm_alerts(total: int) -> list[dict]:
     return [alert(i % CIS, (i // CIS) % NAMES, i) for i in range(total)]
 
 
+def config_with_catalogue(work: Path) -> Path:
+    """The shipped settings and a catalogue of every CI the storm and fresh shapes name (as
+    ``host<n>``, an alias of ``host<n>.prod.example``), under racks and a core switch."""
+    config = work / "config"
+    shutil.copytree(ROOT / "config", config)
+    rows = ["name,aliases,service,owner_group,criticality,parents", "core1,,network,network,1,"]
+    rows += [f"rack{r},,network,network,2,core1" for r in range(50)]
+    rows += [f"host{n}.prod.example,host{n};10.{n // 250}.{n % 250}.1,svc{n % 20},ops,{1 + n % 4},rack{n % 50}"
+             for n in range(CIS * 40)]
+    (config / "cmdb" / "bench.csv").write_text("\n".join(rows) + "\n")
+    return config
+
+
 def write_bodies(path: Path, alerts: list[dict], per_request: int) -> int:
     lines = [json.dumps({"version": "4", "status": "firing", "receiver": "alertgate", "groupKey": "{}:{}",
                          "truncatedAlerts": 0, "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
@@ -163,6 +176,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="ceiling and storm-1 alternate this many times, each as long as storm-1's fit; "
                              "the median round counts")
+    parser.add_argument("--catalogue", action="store_true",
+                        help="with a CI catalogue of every CI the workloads name (each alert's CI an alias)")
     parser.add_argument("--console", action="store_true",
                         help="keep a console signed in and streaming its live queue (/console/events) all along")
     args = parser.parse_args()
@@ -181,6 +196,8 @@ def main() -> int:
     env.update(ALERTGATE_REDIS_URL=server.url, ALERTGATE_PORT=str(port), ALERTGATE_LOG_LEVEL="warning",
                ALERTGATE_CONFIG_DIR=str(ROOT / "config"), ALERTGATE_DATA_DIR=str(work / "var"),
                ALERTGATE_BOOTSTRAP_TOKENS=f"source:{TOKEN},viewer:{VIEWER}")
+    if args.catalogue:
+        env["ALERTGATE_CONFIG_DIR"] = str(config_with_catalogue(work))
     python = sys.executable
     gateway = start([python, "-m", "alertgate", "serve", "--workers", str(args.workers)], env, work / "gateway.log")
     ceiling = start([python, str(ROOT / "bench/ceiling_app.py"), "--port", str(ceiling_port), "--workers", str(args.workers)],

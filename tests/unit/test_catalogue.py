@@ -74,7 +74,7 @@ def test_the_fixture_files_load_a_few_hundred_cis_with_their_topology():
     found = Catalogue(entries)
     assert len(found) > 300
     server = found.resolve("srv-017.prod.example")
-    assert server.name == "srv-017" and server.service and server.parents == ["acc-sw02"]
+    assert server.name == "srv-017" and server.service and server.parents == ("acc-sw02",)
     assert found.resolve("srv-017:9100") is server   # an alias as host:port too
     assert found.ancestors("erp-app1", 3) == ["srv-001", "srv-002", "acc-sw01", "core-sw1"]
     assert next(e for e in entries if e.ci.name == "srv-001").origin == f"{FIXTURES / 'servers.csv'}:2"

@@ -15,21 +15,24 @@ Criticality = Annotated[int, msgspec.Meta(ge=1, le=4)]
 MAX_DEPTH = 16   # parents followed at most this far (a check of the catalogue, not correlation's depth)
 
 
-class CI(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+class CI(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True, gc=False):
     """One configuration item. ``criticality`` 1 (highest) – 4 is the impact of its faults where no
-    rule sets one; ``parents``: the CIs it depends on (a switch, a cluster, a host)."""
+    rule sets one; ``parents``: the CIs it depends on (a switch, a cluster, a host).
+
+    Tuples of strings and ``gc=False``: a catalogue of tens of thousands of CIs adds nothing for
+    Python's garbage collector to walk (it cannot hold a cycle); tracked, it slowed every request."""
 
     name: CIName
-    aliases: list[CIName] = []
+    aliases: tuple[CIName, ...] = ()
     service: str | None = None
     owner_group: str | None = None
     criticality: Criticality | None = None
     location: str | None = None
-    parents: list[CIName] = []
-    contacts: list[str] = []
+    parents: tuple[CIName, ...] = ()
+    contacts: tuple[str, ...] = ()
 
 
-class Entry(msgspec.Struct, frozen=True):
+class Entry(msgspec.Struct, frozen=True, gc=False):
     """A CI and where it was defined (``config/cmdb/x.yaml:12``, or ``api``)."""
 
     ci: CI
@@ -62,10 +65,11 @@ class Catalogue:
         problems += self._check_parents()
         if problems:
             raise CatalogueInvalid(problems)
-        self._index: dict[str, CI] = {folded: entry.ci for folded, entry in owner.items()}
+        # every spelling as written and folded → its CI (read directly by the intake's loop)
+        self.index: dict[str, CI] = {folded: entry.ci for folded, entry in owner.items()}
         for entry in self.entries.values():
             for spelling in (entry.ci.name, *entry.ci.aliases):
-                self._index[spelling] = entry.ci
+                self.index[spelling] = entry.ci
 
     def _check_parents(self) -> list[str]:
         problems = []
@@ -92,9 +96,9 @@ class Catalogue:
 
     def resolve(self, raw: str) -> CI | None:
         """The CI a sender's name means: exact name or alias, then case-insensitively; None if unknown."""
-        found = self._index.get(raw)
+        found = self.index.get(raw)
         if found is None:
-            found = self._index.get(raw.casefold())
+            found = self.index.get(raw.casefold())
         return found
 
     def ancestors(self, name: str, depth: int) -> list[str]:

@@ -31,6 +31,7 @@ class CatalogueService:
         self._store = store
         self._on_unknown = on_unknown
         self.catalogue = Catalogue()
+        self.active = False   # the catalogue holds a CI (without one, intake skips it)
         self.last_problems: list[str] = []
         self._files: list[Entry] = []
         self._api: list[Entry] = []
@@ -74,6 +75,7 @@ class CatalogueService:
             self.catalogue = Catalogue([*files, *api])
         except CatalogueInvalid as exc:
             return exc.problems
+        self.active = len(self.catalogue) > 0
         self._files, self._api = files, api
         return []
 
@@ -126,17 +128,16 @@ class CatalogueService:
 
     def resolve(self, alerts: Sequence[Alert]) -> tuple[list[Alert], list[CI | None]]:
         """Each alert with its canonical CI (the sender's name kept as ``ci_raw`` when it differs),
-        and the CI each resolved to. With an empty catalogue nothing is looked up or counted."""
-        catalogue = self.catalogue
-        if not len(catalogue):
-            return list(alerts), [None] * len(alerts)
+        and the CI each resolved to (intake calls it only while ``active``)."""
+        get = self.catalogue.index.get   # (the lookup inlined: this runs for every alert of a storm)
         resolved, cis = [], []
         for alert in alerts:
-            ci = catalogue.resolve(alert.ci)
+            raw = alert.ci
+            ci = get(raw) or get(raw.casefold())
             if ci is None:
                 self._count_unknown(alert)
-            elif ci.name != alert.ci:
-                alert = msgspec.structs.replace(alert, ci=ci.name, ci_raw=alert.ci)
+            elif ci.name != raw:
+                alert = msgspec.structs.replace(alert, ci=ci.name, ci_raw=raw)
             resolved.append(alert)
             cis.append(ci)
         return resolved, cis

@@ -62,7 +62,9 @@ class Intake:
         echoes = [i for i, alert in enumerate(alerts) if alert.update and zabbix.is_echo(alert)]
         if echoes:  # (rare: the update webhooks of alertgate's own acknowledgements)
             return await self._without_echoes(alerts, set(echoes), now)
-        alerts, cis = self.catalogue.resolve(alerts)
+        cis = None
+        if self.catalogue.active:
+            alerts, cis = self.catalogue.resolve(alerts)
         alerts, policies = classify(alerts, self._rules, now, cis)
         held = self.maintenance.holding(alerts, policies, now)
         if held is not None and self.maintenance.changes != self._window_changes:
@@ -110,12 +112,14 @@ class Intake:
 
 
 def classify(alerts: list[Alert], rules: RulesService, now: datetime,
-             cis: list[CI | None]) -> tuple[list[Alert], list[Policy]]:
-    """Each alert's Policy (``cis``: each one's catalogue CI); a classify rule that corrects the
-    CI or names the symptom changes the alert's dedup key."""
+             cis: list[CI | None] | None = None) -> tuple[list[Alert], list[Policy]]:
+    """Each alert's Policy (``cis``: each one's catalogue CI, if a catalogue is in use); a classify
+    rule that corrects the CI or names the symptom changes the alert's dedup key."""
     evaluate = rules.engine.evaluate
-    policies = [evaluate(alert, now, ci).policy for alert, ci in zip(alerts, cis)]
-    corrected = [a if (not p.ci or p.ci == a.ci) and (not p.symptom or p.symptom == a.symptom)
-                 else msgspec.structs.replace(a, ci=p.ci or a.ci, symptom=p.symptom or a.symptom)
-                 for a, p in zip(alerts, policies)]
+    if cis is None:
+        policies = [evaluate(alert, now).policy for alert in alerts]
+    else:
+        policies = [evaluate(alert, now, ci).policy for alert, ci in zip(alerts, cis)]
+    corrected = [msgspec.structs.replace(a, ci=p.ci or a.ci, symptom=p.symptom or a.symptom) if p.ci or p.symptom
+                 else a for a, p in zip(alerts, policies)]
     return corrected, policies
