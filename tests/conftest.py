@@ -4,6 +4,7 @@ free loopback port (never a Redis it did not start); fakeredis serves only the u
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -115,3 +116,21 @@ def gateway(gateway_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+SYMPTOM_RULE = """
+classify:
+  - name: zabbix-disk-full
+    when: {all: [{field: source, equals: zabbix}, {field: title, regex: '(?i)disk full'}]}
+    set: {symptom: DiskFull}
+"""
+
+
+@pytest.fixture
+def catalogue_config(tmp_path):
+    """The shipped settings, the fixture catalogue, and a rule naming Zabbix's disk trigger's symptom."""
+    target = tmp_path / "config"
+    shutil.copytree(ROOT / "config", target)
+    shutil.copytree(ROOT / "tests/fixtures/cmdb", target / "cmdb", ignore=shutil.ignore_patterns("*.py"), dirs_exist_ok=True)
+    (target / "rules" / "00-symptoms.yaml").write_text(SYMPTOM_RULE)
+    return target

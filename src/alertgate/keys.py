@@ -247,10 +247,26 @@ MAINTENANCE_RELEASE_LOCK = "ag:maintenance:release-lock"
 CATALOGUE_RECORDS = "ag:{cis}:records"   # hash: CI name → the CI pushed through the API (JSON)
 CATALOGUE_VERSION = "ag:{cis}:version"   # new at every change: processes reload the catalogue
 CATALOGUE_UNKNOWN = "ag:{cis}:unknown"   # zset: a raw CI no catalogue entry names → alerts seen
+TOPOLOGY_RECENT = "ag:{topo}:recent"     # zset: opened at → "<ci> <master id>", masters of parent CIs
 
 
 def maintenance_key(window_id: str) -> str:
     return f"ag:{{mw}}:w:{window_id}"
+
+
+def correlated_key(tag: str) -> str:
+    """The shard's correlated tickets (zset: created at → id), which the sweep may promote
+    (``dedup/ingest.lua`` names it as the masters key plus ``:correlated``)."""
+    return f"{masters_key(tag)}:correlated"
+
+
+def correlated_keys() -> tuple[str, ...]:
+    return tuple(correlated_key(shard) for shard in BASE32)
+
+
+def correlated_children_key(master_id: str) -> str:
+    """The correlated tickets linked to a master (list; written after the ingest that linked them)."""
+    return f"{ticket_key(master_id)}:correlated"
 
 
 def held_key(tag: str) -> str:

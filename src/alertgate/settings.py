@@ -148,6 +148,13 @@ class Maintenance(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     push_ahead: Seconds = Seconds(86400.0)         # an occurrence is pushed this long before it starts
 
 
+class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Topology correlation over the CI catalogue's parents (SPEC §11)."""
+
+    window: Seconds = Seconds(600.0)   # a parent's master opened at most this long before correlates
+    max_depth: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3   # parents followed this far up
+
+
 class SourceSync(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Tickets → sources (SPEC §10; off by default), on the APIs listed under ``reconcile``."""
 
@@ -201,6 +208,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     reconcile: Reconcile = msgspec.field(default_factory=Reconcile)
     maintenance: Maintenance = msgspec.field(default_factory=Maintenance)
     sync: SourceSync = msgspec.field(default_factory=SourceSync)
+    topology: Topology = msgspec.field(default_factory=Topology)
 
     @property
     def queue_url(self) -> str | None:

@@ -177,3 +177,57 @@ def test_a_window_holds_a_storm_across_the_masters_and_its_end_releases_every_oc
         tickets = client.get("/api/v1/tickets?limit=200", headers=VIEW).json()["tickets"]
         assert sorted(t["kind"] for t in tickets) == ["duplicate"] * 40 + ["master"] * 40
         assert {t["outage_start"] for t in tickets if t["kind"] == "master"} == {"2026-12-04T10:00:00Z"}
+
+
+def test_correlation_across_slots_stays_correct_when_the_parent_resolves_mid_storm(cluster, redis_url, tmp_path):
+    """SPEC §11 on a Cluster: the children (servers) and their parent (a core switch) live in other
+    slots. Children arrive from 8 threads while the parent's master is resolved among them; after
+    the next sweep no child is left correlated to a resolved master without a recovery (each is
+    either a master or still correlated to an unresolved one), and each has one ticket."""
+    import shutil
+    import threading
+
+    import redis
+    from redis.cluster import RedisCluster as Cluster
+
+    from alertgate.settings import load_settings
+    from alertgate.workers.correlation_sweep import CorrelationSweep
+    from alertgate.workers.worker import create_worker
+    from tests.conftest import BOOTSTRAP, ROOT
+
+    Cluster.from_url(cluster.url).flushall(target_nodes=Cluster.PRIMARIES)
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(ROOT / "tests/fixtures/cmdb", config / "cmdb", dirs_exist_ok=True)
+    env = cluster_env(cluster, redis_url, ALERTGATE_CONFIG_DIR=str(config))
+    hosts = [f"srv-{n:03d}" for n in range(1, 151)]   # every server behind core-sw1
+    with client_for(cluster.url, **env) as client:
+        core = client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                           json=am_body(am_alert("SwitchDown", "core-sw1"))).json()["results"][0]
+        answers: dict[str, dict] = {}
+        lock = threading.Lock()
+
+        def send(chunk: list[str]) -> None:
+            for host in chunk:
+                result = client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                                     json=am_body(am_alert("HostDown", host))).json()["results"][0]
+                with lock:
+                    answers[host] = result
+
+        threads = [threading.Thread(target=send, args=(hosts[i::8],)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.05)
+        assert act(client, core["ticket_id"], "resolve", resolution_code="resolved_by_workaround").status_code == 200
+        for thread in threads:
+            thread.join()
+        outcomes = {r["outcome"] for r in answers.values()}
+        assert "correlated" in outcomes and outcomes <= {"correlated", "new"} and len(answers) == len(hosts)
+        settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP, **env})
+        create_worker(settings, redis.Redis.from_url(redis_url))
+        CorrelationSweep().run()
+        for host, result in answers.items():
+            shown = client.get(f"/api/v1/tickets/{result['ticket_id']}", headers=VIEW).json()["ticket"]
+            assert shown["kind"] == "master", (host, shown["kind"], result["outcome"])
+        tickets = client.get("/api/v1/tickets?limit=500", headers=VIEW).json()["tickets"]
+        assert sorted(t["ci"] for t in tickets if t["ci"] != "core-sw1") == sorted(hosts)   # one each

@@ -6,38 +6,19 @@ good catalogue and names file and line."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
 
-from tests.conftest import ADMIN_SECRET, MANAGER_SECRET, ROOT
+from tests.conftest import ADMIN_SECRET, MANAGER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for, zabbix_event
 from tests.integration.test_ticket_api import DESK, VIEW
 
 pytestmark = pytest.mark.integration
 ADMIN = {"Authorization": f"Bearer {ADMIN_SECRET}"}
 MANAGER = {"Authorization": f"Bearer {MANAGER_SECRET}"}
-SYMPTOM_RULE = """
-classify:
-  - name: zabbix-disk-full
-    when: {all: [{field: source, equals: zabbix}, {field: title, regex: '(?i)disk full'}]}
-    set: {symptom: DiskFull}
-"""
-
-
-@pytest.fixture
-def config_dir(tmp_path):
-    """The shipped settings, the fixture catalogue, and a rule naming Zabbix's disk trigger's symptom."""
-    target = tmp_path / "config"
-    shutil.copytree(ROOT / "config", target)
-    shutil.copytree(ROOT / "tests/fixtures/cmdb", target / "cmdb", ignore=shutil.ignore_patterns("*.py"), dirs_exist_ok=True)
-    (target / "rules" / "00-symptoms.yaml").write_text(SYMPTOM_RULE)
-    return target
-
-
-def test_one_machine_named_three_ways_by_three_senders_is_one_ci_and_one_master(redis_url, config_dir):
-    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config_dir)) as client:
+def test_one_machine_named_three_ways_by_three_senders_is_one_ci_and_one_master(redis_url, catalogue_config):
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(catalogue_config)) as client:
         first = client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
                             json=am_body(am_alert("DiskFull", "db1.prod.example"))).json()["results"][0]
         zabbix = client.post("/api/v1/alerts/zabbix", headers=SOURCE,
@@ -52,8 +33,8 @@ def test_one_machine_named_three_ways_by_three_senders_is_one_ci_and_one_master(
         assert ticket["impact"] == 1   # the CI's criticality, no rule setting impact
 
 
-def test_an_unknown_ci_passes_unchanged_and_is_counted(redis_url, config_dir):
-    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config_dir)) as client:
+def test_an_unknown_ci_passes_unchanged_and_is_counted(redis_url, catalogue_config):
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(catalogue_config)) as client:
         for starts in ("2026-12-05T01:00:00Z", "2026-12-05T01:05:00Z"):
             client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
                         json=am_body(am_alert("DiskFull", "mystery-9", starts=starts)))
@@ -74,8 +55,8 @@ def test_with_no_catalogue_nothing_is_counted_as_unknown(redis_url):
         assert client.get("/api/v1/cis", headers=VIEW).json() == {"count": 0, "problems": [], "cis": []}
 
 
-def test_the_api_pushes_shows_and_removes_cis_and_refuses_what_would_break_the_catalogue(redis_url, config_dir):
-    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config_dir)) as client:
+def test_the_api_pushes_shows_and_removes_cis_and_refuses_what_would_break_the_catalogue(redis_url, catalogue_config):
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(catalogue_config)) as client:
         listed = client.get("/api/v1/cis", headers=VIEW).json()
         assert listed["count"] == 343 and listed["problems"] == []
         shown = client.get("/api/v1/cis/srv-001", headers=VIEW).json()
@@ -112,9 +93,9 @@ def test_the_api_pushes_shows_and_removes_cis_and_refuses_what_would_break_the_c
         assert client.get("/api/v1/cis/batch7", headers=VIEW).status_code == 404
 
 
-def test_a_ci_pushed_to_one_process_is_known_to_another(redis_url, config_dir):
-    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config_dir)) as one, \
-            client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config_dir)) as other:
+def test_a_ci_pushed_to_one_process_is_known_to_another(redis_url, catalogue_config):
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(catalogue_config)) as one, \
+            client_for(redis_url, ALERTGATE_CONFIG_DIR=str(catalogue_config)) as other:
         one.put("/api/v1/cis/late1", headers=ADMIN, json={"aliases": ["late1.example"], "service": "crm"})
         deadline = time.monotonic() + 5
         while other.get("/api/v1/cis/late1", headers=VIEW).status_code != 200:
@@ -122,9 +103,9 @@ def test_a_ci_pushed_to_one_process_is_known_to_another(redis_url, config_dir):
             time.sleep(0.1)
 
 
-def test_a_bad_catalogue_file_keeps_the_last_good_catalogue_and_names_file_and_line(redis_url, config_dir):
-    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config_dir)) as client:
-        (config_dir / "cmdb" / "zz-broken.yaml").write_text("- name: ok1\n- name: bad1\n  parents: [nowhere]\n")
+def test_a_bad_catalogue_file_keeps_the_last_good_catalogue_and_names_file_and_line(redis_url, catalogue_config):
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(catalogue_config)) as client:
+        (catalogue_config / "cmdb" / "zz-broken.yaml").write_text("- name: ok1\n- name: bad1\n  parents: [nowhere]\n")
         deadline = time.monotonic() + 5
         while not (listed := client.get("/api/v1/cis", headers=VIEW).json())["problems"]:
             assert time.monotonic() < deadline, "the broken file was never read"

@@ -65,6 +65,8 @@ class Catalogue:
         problems += self._check_parents()
         if problems:
             raise CatalogueInvalid(problems)
+        self.parents = frozenset(p for entry in self.entries.values() for p in entry.ci.parents)
+        self._ancestors: dict[tuple[str, int], tuple[str, ...]] = {}
         # every spelling as written and folded → its CI (read directly by the intake's loop)
         self.index: dict[str, CI] = {folded: entry.ci for folded, entry in owner.items()}
         for entry in self.entries.values():
@@ -99,6 +101,14 @@ class Catalogue:
         found = self.index.get(raw)
         if found is None:
             found = self.index.get(raw.casefold())
+        return found
+
+    def ancestors_of(self, name: str, depth: int) -> tuple[str, ...]:
+        """``ancestors``, worked out once per CI and depth."""
+        key = (name, depth)
+        found = self._ancestors.get(key)
+        if found is None:
+            found = self._ancestors[key] = tuple(self.ancestors(name, depth))
         return found
 
     def ancestors(self, name: str, depth: int) -> list[str]:

@@ -27,6 +27,7 @@ class Outcome(str, enum.Enum):
     UPDATED = "updated"
     IGNORED = "ignored"
     HEARTBEAT = "heartbeat"    # a rule turned the alert into a ping of a heartbeat (SPEC §9)
+    CORRELATED = "correlated"  # a parent CI's recent master caused it: linked, not dispatched (SPEC §11)
 
 
 class KeyState(msgspec.Struct, kw_only=True):

@@ -25,6 +25,9 @@
 -- has seen holding a ticket) a decision to open a master writes nothing and answers
 -- 'need_master'; the caller sends the alert again with the fields, and the decision is taken
 -- anew, atomically, in that call. With them, a decision that opens no master ignores them.
+-- A new master's fields may name `caused_by` (topology correlation, SPEC §11): it is then a
+-- ticket of kind correlated, listed in <masters key>:correlated instead of the masters, and answers
+-- 'correlated' with that master; its recovery and reopening answer with it too.
 -- Answers outcome, ticket, master for each alert, in order ('error', message, '' on failure).
 local UNRESOLVED = {open = true, assigned = true, in_progress = true, pending_change = true, suspended = true}
 
@@ -96,7 +99,8 @@ local function decide()
       return {'ignored', '', ''}
     end
     local hkey = tkey(holder)
-    local hkind, hstatus, hmaster, hend = unpack(redis.call('HMGET', hkey, 'kind', 'status', 'master_id', 'outage_end'))
+    local hkind, hstatus, hmaster, hend, hcause = unpack(redis.call('HMGET', hkey, 'kind', 'status', 'master_id',
+      'outage_end', 'caused_by'))
     local master = master_of(holder, hmaster)
     if seen then
       redis.call('EXPIRE', occ_key, A[10])  -- a repeat writes too: see the firing case below
@@ -112,6 +116,11 @@ local function decide()
     if hkind == 'master' and A[7] == '1' and UNRESOLVED[hstatus] then
       resolve_with_duplicates(holder)
       return {'resolved', holder, holder}
+    end
+    if hkind == 'correlated' and A[7] == '1' and UNRESOLVED[hstatus] then
+      -- (answered with the parent's master: no restoration notice for a ticket nobody was told of)
+      resolve_with_duplicates(holder)
+      return {'resolved', holder, hcause or ''}
     end
     if hkind == 'master' then timeline(hkey, 'recovery', nil, nil, 'recovered: ' .. A[12]) end
     return {'recovered', holder, master}
@@ -174,6 +183,11 @@ local function decide()
     redis.call('HINCRBY', mkey, 'reopen_count', 1)
     timeline(mkey, 'reopen', 'resolved', 'in_progress', 'occurred again: ' .. A[12])
     record(master)
+    local mkind, mcause = unpack(redis.call('HMGET', mkey, 'kind', 'caused_by'))
+    if mkind == 'correlated' then  -- still its parent's: listed again for the sweep, not dispatched
+      redis.call('ZADD', masters_key .. ':correlated', A[3], master)
+      return {'reopened', master, mcause or ''}
+    end
     return {'reopened', master, master}
   end
 
@@ -187,7 +201,11 @@ local function decide()
   local key = tkey(id)
   local fields = {'id', id, 'origin', outcome, 'created_at', A[3], 'updated_at', A[3],
     'last_occurrence_at', A[3], 'outage_start', A[9], 'occurrence_id', A[12], 'alert_source', A[13]}
-  for i = 15, #A do fields[#fields + 1] = A[i] end
+  local caused = nil  -- a parent CI's master this one is correlated to (master_fields' caused_by)
+  for i = 15, #A do
+    fields[#fields + 1] = A[i]
+    if A[i] == 'caused_by' and i % 2 == 1 then caused = A[i + 1] end
+  end
   redis.call('HSET', key, unpack(fields))
   if outcome == 'recurrence' then
     -- A recurrence copies the closed ticket's content and links to it.
@@ -200,6 +218,11 @@ local function decide()
   end
   redis.call('HSET', state_key, 'master', id)
   redis.call('ZADD', index_key, A[3], id)
+  if caused then
+    redis.call('ZADD', masters_key .. ':correlated', A[3], id)
+    record(id)
+    return {'correlated', id, caused}
+  end
   redis.call('ZADD', masters_key, A[3], id)
   record(id)
   return {outcome, id, id}

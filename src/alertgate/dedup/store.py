@@ -43,10 +43,12 @@ class IngestResult(msgspec.Struct):
     maintenance_id: str | msgspec.UnsetType = msgspec.UNSET   # the window that holds it (shown only then)
 
 
-def master_fields(alert: Alert, policy: Policy, now: datetime, ticket_source: str = "monitoring") -> list[str | bytes]:
-    """The new master's hash fields, as field, value pairs for the script."""
+def master_fields(alert: Alert, policy: Policy, now: datetime, ticket_source: str = "monitoring",
+                  caused_by: str | None = None) -> list[str | bytes]:
+    """The new master's hash fields, as field, value pairs for the script; with ``caused_by`` (a
+    parent CI's master) it is a correlated ticket instead."""
     fields = {
-        "kind": "master", "status": "open", "source": ticket_source,
+        "kind": "correlated" if caused_by else "master", "caused_by": caused_by, "status": "open", "source": ticket_source,
         "ci": alert.ci, "ci_raw": alert.ci_raw, "symptom": alert.symptom, "title": alert.title, "description": alert.description,
         "severity": alert.severity, "category": policy.category, "area": policy.area,
         "subarea": policy.subarea, "nature": policy.nature, "affected_service": policy.affected_service,
@@ -88,7 +90,7 @@ class DedupStore:
         self._held.clear()
 
     def _call(self, alert: Alert, policy: Policy, now: datetime, stamp: tuple[str, str], with_master: bool,
-              held_by: str | None = None) -> Call:
+              held_by: str | None = None, caused_by: str | None = None) -> Call:
         """The alert's keys and script arguments, with the new master's fields if ``with_master``
         or its key is not known to hold a ticket. ``stamp``: ``now`` as the script takes it
         (epoch, ISO), computed once per request."""
@@ -104,7 +106,7 @@ class DedupStore:
             kind, update_entry, prefix = "maintenance", held_by, held
             extra = (pack_held(alert),) if with_master or (state, held_by) not in self._held else ()
         elif (with_master or state not in self._known) and kind == "firing":
-            extra = master_fields(alert, policy, now, self._ticket_sources.get(alert.source, "monitoring"))
+            extra = master_fields(alert, policy, now, self._ticket_sources.get(alert.source, "monitoring"), caused_by)
         else:
             extra = ()
         return (state, occurrence_key(tag, alert.occurrence_id), index, masters), (
@@ -115,9 +117,11 @@ class DedupStore:
         )
 
     async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
-                     held: Sequence[str | None] | None = None) -> list[IngestResult]:
+                     held: Sequence[str | None] | None = None,
+                     caused: Sequence[str | None] | None = None) -> list[IngestResult]:
         """Decide and apply every alert of one request, in order; suppressed ones touch nothing.
-        ``held``: per alert, the maintenance window that holds it (None: none holds any)."""
+        ``held``: per alert, the maintenance window that holds it (None: none holds any);
+        ``caused``: per alert, the parent CI's master a new ticket would be correlated to."""
         # Rules suppress firing alerts only: a recovery must still reach a ticket opened before.
         # A heartbeat rule's alerts are pings (intake/pipeline.py), firing or not.
         wanted = [i for i, (a, p) in enumerate(zip(alerts, policies))
@@ -129,21 +133,22 @@ class DedupStore:
         # master without its fields at hand (its key's master closed or left the window) goes again
         # with them.
         short: list[int] = []  # replicas that confirmed, per phase that fell short
-        pending = await self._decide(wanted, alerts, policies, now, False, results, short, held)
+        pending = await self._decide(wanted, alerts, policies, now, False, results, short, held, caused)
         if pending:
-            await self._decide(pending, alerts, policies, now, True, results, short, held)
+            await self._decide(pending, alerts, policies, now, True, results, short, held, caused)
         if short:  # both phases ran, so the sender's retry repeats everything
             raise ReplicasBehind(f"{min(short)} of {self._wait_replicas} replicas confirmed in time")
         return results
 
     async def _decide(self, indexes: list[int], alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
                       with_master: bool, into: list[IngestResult], short: list[int],
-                      held: Sequence[str | None] | None) -> list[int]:
+                      held: Sequence[str | None] | None, caused: Sequence[str | None] | None) -> list[int]:
         stamp = (to_field("created_at", now), now.isoformat())
-        if held is None:
+        if held is None and caused is None:
             calls = [self._call(alerts[i], policies[i], now, stamp, with_master) for i in indexes]
         else:
-            calls = [self._call(alerts[i], policies[i], now, stamp, with_master, held[i]) for i in indexes]
+            calls = [self._call(alerts[i], policies[i], now, stamp, with_master, held and held[i], caused and caused[i])
+                     for i in indexes]
         try:
             replies = await self._run(calls, short)
         except NoScriptError:  # Redis restarted (or was flushed) since the script was loaded

@@ -79,6 +79,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
             pass  # (ingest answers 503 until Redis is back; the watches load them then)
         tasks.append(asyncio.create_task(intake.watch_windows(errors=REDIS_UNAVAILABLE)))
         tasks.append(asyncio.create_task(intake.catalogue.watch(errors=REDIS_UNAVAILABLE)))
+        tasks.append(asyncio.create_task(intake.watch_topology(errors=REDIS_UNAVAILABLE)))
 
     async def close_redis() -> None:
         for task in tasks:

@@ -88,6 +88,7 @@ class TicketDetail(msgspec.Struct):
     ticket: Ticket
     duplicates: list[str]
     recurrences: list[str]
+    correlated: list[str] = []   # tickets of child CIs correlated to this master (SPEC §11)
 
 
 class TicketPage(msgspec.Struct):
@@ -131,7 +132,8 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         ticket_id = request.path_params["ticket_id"]
         auth.authorize(request.headers.get("authorization"), READERS)
         ticket = await store.get(ticket_id)
-        return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket), await store.recurrences_of(ticket)))
+        return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket), await store.recurrences_of(ticket),
+                                          await store.correlated_to(ticket.id)))
 
     @post("/api/v1/tickets", status_code=201)
     async def open_ticket(request: Request) -> Response[bytes]:

@@ -12,6 +12,7 @@ from alertgate.correlation.store import CatalogueStore
 from alertgate.dedup.store import DedupStore
 from alertgate.heartbeats.model import SOURCE as HEARTBEAT_SOURCE
 from alertgate.heartbeats.store import HeartbeatStore
+from alertgate.intake.correlation import Correlator
 from alertgate.intake.handoff import JobHandoff
 from alertgate.intake.pipeline import Intake
 from alertgate.intake.sources import REGISTRY
@@ -34,7 +35,8 @@ def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: Sy
     dedup = DedupStore(redis, retention, settings.recurrence_lookback, auto_resolve_defaults(settings),
                        settings.redis_wait_replicas, float(settings.redis_wait_timeout),
                        ticket_sources={name: source.ticket_source for name, source in REGISTRY.items()})
-    return Intake(settings, dedup, rules, JobHandoff(queue_redis, settings.notify.max_attempts,
-                                                    settings.sync.zabbix_acknowledge or settings.sync.alertmanager_silence), HeartbeatStore(redis),
-                  WindowStore(redis),
-                  CatalogueService(Path(settings.config_dir) / "cmdb", CatalogueStore(redis), on_unknown_ci))
+    catalogue = CatalogueService(Path(settings.config_dir) / "cmdb", CatalogueStore(redis), on_unknown_ci)
+    handoff = JobHandoff(queue_redis, settings.notify.max_attempts,
+                         settings.sync.zabbix_acknowledge or settings.sync.alertmanager_silence)
+    return Intake(settings, dedup, rules, handoff, HeartbeatStore(redis), WindowStore(redis), catalogue,
+                  Correlator(catalogue, redis, settings.topology.window, settings.topology.max_depth))

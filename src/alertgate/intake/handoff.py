@@ -41,6 +41,8 @@ class JobHandoff:
         for result in results:
             if result.ticket_id is None:
                 continue
+            if result.master_id not in (None, result.ticket_id):
+                continue  # (a correlated ticket, reopened or resolved: its parent's master is the one worked)
             if result.outcome in DISPATCHED:
                 jobs.append(dispatch_job(result.ticket_id, DISPATCHED[result.outcome], self._attempts))
             elif result.outcome is Outcome.RESOLVED:

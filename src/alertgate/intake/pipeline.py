@@ -7,7 +7,7 @@ credentials, metrics and the answer."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timezone
 
 import msgspec
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -19,6 +19,7 @@ from alertgate.dedup.store import DedupStore, IngestResult
 from alertgate.heartbeats import clock
 from alertgate.heartbeats.model import Definition
 from alertgate.heartbeats.store import HeartbeatStore
+from alertgate.intake.correlation import Correlator
 from alertgate.intake.handoff import JobHandoff
 from alertgate.intake.heartbeats import HeartbeatFeed
 from alertgate.intake.sources import zabbix
@@ -33,8 +34,10 @@ from alertgate.tickets.alert import Alert, AlertStatus
 
 class Intake:
     def __init__(self, settings: Settings, dedup: DedupStore, rules: RulesService, handoff: JobHandoff,
-                 heartbeats: HeartbeatStore, windows: WindowStore, catalogue: CatalogueService) -> None:
+                 heartbeats: HeartbeatStore, windows: WindowStore, catalogue: CatalogueService,
+                 correlation: Correlator) -> None:
         self._dedup, self._rules, self.handoff, self.catalogue = dedup, rules, handoff, catalogue
+        self.correlation = correlation
         self._redis_timeout = float(settings.redis_timeout)
         self.heartbeats = HeartbeatFeed(heartbeats, settings, self.send)
         self.windows, self.maintenance = windows, ActiveWindows()
@@ -48,6 +51,15 @@ class Intake:
                 await self.maintenance.refresh(self.windows)
             except errors:
                 pass  # (Redis is down: the windows known stay; ingest answers 503 meanwhile)
+            await asyncio.sleep(interval)
+
+    async def watch_topology(self, interval: float = 1.0, errors: tuple = ()) -> None:
+        """Read every process's recent masters of parent CIs (topology correlation)."""
+        while True:
+            try:
+                await self.correlation.refresh(datetime.now(timezone.utc))
+            except errors:
+                pass  # (Redis is down: ingest answers 503 meanwhile)
             await asyncio.sleep(interval)
 
     async def send(self, alerts: list[Alert], now: datetime) -> list[IngestResult]:
@@ -70,9 +82,13 @@ class Intake:
         if held is not None and self.maintenance.changes != self._window_changes:
             self._window_changes = self.maintenance.changes
             self._dedup.forget_held()
+        correlating = cis is not None and self.correlation.enabled
+        caused = self.correlation.causes(alerts, cis, now) if correlating else None
         try:
             async with asyncio.timeout(self._redis_timeout):
-                results = await self._dedup.ingest(alerts, policies, now, held)
+                results = await self._dedup.ingest(alerts, policies, now, held, caused)
+                if correlating:
+                    await self.correlation.after_ingest(alerts, results, now)
         except TimeoutError:
             raise RedisTimeoutError(f"no answer within redis_timeout ({self._redis_timeout:g} s)") from None
         for i, policy in enumerate(policies):

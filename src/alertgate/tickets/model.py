@@ -11,6 +11,7 @@ import msgspec
 class TicketKind(str, enum.Enum):
     MASTER = "master"
     DUPLICATE = "duplicate"
+    CORRELATED = "correlated"   # caused by a parent CI's master (SPEC §11): not dispatched unless promoted
 
 
 class TicketStatus(str, enum.Enum):
@@ -109,6 +110,8 @@ class Ticket(msgspec.Struct, kw_only=True):
     master_id: str | None = None
     duplicate_count: int = 0
     recurrence_of: str | None = None
+    caused_by: str | None = None               # the parent CI's master a correlated ticket is linked to
+    promoted_at: datetime | None = None        # when a correlated ticket became a master (its parent's resolved)
     reopen_count: int = 0
     reassignment_count: int = 0
     rejection_count: int = 0

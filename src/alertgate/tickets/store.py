@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from alertgate.keys import (
-    MASTERS_INDEXED, index_key, master_duplicates, master_of_duplicate, masters_key, masters_keys, random_tag,
+    MASTERS_INDEXED, correlated_children_key, index_key, master_duplicates, master_of_duplicate, masters_key, masters_keys, random_tag,
     shard_of, state_key, tag_of, ticket_id_of, ticket_key,
 )
 from alertgate.tickets import index
@@ -132,6 +132,11 @@ class TicketStore:
             if raw and raw.get(b"kind") == b"master":
                 found.append(from_hash(raw))
         return found
+
+    async def correlated_to(self, ticket_id: str) -> list[str]:
+        """The correlated tickets linked to this master (SPEC §11), each once, oldest first."""
+        raw = await self._redis.lrange(correlated_children_key(ticket_id), 0, -1)
+        return list(dict.fromkeys(item.decode() for item in raw))
 
     async def recurrences_of(self, ticket: Ticket) -> list[str]:
         """Masters of the same key that recur this one (newer tickets linking here)."""

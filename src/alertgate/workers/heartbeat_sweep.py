@@ -35,6 +35,7 @@ class HeartbeatSweep:
             intake = build_intake(ctx.settings, redis, self._rules, connect_queue_redis(ctx.settings))
             await intake.maintenance.refresh(intake.windows)  # (an expiry inside a window is held by it)
             await intake.catalogue.refresh()
+            await intake.correlation.refresh(datetime.now(UTC))
             now = datetime.now(UTC)
             await intake.heartbeats.register(ctx.settings.heartbeats.expected, now)
             swept = await intake.heartbeats.sweep(now)

@@ -46,6 +46,7 @@ class MaintenanceRelease:
             intake = build_intake(settings, redis, self._rules, connect_queue_redis(settings))
             await intake.maintenance.refresh(intake.windows)
             await intake.catalogue.refresh()
+            await intake.correlation.refresh(datetime.now(UTC))
             now = datetime.now(UTC)
             in_force = {window_id for window_id, _ in intake.maintenance.in_force(now)}
             released = dropped = 0

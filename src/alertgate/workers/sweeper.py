@@ -39,6 +39,7 @@ def sweep_forever(settings: Settings, parent: int) -> None:
     from alertgate.runtime.connections import connect_state_sync
     from alertgate.workers import jobs
     from alertgate.workers.context import set_context
+    from alertgate.workers.correlation_sweep import CorrelationSweep
     from alertgate.workers.heartbeat_sweep import HeartbeatSweep
     from alertgate.workers.maintenance_push import MaintenancePush
     from alertgate.workers.maintenance_release import MaintenanceRelease
@@ -47,6 +48,7 @@ def sweep_forever(settings: Settings, parent: int) -> None:
     configure_logging(settings.log_level)
     set_context(settings)
     heartbeats, reconcile, maintenance, push = HeartbeatSweep(), ReconcileSweep(), MaintenanceRelease(), MaintenancePush()
+    correlation = CorrelationSweep()
     interval = float(settings.sweep_interval)
     me = f"{socket.gethostname()}:{parent}"
     state = connect_state_sync(settings)
@@ -65,6 +67,7 @@ def sweep_forever(settings: Settings, parent: int) -> None:
         # Each part on its own: a queue Redis that is down must not stop the heartbeats' clock.
         for part, sweep in (("work", lambda: jobs.sweep(interval)), ("heartbeats", heartbeats.run),
                             ("maintenance", maintenance.run), ("maintenance push", push.run),
+                            ("correlation", correlation.run),
                             ("reconcile", lambda: reconcile.run(state))):
             try:
                 log.info("swept", part=part, result=sweep())
