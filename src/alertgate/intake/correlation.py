@@ -6,6 +6,7 @@ Nothing runs while the catalogue names no parent."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from alertgate.correlation.catalogue import CI
@@ -15,7 +16,13 @@ from alertgate.dedup.decide import Outcome
 from alertgate.keys import TOPOLOGY_RECENT, correlated_children_key
 from alertgate.tickets.alert import Alert, AlertStatus
 
-OPENED = frozenset({Outcome.NEW, Outcome.RECURRENCE})
+NEW, RECURRENCE, CORRELATED = Outcome.NEW, Outcome.RECURRENCE, Outcome.CORRELATED
+
+
+@dataclass
+class Links:
+    published: dict[str, float]           # "<ci> <master id>" → opened at
+    children: list[tuple[str, str]]       # (parent's master, correlated ticket)
 
 
 class Correlator:
@@ -46,24 +53,30 @@ class Correlator:
                 found[index] = parent
         return found
 
-    async def after_ingest(self, alerts: Sequence[Alert], results: Sequence, now: datetime) -> None:
-        """Publish the masters this request opened on parent CIs; link correlated tickets to their
-        parent's master (its list of children, for the ticket's page)."""
-        parents, moment = self._catalogue.catalogue.parents, now.timestamp()
-        published: dict[str, float] = {}
-        children: list[tuple[str, str]] = []
+    def links(self, alerts: Sequence[Alert], results: Sequence, now: datetime) -> Links | None:
+        """What this request's answers call for (None, as in a storm of duplicates: nothing): the
+        masters it opened on parent CIs (noted here at once), and correlated tickets to list under
+        their parent's master. A plain function: a storm pays no coroutine per request for it."""
+        parents, new, recurrence, correlated = self._catalogue.catalogue.parents, NEW, RECURRENCE, CORRELATED
+        found = None
         for alert, result in zip(alerts, results):
-            if result.outcome in OPENED and alert.ci in parents and result.ticket_id:
+            outcome = result.outcome   # (compared by identity: an Enum's hash is Python code)
+            if (outcome is new or outcome is recurrence) and alert.ci in parents and result.ticket_id:
+                moment = now.timestamp()
                 self.recent.note(alert.ci, result.ticket_id, moment)
-                published[f"{alert.ci} {result.ticket_id}"] = moment
-            elif result.outcome is Outcome.CORRELATED and result.master_id and result.ticket_id:
-                children.append((result.master_id, result.ticket_id))
-        if not published and not children:
-            return
+                found = found or Links({}, [])
+                found.published[f"{alert.ci} {result.ticket_id}"] = moment
+            elif outcome is correlated and result.master_id and result.ticket_id:
+                found = found or Links({}, [])
+                found.children.append((result.master_id, result.ticket_id))
+        return found
+
+    async def write(self, links: Links) -> None:
+        """Publish the masters for every process; list the correlated tickets (for their pages)."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            if published:
-                pipe.zadd(TOPOLOGY_RECENT, published)
-            for master_id, child in children:
+            if links.published:
+                pipe.zadd(TOPOLOGY_RECENT, links.published)
+            for master_id, child in links.children:
                 pipe.rpush(correlated_children_key(master_id), child)
             await pipe.execute()
 

@@ -87,8 +87,9 @@ class Intake:
         try:
             async with asyncio.timeout(self._redis_timeout):
                 results = await self._dedup.ingest(alerts, policies, now, held, caused)
-                if correlating:
-                    await self.correlation.after_ingest(alerts, results, now)
+                links = self.correlation.links(alerts, results, now) if correlating else None
+                if links is not None:
+                    await self.correlation.write(links)
         except TimeoutError:
             raise RedisTimeoutError(f"no answer within redis_timeout ({self._redis_timeout:g} s)") from None
         for i, policy in enumerate(policies):
