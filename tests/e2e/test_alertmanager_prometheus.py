@@ -124,9 +124,9 @@ class _Target:
 
 @needs_am
 @needs_prom
-def test_prometheus_rule_fires_through_alertmanager_and_scrapes_the_gateway(gateway, tmp_path):
-    am, am_base = start_alertmanager(tmp_path, gateway)
-    target = _Target()
+def start_prometheus(tmp_path: Path, am_base: str, target: _Target, gateway: str) -> tuple[subprocess.Popen, str]:
+    """Prometheus scraping the demo target (rule DemoDown: demo_up == 0) and the gateway, alerting
+    through ``am_base``."""
     port = free_port()
     (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "demo", "rules": [{
         "alert": "DemoDown", "expr": "demo_up == 0", "for": "0s",
@@ -147,8 +147,17 @@ def test_prometheus_rule_fires_through_alertmanager_and_scrapes_the_gateway(gate
          f"--web.listen-address=127.0.0.1:{port}"],
         stdout=(tmp_path / "prom.log").open("wb"), stderr=subprocess.STDOUT)
     prom_base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _ok(prom_base + "/-/ready"), 30, "prometheus to be ready")
+    return prom, prom_base
+
+
+@needs_am
+@needs_prom
+def test_prometheus_rule_fires_through_alertmanager_and_scrapes_the_gateway(gateway, tmp_path):
+    am, am_base = start_alertmanager(tmp_path, gateway)
+    target = _Target()
+    prom, prom_base = start_prometheus(tmp_path, am_base, target, gateway)
     try:
-        wait_until(lambda: _ok(prom_base + "/-/ready"), 30, "prometheus to be ready")
         time.sleep(2)
         target.value = 0
         found = wait_until(lambda: [t for t in tickets(gateway) if t["symptom"] == "DemoDown"], 60, "a DemoDown ticket")
@@ -168,3 +177,57 @@ def test_prometheus_rule_fires_through_alertmanager_and_scrapes_the_gateway(gate
         stop_process(prom)
         stop_process(am)
         target.server.shutdown()
+
+
+CATALOGUE = """
+- name: demo-db
+  aliases: ["127.0.0.1", DEMO-DB.prod.example, demo database]
+  service: billing
+  criticality: 2
+"""
+ZABBIX_SYMPTOM = """
+classify:
+  - name: zabbix-demo-down
+    when: {all: [{field: source, equals: zabbix}, {field: title, regex: '(?i)demo.*down'}]}
+    set: {symptom: DemoDown}
+"""
+
+
+@needs_am
+@needs_prom
+def test_one_machine_seen_by_prometheus_zabbix_and_a_round_is_one_ci_and_one_master(gateway_env, tmp_path):
+    """SPEC §11 with the real clients: Prometheus names the machine by its scrape address
+    (127.0.0.1:port, the port stripped), a Zabbix payload by its FQDN in capitals, an inspection
+    round by a description; the catalogue makes them one CI, so they deduplicate into one master."""
+    from tests.conftest import ROOT, serving
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    (config / "cmdb" / "demo.yaml").write_text(CATALOGUE)
+    (config / "rules" / "00-symptoms.yaml").write_text(ZABBIX_SYMPTOM)
+    with serving(gateway_env | {"ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
+        am, am_base = start_alertmanager(tmp_path, gateway)
+        target = _Target()
+        prom, _ = start_prometheus(tmp_path, am_base, target, gateway)
+        try:
+            time.sleep(2)
+            target.value = 0
+            [master] = wait_until(lambda: [t for t in tickets(gateway) if t["symptom"] == "DemoDown"], 60,
+                                  "a DemoDown ticket from Prometheus")
+            assert (master["ci"], master["ci_raw"], master["affected_service"]) == ("demo-db", "127.0.0.1", "billing")
+            source = {"Authorization": f"Bearer {SOURCE_SECRET}"}
+            zabbix = httpx.post(f"{gateway}/api/v1/alerts/zabbix", headers=source, json={
+                "event_id": "77001", "event_value": "1", "event_update_status": "0", "event_nseverity": "4",
+                "event_name": "Demo service is down", "host": "DEMO-DB.PROD.EXAMPLE", "trigger_id": "9901",
+                "event_timestamp": str(int(time.time()))}).json()["results"][0]
+            finding = httpx.post(f"{gateway}/api/v1/findings", headers=source, json={
+                "ci": "Demo Database", "title": "demo service not answering", "check": "DemoDown",
+                "finding_id": "round-42"}).json()["results"][0]
+            assert (zabbix["outcome"], zabbix["master_id"]) == ("duplicate", master["id"])
+            assert (finding["outcome"], finding["master_id"]) == ("duplicate", master["id"])
+            assert [t["id"] for t in tickets(gateway) if t["kind"] == "master"] == [master["id"]]
+        finally:
+            stop_process(prom)
+            stop_process(am)
+            target.server.shutdown()
+
