@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -122,8 +123,6 @@ class _Target:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-@needs_am
-@needs_prom
 def start_prometheus(tmp_path: Path, am_base: str, target: _Target, gateway: str) -> tuple[subprocess.Popen, str]:
     """Prometheus scraping the demo target (rule DemoDown: demo_up == 0) and the gateway, alerting
     through ``am_base``."""
@@ -151,15 +150,27 @@ def start_prometheus(tmp_path: Path, am_base: str, target: _Target, gateway: str
     return prom, prom_base
 
 
-@needs_am
-@needs_prom
-def test_prometheus_rule_fires_through_alertmanager_and_scrapes_the_gateway(gateway, tmp_path):
+@contextmanager
+def demo_target_down(tmp_path: Path, gateway: str):
+    """Alertmanager and Prometheus in front of ``gateway``, the demo target going down once they
+    run; yields Prometheus's base URL and the target (whose value a test may set back to 1)."""
     am, am_base = start_alertmanager(tmp_path, gateway)
     target = _Target()
     prom, prom_base = start_prometheus(tmp_path, am_base, target, gateway)
     try:
         time.sleep(2)
         target.value = 0
+        yield prom_base, target
+    finally:
+        stop_process(prom)
+        stop_process(am)
+        target.server.shutdown()
+
+
+@needs_am
+@needs_prom
+def test_prometheus_rule_fires_through_alertmanager_and_scrapes_the_gateway(gateway, tmp_path):
+    with demo_target_down(tmp_path, gateway) as (prom_base, target):
         found = wait_until(lambda: [t for t in tickets(gateway) if t["symptom"] == "DemoDown"], 60, "a DemoDown ticket")
         assert found[0]["ci"] == "127.0.0.1" and found[0]["priority"] == 1
 
@@ -173,10 +184,6 @@ def test_prometheus_rule_fires_through_alertmanager_and_scrapes_the_gateway(gate
         target.value = 1
         wait_until(lambda: [t for t in tickets(gateway) if t["symptom"] == "DemoDown" and t["status"] == "resolved"],
                    60, "the DemoDown ticket to resolve")
-    finally:
-        stop_process(prom)
-        stop_process(am)
-        target.server.shutdown()
 
 
 CATALOGUE = """
@@ -206,12 +213,7 @@ def test_one_machine_seen_by_prometheus_zabbix_and_a_round_is_one_ci_and_one_mas
     (config / "cmdb" / "demo.yaml").write_text(CATALOGUE)
     (config / "rules" / "00-symptoms.yaml").write_text(ZABBIX_SYMPTOM)
     with serving(gateway_env | {"ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
-        am, am_base = start_alertmanager(tmp_path, gateway)
-        target = _Target()
-        prom, _ = start_prometheus(tmp_path, am_base, target, gateway)
-        try:
-            time.sleep(2)
-            target.value = 0
+        with demo_target_down(tmp_path, gateway):
             [master] = wait_until(lambda: [t for t in tickets(gateway) if t["symptom"] == "DemoDown"], 60,
                                   "a DemoDown ticket from Prometheus")
             assert (master["ci"], master["ci_raw"], master["affected_service"]) == ("demo-db", "127.0.0.1", "billing")
@@ -226,8 +228,4 @@ def test_one_machine_seen_by_prometheus_zabbix_and_a_round_is_one_ci_and_one_mas
             assert (zabbix["outcome"], zabbix["master_id"]) == ("duplicate", master["id"])
             assert (finding["outcome"], finding["master_id"]) == ("duplicate", master["id"])
             assert [t["id"] for t in tickets(gateway) if t["kind"] == "master"] == [master["id"]]
-        finally:
-            stop_process(prom)
-            stop_process(am)
-            target.server.shutdown()
 
