@@ -269,6 +269,18 @@ def correlated_children_key(master_id: str) -> str:
     return f"{ticket_key(master_id)}:correlated"
 
 
+def major_members_key(major_id: str) -> str:
+    """The masters a storm grouped under a major incident (list)."""
+    return f"{ticket_key(major_id)}:members"
+
+
+def storm_keys(symptom: str, service: str) -> tuple[str, str]:
+    """A storm group's new masters (zset: opened at → id) and its open major incident (string),
+    under one hash tag: the storm script's two keys."""
+    digest = hashlib.sha256(f"{service}\x1f{symptom}".encode()).hexdigest()[:20]
+    return f"ag:{{storm}}:{digest}:masters", f"ag:{{storm}}:{digest}:major"
+
+
 def held_key(tag: str) -> str:
     """The shard's occurrences held by a maintenance window (zset: held at → occurrence key)."""
     return f"{_PREFIX[tag[0]]}:held"

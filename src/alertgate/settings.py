@@ -153,6 +153,10 @@ class Topology(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     window: Seconds = Seconds(600.0)   # a parent's master opened at most this long before correlates
     max_depth: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3   # parents followed this far up
+    # storm grouping: this many new masters of one symptom on CIs of one service within the window
+    # open a major incident (a route rule may set its own: storm_masters, storm_window)
+    storm_masters: Annotated[int, msgspec.Meta(ge=2, le=10_000)] = 10
+    storm_window: Seconds = Seconds(300.0)
 
 
 class SourceSync(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

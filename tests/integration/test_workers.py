@@ -316,3 +316,24 @@ def test_a_resolved_ticket_is_reminded_to_the_service_desk_until_closed(redis_ur
         assert ticket(client, tid)["status"] == "closed"
         time.sleep(2.0)
         assert "closure reminders" not in jobs.sweep(interval=3600.0)
+
+
+def test_a_storms_major_incident_is_dispatched_and_told_to_the_incident_manager(redis_url, config, mailbox):
+    """SPEC §11: the major incident a storm opens goes to its group and to the incident manager."""
+    shutil.copytree(ROOT / "tests/fixtures/cmdb", config / "cmdb", ignore=shutil.ignore_patterns("*.py"),
+                    dirs_exist_ok=True)
+    (config / "rules" / "00-storms.yaml").write_text(
+        "route:\n  - name: host-storm\n    when: {field: symptom, equals: HostDown}\n"
+        "    set: {assignment_group: network, storm_masters: 3}\n")
+    settings = yaml.safe_load((config / "alertgate.yaml").read_text())
+    settings["notify"]["contacts"]["incident_manager"] = {"email": ["im@example.com"]}
+    (config / "alertgate.yaml").write_text(yaml.safe_dump(settings))
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        for host in ("srv-005", "srv-010", "srv-015"):
+            client.post("/api/v1/alerts/alertmanager", headers=SOURCE, json=am_body(am_alert("HostDown", host=host)))
+        [major] = client.get("/api/v1/tickets?kind=major", headers=VIEW).json()["tickets"]
+        burst(redis_url, config)
+        assert ticket(client, major["id"])["status"] == "assigned"
+        [told] = mailbox.to("im@example.com")
+        assert major["id"] in told["Subject"] and "Major incident: HostDown on 3 CIs of erp" in told["Subject"]
+        assert len([m for m in mailbox.to("net@example.com") if major["id"] in m["Subject"]]) == 1

@@ -104,7 +104,7 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
         duplicates = await store.duplicate_ids(ticket) if ticket.master_id is None else []
         return console.page(request, session, "ticket.html", status, ticket=ticket, actions=actions, choices=CHOICES,
                             duplicates=duplicates, recurrences=await store.recurrences_of(ticket),
-                            correlated=await store.correlated_to(ticket.id),
+                            correlated=await store.correlated_to(ticket.id), members=await store.grouped_under(ticket.id),
                             clocks=[(e, queue.clock_state(e, now) if e.met_at is None else "met") for e in ticket.sla],
                             done=request.query_params.get("done"), error=error)
 

@@ -89,6 +89,7 @@ class TicketDetail(msgspec.Struct):
     duplicates: list[str]
     recurrences: list[str]
     correlated: list[str] = []   # tickets of child CIs correlated to this master (SPEC §11)
+    members: list[str] = []      # a major incident's masters, grouped from a storm (SPEC §11)
 
 
 class TicketPage(msgspec.Struct):
@@ -133,7 +134,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         auth.authorize(request.headers.get("authorization"), READERS)
         ticket = await store.get(ticket_id)
         return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket), await store.recurrences_of(ticket),
-                                          await store.correlated_to(ticket.id)))
+                                          await store.correlated_to(ticket.id), await store.grouped_under(ticket.id)))
 
     @post("/api/v1/tickets", status_code=201)
     async def open_ticket(request: Request) -> Response[bytes]:

@@ -223,6 +223,7 @@ class RuleEngine:
             channels=tuple(values.get("channels") or active.tables.notification.channels.get(priority, ["log"])),
             dedup_window=values.get("dedup_window") or active.default_window,
             stale_after=values.get("stale_after"),
+            storm_masters=values.get("storm_masters"), storm_window=values.get("storm_window"),
         )
         return Evaluation(policy, matches)
 
@@ -248,4 +249,5 @@ class RuleEngine:
                 values["priority"] = chosen.priority
         elif isinstance(chosen, RouteSet):
             values.update(assignment_group=chosen.assignment_group, escalation=chosen.escalation,
-                          channels=chosen.channels, dedup_window=rule.dedup_window, stale_after=rule.stale_after)
+                          channels=chosen.channels, dedup_window=rule.dedup_window, stale_after=rule.stale_after,
+                          storm_masters=chosen.storm_masters, storm_window=rule.storm_window)

@@ -37,3 +37,5 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True):
     channels: tuple[str, ...] = ("email",)
     dedup_window: float = 1800.0
     stale_after: float | None = None          # a route rule's: resolve stale_timeout after this silence
+    storm_masters: int | None = None          # a route rule's storm grouping (else topology's defaults)
+    storm_window: float | None = None

@@ -56,6 +56,10 @@ class RouteSet(msgspec.Struct, forbid_unknown_fields=True):
     channels: list[Channel] | None = None
     dedup_window: str | None = None
     stale_after: str | None = None   # sources without an API: resolve after this long without an occurrence
+    # storm grouping (SPEC §11): this many new masters of one symptom on one service within the
+    # window open a major incident (defaults: topology.storm_masters, topology.storm_window)
+    storm_masters: Annotated[int, msgspec.Meta(ge=2, le=10_000)] | None = None
+    storm_window: str | None = None
 
 
 SET_TYPES: dict[str, type] = {"suppress": SuppressSet, "classify": ClassifySet,
@@ -87,6 +91,7 @@ class Rule:
     line: int = 0
     dedup_window: float | None = None
     stale_after: float | None = None
+    storm_window: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,7 @@ def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule
             return parse_duration(text).total_seconds() if text is not None else None
         except ValueError as exc:
             raise RulesInvalid([RuleError(file, line_of(index, at + ("set", name)), f"rule {spec.name}: {exc}")]) from None
-    window, stale_after = seconds("dedup_window"), seconds("stale_after")
+    window, stale_after, storm_window = seconds("dedup_window"), seconds("stale_after"), seconds("storm_window")
     if spec.during is not None and stage != "suppress":
         raise RulesInvalid([RuleError(file, line_of(index, at + ("during",)),
                                       f"rule {spec.name}: 'during' (a maintenance window) belongs to suppress rules")])
@@ -185,7 +190,8 @@ def _build(stage: str, spec: RawRule, file: str, index: dict, at: tuple) -> Rule
     except ConditionError as exc:
         raise RulesInvalid([RuleError(file, line_of(index, at + ("when",) + exc.path),
                                       f"rule {spec.name}: {exc.message}")]) from None
-    return Rule(stage, spec.name, when, values, tuple(spec.during or ()), file, line, window, stale_after)
+    return Rule(stage, spec.name, when, values, tuple(spec.during or ()), file, line, window, stale_after,
+                storm_window)
 
 
 def _check_heartbeat(ping: HeartbeatPing, file: str, line: int, rule: str) -> None:

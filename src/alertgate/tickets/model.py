@@ -12,6 +12,7 @@ class TicketKind(str, enum.Enum):
     MASTER = "master"
     DUPLICATE = "duplicate"
     CORRELATED = "correlated"   # caused by a parent CI's master (SPEC §11): not dispatched unless promoted
+    MAJOR = "major"             # a storm of masters of one symptom on one service, grouped (SPEC §11)
 
 
 class TicketStatus(str, enum.Enum):
@@ -112,6 +113,7 @@ class Ticket(msgspec.Struct, kw_only=True):
     recurrence_of: str | None = None
     caused_by: str | None = None               # the parent CI's master a correlated ticket is linked to
     promoted_at: datetime | None = None        # when a correlated ticket became a master (its parent's resolved)
+    major_id: str | None = None                # the major incident a storm grouped this master into
     reopen_count: int = 0
     reassignment_count: int = 0
     rejection_count: int = 0

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from alertgate.keys import (
-    MASTERS_INDEXED, correlated_children_key, index_key, master_duplicates, master_of_duplicate, masters_key, masters_keys, random_tag,
+    MASTERS_INDEXED, correlated_children_key, index_key, major_members_key, master_duplicates, master_of_duplicate, masters_key, masters_keys, random_tag,
     shard_of, state_key, tag_of, ticket_id_of, ticket_key,
 )
 from alertgate.tickets import index
@@ -202,13 +202,23 @@ class TicketStore:
         matching = [c for c, row in zip(candidates, rows) if filters.matches([row[f] for f in FILTER_FIELDS])]
         return matching[:wanted]
 
-    async def create(self, ticket: Ticket) -> Ticket:
-        """Store a ticket no alert key owns (a user report, a follow-up) under a fresh tag."""
-        ticket = msgspec.structs.replace(ticket, id=ticket_id_of(random_tag(), 1))
+    async def create(self, ticket: Ticket, ticket_id: str | None = None) -> Ticket:
+        """Store a ticket no alert key owns (a user report, a follow-up, a major incident) under a
+        fresh tag (or as ``ticket_id``, one of ``new_id``'s)."""
+        ticket = msgspec.structs.replace(ticket, id=ticket_id or self.new_id())
         pipe = self._redis.pipeline(transaction=True)
         self._write_new(pipe, ticket)
         await pipe.execute()
         return ticket
+
+    @staticmethod
+    def new_id() -> str:
+        return ticket_id_of(random_tag(), 1)
+
+    async def grouped_under(self, major_id: str) -> list[str]:
+        """The masters a storm grouped under this major incident (SPEC §11), oldest first."""
+        raw = await self._redis.lrange(major_members_key(major_id), 0, -1)
+        return list(dict.fromkeys(item.decode() for item in raw))
 
     @staticmethod
     def _write_new(pipe: Any, ticket: Ticket) -> None:
@@ -218,7 +228,7 @@ class TicketStore:
             pipe.rpush(key + ":tl", *(_encode(e) for e in ticket.timeline))
         entry = {ticket.id: ticket.created_at.timestamp()}
         pipe.zadd(index_key(tag_of(ticket.id)), entry)
-        if ticket.kind is TicketKind.MASTER:
+        if ticket.kind in (TicketKind.MASTER, TicketKind.MAJOR):
             pipe.zadd(masters_key(tag_of(ticket.id)), entry)
 
     async def act(self, ticket_id: str, action: Action, request: ActionRequest, actor: Actor,

@@ -82,7 +82,7 @@ def dispatch(ticket_id: str, reason: str) -> str:
 async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
     async with _JobStateStore(ctx) as (redis, store):
         ticket = await store.get(ticket_id)
-        if ticket.kind is not TicketKind.MASTER or ticket.status not in UNRESOLVED:
+        if ticket.kind not in (TicketKind.MASTER, TicketKind.MAJOR) or ticket.status not in UNRESOLVED:
             return f"left alone: {ticket.kind.value} {ticket.status.value}"
         # Once per ticket and reopening, whatever queued it (ingest, the sweep, RQ's retry of a
         # killed attempt): the mark is written last, so an attempt cut short is done again, and
@@ -97,10 +97,14 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
         recipient = ticket.handling_group
         notice = compose(ticket, "incident", recipient, ctx.settings.notify.service_desk,
                          step=f"dispatch{ticket.reopen_count}")
+        notices = [notice]
+        if ticket.kind is TicketKind.MAJOR:  # (SPEC §11: a storm's major incident goes to the incident manager too)
+            notices.append(compose(ticket, "incident", Role.INCIDENT_MANAGER.value, ctx.settings.notify.service_desk,
+                                   step=f"major{ticket.reopen_count}"))
         timers = schedule(ctx, ticket)
         if reason == "recurrence":
             await _problem_on_recurrence(redis, store, ticket)
-        await deliver(ctx, redis, [notice], ticket.notice_channels)
+        await deliver(ctx, redis, notices, ticket.notice_channels)
         await _note_next_timer(ctx, store, ticket)
         await store.mark(ticket_id, dispatched_at=repr(_now().timestamp()), dispatched_for=str(ticket.reopen_count))
         await store.unmark(ticket_id, "owed_dispatch", "swept_dispatch")
