@@ -56,6 +56,7 @@ def master_fields(alert: Alert, policy: Policy, now: datetime, ticket_source: st
         "route_group": policy.assignment_group, "escalation_policy": policy.escalation,
         "duplicate_count": 0, "reopen_count": 0,
         "location": alert.labels.get("location"), "stale_after": policy.stale_after,
+        "storm_masters": policy.storm_masters, "storm_window": policy.storm_window,
     }
     pairs: list[str | bytes] = []
     for name, value in fields.items():

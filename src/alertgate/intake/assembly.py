@@ -14,7 +14,6 @@ from alertgate.heartbeats.model import SOURCE as HEARTBEAT_SOURCE
 from alertgate.heartbeats.store import HeartbeatStore
 from alertgate.intake.correlation import Correlator
 from alertgate.intake.handoff import JobHandoff
-from alertgate.intake.storms import StormGrouping
 from alertgate.intake.pipeline import Intake
 from alertgate.intake.sources import REGISTRY
 from alertgate.maintenance.store import WindowStore
@@ -39,7 +38,5 @@ def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: Sy
     catalogue = CatalogueService(Path(settings.config_dir) / "cmdb", CatalogueStore(redis), on_unknown_ci)
     handoff = JobHandoff(queue_redis, settings.notify.max_attempts,
                          settings.sync.zabbix_acknowledge or settings.sync.alertmanager_silence)
-    topology = settings.topology
     return Intake(settings, dedup, rules, handoff, HeartbeatStore(redis), WindowStore(redis), catalogue,
-                  Correlator(catalogue, redis, topology.window, topology.max_depth),
-                  StormGrouping(redis, rules, handoff, topology.storm_masters, topology.storm_window))
+                  Correlator(catalogue, redis, settings.topology.window, settings.topology.max_depth))

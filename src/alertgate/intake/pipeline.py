@@ -21,7 +21,6 @@ from alertgate.heartbeats.model import Definition
 from alertgate.heartbeats.store import HeartbeatStore
 from alertgate.intake.correlation import Correlator
 from alertgate.intake.handoff import JobHandoff
-from alertgate.intake.storms import StormGrouping
 from alertgate.intake.heartbeats import HeartbeatFeed
 from alertgate.intake.sources import zabbix
 from alertgate.intake.windows import WindowPlanner
@@ -36,9 +35,9 @@ from alertgate.tickets.alert import Alert, AlertStatus
 class Intake:
     def __init__(self, settings: Settings, dedup: DedupStore, rules: RulesService, handoff: JobHandoff,
                  heartbeats: HeartbeatStore, windows: WindowStore, catalogue: CatalogueService,
-                 correlation: Correlator, storms: StormGrouping) -> None:
+                 correlation: Correlator) -> None:
         self._dedup, self._rules, self.handoff, self.catalogue = dedup, rules, handoff, catalogue
-        self.correlation, self.storms = correlation, storms
+        self.correlation = correlation
         self._redis_timeout = float(settings.redis_timeout)
         self.heartbeats = HeartbeatFeed(heartbeats, settings, self.send)
         self.windows, self.maintenance = windows, ActiveWindows()
@@ -91,9 +90,6 @@ class Intake:
                 links = self.correlation.links(alerts, results, now) if correlating else None
                 if links is not None:
                     await self.correlation.write(links)
-                opened = self.storms.new_masters(alerts, policies, results)
-                if opened is not None:
-                    await self.storms.count(opened, now)
         except TimeoutError:
             raise RedisTimeoutError(f"no answer within redis_timeout ({self._redis_timeout:g} s)") from None
         for i, policy in enumerate(policies):

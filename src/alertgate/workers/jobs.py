@@ -33,6 +33,7 @@ from alertgate.workers.delivery import deliver
 from alertgate.workers.notices import compose
 from alertgate.workers.plan import Timer, plan, still_due
 from alertgate.workers.source_sync import sync
+from alertgate.workers.storms import StormGrouping
 from alertgate.workers import recovery
 from alertgate.work_queue import TIMERS, action_job, closure_reminder_job, dispatch_job, enqueue_all, pending_work, queue
 
@@ -108,6 +109,13 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
         await _note_next_timer(ctx, store, ticket)
         await store.mark(ticket_id, dispatched_at=repr(_now().timestamp()), dispatched_for=str(ticket.reopen_count))
         await store.unmark(ticket_id, "owed_dispatch", "swept_dispatch")
+        if reason in ("new", "recurrence"):
+            topology = ctx.settings.topology
+            storms = StormGrouping(redis, ctx.tables, topology.storm_masters, topology.storm_window)
+            major = await storms.count(ticket, _now())
+            if major is not None:
+                enqueue_all(connect_queue_redis(ctx.settings),
+                            [dispatch_job(major, "new", ctx.settings.notify.max_attempts)])
         log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=timers)
         return f"dispatched to {recipient}"
 
