@@ -116,3 +116,29 @@ def test_a_bad_catalogue_file_keeps_the_last_good_catalogue_and_names_file_and_l
         result = client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
                              json=am_body(am_alert("DiskFull", "srv-005.prod.example"))).json()["results"][0]
         assert client.get(f"/api/v1/tickets/{result['ticket_id']}", headers=VIEW).json()["ticket"]["ci"] == "srv-005"
+
+
+@pytest.mark.parametrize("path,body,where", [
+    ("/api/v1/cis/" + "x" * 300, {}, "name"),
+    ("/api/v1/cis/many", {"aliases": [f"a{n}" for n in range(1001)]}, "$.aliases"),
+    ("/api/v1/cis/long", {"service": "s" * 2000}, "$.service"),
+    ("/api/v1/cis/blank", {"aliases": [""]}, "$.aliases[0]"),
+    ("/api/v1/cis/deep", {"parents": [[["x"]]]}, "$.parents[0]"),
+    ("/api/v1/cis/crit", {"criticality": "1"}, "$.criticality"),
+])
+def test_a_ci_that_cannot_be_taken_is_a_400_naming_where(redis_url, path, body, where):
+    with client_for(redis_url) as client:
+        answer = client.put(path, headers=ADMIN, json=body)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["detail"][0]["path"] == where
+        assert client.get("/api/v1/cis", headers=VIEW).json()["count"] == 0
+
+
+def test_unicode_names_are_cis_like_any_other(redis_url):
+    with client_for(redis_url) as client:
+        pushed = client.put("/api/v1/cis/数据库-1", headers=ADMIN, json={"aliases": ["Straße-01"], "service": "财务"})
+        assert pushed.status_code == 201, pushed.text
+        result = client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                             json=am_body(am_alert("DiskFull", "STRASSE-01"))).json()["results"][0]
+        shown = client.get(f"/api/v1/tickets/{result['ticket_id']}", headers=VIEW).json()["ticket"]
+        assert (shown["ci"], shown["affected_service"]) == ("数据库-1", "财务")

@@ -11,7 +11,9 @@ from typing import Annotated
 import msgspec
 
 CIName = Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+Text = Annotated[str, msgspec.Meta(max_length=1024)]
 Criticality = Annotated[int, msgspec.Meta(ge=1, le=4)]
+MANY = 1000   # aliases, parents or contacts of one CI at most
 MAX_DEPTH = 16   # parents followed at most this far (a check of the catalogue, not correlation's depth)
 
 
@@ -23,13 +25,13 @@ class CI(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults
     Python's garbage collector to walk (it cannot hold a cycle); tracked, it slowed every request."""
 
     name: CIName
-    aliases: tuple[CIName, ...] = ()
-    service: str | None = None
-    owner_group: str | None = None
+    aliases: Annotated[tuple[CIName, ...], msgspec.Meta(max_length=MANY)] = ()
+    service: Text | None = None
+    owner_group: Text | None = None
     criticality: Criticality | None = None
-    location: str | None = None
-    parents: tuple[CIName, ...] = ()
-    contacts: tuple[str, ...] = ()
+    location: Text | None = None
+    parents: Annotated[tuple[CIName, ...], msgspec.Meta(max_length=MANY)] = ()
+    contacts: Annotated[tuple[Text, ...], msgspec.Meta(max_length=MANY)] = ()
 
 
 class Entry(msgspec.Struct, frozen=True, gc=False):
@@ -132,4 +134,5 @@ class CIBody(CI, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     name: CIName | None = None
 
     def named(self, name: str) -> CI:
-        return CI(**(msgspec.structs.asdict(self) | {"name": name}))
+        """The CI under the path's name, checked as a body is (raises msgspec.ValidationError)."""
+        return msgspec.convert(msgspec.structs.asdict(self) | {"name": name}, CI)

@@ -83,7 +83,10 @@ def ci_handlers(service: CatalogueService, auth: Authenticator) -> list[HTTPRout
         body = decode_json(await request.body(), CIBody)
         if body.name is not None and body.name != name:
             return error_response(400, "invalid CI", [ErrorDetail("$.name", f"the path names {name!r}")])
-        ci = body.named(name)
+        try:
+            ci = body.named(name)
+        except msgspec.ValidationError as exc:
+            return error_response(400, "invalid CI", [ErrorDetail("name", str(exc).partition(" - at")[0])])
         problems = service.check_put(ci)
         if problems:
             status = 409 if service.origin(name) not in (None, "api") else 400
