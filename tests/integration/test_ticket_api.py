@@ -149,3 +149,48 @@ def test_handbook_role_rules_over_http(redis_url):
         act(client, tid, "resolve", headers=eng, resolution_code="resolved_by_workaround")
         assert act(client, tid, "close", headers=eng, closure_code="completed").status_code == 403
         assert act(client, tid, "close", headers=manager, closure_code="completed").json()["status"] == "closed"
+
+
+def test_the_work_queue_filters_by_group_assignee_breach_and_due_and_sorts_by_the_next_deadline(redis_url):
+    """Issue #26, item 11 (handbook §3.1.3, the service desk's and the groups' work queues):
+    ``GET /api/v1/queue`` lists the unresolved masters a group or a person works, the soonest
+    unmet SLA target first, filtered by group, assignee, breached and due before."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    import redis as sync_redis
+
+    from alertgate.keys import ticket_key
+
+    with client_for(redis_url) as client:
+        urgent = new_master(client, name="CoreDown", host="core-sw-1", severity="critical")   # P1
+        mine = new_master(client, name="DiskFull", host="db1")
+        other = new_master(client, name="LoadHigh", host="web1")
+        done = new_master(client, name="Gone", host="web2")
+        assert act(client, mine, "assign", group="storage", assignee="li").status_code == 200
+        assert act(client, done, "resolve", resolution_code="resolved_by_workaround").status_code == 200
+        # one deadline already passed
+        late = datetime.now(timezone.utc) - timedelta(minutes=5)
+        raw = sync_redis.Redis.from_url(redis_url)
+        sla = client.get(f"/api/v1/tickets/{other}", headers=VIEW).json()["ticket"]["sla"]
+        sla[0]["due_at"] = late.isoformat()
+        raw.hset(ticket_key(other), "sla", json.dumps(sla))
+
+        def ids(**query) -> list[str]:
+            answer = client.get("/api/v1/queue", params=query, headers=VIEW)
+            assert answer.status_code == 200, answer.text
+            return [t["id"] for t in answer.json()["tickets"]]
+
+        everything = ids()
+        assert done not in everything and set(everything) == {urgent, mine, other}
+        assert everything[0] == other                     # its deadline passed: it comes first
+        assert ids(group="storage") == [mine] and ids(assignee="li") == [mine]
+        assert ids(breached="true") == [other] and other not in ids(breached="false")
+        soon = (datetime.now(timezone.utc) + timedelta(minutes=1)).isoformat()
+        assert ids(due_before=soon) == [other]
+        page = client.get("/api/v1/queue", params={"limit": 1}, headers=VIEW).json()
+        assert len(page["tickets"]) == 1 and page["more"] == 2
+        for bad in ({"breached": "maybe"}, {"due_before": "soon"}, {"colour": "red"}, {"limit": "0"}):
+            answer = client.get("/api/v1/queue", params=bad, headers=VIEW)
+            assert answer.status_code == 400 and answer.json()["detail"][0]["path"] in bad, answer.text
+        assert client.get("/api/v1/queue", headers=SOURCE).status_code == 403

@@ -41,3 +41,11 @@ def test_filters_and_the_digest():
     assert pick(assignee="nobody") == []
     assert queue.digest(both) == queue.digest(list(reversed(both)))
     assert queue.digest(both) != queue.digest([late])
+
+
+def test_the_api_queue_is_the_soonest_deadline_first_and_filters_on_due_before():
+    """Issue #26, item 11 (handbook §3.1.3): the work queue sorted by the next SLA due."""
+    tickets = [ticket("a", 3, 5), ticket("b", 1, 50), ticket("c", 2, -3), ticket("d", 1, None)]
+    assert [t.id for t in queue.by_next_due(tickets)] == ["c", "a", "b", "d"]
+    due = queue.QueueFilter(due_before=NOW + timedelta(minutes=10))
+    assert [t.id for t in tickets if due.matches(t, NOW)] == ["a", "c"]

@@ -29,8 +29,7 @@ FORMS: dict[Action, tuple[str, ...]] = {
 }
 # What a queue row shows and filters on (read for every unresolved master: no description, labels
 # or timeline), and how many rows a page shows (the most urgent; the rest are counted).
-QUEUE_FIELDS = ("priority", "sla", "title", "ci", "affected_service", "alert_source", "source", "assignment_group",
-                "route_group", "assignee", "duplicate_count")
+QUEUE_FIELDS = queue.QUEUE_FIELDS
 MAX_ROWS = 300
 CHOICES = {"resolution_code": [c.value for c in ResolutionCode], "closure_code": [c.value for c in ClosureCode]}
 

@@ -20,7 +20,7 @@ from alertgate.gateway.errors import ErrorBody
 from alertgate.gateway.intake import IngestResponse
 from alertgate.gateway.rules import RuleTest
 from alertgate.intake.sources import REGISTRY
-from alertgate.gateway.tickets import NewTicket, TicketDetail, TicketPage
+from alertgate.gateway.tickets import NewTicket, QueuePage, TicketDetail, TicketPage
 from alertgate.heartbeats.model import NAME_PATTERN, Definition, HeartbeatView, PingAnswer
 from alertgate.maintenance.model import NewWindow, WindowChange, WindowView
 from alertgate.problems.store import Problem
@@ -31,7 +31,7 @@ DOCUMENT_PATH = "/api/v1/openapi.json"
 _TYPES: list[Any] = [NewTicket, ActionRequest, RuleTest,
                      IngestResponse, ErrorBody, TicketPage, TicketDetail, Ticket, Problem,
                      Definition, PingAnswer, HeartbeatView, NewWindow, WindowChange, WindowView,
-                     CIBody, CIList, CIView, Removed, UnknownCIs]
+                     CIBody, CIList, CIView, Removed, UnknownCIs, QueuePage]
 _ERRORS = {
     "400": "malformed JSON, wrong types or missing fields; `detail` names each path",
     "401": "no credential, or an unknown one",
@@ -160,6 +160,13 @@ def openapi_document() -> dict:
             "delete": _operation("End a window now; its record stays", ("200", _ref("WindowView")),
                                  parameters=[window_id], errors=("401", "403", "404", "503")),
         },
+        "/api/v1/queue": {"get": _operation(
+            "The work queue: unresolved masters, the soonest SLA deadline first", ("200", _ref("QueuePage")),
+            parameters=[*(_param(name, "query", text) for name in ("status", "group", "assignee", "ci", "service", "sender")),
+                        _param("breached", "query", {"type": "string", "enum": ["true", "false"]}),
+                        _param("due_before", "query", when),
+                        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000})],
+            errors=("400", "401", "403", "503"))},
         "/api/v1/cis": {"get": _operation("The CI catalogue: every CI of the files and the API", ("200", _ref("CIList")),
                                           errors=("401", "403", "503"))},
         "/api/v1/cis/{name}": {

@@ -29,6 +29,7 @@ from alertgate.tickets.lifecycle import (
     MissingArgument,
     RoleNotAllowed,
 )
+from alertgate.tickets import queue
 from alertgate.tickets.model import Ticket, TicketKind, TicketSource, TicketStatus, TimelineEntry
 from alertgate.tickets.store import TicketFilter, TicketNotFound, TicketStore, valid_cursor
 
@@ -84,6 +85,32 @@ def ticket_filter(query: dict[str, str]) -> TicketFilter:
     return TicketFilter(**values)  # type: ignore[arg-type]
 
 
+QUEUE_PARAMS = (*queue.FILTERS, "due_before", "limit")
+
+
+def queue_filter(query: dict[str, str]) -> queue.QueueFilter:
+    """The work queue's query (``GET /api/v1/queue``); raises PayloadError naming a bad one."""
+    for name in query:
+        if name not in QUEUE_PARAMS:
+            raise PayloadError("invalid query", [ErrorDetail(name, f"unknown parameter; one of {', '.join(QUEUE_PARAMS)}")])
+    values: dict[str, object] = {k: v for k, v in query.items() if k in queue.FILTERS and v}
+    if "breached" in query:
+        if query["breached"] not in ("true", "false"):
+            raise PayloadError("invalid query", [ErrorDetail("breached", "true or false")])
+        values["breached"] = query["breached"] == "true"
+    if "due_before" in query:
+        try:
+            values["due_before"] = parse_moment(query["due_before"])
+        except ValueError as exc:
+            raise PayloadError("invalid query", [ErrorDetail("due_before", str(exc))]) from None
+    return queue.QueueFilter(**values)  # type: ignore[arg-type]
+
+
+class QueuePage(msgspec.Struct):
+    tickets: list[Ticket]   # each with the fields a queue shows (queue.QUEUE_FIELDS); the whole one at /tickets/{id}
+    more: int               # how many more matched than ``limit``
+
+
 class TicketDetail(msgspec.Struct):
     ticket: Ticket
     duplicates: list[str]
@@ -127,6 +154,16 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
             return error_response(400, "invalid query", [ErrorDetail("cursor", "not a cursor this API returned")])
         tickets, cursor = await store.list(filters, cursor, limit)
         return json_response(TicketPage(tickets, cursor))
+
+    @get("/api/v1/queue")
+    async def work_queue(request: Request) -> Response[bytes]:
+        """The unresolved masters a group or person works, the soonest SLA deadline first."""
+        auth.authorize(request.headers.get("authorization"), READERS)
+        chosen = queue_filter(dict(request.query_params.items()))
+        limit = query_int(request, "limit", 100, 1, 1000)
+        now = datetime.now(timezone.utc)
+        found = queue.by_next_due([t for t in await store.unresolved_masters(queue.QUEUE_FIELDS) if chosen.matches(t, now)])
+        return json_response(QueuePage(found[:limit], max(0, len(found) - limit)))
 
     @get("/api/v1/tickets/{ticket_id:str}")
     async def get_ticket(request: Request) -> Response[bytes]:
@@ -175,4 +212,4 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         await handoff.after_action(ticket_id, chosen)
         return json_response(ticket)
 
-    return [list_tickets, get_ticket, open_ticket, act]
+    return [list_tickets, work_queue, get_ticket, open_ticket, act]

@@ -16,6 +16,8 @@ from alertgate.tickets.model import SlaEntry, Ticket
 WARN_SHARE = 0.2   # amber when less than a fifth of the target's time is left
 
 FILTERS = ("status", "group", "assignee", "ci", "service", "sender", "breached")
+QUEUE_FIELDS = ("priority", "sla", "title", "ci", "affected_service", "alert_source", "source", "assignment_group",
+                "route_group", "assignee", "duplicate_count", "kind", "status")   # what a queue shows and filters on
 
 
 class QueueFilter(msgspec.Struct, kw_only=True):
@@ -26,6 +28,7 @@ class QueueFilter(msgspec.Struct, kw_only=True):
     service: str | None = None    # affected_service
     sender: str | None = None     # alert_source (alertmanager, zabbix, findings, heartbeat) or user_report
     breached: bool | None = None
+    due_before: datetime | None = None   # its next unmet SLA target is due before this
 
     def matches(self, ticket: Ticket, now: datetime) -> bool:
         sender = ticket.alert_source or ticket.source.value
@@ -34,6 +37,10 @@ class QueueFilter(msgspec.Struct, kw_only=True):
                   (self.service, ticket.affected_service), (self.sender, sender))
         if any(wanted and wanted != value for wanted, value in checks):
             return False
+        if self.due_before is not None:
+            due = next_due(ticket)
+            if due is None or due.due_at is None or due.due_at >= self.due_before:
+                return False
         return self.breached is None or self.breached == is_breached(ticket, now)
 
 
@@ -64,6 +71,15 @@ def ordered(tickets: list[Ticket]) -> list[Ticket]:
     def key(ticket: Ticket) -> tuple:
         due = next_due(ticket)
         return (ticket.priority, due is None, due.due_at.timestamp() if due and due.due_at else 0,
+                ticket.created_at.timestamp(), ticket.id)
+    return sorted(tickets, key=key)
+
+
+def by_next_due(tickets: list[Ticket]) -> list[Ticket]:
+    """The soonest unmet SLA target first (none last), then priority, then age: who must act next."""
+    def key(ticket: Ticket) -> tuple:
+        due = next_due(ticket)
+        return (due is None, due.due_at.timestamp() if due and due.due_at else 0, ticket.priority,
                 ticket.created_at.timestamp(), ticket.id)
     return sorted(tickets, key=key)
 
