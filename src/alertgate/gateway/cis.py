@@ -10,7 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from alertgate.correlation.catalogue import CI, CIBody
 from alertgate.correlation.service import CatalogueService
 from alertgate.credentials import READERS, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response, json_response
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
 from alertgate.gateway.media_type import require_json
 from alertgate.intake.sources.common import decode_json
 from alertgate.settings import Role
@@ -47,13 +47,6 @@ class UnknownCIs(msgspec.Struct):
 
 class Removed(msgspec.Struct):
     removed: str
-
-
-def _limit(request: Request, default: int, most: int) -> int | Response[bytes]:
-    raw = request.query_params.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        return error_response(400, "invalid query", [ErrorDetail("limit", f"a whole number from 1 to {most}")])
-    return int(raw)
 
 
 def ci_handlers(service: CatalogueService, auth: Authenticator) -> list[HTTPRouteHandler]:
@@ -111,9 +104,7 @@ def ci_handlers(service: CatalogueService, auth: Authenticator) -> list[HTTPRout
     @get("/api/v1/unknown-cis")
     async def unknown(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), READERS)
-        limit = _limit(request, 100, 1000)
-        if isinstance(limit, Response):
-            return limit
+        limit = query_int(request, "limit", 100, 1, 1000)
         await service.flush_unknown()
         rows = await service.unknown(limit)
         return json_response(UnknownCIs([UnknownCI(raw, count) for raw, count in rows]))

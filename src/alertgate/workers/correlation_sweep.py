@@ -23,9 +23,9 @@ from alertgate.tickets.lifecycle import initial_sla
 from alertgate.tickets.model import SlaEntry, TimelineEntry
 from alertgate.work_queue import dispatch_job, enqueue_all
 from alertgate.workers.context import context
+from alertgate.workers.recovery import UNRESOLVED
 
 log = structlog.get_logger("alertgate.correlation")
-UNRESOLVED = frozenset({b"open", b"assigned", b"in_progress", b"pending_change", b"suspended"})
 _sla = msgspec.json.Decoder(list[SlaEntry])
 _encode = msgspec.json.Encoder().encode
 
