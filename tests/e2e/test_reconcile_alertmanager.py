@@ -101,3 +101,32 @@ def test_a_silenced_alert_that_cleared_is_reconciled_and_nothing_is_resolved_whi
         if am is not None:
             stop_process(am)
 
+
+
+def test_a_master_whose_ci_the_catalogue_renamed_is_still_found_in_alertmanager(gateway_env, redis_url, tmp_path):
+    """SPEC §9 with §11: Alertmanager's API answers the sender's CI (``db9``), the master holds
+    the catalogue's (``db9.prod.example``); reconciliation asks back through the same catalogue,
+    so a firing alert is never taken for a gone one."""
+    port = free_port()
+    env = gateway_env | {"ALERTGATE_PORT": str(port)}
+    am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
+    config = config_with(tmp_path, {"interval": "1s", "timeout": "2s", "alertmanager": [{"name": "main", "urls": [am_base]}]})
+    (config / "cmdb" / "hosts.yaml").write_text("- {name: db9.prod.example, aliases: [db9], service: billing}\n")
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    create_worker(settings, redis.Redis.from_url(redis_url))
+    state = connect_state_sync(settings)
+    sweep = ReconcileSweep()
+    try:
+        with serving(env | {"ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
+            alert = {"labels": {"alertname": "DiskFull", "instance": "db9:9100", "severity": "critical"},
+                     "startsAt": datetime.now(timezone.utc).isoformat()}
+            assert httpx.post(am_base + "/api/v2/alerts", json=[alert]).status_code == 200
+            wait_until(lambda: ticket_of(gateway, "DiskFull"), 30, "the ticket")
+            assert ticket_of(gateway, "DiskFull")["ci"] == "db9.prod.example"
+            for _ in range(2):
+                time.sleep(1.0)
+                assert sweep.run(state) == "reconcile: 0 resolved of 1 checked"
+            assert ticket_of(gateway, "DiskFull")["status"] == "open"
+    finally:
+        stop_process(am)

@@ -47,6 +47,19 @@ def test_unicode_names_fold_as_unicode_does():
     assert catalogue(ci).resolve("STRASSE-01") is ci and catalogue(ci).resolve("数据库-1") is ci
 
 
+def _alert(ci: str) -> Alert:
+    return Alert(source="alertmanager", occurrence_id="o1", ci=ci, symptom="DiskFull", status=AlertStatus.FIRING,
+                 title="t", observed_at=NOW, received_at=NOW)
+
+
+@pytest.mark.parametrize("raw, ci, kept", [("DB1.prod.example", "db1", "DB1.prod.example"), ("db1", "db1", None),
+                                           ("db2", "db2", None)])
+def test_an_alert_takes_the_canonical_name_and_keeps_the_sender_s(raw, ci, kept):
+    """SPEC §11: the master keeps the sender's name as ``ci_raw``; an unknown CI passes unchanged."""
+    alert, found = catalogue(DB1, SWITCH, CORE).canonical(_alert(raw))
+    assert (alert.ci, alert.ci_raw, found) == (ci, kept, DB1 if ci == "db1" else None)
+
+
 def test_ancestors_are_nearest_first_and_bounded():
     found = catalogue(DB1, SWITCH, CORE)
     assert found.ancestors("db1", 3) == ["acc-sw01", "core-sw1"]

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import msgspec
 
+from alertgate.tickets.alert import Alert
+
 CIName = Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
 Text = Annotated[str, msgspec.Meta(max_length=1024)]
 Criticality = Annotated[int, msgspec.Meta(ge=1, le=4)]
@@ -104,6 +106,16 @@ class Catalogue:
         if found is None:
             found = self.index.get(raw.casefold())
         return found
+
+    def canonical(self, alert: Alert) -> tuple[Alert, CI | None]:
+        """The alert with its canonical CI (the sender's name kept as ``ci_raw`` when it differs),
+        and the CI it resolved to; None for a CI the catalogue does not name."""
+        raw = alert.ci
+        get = self.index.get   # (``resolve`` inlined: this runs for every alert of a storm)
+        ci = get(raw) or get(raw.casefold())
+        if ci is None or ci.name == raw:
+            return alert, ci
+        return msgspec.structs.replace(alert, ci=ci.name, ci_raw=raw), ci
 
     def ancestors_of(self, name: str, depth: int) -> tuple[str, ...]:
         """``ancestors``, worked out once per CI and depth."""

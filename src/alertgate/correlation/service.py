@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import msgspec
 import structlog
 
 from alertgate.config_files import fingerprint
@@ -28,7 +27,7 @@ class CatalogueService:
     def __init__(self, directory: Path, store: CatalogueStore,
                  on_unknown: Callable[[str, int], None] | None = None) -> None:
         self.directory = directory
-        self._store = store
+        self.store = store   # (a worker that opens a Redis client per sweep sets its own)
         self._on_unknown = on_unknown
         self.catalogue = Catalogue()
         self.active = False   # the catalogue holds a CI (without one, intake skips it)
@@ -62,9 +61,9 @@ class CatalogueService:
         """Reload the files if they changed, and the API's CIs if their version moved."""
         if self.fingerprint() != self._seen:
             self.reload_files()
-        version = await self._store.version()
+        version = await self.store.version()
         if version != self._version:
-            api = [Entry(ci, API_ORIGIN) for ci in await self._store.all()]
+            api = [Entry(ci, API_ORIGIN) for ci in await self.store.all()]
             problems = self._swap(self._files, api)
             if problems:  # (two pushes that conflict, checked each against its own view)
                 log.error("catalogue_api_rejected", problems=problems, kept=len(self.catalogue))
@@ -116,48 +115,35 @@ class CatalogueService:
         return []
 
     async def put(self, ci: CI) -> None:
-        await self._store.put(ci)
+        await self.store.put(ci)
         await self.refresh()
 
     async def delete(self, name: str) -> bool:
-        removed = await self._store.delete(name)
+        removed = await self.store.delete(name)
         await self.refresh()
         return removed
 
     # -- intake ----------------------------------------------------------------------------------
 
-    def resolve(self, alerts: Sequence[Alert]) -> tuple[list[Alert], list[CI | None]]:
-        """Each alert with its canonical CI (the sender's name kept as ``ci_raw`` when it differs),
-        and the CI each resolved to (intake calls it only while ``active``)."""
-        get = self.catalogue.index.get   # (the lookup inlined: this runs for every alert of a storm)
-        resolved, cis = [], []
-        for alert in alerts:
-            raw = alert.ci
-            ci = get(raw) or get(raw.casefold())
-            if ci is None:
-                self._count_unknown(alert)
-            elif ci.name != raw:
-                alert = msgspec.structs.replace(alert, ci=ci.name, ci_raw=raw)
-            resolved.append(alert)
-            cis.append(ci)
-        return resolved, cis
-
-    def _count_unknown(self, alert: Alert) -> None:
+    def count_unknown(self, alerts: Sequence[Alert], cis: Sequence[CI | None]) -> None:
+        """Count the raw CIs of the alerts the catalogue did not resolve (``cis``: None)."""
         counts = self._unknown
-        if alert.ci in counts or len(counts) < UNKNOWN_NAMES:
-            counts[alert.ci] = counts.get(alert.ci, 0) + 1
-        if self._on_unknown is not None:
-            self._on_unknown(alert.source, 1)
+        for alert, ci in zip(alerts, cis):
+            if ci is None:
+                if alert.ci in counts or len(counts) < UNKNOWN_NAMES:
+                    counts[alert.ci] = counts.get(alert.ci, 0) + 1
+                if self._on_unknown is not None:
+                    self._on_unknown(alert.source, 1)
 
     async def unknown(self, limit: int) -> list[tuple[str, int]]:
         """The raw CIs no CI names, most alerts first (every process's counts, as last flushed)."""
-        return await self._store.unknown(limit)
+        return await self.store.unknown(limit)
 
     async def forget_unknown(self) -> None:
         self._unknown = {}
-        await self._store.forget_unknown()
+        await self.store.forget_unknown()
 
     async def flush_unknown(self) -> None:
         if self._unknown:
             counts, self._unknown = self._unknown, {}
-            await self._store.count_unknown(counts)
+            await self.store.count_unknown(counts)

@@ -80,6 +80,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
         tasks.append(asyncio.create_task(intake.watch_windows(errors=REDIS_UNAVAILABLE)))
         tasks.append(asyncio.create_task(intake.catalogue.watch(errors=REDIS_UNAVAILABLE)))
         tasks.append(asyncio.create_task(intake.watch_topology(errors=REDIS_UNAVAILABLE)))
+        settle_after_start()  # (again: the catalogue rebuilt above lives as long as the process too)
 
     async def close_redis() -> None:
         for task in tasks:

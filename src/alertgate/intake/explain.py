@@ -35,9 +35,7 @@ def explain(body: bytes, source: str, engine: RuleEngine, settings: Settings,
     alerts = SOURCES[source](body, SourceContext(now, tuple(settings.ci_labels), tuple(settings.symptom_labels)))
     verdicts = []
     for alert in alerts:
-        ci = catalogue.resolve(alert.ci) if catalogue is not None else None
-        if ci is not None and ci.name != alert.ci:
-            alert = msgspec.structs.replace(alert, ci=ci.name, ci_raw=alert.ci)
+        alert, ci = catalogue.canonical(alert) if catalogue is not None else (alert, None)
         evaluation = engine.evaluate(alert, now, ci)
         ping = evaluation.policy.heartbeat
         verdicts.append(AlertVerdict(alert.occurrence_id, evaluation.policy.ci or alert.ci,

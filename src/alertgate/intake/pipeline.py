@@ -7,6 +7,7 @@ credentials, metrics and the answer."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import msgspec
@@ -74,10 +75,11 @@ class Intake:
         echoes = [i for i, alert in enumerate(alerts) if alert.update and zabbix.is_echo(alert)]
         if echoes:  # (rare: the update webhooks of alertgate's own acknowledgements)
             return await self._without_echoes(alerts, set(echoes), now)
-        cis = None
-        if self.catalogue.active:
-            alerts, cis = self.catalogue.resolve(alerts)
-        alerts, policies = classify(alerts, self._rules, now, cis)
+        canonical = self.catalogue.catalogue.canonical if self.catalogue.active else None
+        classified, policies, cis = classify(alerts, self._rules, now, canonical)
+        if cis is not None and None in cis:
+            self.catalogue.count_unknown(alerts, cis)   # (the senders' names, before any rule)
+        alerts = classified
         held = self.maintenance.holding(alerts, policies, now)
         if held is not None and self.maintenance.changes != self._window_changes:
             self._window_changes = self.maintenance.changes
@@ -129,14 +131,21 @@ class Intake:
 
 
 def classify(alerts: list[Alert], rules: RulesService, now: datetime,
-             cis: list[CI | None] | None = None) -> tuple[list[Alert], list[Policy]]:
-    """Each alert's Policy (``cis``: each one's catalogue CI, if a catalogue is in use); a classify
-    rule that corrects the CI or names the symptom changes the alert's dedup key."""
-    evaluate = rules.engine.evaluate
-    if cis is None:
-        policies = [evaluate(alert, now).policy for alert in alerts]
-    else:
-        policies = [evaluate(alert, now, ci).policy for alert, ci in zip(alerts, cis)]
-    corrected = [msgspec.structs.replace(a, ci=p.ci or a.ci, symptom=p.symptom or a.symptom) if p.ci or p.symptom
-                 else a for a, p in zip(alerts, policies)]
-    return corrected, policies
+             resolve: Callable[[Alert], tuple[Alert, CI | None]] | None = None,
+             ) -> tuple[list[Alert], list[Policy], list[CI | None] | None]:
+    """Each alert as the rules see it, its Policy, and its catalogue CI (``resolve``: the
+    catalogue's step, if one is in use; else no CIs, None). A classify rule that corrects the CI
+    or names the symptom changes the alert's dedup key. One pass: a storm runs it per alert."""
+    evaluate, replace = rules.engine.evaluate, msgspec.structs.replace
+    classified, policies, cis = [], [], []
+    for alert in alerts:
+        ci = None
+        if resolve is not None:
+            alert, ci = resolve(alert)
+            cis.append(ci)
+        policy = evaluate(alert, now, ci).policy
+        if policy.ci or policy.symptom:
+            alert = replace(alert, ci=policy.ci or alert.ci, symptom=policy.symptom or alert.symptom)
+        classified.append(alert)
+        policies.append(policy)
+    return classified, policies, (cis if resolve is not None else None)

@@ -1,7 +1,8 @@
 """Asking Alertmanager which alerts it still has: ``GET /api/v2/alerts`` with active, silenced,
 inhibited and unprocessed alerts (a silenced or inhibited alert sends no "resolved": issue
 prometheus/alertmanager#2754). The answer goes through the same parser and the same CI rules as a
-webhook, so its alerts become the same (CI, symptom) keys as the masters they opened."""
+webhook (and the same CI catalogue), so its alerts become the same (CI, symptom) keys as the masters
+they opened."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
+from alertgate.correlation.service import CatalogueService
 from alertgate.intake.pipeline import classify
 from alertgate.intake.sources import alertmanager
 from alertgate.intake.sources.common import PayloadError, SourceContext
@@ -34,8 +36,9 @@ _decode = msgspec.json.Decoder(list[_ApiAlert]).decode
 
 
 async def present_keys(api: AlertmanagerApi, client: httpx.AsyncClient, ctx: SourceContext,
-                       rules: RulesService, now: datetime) -> set[tuple[str, str]]:
-    """The (CI, symptom) keys of every alert any URL of this Alertmanager still has."""
+                       rules: RulesService, catalogue: CatalogueService | None, now: datetime) -> set[tuple[str, str]]:
+    """The (CI, symptom) keys of every alert any URL of this Alertmanager still has (its CI as the
+    catalogue names it, if one is in use, as intake named the master's)."""
     headers = {}
     if api.bearer_token_file:
         headers["Authorization"] = "Bearer " + Path(api.bearer_token_file).read_text().strip()
@@ -55,7 +58,8 @@ async def present_keys(api: AlertmanagerApi, client: httpx.AsyncClient, ctx: Sou
         parsed = alertmanager.parse(msgspec.json.encode({"alerts": found}), ctx)
     except PayloadError as exc:  # (an alert this gateway would refuse: it opened no master either)
         raise SourceUnavailable(f"{api.name}: an alert could not be read: {exc.error}") from None
-    parsed, _ = classify(parsed, rules, now)
+    canonical = catalogue.catalogue.canonical if catalogue is not None and catalogue.active else None
+    parsed, _, _ = classify(parsed, rules, now, canonical)
     return {(alert.ci, alert.symptom) for alert in parsed}
 
 

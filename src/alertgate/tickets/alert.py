@@ -13,8 +13,12 @@ class AlertStatus(str, enum.Enum):
     RESOLVED = "resolved"
 
 
-class Alert(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Alert(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """One occurrence of a fault, as any source reports it.
+
+    ``gc=False``: its fields are strings, times and dicts of strings, so it can never be part of a
+    reference cycle, and a storm's alerts and their renamed copies need not be tracked by the
+    garbage collector (each tracked allocation brings the next collection closer).
 
     ``update`` marks a Zabbix acknowledgement/comment on an existing event: it is recorded on the
     ticket's timeline and never opens a ticket. ``delivery_id`` tells one delivery of the same

@@ -15,6 +15,8 @@ import httpx
 import msgspec
 import structlog
 
+from alertgate.correlation.service import CatalogueService
+from alertgate.correlation.store import CatalogueStore
 from alertgate.dedup import layout
 from alertgate.intake.sources.alertmanager import NAME as ALERTMANAGER
 from alertgate.intake.sources.common import SourceContext
@@ -46,6 +48,8 @@ class ReconcileSweep:
         settings = context().settings
         self._rules = RulesService(Path(settings.config_dir), settings.dedup_window)
         self._rules.reload()
+        # Alerts are asked back with the CI the catalogue gives them, as intake named their masters.
+        self._catalogue = CatalogueService(Path(settings.config_dir) / "cmdb", CatalogueStore(None))
 
     def run(self, state_sync) -> str:
         """Once per ``reconcile.interval`` among all workers (``state_sync``: the sweeper's client)."""
@@ -62,6 +66,8 @@ class ReconcileSweep:
         try:
             await layout.ensure(redis)
             store = TicketStore(redis)
+            self._catalogue.store = CatalogueStore(redis)
+            await self._catalogue.refresh()
             now = datetime.now(UTC)
             candidates: dict[str, list[Ticket]] = {ALERTMANAGER: [], ZABBIX: [], "stale": []}
             async for ticket_id, fields in store.masters(FIELDS):
@@ -92,7 +98,7 @@ class ReconcileSweep:
         settings = context().settings
         ctx = SourceContext(now, tuple(settings.ci_labels), tuple(settings.symptom_labels))
         present = await _ask_all(settings.reconcile.alertmanager, ALERTMANAGER,
-                                 lambda api: alertmanager.present_keys(api, client, ctx, self._rules, now))
+                                 lambda api: alertmanager.present_keys(api, client, ctx, self._rules, self._catalogue, now))
         source = f"Alertmanager {', '.join(api.name for api in settings.reconcile.alertmanager)}"
         out = []
         for ticket_id in ids:
