@@ -31,8 +31,9 @@ DESK_SECRET = "desk-secret"
 ADMIN_SECRET = "admin-secret"
 ENGINEER_SECRET = "engineer-secret"
 MANAGER_SECRET = "manager-secret"
+LEAD_SECRET = "lead-secret"
 BOOTSTRAP = (f"source:{SOURCE_SECRET},viewer:{VIEWER_SECRET},service_desk:{DESK_SECRET},admin:{ADMIN_SECRET},"
-             f"engineer:{ENGINEER_SECRET},incident_manager:{MANAGER_SECRET}")
+             f"engineer:{ENGINEER_SECRET},incident_manager:{MANAGER_SECRET},duty_lead:{LEAD_SECRET}")
 
 
 @pytest.fixture(scope="session")

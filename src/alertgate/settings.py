@@ -46,6 +46,7 @@ class Role(str, enum.Enum):
     SERVICE_DESK = "service_desk"
     ENGINEER = "engineer"
     INCIDENT_MANAGER = "incident_manager"
+    DUTY_LEAD = "duty_lead"            # the duty team lead: verifies closed records (handbook §3.1.3.10)
     VIEWER = "viewer"
     ADMIN = "admin"
 

@@ -25,7 +25,8 @@ def console_handlers(settings: Settings, redis, auth: Authenticator, intake: Int
     """``redis_errors``: what a Redis that is away raises (the queue's watcher waits them out)."""
     console = Console(ConsoleSessions(redis, auth), Renderer())
     return [*signin_handlers(console),
-            *tickets_handlers(console, store, intake.handoff, QueueWatch(store, float(settings.console_poll), redis_errors)),
+            *tickets_handlers(console, store, intake.handoff, QueueWatch(store, float(settings.console_poll), redis_errors),
+                             rules),
             *rules_handlers(console, rules, settings, store, intake.catalogue),
             *planning_handlers(console, intake.planner, intake.heartbeats.store),
             *report_handlers(console, redis)]

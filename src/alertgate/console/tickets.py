@@ -15,9 +15,10 @@ from alertgate.console import i18n
 from alertgate.console.pages import Console, Refused, redirect
 from alertgate.console.watch import QueueWatch
 from alertgate.intake.handoff import JobHandoff
+from alertgate.rules.service import RulesService
 from alertgate.tickets import queue
-from alertgate.tickets.lifecycle import (Action, ActionRequest, Actor, IllegalTransition, MissingArgument,
-                                         RoleNotAllowed, actions_for, job_after)
+from alertgate.tickets.lifecycle import (Action, ActionRequest, Actor, IllegalTransition, InvalidArgument, MissingArgument,
+                                         RoleNotAllowed, actions_for, entry_of, job_after)
 from alertgate.tickets.model import UNRESOLVED, ClosureCode, ResolutionCode, Ticket
 from alertgate.tickets.store import TicketNotFound, TicketStore
 
@@ -26,12 +27,18 @@ FORMS: dict[Action, tuple[str, ...]] = {
     Action.ASSIGN: ("group*", "assignee"), Action.REASSIGN: ("group*", "assignee", "reason"),
     Action.ACCEPT: ("assignee",), Action.REJECT: ("reason*",),
     Action.RESOLVE: ("resolution_code*", "solution"), Action.CLOSE: ("closure_code*", "note"),
+    Action.REPRIORITISE: ("impact", "urgency", "priority", "reason*"),
+    Action.EDIT: ("outage_start", "outage_end", "ci_operational", "note"),
+    Action.SUSPEND: ("until", "note"), Action.VERIFY: ("verdict*", "note"),
 }
+MOMENTS = frozenset({"until", "outage_start", "outage_end"})   # datetime-local inputs (UTC)
 # What a queue row shows and filters on (read for every unresolved master: no description, labels
 # or timeline), and how many rows a page shows (the most urgent; the rest are counted).
 QUEUE_FIELDS = queue.QUEUE_FIELDS
 MAX_ROWS = 300
-CHOICES = {"resolution_code": [c.value for c in ResolutionCode], "closure_code": [c.value for c in ClosureCode]}
+CHOICES = {"resolution_code": [c.value for c in ResolutionCode], "closure_code": [c.value for c in ClosureCode],
+           "verdict": ["checked", "returned"], "ci_operational": ["true", "false"],
+           "impact": ["1", "2", "3", "4"], "urgency": ["1", "2", "3", "4"], "priority": ["1", "2", "3", "4"]}
 
 
 def _filter(request: Request) -> queue.QueueFilter:
@@ -43,7 +50,8 @@ def _filter(request: Request) -> queue.QueueFilter:
     return queue.QueueFilter(**values)
 
 
-def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, watch: QueueWatch) -> list[HTTPRouteHandler]:
+def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, watch: QueueWatch,
+                     rules: RulesService) -> list[HTTPRouteHandler]:
     async def rows(request: Request) -> tuple[list[Ticket], queue.QueueFilter, datetime]:
         now = datetime.now(timezone.utc)
         chosen = _filter(request)
@@ -102,6 +110,7 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
         actions = [(a.value, FORMS.get(a, ("note",))) for a in actions_for(ticket.status, session.role)]
         duplicates = await store.duplicate_ids(ticket) if ticket.master_id is None else []
         return console.page(request, session, "ticket.html", status, ticket=ticket, actions=actions, choices=CHOICES,
+                            moments=MOMENTS,
                             duplicates=duplicates, recurrences=await store.recurrences_of(ticket),
                             correlated=await store.correlated_to(ticket.id), members=await store.grouped_under(ticket.id),
                             clocks=[(e, queue.clock_state(e, now) if e.met_at is None else "met") for e in ticket.sla],
@@ -129,12 +138,17 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
         except Refused as refusal:
             return console.refused(request, None, refusal)
         fields = {k: v.strip() for k, v in form.items() if k in ActionRequest.__struct_fields__ and v.strip()}
+        for name in MOMENTS.intersection(fields):   # (a browser's datetime-local has no zone: UTC, as the form says)
+            if len(fields[name]) <= 19 and "+" not in fields[name] and not fields[name].endswith("Z"):
+                fields[name] += "+00:00"
         try:
-            args = msgspec.convert(fields, ActionRequest)
-            await store.act(ticket_id, chosen, args, Actor(session.name, session.role), datetime.now(timezone.utc),
-                            owe=job_after(chosen))
+            args = msgspec.convert(fields, ActionRequest, strict=False)
+            done, _ = await store.act(ticket_id, chosen, args, Actor(session.name, session.role),
+                                      datetime.now(timezone.utc), owe=job_after(chosen), tables=rules.engine.tables)
         except msgspec.ValidationError as exc:
             return await ticket_page(request, session, ticket_id, 400, _("The form is not valid:") + f" {exc}")
+        except InvalidArgument as exc:
+            return await ticket_page(request, session, ticket_id, 400, _("This value cannot be:") + f" {exc}")
         except MissingArgument as exc:
             return await ticket_page(request, session, ticket_id, 400,
                                      _("This action needs a value for:") + f" {_(exc.name)}")
@@ -145,7 +159,7 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
             return await ticket_page(request, session, ticket_id, 403, _("Your role may not take this action."))
         except TicketNotFound:
             return console.refused(request, session, Refused(404, "There is no such ticket."))
-        await handoff.after_action(ticket_id, chosen)
+        await handoff.after_action(ticket_id, chosen, entry_of(done, chosen))
         return redirect(f"/console/tickets/{ticket_id}?done={chosen.value}")
 
     return [queue_page, queue_rows, events, show, act]

@@ -20,6 +20,7 @@ from alertgate.gateway.media_type import require_json
 from alertgate.rules.service import RulesService
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import (
+    entry_of,
     job_after,
     initial_sla,
     Action,
@@ -208,8 +209,8 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
             require_json(request.headers.get("content-type"))
         args = decode_json(body, ActionRequest) if body.strip() else ActionRequest()
         ticket, _ = await store.act(ticket_id, chosen, args, Actor(principal.name, principal.role),
-                                    datetime.now(timezone.utc), owe=job_after(chosen))
-        await handoff.after_action(ticket_id, chosen)
+                                    datetime.now(timezone.utc), owe=job_after(chosen), tables=rules.engine.tables)
+        await handoff.after_action(ticket_id, chosen, entry_of(ticket, chosen))
         return json_response(ticket)
 
     return [list_tickets, work_queue, get_ticket, open_ticket, act]

@@ -59,11 +59,14 @@ class JobHandoff:
         if self._redis is not None:
             await self._enqueue([dispatch_job(ticket_id, DISPATCHED[Outcome.NEW], self._attempts)])
 
-    async def after_action(self, ticket_id: str, action: Action) -> None:
+    async def after_action(self, ticket_id: str, action: Action, entry: int | None = None) -> None:
+        """``entry``: the action's place on the timeline, so that the notices after it are this
+        action's even when another action came first to the worker."""
         function = job_after(action)
         if self._redis is None or function is None:
             return
-        jobs = [action_job(function, ticket_id, action.value, self._attempts)]
+        note = action.value if entry is None else f"{action.value}@{entry}"
+        jobs = [action_job(function, ticket_id, note, self._attempts)]
         if self._sync and action in SYNCED:
             jobs.append(action_job("sync_source", ticket_id, action.value, self._attempts))
         await self._enqueue(jobs)

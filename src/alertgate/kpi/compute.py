@@ -36,6 +36,7 @@ class Indicators(msgspec.Struct):
     incidents: int
     closed: Count
     awaiting_closure: Count              # resolved, not yet closed (SPEC §9: reminded, never auto-closed)
+    awaiting_verification: Count         # closed, not yet checked by the duty team lead (handbook §3.1.3.10)
     successfully_closed: Count
     escalated_to_problem: Count
     resolved_within_sla: Count
@@ -79,6 +80,8 @@ def indicators(tickets: list[Ticket], problem_linked: set[str]) -> Indicators:
         incidents=total,
         closed=_count(sum(t.status is TicketStatus.CLOSED for t in tickets), total),
         awaiting_closure=_count(sum(t.status is TicketStatus.RESOLVED for t in tickets), total),
+        awaiting_verification=_count(sum(t.status is TicketStatus.CLOSED and t.verification != "checked"
+                                         for t in tickets), total),
         successfully_closed=_count(sum(t.closure_code is ClosureCode.COMPLETED for t in tickets), total),
         escalated_to_problem=_count(sum(t.closure_code is ClosureCode.COMPLETED_WITH_PROBLEM or t.id in problem_linked
                                         for t in tickets), total),

@@ -15,7 +15,7 @@ from alertgate.tickets.model import SlaTarget, Ticket, TimelineEntry
 
 TIME_FIELDS = frozenset({
     "created_at", "updated_at", "resolved_at", "closed_at", "last_occurrence_at", "suspended_at", "closure_reminded_at",
-    "reconcile_gone_at", "promoted_at",
+    "reconcile_gone_at", "promoted_at", "suspended_until", "verified_at",
     "outage_start", "outage_end",
 })
 JSON_FIELDS = frozenset({"sla", "labels", "links", "channels"})

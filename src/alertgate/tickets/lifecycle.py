@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Literal, Mapping, Protocol, Sequence
 
 import msgspec
 
@@ -42,6 +43,9 @@ class Action(str, enum.Enum):
     CLOSE = "close"
     REOPEN = "reopen"
     COMMENT = "comment"
+    REPRIORITISE = "reprioritise"   # impact, urgency or priority, with a reason (§3.1.3.4)
+    EDIT = "edit"                   # outage times and ci_operational, audited (§3.1.4.1)
+    VERIFY = "verify"               # the duty team lead checks a closed record (§3.1.3.10)
 
 
 ALLOWED_FROM: dict[Action, frozenset[TicketStatus]] = {
@@ -57,9 +61,12 @@ ALLOWED_FROM: dict[Action, frozenset[TicketStatus]] = {
     Action.CLOSE: frozenset({S.RESOLVED}),
     Action.REOPEN: frozenset({S.RESOLVED}),
     Action.COMMENT: frozenset(S),
+    Action.REPRIORITISE: frozenset({S.OPEN, S.ASSIGNED, S.IN_PROGRESS, S.PENDING_CHANGE, S.SUSPENDED}),
+    Action.EDIT: frozenset(S),       # (the record is corrected after closure too, when it is verified)
+    Action.VERIFY: frozenset({S.CLOSED}),
 }
 
-_DESK, _ENG, _IM = Role.SERVICE_DESK, Role.ENGINEER, Role.INCIDENT_MANAGER
+_DESK, _ENG, _IM, _LEAD = Role.SERVICE_DESK, Role.ENGINEER, Role.INCIDENT_MANAGER, Role.DUTY_LEAD
 ROLES: dict[Action, frozenset[Role]] = {
     Action.ASSIGN: frozenset({_DESK, _IM}),
     Action.ACCEPT: frozenset({_ENG, _DESK, _IM}),
@@ -73,8 +80,26 @@ ROLES: dict[Action, frozenset[Role]] = {
     # Handbook: only the service desk (first line) or the incident manager may close.
     Action.CLOSE: frozenset({_DESK, _IM}),
     Action.REOPEN: frozenset({_DESK, _IM}),
-    Action.COMMENT: frozenset({_DESK, _ENG, _IM}),
+    Action.COMMENT: frozenset({_DESK, _ENG, _IM, _LEAD}),
+    Action.REPRIORITISE: frozenset({_DESK, _ENG, _IM}),
+    Action.EDIT: frozenset({_DESK, _ENG, _IM}),
+    # Handbook: the duty team lead verifies the closed record; the incident manager may too.
+    Action.VERIFY: frozenset({_LEAD, _IM}),
 }
+
+class Tables(Protocol):
+    """What re-prioritising reads of the handbook's tables (``rules.tables.Tables``)."""
+    sla_minutes: Mapping[int, Sequence[float]]
+    notification: Any   # .channels: priority → channels
+
+    def priority(self, impact: int, urgency: int) -> int: ...
+
+
+Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
+Moment = Annotated[datetime, msgspec.Meta(tz=True)]
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)   # (the store keeps no time before it)
+CLOCK_SKEW = timedelta(minutes=5)                     # a corrected time this far ahead is still "now"
+LONGEST_SUSPENSION = timedelta(days=366)
 
 
 class ActionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -85,6 +110,14 @@ class ActionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     solution: str | None = None
     closure_code: ClosureCode | None = None
     note: str | None = None
+    impact: Level | None = None                        # reprioritise
+    urgency: Level | None = None
+    priority: Level | None = None
+    outage_start: Moment | None = None                 # edit
+    outage_end: Moment | None = None
+    ci_operational: bool | None = None
+    until: Moment | None = None                        # suspend: a timer resumes the ticket then
+    verdict: Literal["checked", "returned"] | None = None   # verify (returned: with a note)
 
 
 class IllegalTransition(Exception):
@@ -104,6 +137,10 @@ class MissingArgument(Exception):
         self.name = name
 
 
+class InvalidArgument(MissingArgument):
+    """An argument that is there but cannot be (an end before its start, a time in the future)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     name: str
@@ -117,6 +154,7 @@ class Effects:
     escalated: str | None = None     # escalated to the incident manager, and why
     follow_up: bool = False          # closure not_completed: open a new ticket for the handler
     problem: str | None = None       # open a problem record, and why
+    returned: str | None = None      # the duty team lead sent the closed record back, and why
 
 
 def allowed_actions(status: TicketStatus) -> list[str]:
@@ -156,6 +194,14 @@ def job_after(action: Action) -> str | None:
     if action is Action.COMMENT:
         return None
     return {Action.RESOLVE: "restoration", Action.CLOSE: "problem_on_close"}.get(action, "replan")
+
+
+def entry_of(ticket: Ticket, action: Action) -> int | None:
+    """The place on the timeline of the newest entry of ``action`` (what the notices after it name)."""
+    for place in range(len(ticket.timeline) - 1, -1, -1):
+        if ticket.timeline[place].action == action.value:
+            return place
+    return None
 
 
 def follow_up_ticket(closed: Ticket, new_id: str, now: datetime) -> Ticket:
@@ -198,9 +244,70 @@ def _shift_unmet(sla: list[SlaEntry], by: timedelta) -> list[SlaEntry]:
             if e.met_at is None and e.due_at is not None else e for e in sla]
 
 
+def _retarget(sla: list[SlaEntry], minutes: list[float]) -> list[SlaEntry]:
+    """The targets of another priority: a met target keeps what it was held to; a running one is
+    due its new length after its start; a breach stays recorded."""
+    new = dict(zip(SLA_ORDER, minutes))
+    out = []
+    for entry in sla:
+        length = new.get(entry.target, entry.minutes)
+        if entry.met_at is None:
+            due = entry.due_at + timedelta(minutes=length - entry.minutes) if entry.due_at is not None else None
+            entry = msgspec.structs.replace(entry, minutes=length, due_at=due)
+        out.append(entry)
+    return out
+
+
+SLA_ORDER = (SlaTarget.ASSIGNMENT, SlaTarget.ACCEPTANCE, SlaTarget.RESOLUTION)
+
+
+def _reprioritise(ticket: Ticket, request: ActionRequest, tables: Tables, changes: dict, effects: Effects) -> str:
+    _need(request.reason, "reason", Action.REPRIORITISE)
+    if request.priority is None and request.impact is None and request.urgency is None:
+        raise MissingArgument("priority", "reprioritise needs priority, impact or urgency")
+    impact, urgency = request.impact or ticket.impact, request.urgency or ticket.urgency
+    priority = request.priority or tables.priority(impact, urgency)
+    changes.update(impact=impact, urgency=urgency, priority=priority,
+                   sla=_retarget(ticket.sla, tables.sla_minutes[priority]))
+    by_priority = tables.notification.channels
+    if ticket.channels == list(by_priority.get(ticket.priority, ())):   # (the table's, not a rule's)
+        changes.update(channels=list(by_priority.get(priority, ticket.channels)))
+    if priority == 1 and ticket.priority != 1:
+        effects.reported.append(f"raised to P1: {request.reason}")
+    return (f"P{ticket.priority} → P{priority} (impact {ticket.impact} → {impact}, "
+            f"urgency {ticket.urgency} → {urgency}): {request.reason}")
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _edit(ticket: Ticket, request: ActionRequest, now: datetime, changes: dict) -> str:
+    given = {name: value for name, value in (("outage_start", request.outage_start), ("outage_end", request.outage_end),
+                                             ("ci_operational", request.ci_operational)) if value is not None}
+    if not given:
+        raise MissingArgument("outage_start", "edit needs outage_start, outage_end or ci_operational")
+    for name in ("outage_start", "outage_end"):
+        if name in given and given[name] > now + CLOCK_SKEW:
+            raise InvalidArgument(name, f"{name} is in the future")
+        if name in given and given[name] < EARLIEST:
+            raise InvalidArgument(name, f"{name} is before 1970")
+    start, end = given.get("outage_start", ticket.outage_start), given.get("outage_end", ticket.outage_end)
+    if start is not None and end is not None and end < start:
+        raise InvalidArgument("outage_end", "outage_end is before outage_start")
+    changes.update(given)
+    audit = "; ".join(f"{name}: {_shown(getattr(ticket, name))} → {_shown(value)}" for name, value in given.items())
+    return audit + (f" — {request.note}" if request.note else "")
+
+
 def apply(ticket: Ticket, action: Action, request: ActionRequest, actor: Actor,
-          now: datetime) -> tuple[Ticket, Effects]:
-    """Check and carry out one action; raises IllegalTransition, RoleNotAllowed, MissingArgument."""
+          now: datetime, tables: Tables | None = None) -> tuple[Ticket, Effects]:
+    """Check and carry out one action; raises IllegalTransition, RoleNotAllowed, MissingArgument
+    (InvalidArgument). ``tables``: the handbook's tables, which re-prioritising needs."""
     check(ticket, action, actor)
     effects = Effects()
     changes: dict[str, object] = {}
@@ -238,11 +345,19 @@ def apply(ticket: Ticket, action: Action, request: ActionRequest, actor: Actor,
         to = S.IN_PROGRESS
     elif action is Action.SUSPEND:
         to = S.SUSPENDED
-        changes.update(suspended_at=now, suspended_from=ticket.status)
+        until = request.until
+        if until is not None and until <= now:
+            raise InvalidArgument("until", "until is not in the future")
+        if until is not None and until > now + LONGEST_SUSPENSION:
+            raise InvalidArgument("until", "until is more than 366 days ahead")
+        changes.update(suspended_at=now, suspended_from=ticket.status, suspended_until=until)
+        if until is not None:
+            note = f"until {until.isoformat()}" + (f": {note}" if note else "")
     elif action is Action.RESUME:
         to = ticket.suspended_from or S.IN_PROGRESS
         paused = now - (ticket.suspended_at or now)
-        changes.update(suspended_at=None, suspended_from=None, sla=_shift_unmet(ticket.sla, paused))
+        changes.update(suspended_at=None, suspended_from=None, suspended_until=None,
+                       sla=_shift_unmet(ticket.sla, paused))
     elif action is Action.RESOLVE:
         _need(request.resolution_code, "resolution_code", action)
         to = S.RESOLVED
@@ -260,6 +375,19 @@ def apply(ticket: Ticket, action: Action, request: ActionRequest, actor: Actor,
             effects.problem = "closed with closure code completed_with_problem"
         elif ticket.priority == 1 and ticket.kind is TicketKind.MASTER:
             effects.problem = "a P1 incident was closed"
+    elif action is Action.REPRIORITISE:
+        if tables is None:
+            raise ValueError("reprioritise needs the handbook's tables")
+        note = _reprioritise(ticket, request, tables, changes, effects)
+    elif action is Action.EDIT:
+        note = _edit(ticket, request, now, changes)
+    elif action is Action.VERIFY:
+        _need(request.verdict, "verdict", action)
+        if request.verdict == "returned":
+            _need(request.note, "note", action)
+            effects.returned = request.note
+        changes.update(verification=request.verdict, verified_by=actor.name, verified_at=now)
+        note = request.verdict + (f": {request.note}" if request.note else "")
     elif action is Action.REOPEN:
         to = S.IN_PROGRESS
         changes.update(reopen_count=ticket.reopen_count + 1, resolution_code=None, resolved_at=None,

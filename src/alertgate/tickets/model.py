@@ -125,6 +125,9 @@ class Ticket(msgspec.Struct, kw_only=True):
     updated_at: datetime
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
+    verification: str | None = None            # the duty team lead's verdict on the closed record: checked, returned
+    verified_by: str | None = None
+    verified_at: datetime | None = None
     closure_reminders: int = 0                # reminders sent while it waits, resolved, for its closure
     closure_reminded_at: datetime | None = None
     reconcile_gone_at: datetime | None = None  # the source's first answer that it is gone (SPEC §9)
@@ -133,6 +136,7 @@ class Ticket(msgspec.Struct, kw_only=True):
     last_occurrence_at: datetime | None = None
     suspended_at: datetime | None = None
     suspended_from: TicketStatus | None = None
+    suspended_until: datetime | None = None   # a timer resumes it then ("暂停一段时间")
     route_group: str | None = None            # the group the rules route to; dispatch assigns it
     escalation_policy: str | None = None
     channels: list[str] = []

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import msgspec
 
-from alertgate.tickets.model import SlaEntry, Ticket
+from alertgate.tickets.model import SlaEntry, Ticket, TicketStatus
 
 WARN_SHARE = 0.2   # amber when less than a fifth of the target's time is left
 
@@ -31,6 +31,8 @@ class QueueFilter(msgspec.Struct, kw_only=True):
     due_before: datetime | None = None   # its next unmet SLA target is due before this
 
     def matches(self, ticket: Ticket, now: datetime) -> bool:
+        if ticket.status is TicketStatus.SUSPENDED and self.status != TicketStatus.SUSPENDED.value:
+            return False   # handbook §3.1.4.1: a suspended record is out of the backlog (status=suspended lists them)
         sender = ticket.alert_source or ticket.source.value
         checks = ((self.status, ticket.status.value), (self.group, ticket.handling_group),
                   (self.assignee, ticket.assignee), (self.ci, ticket.ci),

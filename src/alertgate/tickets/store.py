@@ -232,10 +232,12 @@ class TicketStore:
             pipe.zadd(masters_key(tag_of(ticket.id)), entry)
 
     async def act(self, ticket_id: str, action: Action, request: ActionRequest, actor: Actor,
-                  now: datetime, owe: str | None = None) -> tuple[Ticket, lifecycle.Effects]:
+                  now: datetime, owe: str | None = None,
+                  tables: lifecycle.Tables | None = None) -> tuple[Ticket, lifecycle.Effects]:
         """Carry out one action, its cascade and follow-up, atomically; retried on a race.
         ``owe``: the follow-up work the caller will queue, marked owed in the same transaction
-        (workers/recovery.py), so that a lost job is found by the sweep."""
+        (workers/recovery.py), so that a lost job is found by the sweep. ``tables``: the
+        handbook's tables (re-prioritising reads them)."""
         key = _key_of(ticket_id)
         state = state_key(tag_of(ticket_id))
         while True:
@@ -244,7 +246,7 @@ class TicketStore:
                     # (a new duplicate changes its master's duplicate_count: watching the key covers it)
                     await pipe.watch(key, state)
                     ticket = await self._read(ticket_id, pipe)
-                    updated, effects = lifecycle.apply(ticket, action, request, actor, now)
+                    updated, effects = lifecycle.apply(ticket, action, request, actor, now, tables)
                     duplicates = []
                     if effects.cascade:
                         ids = await self.duplicate_ids(ticket, pipe)

@@ -19,7 +19,7 @@ from alertgate.problems.store import ProblemStore
 from alertgate.runtime.connections import StateRedis, connect_queue_redis, connect_state
 from alertgate.rules.policy import DEFAULT_GROUP
 from alertgate.settings import Role
-from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
+from alertgate.tickets.lifecycle import Action, ActionRequest, Actor, IllegalTransition
 from alertgate.tickets.model import (
     UNRESOLVED,
     Ticket,
@@ -30,7 +30,7 @@ from alertgate.tickets.model import (
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
-from alertgate.workers.notices import compose
+from alertgate.workers.notices import after_action, compose
 from alertgate.workers.plan import Timer, plan, still_due
 from alertgate.workers.source_sync import sync
 from alertgate.workers.storms import StormGrouping
@@ -39,6 +39,7 @@ from alertgate.work_queue import TIMERS, action_job, closure_reminder_job, dispa
 
 log = structlog.get_logger("alertgate.jobs")
 DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)
+SCHEDULER = Actor("alertgate", Role.SERVICE_DESK)   # resumes a ticket suspended until a time
 
 T = TypeVar("T")
 
@@ -102,6 +103,9 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
         if ticket.kind is TicketKind.MAJOR:  # (SPEC §11: a storm's major incident goes to the incident manager too)
             notices.append(compose(ticket, "incident", Role.INCIDENT_MANAGER.value, ctx.settings.notify.service_desk,
                                    step=f"major{ticket.reopen_count}"))
+        elif ticket.priority == 1:   # handbook §3.1.3.7: a P1 is reported at once ("立即上报")
+            notices.append(compose(ticket, "report", Role.INCIDENT_MANAGER.value, ctx.settings.notify.service_desk,
+                                   step=f"p1-{ticket.reopen_count}", detail="a P1 incident was opened"))
         timers = schedule(ctx, ticket)
         if reason == "recurrence":
             await _problem_on_recurrence(redis, store, ticket)
@@ -125,11 +129,16 @@ def replan(ticket_id: str, note: str = "") -> str:
     ctx = context()
 
     async def body() -> str:
-        async with _JobStateStore(ctx) as (_, store):
+        async with _JobStateStore(ctx) as (redis, store):
             seen = await store.owed(ticket_id, "replan")
             ticket = await store.get(ticket_id)
             planned = schedule(ctx, ticket)
             await _note_next_timer(ctx, store, ticket)
+            desk = ctx.settings.notify.service_desk
+            notices = [compose(ticket, kind, recipient, desk, step=step, detail=detail)
+                       for kind, recipient, step, detail in after_action(ticket, note)]
+            if notices:
+                await deliver(ctx, redis, notices, ticket.notice_channels)
             await store.settle(ticket_id, "replan", seen)
             return f"{planned} timers planned"
     return _run(body())
@@ -139,7 +148,7 @@ async def _note_next_timer(ctx: WorkerContext, store: TicketStore, ticket: Ticke
                            after: datetime | None = None) -> None:
     """``next_timer_at``: when the ticket's next timer is due (not before now), so that the sweep
     finds a timer job that was lost (workers/recovery.py)."""
-    pending = [t.at for t in plan(ticket, ctx.tables) if (after is None or t.at > after) and still_due(ticket, t)]
+    pending = [t.at for t in plan(ticket, ctx.tables) if (after is None or t.at > after) and still_due(ticket, t, ctx.tables)]
     if pending:
         await store.mark(ticket.id, next_timer_at=repr(max(min(pending), _now()).timestamp()))
         await store.unmark(ticket.id, "swept_timers")
@@ -167,9 +176,11 @@ async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
             ticket = await store.get(ticket_id)
         except TicketNotFound:
             return "no such ticket"
-        if not still_due(ticket, timer):
+        if not still_due(ticket, timer, ctx.tables):
             return "left alone: no longer due"
         now, desk = _now(), ctx.settings.notify.service_desk
+        if timer.kind == "resume":
+            return await _resume(ctx, store, ticket_id, now)
         if timer.kind == "sla":
             def breach(t: Ticket) -> Ticket | None:
                 if not still_due(t, timer):
@@ -182,9 +193,9 @@ async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
             if changed is None:
                 return "left alone: already marked"
             ctx.metrics.sla_breaches.labels(str(ticket.priority), timer.step).inc()
-            recipient = changed.handling_group
-            await deliver(ctx, redis, [compose(changed, "sla_breach", recipient, desk, step=timer.step)],
-                          changed.notice_channels)
+            recipient = changed.handling_group   # and the incident manager, of every breach (handbook §3.1.3.6)
+            await deliver(ctx, redis, [compose(changed, "sla_breach", r, desk, step=timer.step)
+                                       for r in (recipient, Role.INCIDENT_MANAGER.value)], changed.notice_channels)
             return f"{timer.step} breached"
         if timer.kind == "escalation":
             level = int(timer.step)
@@ -205,6 +216,18 @@ async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
         number, _, role = timer.step.partition(":")
         await deliver(ctx, redis, [compose(ticket, "stakeholder", role, desk, step=number)], ticket.notice_channels)
         return f"stakeholder {role} notified"
+
+
+async def _resume(ctx: WorkerContext, store: TicketStore, ticket_id: str, now: datetime) -> str:
+    """The suspension's time is up: resumed as the handbook's scheduler, its timers planned again."""
+    try:
+        await store.act(ticket_id, Action.RESUME, ActionRequest(note="the suspension's time is up"), SCHEDULER,
+                        now, owe="replan")
+    except IllegalTransition:
+        return "left alone: no longer suspended"
+    enqueue_all(connect_queue_redis(ctx.settings),
+                [action_job("replan", ticket_id, "resume", ctx.settings.notify.max_attempts)])
+    return "resumed"
 
 
 def restoration(ticket_id: str, note: str = "") -> str:

@@ -35,7 +35,8 @@ def expected_restoration(ticket: Ticket) -> datetime | None:
     return ticket.created_at + timedelta(minutes=sum(e.minutes for e in ticket.sla))
 
 
-def compose(ticket: Ticket, kind: str, recipient: str, service_desk: str, step: str = "") -> Notice:
+def compose(ticket: Ticket, kind: str, recipient: str, service_desk: str, step: str = "", detail: str = "") -> Notice:
+    """``detail``: why it is sent, when the kind alone does not say (a report, a returned record)."""
     what = f"{ticket.title} on {ticket.ci}" + (f" — {ticket.description}" if ticket.description else "")
     service = ticket.affected_service or ticket.ci
     restore = expected_restoration(ticket) if kind != "restoration" else ticket.resolved_at
@@ -46,11 +47,15 @@ def compose(ticket: Ticket, kind: str, recipient: str, service_desk: str, step: 
         "sla_breach": f"[P{ticket.priority}] SLA {step} target missed on {ticket.id}: {ticket.title}",
         "restoration": f"[P{ticket.priority}] Restored {ticket.id}: {ticket.title}",
         "closure_reminder": f"[P{ticket.priority}] Waiting for closure ({step}) {ticket.id}: {ticket.title}",
+        "report": f"[P{ticket.priority}] Reported to the incident manager {ticket.id}: {ticket.title}",
+        "assignment": f"[P{ticket.priority}] Assigned to you {ticket.id}: {ticket.title}",
+        "returned": f"[P{ticket.priority}] Record returned by the duty team lead {ticket.id}: {ticket.title}",
     }[kind]
     restoration_line = (f"Service restored at {restore:%Y-%m-%d %H:%M} UTC." if kind == "restoration" and restore
                         else f"Expected restoration: {restore:%Y-%m-%d %H:%M} UTC." if restore
                         else "Expected restoration: not yet known.")
     body = "\n".join([
+        *([f"Why: {detail}"] if detail else []),
         f"What happened: {what}",
         f"Affected service: {service}",
         f"Priority: P{ticket.priority}; status: {ticket.status.value}; group: {ticket.assignment_group or ticket.route_group}",
@@ -63,3 +68,37 @@ def compose(ticket: Ticket, kind: str, recipient: str, service_desk: str, step: 
         priority=ticket.priority, recipient=recipient, subject=heading, body=body, what_happened=what,
         affected_service=service, expected_restoration=restore, service_desk=service_desk,
     )
+
+
+INCIDENT_MANAGER = "incident_manager"
+SERVICE_DESK_GROUP = "service_desk"
+
+
+def after_action(ticket: Ticket, action: str) -> list[tuple[str, str, str, str]]:
+    """Who the handbook says is told after a person's ``action`` on ``ticket``, as (kind,
+    recipient, step, detail): the group and the assignee named by an assign or reassign
+    (§3.1.3.2); the incident manager of what the action reported or escalated to them (§3.1.3.3:
+    across groups, a second rejection, a third reassignment; §3.1.3.4: raised to P1); the service
+    desk of a record the duty team lead returned (§3.1.3.10). The step is the timeline entry's
+    place, so a notice retried, or planned again, is sent once."""
+    timeline = ticket.timeline
+    action, _, place = action.partition("@")   # ("reassign@7": the action's entry, as the gateway wrote it)
+    if place.isdigit() and int(place) < len(timeline) and timeline[int(place)].action == action:
+        last = int(place)
+    else:
+        last = next((i for i in range(len(timeline) - 1, -1, -1) if timeline[i].action == action), None)
+    if last is None:
+        return []
+    at, found = timeline[last].at, []
+    for place in range(last, len(timeline)):
+        entry, step = timeline[place], f"t{place}"
+        if abs((entry.at - at).total_seconds()) > 0.001:
+            break   # (what follows was written by something else since)
+        if entry.action in ("assign", "reassign") and place == last:
+            for recipient in filter(None, (ticket.assignment_group, ticket.assignee)):
+                found.append(("assignment", recipient, step, entry.note or ""))
+        elif entry.action in ("report", "escalate") and entry.actor == "alertgate":
+            found.append(("report", INCIDENT_MANAGER, step, (entry.note or "").removeprefix("to incident manager: ")))
+        elif entry.action == "verify" and place == last and ticket.verification == "returned":
+            found.append(("returned", SERVICE_DESK_GROUP, step, (entry.note or "").removeprefix("returned: ")))
+    return found

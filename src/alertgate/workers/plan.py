@@ -14,8 +14,8 @@ from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus
 
 class Timer(msgspec.Struct, frozen=True):
     at: datetime
-    kind: str     # sla, escalation, stakeholder
-    step: str     # the SLA target, the escalation level, or "<n>:<role>"
+    kind: str     # sla, escalation, stakeholder, resume
+    step: str     # the SLA target, the escalation level, "<n>:<role>", or "until"
 
     @property
     def job_id(self) -> str:
@@ -28,7 +28,15 @@ def _watched(ticket: Ticket) -> bool:
             and ticket.status is not TicketStatus.SUSPENDED)
 
 
+def _resuming(ticket: Ticket) -> bool:
+    """A master suspended until a time: only the timer that resumes it runs."""
+    return (ticket.kind is TicketKind.MASTER and ticket.status is TicketStatus.SUSPENDED
+            and ticket.suspended_until is not None)
+
+
 def plan(ticket: Ticket, tables: Tables) -> list[Timer]:
+    if _resuming(ticket):
+        return [Timer(ticket.suspended_until, "resume", "until")]
     if not _watched(ticket):
         return []
     timers = [Timer(e.due_at, "sla", e.target.value) for e in ticket.sla
@@ -43,13 +51,22 @@ def plan(ticket: Ticket, tables: Tables) -> list[Timer]:
     return sorted(timers, key=lambda t: t.at)
 
 
-def still_due(ticket: Ticket, timer: Timer) -> bool:
-    """Re-checked when the timer fires: the ticket may have moved on since it was planned."""
+def still_due(ticket: Ticket, timer: Timer, tables: Tables | None = None) -> bool:
+    """Re-checked when the timer fires: the ticket may have moved on since it was planned (with
+    ``tables``, an escalation step is checked against its priority's table: re-prioritised, the
+    ticket follows the new one)."""
+    if timer.kind == "resume":
+        return _resuming(ticket) and ticket.suspended_until == timer.at
     if not _watched(ticket):
         return False
     if timer.kind == "sla":
         return any(e.target.value == timer.step and e.met_at is None and not e.breached and e.due_at == timer.at
                    for e in ticket.sla)
     if timer.kind == "escalation":
+        if tables is not None:
+            steps = tables.escalation.get(ticket.priority, [])
+            level = int(timer.step)
+            if level > len(steps) or ticket.created_at + timedelta(seconds=steps[level - 1].after_seconds) != timer.at:
+                return False
         return ticket.escalation_level < int(timer.step)
     return True  # a stakeholder notice: once per (ticket, step, recipient), by its dedup key

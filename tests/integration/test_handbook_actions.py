@@ -1,0 +1,162 @@
+"""The handbook's remaining actions and notices (issue #26) through the HTTP API and a real RQ
+worker on a real Redis, with real SMTP: re-prioritise, suspend until a time, the duty team lead's
+verification and the audited edit, and who is told. Each test names the section of seed 001."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import DESK_SECRET, ENGINEER_SECRET, LEAD_SECRET, MANAGER_SECRET
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+from tests.integration.test_workers import burst, config, mailbox, sink, ticket  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.integration
+DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
+ENG = {"Authorization": f"Bearer {ENGINEER_SECRET}"}
+IM = {"Authorization": f"Bearer {MANAGER_SECRET}"}
+LEAD = {"Authorization": f"Bearer {LEAD_SECRET}"}
+
+
+@pytest.fixture
+def people(config: Path) -> Path:
+    """Addresses for the incident manager, the service desk, two groups and one engineer."""
+    settings = yaml.safe_load((config / "alertgate.yaml").read_text())
+    settings["notify"]["contacts"].update({
+        "incident_manager": {"email": ["im@example.com"]}, "service_desk": {"email": ["desk@example.com"]},
+        "storage": {"email": ["storage@example.com"]}, "database": {"email": ["dba@example.com"]},
+        "li": {"email": ["li@example.com"]}})
+    (config / "alertgate.yaml").write_text(yaml.safe_dump(settings))
+    return config
+
+
+def open_ticket(client, name: str = "DiskFull", host: str = "db7") -> str:
+    body = am_body(am_alert(name, host, severity="warning"))
+    return client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]["ticket_id"]
+
+
+def act(client, tid: str, action: str, headers: dict, **body):
+    return client.post(f"/api/v1/tickets/{tid}/actions/{action}", json=body, headers=headers)
+
+
+def subjects(mailbox, address: str) -> list[str]:
+    return [m["Subject"] for m in mailbox.to(address)]
+
+
+def test_reprioritise_to_p1_replans_the_clocks_and_reports_to_the_incident_manager(redis_url, people, mailbox):
+    """§3.1.3.4: priority may change during handling, with the reason recorded; §3.1.3.5: the new
+    priority's targets; §3.1.3.7: a P1 is reported to the incident manager at once."""
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(people)) as client:
+        tid = open_ticket(client)
+        burst(redis_url, people)
+        before = ticket(client, tid)
+        assert before["priority"] != 1 and before["status"] == "assigned"
+        refused = act(client, tid, "reprioritise", DESK, priority=1)
+        assert refused.status_code == 400 and refused.json()["detail"][0]["path"] == "$.reason"
+        assert act(client, tid, "reprioritise", DESK, priority=7, reason="x").status_code == 400
+        done = act(client, tid, "reprioritise", DESK, impact=1, urgency=1, reason="the whole shop is down")
+        assert done.status_code == 200, done.text
+        after = done.json()
+        assert (after["impact"], after["urgency"], after["priority"]) == (1, 1, 1)
+        acceptance = next(e for e in after["sla"] if e["target"] == "acceptance")
+        assert acceptance["minutes"] == 0.02   # the fast P1 table of this config
+        entry = next(e for e in after["timeline"] if e["action"] == "reprioritise")
+        assert f"P{before['priority']} → P1" in entry["note"] and "the whole shop is down" in entry["note"]
+        burst(redis_url, people)
+        reports = [s for s in subjects(mailbox, "im@example.com") if "Reported to the incident manager" in s]
+        assert len(reports) == 1
+        [mail] = [m for m in mailbox.to("im@example.com") if "Reported" in m["Subject"]]
+        assert "Why: raised to P1: the whole shop is down" in mail.get_content()
+        time.sleep(1.5)   # the P1 table's acceptance (1.2 s) and first escalation (1 s) now apply
+        burst(redis_url, people)
+        shown = ticket(client, tid)
+        assert shown["escalation_level"] == 1
+        assert any("SLA acceptance target missed" in s for s in subjects(mailbox, "im@example.com"))  # §3.1.3.6
+        burst(redis_url, people)
+        assert len([s for s in subjects(mailbox, "im@example.com") if "Reported" in s]) == 1   # once
+
+
+def test_assign_and_reassign_tell_the_group_and_the_assignee_and_report_across_groups(redis_url, people, mailbox):
+    """§3.1.3.2: the group and the person a ticket is assigned to are told; §3.1.3.3: a
+    reassignment across groups is reported to the incident manager, and a third escalates."""
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(people)) as client:
+        tid = open_ticket(client, "LoadHigh", "app3")
+        assert act(client, tid, "assign", DESK, group="storage", assignee="li").status_code == 200
+        burst(redis_url, people)
+        assert any("Assigned to you" in s for s in subjects(mailbox, "storage@example.com"))
+        assert any("Assigned to you" in s for s in subjects(mailbox, "li@example.com"))
+        assert not subjects(mailbox, "im@example.com")
+        assert act(client, tid, "reassign", ENG, group="database", reason="a query, not the disk").status_code == 200
+        burst(redis_url, people)
+        assert any("Assigned to you" in s for s in subjects(mailbox, "dba@example.com"))
+        [report] = [m for m in mailbox.to("im@example.com") if "Reported" in m["Subject"]]
+        assert "Why: reassigned across groups: storage → database" in report.get_content()
+        for group in ("database", "database"):
+            assert act(client, tid, "reassign", ENG, group=group).status_code == 200
+        burst(redis_url, people)
+        reports = [m.get_content() for m in mailbox.to("im@example.com") if "Reported" in m["Subject"]]
+        assert any("Why: reassigned 3 times" in text for text in reports)
+        burst(redis_url, people)
+        assert len([s for s in subjects(mailbox, "dba@example.com") if "Assigned" in s]) == 3   # nothing twice
+
+
+def test_suspend_until_leaves_the_queue_and_a_timer_resumes_it(redis_url, people, mailbox):
+    """§3.1.4.1 (status "暂停"): suspended for a period, the record is out of the backlog, and comes
+    back by itself when the period ends; the SLA clocks stand still meanwhile."""
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(people)) as client:
+        tid = open_ticket(client)
+        burst(redis_url, people)
+        assert act(client, tid, "accept", ENG).status_code == 200
+        due = next(e for e in ticket(client, tid)["sla"] if e["target"] == "resolution")["due_at"]
+        past = (datetime.now(timezone.utc) - timedelta(seconds=5)).isoformat()
+        assert act(client, tid, "suspend", ENG, until=past).status_code == 400
+        until = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat()
+        assert act(client, tid, "suspend", ENG, until=until, note="the user is travelling").status_code == 200
+        burst(redis_url, people)
+        queue = client.get("/api/v1/queue", headers=DESK).json()["tickets"]
+        assert tid not in [t["id"] for t in queue]
+        assert tid in [t["id"] for t in client.get("/api/v1/queue?status=suspended", headers=DESK).json()["tickets"]]
+        time.sleep(2.5)
+        burst(redis_url, people)
+        resumed = ticket(client, tid)
+        assert resumed["status"] == "in_progress" and resumed["suspended_until"] is None
+        assert resumed["timeline"][-1]["note"] == "the suspension's time is up"
+        moved = next(e for e in resumed["sla"] if e["target"] == "resolution")["due_at"]
+        assert datetime.fromisoformat(moved) - datetime.fromisoformat(due) >= timedelta(seconds=2)
+        assert tid in [t["id"] for t in client.get("/api/v1/queue", headers=DESK).json()["tickets"]]
+
+
+def test_the_duty_team_lead_returns_a_closed_record_the_desk_corrects_it_and_it_is_checked(redis_url, people, mailbox):
+    """§3.1.3.10 (2): after closure the duty team lead verifies the record; §3.1.4.1 fields 8, 10,
+    11: the outage times and ci_operational are corrected, audited. Unverified records are counted."""
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(people)) as client:
+        tid = open_ticket(client)
+        assert act(client, tid, "resolve", DESK, resolution_code="resolved_by_workaround").status_code == 200
+        assert act(client, tid, "verify", LEAD, verdict="checked").status_code == 409   # not closed yet
+        assert act(client, tid, "close", DESK, closure_code="completed").status_code == 200
+        assert client.get("/api/v1/kpi", headers=DESK).json()["overall"]["awaiting_verification"]["count"] == 1
+        assert act(client, tid, "verify", DESK, verdict="checked").status_code == 403
+        assert act(client, tid, "verify", LEAD, verdict="returned").status_code == 400   # a note says why
+        back = act(client, tid, "verify", LEAD, verdict="returned", note="the outage began at 01:10")
+        assert back.status_code == 200 and back.json()["verification"] == "returned"
+        burst(redis_url, people)
+        [mail] = [m for m in mailbox.to("desk@example.com") if "Record returned" in m["Subject"]]
+        assert "Why: the outage began at 01:10" in mail.get_content()
+        start = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(microsecond=0)
+        future = act(client, tid, "edit", DESK, outage_end=(datetime.now(timezone.utc) + timedelta(days=1)).isoformat())
+        assert future.status_code == 400 and future.json()["detail"][0]["path"] == "$.outage_end"
+        assert act(client, tid, "edit", DESK, outage_start="2026-12-05T01:10:00").status_code == 400   # no zone
+        edited = act(client, tid, "edit", DESK, outage_start=start.isoformat(), ci_operational=False)
+        assert edited.status_code == 200
+        shown = edited.json()
+        assert datetime.fromisoformat(shown["outage_start"].replace("Z", "+00:00")) == start
+        assert shown["ci_operational"] is False and shown["status"] == "closed"
+        assert shown["timeline"][-1]["action"] == "edit" and "outage_start:" in shown["timeline"][-1]["note"]
+        assert act(client, tid, "verify", LEAD, verdict="checked").status_code == 200
+        assert client.get("/api/v1/kpi", headers=DESK).json()["overall"]["awaiting_verification"]["count"] == 0
+        checked = ticket(client, tid)
+        assert (checked["verification"], checked["verified_by"]) == ("checked", "bootstrap-duty_lead")
