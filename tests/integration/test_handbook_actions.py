@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the workers' fixtures are imported, and the tests take them as arguments)
 """The handbook's remaining actions and notices (issue #26) through the HTTP API and a real RQ
 worker on a real Redis, with real SMTP: re-prioritise, suspend until a time, the duty team lead's
 verification and the audited edit, and who is told. Each test names the section of seed 001."""
