@@ -91,6 +91,8 @@ class Notify(msgspec.Struct, forbid_unknown_fields=True):
     phone: Endpoint | None = None
     email: Smtp | None = None
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+    # A warning to the ticket's group when this share of an SLA target's time has passed (0: none).
+    warn_at: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.8
 
 
 class RateLimit(msgspec.Struct, forbid_unknown_fields=True):

@@ -161,3 +161,19 @@ def test_the_duty_team_lead_returns_a_closed_record_the_desk_corrects_it_and_it_
         assert client.get("/api/v1/kpi", headers=DESK).json()["overall"]["awaiting_verification"]["count"] == 0
         checked = ticket(client, tid)
         assert (checked["verification"], checked["verified_by"]) == ("checked", "bootstrap-duty_lead")
+
+
+def test_the_group_is_warned_before_a_target_is_missed(redis_url, people, mailbox):
+    """§3.1.3.5–3.1.3.6 (issue #26, item 9): a notice at ``notify.warn_at`` of each SLA target, once."""
+    settings = yaml.safe_load((people / "alertgate.yaml").read_text())
+    settings["notify"]["warn_at"] = 0.5
+    (people / "alertgate.yaml").write_text(yaml.safe_dump(settings))
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(people)) as client:
+        body = am_body(am_alert("InterfaceDown", host="core-sw-4", severity="critical"))   # P1, network
+        client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE)
+        burst(redis_url, people)   # assigned: acceptance due in 1.2 s, its warning at 0.6 s
+        time.sleep(0.8)
+        burst(redis_url, people)
+        burst(redis_url, people)
+        warned = [s for s in subjects(mailbox, "net@example.com") if "target due soon" in s]
+        assert warned and all("SLA acceptance" in s for s in warned) and len(warned) == 1

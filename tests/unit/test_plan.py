@@ -45,3 +45,15 @@ def test_a_timer_is_left_alone_once_the_ticket_moved_on():
     assert not still_due(p1(escalation_level=1), Timer(T0, "escalation", "1"))
     assert still_due(p1(escalation_level=1), Timer(T0, "escalation", "2"))
     assert not still_due(p1(S.CLOSED), Timer(T0, "stakeholder", "1:project_manager"))
+
+
+def test_a_warning_is_planned_at_a_share_of_each_running_target_and_follows_its_deadline():
+    """Handbook §3.1.3.5–3.1.3.6 (issue #26, item 9): warned before the breach, at ``warn_at``."""
+    ticket = p1()
+    [warning] = [t for t in plan(ticket, TABLES, warn_at=0.8) if t.kind == "sla_warning"]
+    assert (warning.step.partition(":")[0], (warning.at - T0).total_seconds() / 60) == ("assignment", 8)
+    assert still_due(ticket, warning)
+    moved = msgspec.structs.replace(ticket, sla=[msgspec.structs.replace(ticket.sla[0], due_at=T0 + timedelta(hours=1))]
+                                    + ticket.sla[1:])
+    assert not still_due(moved, warning)   # (a re-planned deadline has a warning of its own)
+    assert not [t for t in plan(ticket, TABLES) if t.kind == "sla_warning"]   # warn_at 0: none

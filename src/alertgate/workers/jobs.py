@@ -68,7 +68,7 @@ class _JobStateStore:
 
 def schedule(ctx: WorkerContext, ticket: Ticket) -> int:
     """(Re)plan the ticket's timers; a job id per timer makes planning twice harmless."""
-    timers = plan(ticket, ctx.tables)
+    timers = plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
     q = queue(TIMERS, connect_queue_redis(ctx.settings))
     for timer in timers:
         q.enqueue_at(timer.at, "alertgate.workers.jobs.fire_timer", ticket.id, timer.kind, timer.step,
@@ -148,7 +148,7 @@ async def _note_next_timer(ctx: WorkerContext, store: TicketStore, ticket: Ticke
                            after: datetime | None = None) -> None:
     """``next_timer_at``: when the ticket's next timer is due (not before now), so that the sweep
     finds a timer job that was lost (workers/recovery.py)."""
-    pending = [t.at for t in plan(ticket, ctx.tables) if (after is None or t.at > after) and still_due(ticket, t, ctx.tables)]
+    pending = [t.at for t in plan(ticket, ctx.tables, ctx.settings.notify.warn_at) if (after is None or t.at > after) and still_due(ticket, t, ctx.tables)]
     if pending:
         await store.mark(ticket.id, next_timer_at=repr(max(min(pending), _now()).timestamp()))
         await store.unmark(ticket.id, "swept_timers")
@@ -181,6 +181,10 @@ async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
         now, desk = _now(), ctx.settings.notify.service_desk
         if timer.kind == "resume":
             return await _resume(ctx, store, ticket_id, now)
+        if timer.kind == "sla_warning":   # (issue #26, item 9: before the breach, not only at it)
+            await deliver(ctx, redis, [compose(ticket, "sla_warning", ticket.handling_group, desk, step=timer.step)],
+                          ticket.notice_channels)
+            return f"{timer.step.partition(':')[0]} warned"
         if timer.kind == "sla":
             def breach(t: Ticket) -> Ticket | None:
                 if not still_due(t, timer):

@@ -47,6 +47,7 @@ def compose(ticket: Ticket, kind: str, recipient: str, service_desk: str, step: 
         "sla_breach": f"[P{ticket.priority}] SLA {step} target missed on {ticket.id}: {ticket.title}",
         "restoration": f"[P{ticket.priority}] Restored {ticket.id}: {ticket.title}",
         "closure_reminder": f"[P{ticket.priority}] Waiting for closure ({step}) {ticket.id}: {ticket.title}",
+        "sla_warning": f"[P{ticket.priority}] SLA {step.partition(':')[0]} target due soon on {ticket.id}: {ticket.title}",
         "report": f"[P{ticket.priority}] Reported to the incident manager {ticket.id}: {ticket.title}",
         "assignment": f"[P{ticket.priority}] Assigned to you {ticket.id}: {ticket.title}",
         "returned": f"[P{ticket.priority}] Record returned by the duty team lead {ticket.id}: {ticket.title}",

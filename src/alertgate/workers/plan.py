@@ -14,8 +14,8 @@ from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus
 
 class Timer(msgspec.Struct, frozen=True):
     at: datetime
-    kind: str     # sla, escalation, stakeholder, resume
-    step: str     # the SLA target, the escalation level, "<n>:<role>", or "until"
+    kind: str     # sla, sla_warning, escalation, stakeholder, resume
+    step: str     # the SLA target, "<target>:<due epoch>", the escalation level, "<n>:<role>", or "until"
 
     @property
     def job_id(self) -> str:
@@ -34,13 +34,21 @@ def _resuming(ticket: Ticket) -> bool:
             and ticket.suspended_until is not None)
 
 
-def plan(ticket: Ticket, tables: Tables) -> list[Timer]:
+def _warning_step(entry) -> str:
+    return f"{entry.target.value}:{int(entry.due_at.timestamp())}"
+
+
+def plan(ticket: Ticket, tables: Tables, warn_at: float = 0.0) -> list[Timer]:
+    """``warn_at``: the share of each SLA target's time after which its group is warned (0: none)."""
     if _resuming(ticket):
         return [Timer(ticket.suspended_until, "resume", "until")]
     if not _watched(ticket):
         return []
-    timers = [Timer(e.due_at, "sla", e.target.value) for e in ticket.sla
-              if e.due_at is not None and e.met_at is None and not e.breached]
+    running = [e for e in ticket.sla if e.due_at is not None and e.met_at is None and not e.breached]
+    timers = [Timer(e.due_at, "sla", e.target.value) for e in running]
+    if warn_at > 0:
+        timers += [Timer(e.due_at - timedelta(minutes=e.minutes * (1 - warn_at)), "sla_warning", _warning_step(e))
+                   for e in running if e.minutes > 0]
     for level, step in enumerate(tables.escalation.get(ticket.priority, []), start=1):
         if level > ticket.escalation_level:
             timers.append(Timer(ticket.created_at + timedelta(seconds=step.after_seconds), "escalation", str(level)))
@@ -59,6 +67,9 @@ def still_due(ticket: Ticket, timer: Timer, tables: Tables | None = None) -> boo
         return _resuming(ticket) and ticket.suspended_until == timer.at
     if not _watched(ticket):
         return False
+    if timer.kind == "sla_warning":   # (its target still running towards the same deadline)
+        return any(e.met_at is None and not e.breached and e.due_at is not None and _warning_step(e) == timer.step
+                   for e in ticket.sla)
     if timer.kind == "sla":
         return any(e.target.value == timer.step and e.met_at is None and not e.breached and e.due_at == timer.at
                    for e in ticket.sla)
