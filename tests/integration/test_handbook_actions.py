@@ -72,10 +72,16 @@ def test_reprioritise_to_p1_replans_the_clocks_and_reports_to_the_incident_manag
         assert len(reports) == 1
         [mail] = [m for m in mailbox.to("im@example.com") if "Reported" in m["Subject"]]
         assert "Why: raised to P1: the whole shop is down" in mail.get_content()
-        time.sleep(1.5)   # the P1 table's acceptance (1.2 s) and first escalation (1 s) now apply
-        burst(redis_url, people)
-        shown = ticket(client, tid)
-        assert shown["escalation_level"] == 1
+        # the P1 table's acceptance (1.2 s) and first escalation (1 s) now apply (a loaded machine:
+        # the timers planned by the replan job may take more than one burst to come due)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            burst(redis_url, people)
+            breached = any("SLA acceptance target missed" in s for s in subjects(mailbox, "im@example.com"))
+            if breached and ticket(client, tid)["escalation_level"] == 1:
+                break
+        assert ticket(client, tid)["escalation_level"] == 1
         assert any("SLA acceptance target missed" in s for s in subjects(mailbox, "im@example.com"))  # §3.1.3.6
         burst(redis_url, people)
         assert len([s for s in subjects(mailbox, "im@example.com") if "Reported" in s]) == 1   # once
