@@ -13,6 +13,8 @@ from litestar.response import ServerSentEvent
 
 from alertgate.console import i18n
 from alertgate.console.pages import Console, Refused, redirect
+from alertgate.console.planning import utc_moment
+from alertgate.intake.windows import InvalidWindow
 from alertgate.console.watch import QueueWatch
 from alertgate.intake.handoff import JobHandoff
 from alertgate.rules.service import RulesService
@@ -139,8 +141,10 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
             return console.refused(request, None, refusal)
         fields = {k: v.strip() for k, v in form.items() if k in ActionRequest.__struct_fields__ and v.strip()}
         for name in MOMENTS.intersection(fields):   # (a browser's datetime-local has no zone: UTC, as the form says)
-            if len(fields[name]) <= 19 and "+" not in fields[name] and not fields[name].endswith("Z"):
-                fields[name] += "+00:00"
+            try:
+                fields[name] = utc_moment(fields[name], name).isoformat()
+            except InvalidWindow:
+                pass   # (left as typed: the form's check below names it)
         try:
             args = msgspec.convert(fields, ActionRequest, strict=False)
             done, _ = await store.act(ticket_id, chosen, args, Actor(session.name, session.role),
