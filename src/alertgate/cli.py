@@ -113,13 +113,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
     """Validate every rule file; exit 1 listing every error with file and line."""
-    from alertgate.rules.schema import RulesInvalid, load_rules
+    from alertgate.rules.schema import RulesInvalid, check_against_tables, load_rules
     from alertgate.rules.tables import TablesInvalid, load_tables
 
     directory = Path(args.directory) if args.directory else Path(_settings().config_dir) / "rules"
     try:
-        load_tables(directory.parent)
+        tables = load_tables(directory.parent)
         rules = load_rules(directory)
+        check_against_tables(rules, tables)
     except TablesInvalid as exc:
         print(exc, file=sys.stderr)
         return 1

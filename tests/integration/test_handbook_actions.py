@@ -185,3 +185,25 @@ def test_the_group_is_warned_before_a_target_is_missed(redis_url, people, mailbo
         burst(redis_url, people)
         warned = [s for s in subjects(mailbox, "net@example.com") if "target due soon" in s]
         assert warned and all("SLA acceptance" in s for s in warned) and len(warned) == 1
+
+
+def test_a_route_rule_s_escalation_policy_is_what_the_worker_escalates_by(redis_url, people, mailbox):
+    """§3.1.3.6 (issue #26, item 5): a route rule's ``escalation:`` names a policy of tables.yaml,
+    and the ticket's escalation timers follow its tiers, times and recipients, not the table's."""
+    tables = yaml.safe_load((people / "tables.yaml").read_text())
+    tables["escalation_policies"] = {"storage_fast": [{"after": "1s", "notify": "database"}]}
+    (people / "tables.yaml").write_text(yaml.safe_dump(tables))
+    route = people / "rules" / "30-route.yaml"
+    route.write_text(route.read_text().replace("set: {assignment_group: storage}",
+                                               "set: {assignment_group: storage, escalation: storage_fast}"))
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(people)) as client:
+        tid = open_ticket(client)   # DiskFull: storage
+        deadline = time.monotonic() + 15   # (a loaded machine: the timer may take more than one burst)
+        while time.monotonic() < deadline and not subjects(mailbox, "dba@example.com"):
+            burst(redis_url, people)
+            time.sleep(0.5)
+        [escalation] = subjects(mailbox, "dba@example.com")
+        assert f"Escalation 1 of {tid}" in escalation
+        shown = ticket(client, tid)
+        assert (shown["escalation_policy"], shown["escalation_level"]) == ("storage_fast", 1)
+        assert "level 1: database" in [e["note"] for e in shown["timeline"] if e["action"] == "escalate"][0]

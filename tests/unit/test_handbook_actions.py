@@ -170,3 +170,56 @@ def test_only_the_duty_team_lead_or_the_incident_manager_verifies_and_only_a_clo
         act(closed, Action.VERIFY, LEAD, verdict="maybe")
     with pytest.raises(RoleNotAllowed):   # the duty team lead verifies; working tickets is for others
         act(ticket(), Action.ASSIGN, LEAD, group="g")
+
+
+# -- 5. named escalation policies ------------------------------------------------------------------
+
+POLICIES = msgspec.convert({"escalation_policies": {
+    "database": {1: [{"after": "5m", "notify": "dba_on_call"}, {"after": "20m", "notify": "maintenance_manager"}]},
+    "security": [{"after": "2m", "notify": "security_officer"}]}}, Tables, strict=False)
+
+
+def escalations(t: Ticket, tables: Tables = POLICIES) -> list[tuple[float, str, str]]:
+    from alertgate.workers.plan import plan
+    return [((timer.at - T0).total_seconds() / 60, timer.step, tables.escalation_steps(t.priority, t.escalation_policy)
+             [int(timer.step) - 1].notify) for timer in plan(t, tables) if timer.kind == "escalation"]
+
+
+def test_a_route_rule_s_escalation_policy_decides_the_tiers_the_times_and_who_is_told():
+    """§3.1.3.6: escalation follows the escalation tables; a route rule names which one (issue #26,
+    item 5: ``escalation:`` was stored and nothing read it)."""
+    assert escalations(ticket(priority=1, escalation_policy="database")) == [
+        (5, "1", "dba_on_call"), (20, "2", "maintenance_manager")]
+    assert escalations(ticket(priority=3, escalation_policy="security")) == [(2, "1", "security_officer")]
+    table = [(10, "1", "project_manager"), (15, "2", "maintenance_engineer"), (60, "3", "maintenance_manager")]
+    # a priority the policy does not list, no policy, "default" and a policy since removed: the table
+    for policy in ("database", None, "default", "gone"):
+        assert escalations(ticket(priority=3, escalation_policy=policy)) == table
+
+
+def test_an_escalation_timer_is_checked_against_the_ticket_s_policy():
+    """§3.1.3.6: a timer planned from one policy's steps is not fired from another's."""
+    from alertgate.workers.plan import Timer, still_due
+    t = ticket(priority=1, escalation_policy="database")
+    assert still_due(t, Timer(at(5), "escalation", "1"), POLICIES)
+    assert not still_due(t, Timer(at(10), "escalation", "1"), POLICIES)   # the table's P1 time
+    assert not still_due(t, Timer(at(30), "escalation", "3"), POLICIES)   # the policy has two tiers
+
+
+def test_a_rule_naming_an_undefined_policy_is_refused_with_its_file_and_line(tmp_path):
+    """§3.1.3.6: ``rules check`` and a reload refuse a route rule whose policy nothing defines."""
+    from alertgate.rules.schema import RulesInvalid, check_against_tables, load_rules
+    (tmp_path / "30-route.yaml").write_text(
+        "route:\n  - name: dba\n    when: {field: category, equals: database}\n"
+        "    set: {assignment_group: dba, escalation: database}\n"
+        "  - name: plain\n    when: {field: category, equals: x}\n    set: {escalation: default}\n")
+    rules = load_rules(tmp_path)
+    check_against_tables(rules, POLICIES)
+    with pytest.raises(RulesInvalid) as refused:
+        check_against_tables(rules, Tables())
+    [error] = refused.value.errors
+    assert error.line == 2 and "escalation 'database' is not a policy of tables.yaml" in error.message
+    with pytest.raises(msgspec.ValidationError, match="'default' is the escalation table"):
+        msgspec.convert({"escalation_policies": {"default": [{"after": "1m", "notify": "x"}]}}, Tables)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"escalation_policies": {"slow": [{"after": "soon", "notify": "x"}]}}, Tables)

@@ -15,8 +15,8 @@ import yaml
 
 from alertgate.durations import parse_duration
 from alertgate.rules.conditions import Condition, ConditionError, parse_condition
-from alertgate.rules.policy import HeartbeatPing
-from alertgate.rules.tables import Channel
+from alertgate.rules.policy import DEFAULT_ESCALATION, HeartbeatPing
+from alertgate.rules.tables import Channel, Tables
 from alertgate.yaml_lines import error_path, line_index, line_of
 
 STAGES = ("suppress", "classify", "prioritise", "route")
@@ -227,3 +227,16 @@ def load_rules(directory: Path) -> list[Rule]:
     if errors:
         raise RulesInvalid(errors)
     return rules
+
+
+def check_against_tables(rules: list[Rule], tables: Tables) -> None:
+    """A route rule's ``escalation:`` names a policy of ``tables.yaml`` (or ``default``, the
+    escalation table): a name nothing defines would leave its tickets on the table unnoticed."""
+    known = sorted(tables.escalation_policies)
+    errors = [RuleError(rule.file, rule.line,
+                        f"rule {rule.name}: escalation {rule.set.escalation!r} is not a policy of tables.yaml "
+                        f"(escalation_policies: {', '.join(known) or 'none defined'}; or {DEFAULT_ESCALATION})")
+              for rule in rules if isinstance(rule.set, RouteSet) and rule.set.escalation
+              and rule.set.escalation != DEFAULT_ESCALATION and rule.set.escalation not in tables.escalation_policies]
+    if errors:
+        raise RulesInvalid(errors)

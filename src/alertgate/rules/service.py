@@ -11,7 +11,7 @@ import structlog
 
 from alertgate.config_files import fingerprint
 from alertgate.rules.engine import RuleEngine
-from alertgate.rules.schema import RuleError, RulesInvalid, load_rules
+from alertgate.rules.schema import RuleError, RulesInvalid, check_against_tables, load_rules
 from alertgate.rules.tables import TablesInvalid, load_tables
 
 log = structlog.get_logger("alertgate.rules")
@@ -39,6 +39,7 @@ class RulesService:
         try:
             tables = load_tables(self.config_dir)
             rules = load_rules(self.rules_dir)
+            check_against_tables(rules, tables)
         except TablesInvalid as exc:
             return self._failed([RuleError(str(self.config_dir / "tables.yaml"), 0, str(exc))])
         except RulesInvalid as exc:

@@ -13,6 +13,7 @@ import msgspec
 import yaml
 
 from alertgate.durations import parse_duration
+from alertgate.rules.policy import DEFAULT_ESCALATION   # (a route rule without one follows the table)
 
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
 Minutes = Annotated[float, msgspec.Meta(gt=0)]
@@ -54,6 +55,10 @@ class Tables(msgspec.Struct, forbid_unknown_fields=True):
     sla_minutes: dict[Level, Annotated[list[Minutes], msgspec.Meta(min_length=3, max_length=3)]] = msgspec.field(
         default_factory=lambda: {1: [10, 15, 30], 2: [15, 30, 60], 3: [15, 30, 120], 4: [40, 60, 72 * 60]})
     escalation: dict[Level, list[EscalationStep]] = msgspec.field(default_factory=_escalation)
+    # Named escalation policies a route rule chooses (``escalation: <name>``): one list of steps
+    # for every priority, or a list per priority (a priority it does not name follows
+    # ``escalation``). "default" is the table above.
+    escalation_policies: dict[str, list[EscalationStep] | dict[Level, list[EscalationStep]]] = {}
     notification: Notification = msgspec.field(default_factory=Notification)
 
     def __post_init__(self) -> None:
@@ -62,9 +67,22 @@ class Tables(msgspec.Struct, forbid_unknown_fields=True):
         missing = {1, 2, 3, 4} - set(self.sla_minutes)
         if missing:
             raise ValueError(f"sla_minutes lacks priority {min(missing)}")
-        for steps in self.escalation.values():
+        if DEFAULT_ESCALATION in self.escalation_policies:
+            raise ValueError(f"escalation_policies: {DEFAULT_ESCALATION!r} is the escalation table; name the policy otherwise")
+        tables = [self.escalation, *(p if isinstance(p, dict) else {0: p} for p in self.escalation_policies.values())]
+        for steps in (steps for table in tables for steps in table.values()):
             for step in steps:
                 step.after_seconds  # raises ValueError for a bad duration
+
+    def escalation_steps(self, priority: int, policy: str | None = None) -> list[EscalationStep]:
+        """The steps a ticket of ``priority`` escalates by: its route rule's named policy, else
+        (no policy, one no longer in the tables, or one without this priority) the table's."""
+        named = self.escalation_policies.get(policy) if policy else None
+        if isinstance(named, list):
+            return named
+        if isinstance(named, dict) and priority in named:
+            return named[priority]
+        return self.escalation.get(priority, [])
 
     def priority(self, impact: int, urgency: int) -> int:
         return self.priority_matrix[urgency - 1][impact - 1]

@@ -203,7 +203,8 @@ async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
             return f"{timer.step} breached"
         if timer.kind == "escalation":
             level = int(timer.step)
-            role = ctx.tables.escalation[ticket.priority][level - 1].notify
+            steps = ctx.tables.escalation_steps(ticket.priority, ticket.escalation_policy)
+            role = steps[level - 1].notify   # (still_due checked the level against these steps)
 
             def escalate(t: Ticket) -> Ticket | None:
                 if t.escalation_level >= level:
@@ -253,7 +254,7 @@ async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ti
         return "left alone: not resolved"
     told = [ticket.handling_group]
     resolved = ticket.resolved_at or _now()
-    steps = ctx.tables.escalation.get(ticket.priority, [])
+    steps = ctx.tables.escalation_steps(ticket.priority, ticket.escalation_policy)
     told += [s.notify for s in steps[:ticket.escalation_level]]
     timeline = ctx.tables.notification.timeline.get(ticket.priority, [])
     for role, after in zip(ctx.tables.notification.stakeholders, timeline):

@@ -49,7 +49,7 @@ def plan(ticket: Ticket, tables: Tables, warn_at: float = 0.0) -> list[Timer]:
     if warn_at > 0:
         timers += [Timer(e.due_at - timedelta(minutes=e.minutes * (1 - warn_at)), "sla_warning", _warning_step(e))
                    for e in running if e.minutes > 0]
-    for level, step in enumerate(tables.escalation.get(ticket.priority, []), start=1):
+    for level, step in enumerate(tables.escalation_steps(ticket.priority, ticket.escalation_policy), start=1):
         if level > ticket.escalation_level:
             timers.append(Timer(ticket.created_at + timedelta(seconds=step.after_seconds), "escalation", str(level)))
     stakeholders = tables.notification.stakeholders
@@ -75,7 +75,7 @@ def still_due(ticket: Ticket, timer: Timer, tables: Tables | None = None) -> boo
                    for e in ticket.sla)
     if timer.kind == "escalation":
         if tables is not None:
-            steps = tables.escalation.get(ticket.priority, [])
+            steps = tables.escalation_steps(ticket.priority, ticket.escalation_policy)
             level = int(timer.step)
             if level > len(steps) or ticket.created_at + timedelta(seconds=steps[level - 1].after_seconds) != timer.at:
                 return False
