@@ -223,7 +223,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         redis = connect_state(settings, fail_fast=False)
         try:
             await layout.ensure(redis)
-            return await kpi_report(redis, start, end)
+            return await kpi_report(redis, start, end, args.by)
         finally:
             await redis.aclose()
 
@@ -315,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="start", required=True, help="e.g. 2026-11-01 or 2026-11-01T08:00:00+08:00")
     report.add_argument("--to", dest="end", required=True, help="e.g. 2026-12-01 (exclusive)")
     report.add_argument("--format", choices=["json", "csv"], default="json")
+    report.add_argument("--by", choices=["ci", "group", "staff", "requester"],
+                        help="the indicators per CI, group or requester as well; staff: KPIs 13, 14, 16, 17 per person")
     report.set_defaults(func=cmd_report)
     token = sub.add_parser("token", help="make a new credential")
     token.add_argument("--role", required=True, choices=[r.value for r in Role])

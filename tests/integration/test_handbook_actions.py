@@ -207,3 +207,126 @@ def test_a_route_rule_s_escalation_policy_is_what_the_worker_escalates_by(redis_
         shown = ticket(client, tid)
         assert (shown["escalation_policy"], shown["escalation_level"]) == ("storage_fast", 1)
         assert "level 1: database" in [e["note"] for e in shown["timeline"] if e["action"] == "escalate"][0]
+
+
+def report_ticket(client, **fields) -> dict:
+    body = {"title": "ERP answers slowly", "ci": "erp-db", "contact": "zhang@example.com", **fields}
+    created = client.post("/api/v1/tickets", json=body, headers=DESK)
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def test_a_user_report_of_a_known_fault_is_suggested_linked_and_resolved_with_its_master(redis_url, people, mailbox):
+    """§3.1.3.8 (issue #26, item 4): a user's report of a fault already open is shown the open
+    master, the desk marks it a duplicate, and it is resolved and closed with its master. §3.1.3.7
+    (item 8): the reporting user is told it was registered, joined the known incident, and restored."""
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(people)) as client:
+        tid = open_ticket(client, host="erp-db")
+        burst(redis_url, people)
+        created = report_ticket(client)
+        rid = created["id"]
+        assert created["suggested_masters"] == [tid]
+        assert f"may duplicate {tid}" in created["timeline"][0]["note"]
+        burst(redis_url, people)
+        assert any(f"Your report is registered as {rid}" in s for s in subjects(mailbox, "zhang@example.com"))
+        assert act(client, rid, "mark_duplicate", ENG, master_id=tid).status_code == 403
+        assert act(client, rid, "mark_duplicate", DESK, master_id="INC-NOPE-1").status_code == 400
+        assert act(client, tid, "mark_duplicate", DESK, master_id=rid).status_code == 400   # (an alert's ticket)
+        linked = act(client, rid, "mark_duplicate", DESK, master_id=tid, note="same slowness")
+        assert linked.status_code == 200, linked.text
+        assert (linked.json()["kind"], linked.json()["master_id"]) == ("duplicate", tid)
+        assert linked.json()["title"] == "ERP answers slowly"   # (the user's own words are kept)
+        assert client.get(f"/api/v1/tickets/{tid}", headers=DESK).json()["reports"] == [rid]
+        assert rid not in [t["id"] for t in client.get("/api/v1/queue", headers=DESK).json()["tickets"]]
+        burst(redis_url, people)
+        assert any(f"joins known incident {tid}" in s for s in subjects(mailbox, "zhang@example.com"))
+
+        recovery = am_body(am_alert("DiskFull", "erp-db", status="resolved", severity="warning"))
+        assert client.post("/api/v1/alerts/alertmanager", json=recovery, headers=SOURCE).json()["results"][0][
+            "outcome"] == "resolved"
+        burst(redis_url, people)
+        shown = ticket(client, rid)
+        assert (shown["status"], shown["resolution_code"]) == ("resolved", "monitoring_recovered")
+        [restored] = [m for m in mailbox.to("zhang@example.com") if "Restored" in m["Subject"]]
+        assert rid in restored["Subject"] and f"Why: with incident {tid}" in restored.get_content()
+        assert act(client, tid, "close", DESK, closure_code="completed").status_code == 200
+        burst(redis_url, people)
+        assert ticket(client, rid)["status"] == "closed"
+
+
+def test_the_reporting_user_is_told_when_their_report_is_suspended(redis_url, people, mailbox):
+    """§3.1.3.7, the notification matrix's user column: 挂起 (suspended) is told to the user."""
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(people)) as client:
+        rid = report_ticket(client, ci="printer-3", title="Printer jams")["id"]
+        burst(redis_url, people)
+        assert act(client, rid, "suspend", DESK, note="waiting for the spare part").status_code == 200
+        burst(redis_url, people)
+        [suspended] = [m for m in mailbox.to("zhang@example.com") if "is suspended" in m["Subject"]]
+        assert "Why: waiting for the spare part" in suspended.get_content()
+
+
+def test_the_handbook_s_reports_by_staff_ci_and_requester_and_third_party_time(redis_url, people, mailbox):
+    """§3.4 (issue #26, item 12): KPIs 13/14/16/17 per person, reports by CI and requester, KPI 8 by
+    resolver role and KPI 9 from the third party's engagement: from the API and `alertgate report`."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    today = datetime.now(timezone.utc).date()
+    period = {"from": f"{today - timedelta(days=1)}T00:00:00Z", "to": f"{today + timedelta(days=1)}T00:00:00Z"}
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(people)) as client:
+        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")   # (occurred in the period)
+        body = am_body(am_alert("DiskFull", "san-2", starts=now, severity="warning"))
+        tid = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]["ticket_id"]
+        rid = report_ticket(client, ci="printer-9", title="Printer offline")["id"]
+        burst(redis_url, people)
+        assert act(client, tid, "accept", ENG).status_code == 200
+        assert act(client, tid, "engage_third_party", ENG).status_code == 400   # (names the vendor)
+        engaged = act(client, tid, "engage_third_party", ENG, third_party="NetApp", note="case 77")
+        assert engaged.status_code == 200 and engaged.json()["third_party"] == "NetApp"
+        resolved = act(client, tid, "resolve", ENG, resolution_code="resolved_by_change")
+        assert resolved.json()["resolved_by"] == "bootstrap-engineer"
+        kpi = client.get("/api/v1/kpi", params={**period, "by": "staff"}, headers=DESK).json()
+        staff = {person: (v["registered"]["count"], v["worked_on"]["count"], v["resolved"]["count"])
+                 for person, v in kpi["staff"].items()}
+        assert staff["bootstrap-service_desk"] == (1, 1, 0) and staff["bootstrap-engineer"] == (0, 1, 1)
+        assert staff["alertmanager"] == (1, 0, 0)
+        overall = kpi["overall"]
+        assert overall["third_party_mean_resolution_seconds"] is not None
+        assert overall["mean_resolution_seconds_by_role"]["third_party"] is not None
+        by_ci = client.get("/api/v1/kpi", params={**period, "by": "ci"}, headers=DESK).json()["by_key"]
+        assert by_ci["printer-9"]["incidents"] == 1 and by_ci["san-2"]["incidents"] == 1
+        by_requester = client.get("/api/v1/kpi", params={**period, "by": "requester"}, headers=DESK).json()["by_key"]
+        assert set(by_requester) == {"zhang@example.com", "alertmanager"}
+        bad = client.get("/api/v1/kpi", params={**period, "by": "moon"}, headers=DESK)
+        assert bad.status_code == 400 and bad.json()["detail"][0]["path"] == "by"
+        assert rid
+    env = {"ALERTGATE_REDIS_URL": redis_url, "ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "alertgate", "report", "--from", str(today - timedelta(days=1)),
+                           "--to", str(today + timedelta(days=1)), "--by", "staff", "--format", "csv"],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "staff,bootstrap-engineer,resolved,1," in done.stdout
+
+
+def test_an_sla_clock_on_a_business_calendar_waits_for_working_time(redis_url, people, mailbox):
+    """§3.1.3.5 (issue #26, item 10; seed 002's working days): a priority on a calendar counts its
+    targets in working time only; P1 stays 24×7. Today and tomorrow are holidays here, so a P3's
+    assignment is due 15 minutes into the day after tomorrow."""
+    today = datetime.now(timezone.utc).date()
+    tables = yaml.safe_load((people / "tables.yaml").read_text())
+    tables["calendars"] = {"office": {"timezone": "UTC", "hours": "00:00-24:00",
+                                      "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                      "holidays": [str(today), str(today + timedelta(days=1))]}}
+    tables["sla_calendars"] = {"priority": {3: "office"}}
+    (people / "tables.yaml").write_text(yaml.safe_dump(tables))
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(people)) as client:
+        created = report_ticket(client, ci="printer-5", title="Printer offline")   # impact 3 × urgency 3: P3
+        assert created["priority"] == 3
+        assignment = next(e for e in created["sla"] if e["target"] == "assignment")
+        expected = datetime.combine(today + timedelta(days=2), datetime.min.time(), timezone.utc) + timedelta(minutes=15)
+        assert datetime.fromisoformat(assignment["due_at"].replace("Z", "+00:00")) == expected
+        body = am_body(am_alert("InterfaceDown", host="core-sw-9", severity="critical"))   # P1: around the clock
+        tid = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]["ticket_id"]
+        p1 = ticket(client, tid)
+        due = datetime.fromisoformat(p1["sla"][0]["due_at"].replace("Z", "+00:00"))
+        assert p1["priority"] == 1 and due - datetime.fromisoformat(p1["created_at"].replace("Z", "+00:00")) == timedelta(minutes=0.5)

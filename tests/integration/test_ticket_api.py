@@ -37,7 +37,7 @@ def test_illegal_transition_is_409_with_status_and_allowed_actions(redis_url):
         assert response.status_code == 409
         body = response.json()
         assert body["status"] == "open"
-        assert set(body["allowed_actions"]) == {"assign", "resolve", "comment", "reprioritise", "edit"}
+        assert set(body["allowed_actions"]) == {"assign", "resolve", "comment", "reprioritise", "edit", "mark_duplicate"}
         assert body["error"]
 
 

@@ -47,7 +47,7 @@ def shape(html: str) -> set[str]:
 def ticket(text: str) -> Ticket:
     return Ticket(id="INC-ABCDEFGHJKMNP-1", ci=text or "x", title=text, description=text, affected_service=text,
                   assignee=text, contact=text, labels={"alertname": text, text[:50] or "k": text},
-                  links={"generator": text}, symptom=text, created_at=NOW, updated_at=NOW,
+                  links={"generator": text}, symptom=text, created_at=NOW, updated_at=NOW, suggested_masters=[text],
                   sla=[SlaEntry(target=SlaTarget.ASSIGNMENT, due_at=NOW + timedelta(minutes=5), minutes=15)],
                   timeline=[TimelineEntry(at=NOW, actor=text or "a", action="comment", note=text)])
 
@@ -58,6 +58,7 @@ def pages(text: str) -> str:
             "csrf": "c", "nav": [], "path": "/console", "here": "/console", "now": NOW}
     ticket_page = RENDERER.env.get_template("ticket.html").render(
         base, ticket=t, actions=[], choices={}, duplicates=[text], recurrences=[], correlated=[text], members=[text], clocks=[(t.sla[0], "ok")],
+        reports=[text], may_link=True,
         done=None, error=text)
     rows = RENDERER.env.get_template("_queue_rows.html").render(
         base, tickets=[(t, queue.next_due(t), "ok")], more=0)

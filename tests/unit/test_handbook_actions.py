@@ -223,3 +223,82 @@ def test_a_rule_naming_an_undefined_policy_is_refused_with_its_file_and_line(tmp
         msgspec.convert({"escalation_policies": {"default": [{"after": "1m", "notify": "x"}]}}, Tables)
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"escalation_policies": {"slow": [{"after": "soon", "notify": "x"}]}}, Tables)
+
+
+# -- 4. user reports: suggestions and mark_duplicate -----------------------------------------------
+
+def report(status=S.OPEN, **kw) -> Ticket:
+    from alertgate.tickets.model import TicketSource
+    return ticket(status, source=TicketSource.USER_REPORT, origin="user_report", contact="zhang@example.com", **kw)
+
+
+def test_a_user_report_is_offered_the_open_masters_of_its_ci_then_of_its_service():
+    """§3.1.3.8: a report of a fault already open is a duplicate; the desk is shown the candidates."""
+    from alertgate.tickets.model import TicketKind
+    from alertgate.tickets.user_reports import suggest_masters
+
+    def master(tid, ci, service=None, priority=3, minute=0, **kw):
+        return msgspec.structs.replace(ticket(priority=priority, **kw), id=tid, ci=ci, affected_service=service,
+                                       created_at=at(minute))
+    masters = [master("INC-A-1", "erp-db", "ERP", 3, 1), master("INC-B-1", "ERP-DB", None, 2, 0),
+               master("INC-C-1", "web1", "erp"), master("INC-D-1", "mail", "Mail"),
+               master("INC-E-1", "erp-db", kind=TicketKind.DUPLICATE)]
+    new = msgspec.structs.replace(report(), id="INC-R-1", ci="erp-db", affected_service="ERP")
+    assert suggest_masters(new, masters + [new]) == ["INC-B-1", "INC-A-1", "INC-C-1"]
+    unknown = msgspec.structs.replace(new, ci="unknown", affected_service=None)
+    assert suggest_masters(unknown, masters) == []
+    assert suggest_masters(new, masters, limit=1) == ["INC-B-1"]
+
+
+def test_mark_duplicate_links_a_user_report_to_an_open_master_and_nothing_else():
+    """§3.1.3.8: the first line links a user's report of a known fault to its open master."""
+    master = msgspec.structs.replace(ticket(S.ASSIGNED), id="INC-M-1")
+    linked, _ = apply(report(), Action.MARK_DUPLICATE, ActionRequest(master_id="INC-M-1", note="same outage"),
+                      DESK, at(3), master=master)
+    assert (linked.kind.value, linked.master_id, linked.status) == ("duplicate", "INC-M-1", S.OPEN)
+    assert linked.timeline[-1].note == "duplicate of INC-M-1: same outage"
+    with pytest.raises(MissingArgument):
+        apply(report(), Action.MARK_DUPLICATE, ActionRequest(), DESK, at(3), master=master)
+    refused = {
+        "an alert's ticket": (ticket(), master),
+        "no such master": (report(), None),
+        "a resolved master": (report(), msgspec.structs.replace(master, status=S.RESOLVED)),
+        "itself": (msgspec.structs.replace(report(), id="INC-M-1"), master),
+        "linked already": (linked, master),
+    }
+    for why, (t, m) in refused.items():
+        with pytest.raises(InvalidArgument):
+            apply(t, Action.MARK_DUPLICATE, ActionRequest(master_id="INC-M-1"), DESK, at(3), master=m)
+            pytest.fail(why)
+    with pytest.raises(RoleNotAllowed):
+        apply(report(), Action.MARK_DUPLICATE, ActionRequest(master_id="INC-M-1"), ENG, at(3), master=master)
+
+
+# -- 8. the reporting user ---------------------------------------------------------------------------
+
+def test_the_reporting_user_is_told_of_a_suspension_and_of_a_link_to_a_known_incident():
+    """§3.1.3.7, the notification matrix's user column: 挂起 (suspended) reaches the user; so does
+    the report joining a known incident (§3.1.3.8). An alert's ticket has no user to tell."""
+    from alertgate.workers.notices import after_action
+    t, _ = act(report(S.ASSIGNED), Action.SUSPEND, DESK, 2, note="waiting for the vendor")
+    assert after_action(t, "suspend") == [("suspended", "zhang@example.com", "t0", "waiting for the vendor")]
+    plain, _ = act(ticket(S.ASSIGNED), Action.SUSPEND, DESK, 2)
+    assert after_action(plain, "suspend") == []
+    master = msgspec.structs.replace(ticket(S.ASSIGNED), id="INC-M-1")
+    linked, _ = apply(report(), Action.MARK_DUPLICATE, ActionRequest(master_id="INC-M-1"), DESK, at(3), master=master)
+    [(kind, recipient, _, note)] = after_action(linked, "mark_duplicate")
+    assert (kind, recipient, note) == ("linked", "zhang@example.com", "duplicate of INC-M-1")
+
+
+@pytest.mark.parametrize("recipient, channel, found", [
+    ("zhang@example.com", "email", ["zhang@example.com"]), ("+86 10 6552-0000", "phone", ["+86 10 6552-0000"]),
+    ("Zhang San, ext. 12", "email", []), ("network", "email", ["net@example.com"]),
+    ("a@b.c\nBcc: x@y.z", "email", []), ("zhang@example.com", "phone", []),
+])
+def test_a_user_s_contact_is_its_own_address_when_it_is_one(recipient, channel, found):
+    """§3.1.3.7: the user is reached at the contact the desk recorded; a group at its contacts."""
+    from types import SimpleNamespace
+    from alertgate.settings import Contact
+    from alertgate.workers.delivery import addresses
+    ctx = SimpleNamespace(settings=SimpleNamespace(notify=SimpleNamespace(contacts={"network": Contact(email=["net@example.com"])})))
+    assert addresses(ctx, SimpleNamespace(recipient=recipient), channel) == found

@@ -2,6 +2,8 @@
 
 from datetime import datetime, timedelta, timezone
 
+import msgspec
+
 from alertgate.kpi.compute import report, rows
 from alertgate.tickets.model import (
     ClosureCode,
@@ -9,7 +11,9 @@ from alertgate.tickets.model import (
     SlaTarget,
     Ticket,
     TicketKind,
+    TicketSource,
     TicketStatus as S,
+    TimelineEntry,
 )
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -66,7 +70,7 @@ def test_by_priority_and_by_category():
 def test_rows_for_csv_cover_every_indicator_of_every_scope():
     flat = rows(report(TICKETS, set(), START, END))
     assert {"scope": "overall", "key": "all", "indicator": "incidents", "value": 5, "ratio": ""} in flat
-    assert len(flat) == 14 * (1 + 4 + 3)   # (14 indicators, awaiting_verification among them)
+    assert len(flat) == 18 * (1 + 4 + 3)   # (16 indicators; the one by resolver role in three rows)
 
 
 def test_a_sender_clock_ahead_never_makes_the_mean_response_negative():
@@ -81,3 +85,45 @@ def test_a_sender_clock_ahead_never_makes_the_mean_response_negative():
     behind = Ticket(id="INC-B-1", created_at=now, updated_at=now, outage_start=now - timedelta(minutes=2))
     result = indicators([ahead, behind], set())
     assert result.mean_response_seconds == 60.0 and result.sender_clock_ahead == 1
+
+
+def test_kpi_8_by_resolver_role_and_kpi_9_from_the_third_party_s_engagement():
+    """Handbook §3.4 KPI 8 (mean resolution time by resolver role: first or second line) and KPI 9
+    (third parties: resolved − engaged). Issue #26, item 12."""
+    vendor = msgspec.structs.replace(t(9, status=S.RESOLVED, group="server", resolve_min=90),
+                                     third_party="HPE", third_party_at=START + timedelta(days=1, minutes=32))
+    overall = report(TICKETS + [vendor], set(), START, END).overall
+    assert overall.mean_resolution_seconds_by_role == {
+        "first_line": (40 + 30) * 60 / 2, "second_line": (20 + 60) * 60 / 2, "third_party": 90 * 60}
+    assert overall.third_party_mean_resolution_seconds == 60 * 60   # engaged 30 min after registration
+
+
+def test_reports_by_ci_group_and_requester():
+    """Handbook §3.4 reports 1 and 2 (by user, by device) and by support group."""
+    tickets = [msgspec.structs.replace(t(1, status=S.CLOSED, closure=ClosureCode.COMPLETED, group="network"), ci="sw1"),
+               msgspec.structs.replace(t(2), ci="sw1", route_group="network", alert_source="zabbix"),
+               msgspec.structs.replace(t(3), ci="db1", contact="zhang@example.com", source=TicketSource.USER_REPORT)]
+    assert {k: v.incidents for k, v in report(tickets, set(), START, END, "ci").by_key.items()} == {"db1": 1, "sw1": 2}
+    assert {k: v.incidents for k, v in report(tickets, set(), START, END, "group").by_key.items()} == {
+        "network": 2, "service_desk": 1}
+    assert set(report(tickets, set(), START, END, "requester").by_key) == {"monitoring", "zabbix", "zhang@example.com"}
+    assert report(tickets, set(), START, END).by_key == {}
+
+
+def test_staff_counts_what_each_person_registered_worked_on_and_resolved():
+    """Handbook §3.4 KPIs 13/16 (registered, 事件登记人), 14 (worked on: in the work log), 17
+    (resolved, 事件解决人), with ratios of the period's incidents; the system's own entries are not people."""
+    def entry(actor, action):
+        return TimelineEntry(at=START, actor=actor, action=action)
+    tickets = [
+        msgspec.structs.replace(t(1, status=S.RESOLVED, resolve_min=5), registered_by="desk-wang", resolved_by="eng-li",
+                                timeline=[entry("desk-wang", "create"), entry("alertgate-dispatch", "assign"),
+                                          entry("eng-li", "accept"), entry("eng-li", "resolve")]),
+        msgspec.structs.replace(t(2, status=S.ASSIGNED), alert_source="alertmanager",
+                                timeline=[entry("alertgate-dispatch", "assign"), entry("desk-wang", "comment")]),
+    ]
+    staff = report(tickets, set(), START, END, "staff").staff
+    assert {p: (s.registered.count, s.worked_on.count, s.resolved.count) for p, s in staff.items()} == {
+        "alertmanager": (1, 0, 0), "desk-wang": (1, 2, 0), "eng-li": (0, 1, 1)}
+    assert staff["eng-li"].resolved.ratio == 0.5
+    assert any(r["scope"] == "staff" and r["indicator"] == "resolved" for r in rows(report(tickets, set(), START, END, "staff")))

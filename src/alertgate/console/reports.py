@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from alertgate.console.pages import Console, Refused
 from alertgate.console.render import PAGE_HEADERS
-from alertgate.kpi.compute import Report, rows
+from alertgate.kpi.compute import BY, Report, rows
 from alertgate.kpi.report import kpi_report
 
 BAR_WIDTH = 320
@@ -54,8 +54,11 @@ def charts(report: Report) -> dict[str, list]:
 def report_handlers(console: Console, redis: Redis) -> list[HTTPRouteHandler]:
     async def computed(request: Request) -> tuple[date, date, Report]:
         start, end = period(request)
+        by = request.query_params.get("by") or None
+        if by is not None and by not in BY:
+            raise Refused(400, "A report is by CI, group, staff or requester.")
         begin = datetime.combine(start, time(), timezone.utc)
-        return start, end, await kpi_report(redis, begin, datetime.combine(end, time(), timezone.utc) + timedelta(days=1))
+        return start, end, await kpi_report(redis, begin, datetime.combine(end, time(), timezone.utc) + timedelta(days=1), by)
 
     @get("/console/reports", include_in_schema=False)
     async def reports(request: Request) -> Response:
@@ -65,7 +68,7 @@ def report_handlers(console: Console, redis: Redis) -> list[HTTPRouteHandler]:
         except Refused as refusal:
             return console.refused(request, None, refusal)
         return console.page(request, session, "reports.html", start=start, end=end, report=report,
-                            charts=charts(report), bar_width=BAR_WIDTH)
+                            charts=charts(report), bar_width=BAR_WIDTH, dimensions=BY)
 
     @get("/console/reports.csv", include_in_schema=False)
     async def reports_csv(request: Request) -> Response:
@@ -79,6 +82,7 @@ def report_handlers(console: Console, redis: Redis) -> list[HTTPRouteHandler]:
         writer.writeheader()
         writer.writerows(rows(report))
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
-            **PAGE_HEADERS, "Content-Disposition": f'attachment; filename="alertgate-kpi-{start}-{end}.csv"'})
+            **PAGE_HEADERS, "Content-Disposition":
+            f'attachment; filename="alertgate-kpi-{start}-{end}{"-" + report.by if report.by else ""}.csv"'})
 
     return [reports, reports_csv]

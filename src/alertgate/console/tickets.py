@@ -21,7 +21,7 @@ from alertgate.rules.service import RulesService
 from alertgate.tickets import queue
 from alertgate.tickets.lifecycle import (Action, ActionRequest, Actor, IllegalTransition, InvalidArgument, MissingArgument,
                                          RoleNotAllowed, actions_for, entry_of, job_after)
-from alertgate.tickets.model import UNRESOLVED, ClosureCode, ResolutionCode, Ticket
+from alertgate.tickets.model import UNRESOLVED, ClosureCode, ResolutionCode, Ticket, TicketKind, TicketSource
 from alertgate.tickets.store import TicketNotFound, TicketStore
 
 # The fields of each action's form (tickets/lifecycle.py ActionRequest); * marks a required one.
@@ -32,6 +32,7 @@ FORMS: dict[Action, tuple[str, ...]] = {
     Action.REPRIORITISE: ("impact", "urgency", "priority", "reason*"),
     Action.EDIT: ("outage_start", "outage_end", "ci_operational", "note"),
     Action.SUSPEND: ("until", "note"), Action.VERIFY: ("verdict*", "note"),
+    Action.MARK_DUPLICATE: ("master_id*", "note"), Action.ENGAGE_THIRD_PARTY: ("third_party*", "note"),
 }
 MOMENTS = frozenset({"until", "outage_start", "outage_end"})   # datetime-local inputs (UTC)
 # What a queue row shows and filters on (read for every unresolved master: no description, labels
@@ -109,12 +110,16 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
         except TicketNotFound:
             return console.refused(request, session, Refused(404, "There is no such ticket."))
         now = datetime.now(timezone.utc)
-        actions = [(a.value, FORMS.get(a, ("note",))) for a in actions_for(ticket.status, session.role)]
+        report = ticket.source is TicketSource.USER_REPORT and ticket.kind is TicketKind.MASTER   # (may be linked)
+        actions = [(a.value, FORMS.get(a, ("note",))) for a in actions_for(ticket.status, session.role)
+                   if a is not Action.MARK_DUPLICATE or report]
         duplicates = await store.duplicate_ids(ticket) if ticket.master_id is None else []
+        may_link = report and any(a == Action.MARK_DUPLICATE.value for a, _ in actions)
         return console.page(request, session, "ticket.html", status, ticket=ticket, actions=actions, choices=CHOICES,
                             moments=MOMENTS,
                             duplicates=duplicates, recurrences=await store.recurrences_of(ticket),
                             correlated=await store.correlated_to(ticket.id), members=await store.grouped_under(ticket.id),
+                            reports=await store.linked_reports(ticket.id), may_link=may_link,
                             clocks=[(e, queue.clock_state(e, now) if e.met_at is None else "met") for e in ticket.sla],
                             done=request.query_params.get("done"), error=error)
 

@@ -62,7 +62,7 @@ def master_fields(alert: Alert, policy: Policy, now: datetime, ticket_source: st
     for name, value in fields.items():
         if value is not None:
             pairs += [name, str(value)]
-    pairs += ["sla", _encode(initial_sla(policy.sla_minutes, now)), "labels", _encode(alert.labels),
+    pairs += ["sla", _encode(initial_sla(policy.sla_minutes, now, policy.sla_calendar)), "labels", _encode(alert.labels),
               "links", _encode(alert.links), "channels", _encode(policy.channels)]
     return pairs
 

@@ -126,7 +126,9 @@ def openapi_document() -> dict:
             errors=("401", "403", "404", "503"))},
         "/api/v1/kpi": {"get": _operation(
             "Incident KPIs over a period (default: the last 30 days)", ("200", {"type": "object"}),
-            parameters=[_param("from", "query", when), _param("to", "query", when)], errors=("400", "401", "403", "503"))},
+            parameters=[_param("from", "query", when), _param("to", "query", when),
+                        _param("by", "query", {"type": "string", "enum": ["ci", "group", "staff", "requester"]})],
+            errors=("400", "401", "403", "503"))},
         "/api/v1/heartbeats": {"get": _operation(
             "Every heartbeat: status, last seen, deadline, age (any role)",
             ("200", {"type": "object", "properties": {"heartbeats": {"type": "array", "items": _ref("HeartbeatView")}}}),

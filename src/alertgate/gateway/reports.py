@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from alertgate.credentials import READERS, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
+from alertgate.kpi.compute import BY
 from alertgate.kpi.report import kpi_report
 from alertgate.moments import parse_moment
 from alertgate.problems.store import ProblemNotFound, ProblemStore
@@ -61,6 +62,9 @@ def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]
             return error_response(400, "invalid query", [ErrorDetail(exc.name, exc.message)])
         if end <= start:
             return error_response(400, "invalid query", [ErrorDetail("to", "must be after from")])
-        return json_response(await kpi_report(redis, start, end))
+        by = request.query_params.get("by")
+        if by is not None and by not in BY:
+            return error_response(400, "invalid query", [ErrorDetail("by", f"one of {', '.join(BY)}")])
+        return json_response(await kpi_report(redis, start, end, by))
 
     return [list_problems, get_problem, kpi]

@@ -33,6 +33,9 @@ from alertgate.tickets.lifecycle import (
 from alertgate.tickets import queue
 from alertgate.tickets.model import Ticket, TicketKind, TicketSource, TicketStatus, TimelineEntry
 from alertgate.tickets.store import TicketFilter, TicketNotFound, TicketStore, valid_cursor
+from alertgate.tickets.user_reports import suggest_masters
+
+SUGGEST_FIELDS = ("kind", "ci", "affected_service", "priority")   # what a suggestion reads of each open master
 
 OPENERS = frozenset({Role.SERVICE_DESK, Role.INCIDENT_MANAGER, Role.ADMIN})
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
@@ -118,6 +121,7 @@ class TicketDetail(msgspec.Struct):
     recurrences: list[str]
     correlated: list[str] = []   # tickets of child CIs correlated to this master (SPEC §11)
     members: list[str] = []      # a major incident's masters, grouped from a storm (SPEC §11)
+    reports: list[str] = []      # user reports marked duplicates of this master (handbook §3.1.3.8)
 
 
 class TicketPage(msgspec.Struct):
@@ -172,7 +176,8 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         auth.authorize(request.headers.get("authorization"), READERS)
         ticket = await store.get(ticket_id)
         return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket), await store.recurrences_of(ticket),
-                                          await store.correlated_to(ticket.id), await store.grouped_under(ticket.id)))
+                                          await store.correlated_to(ticket.id), await store.grouped_under(ticket.id),
+                                          await store.linked_reports(ticket.id)))
 
     @post("/api/v1/tickets", status_code=201)
     async def open_ticket(request: Request) -> Response[bytes]:
@@ -189,9 +194,16 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
             description=new.description, affected_service=new.affected_service, category=new.category,
             area=new.area, subarea=new.subarea, nature=new.nature, impact=new.impact, urgency=new.urgency,
             priority=priority, contact=new.contact, location=new.location, outage_start=new.outage_start,
-            sla=initial_sla(tables.sla_minutes[priority], now), created_at=now, updated_at=now,
+            registered_by=principal.name,
+            channels=list(tables.notification.channels.get(priority, ())),   # (as a rule-less alert's)
+            sla=initial_sla(tables.sla_minutes[priority], now, tables.calendar_for(priority, None)),
+            created_at=now, updated_at=now,
             timeline=[TimelineEntry(at=now, actor=principal.name, action="create", to_status=TicketStatus.OPEN)],
         )
+        suggested = suggest_masters(ticket, await store.unresolved_masters(SUGGEST_FIELDS))
+        if suggested:   # (handbook §3.1.3.8: the desk confirms one with mark_duplicate)
+            ticket.suggested_masters = suggested
+            ticket.timeline[0].note = "may duplicate " + ", ".join(suggested)
         created = await store.create(ticket)
         await handoff.dispatch(created.id)
         return json_response(created, 201)

@@ -12,7 +12,16 @@
 - mean resolution time: resolved_at − created_at, over resolved or closed incidents;
 - first-line / second-line resolution: resolved while with the service desk (or no group) /
   with any other group;
-- major incidents: P1 and P2.
+- major incidents: P1 and P2;
+- KPI 8 by resolver role: mean resolution time of the incidents resolved by the first line, the
+  second line and third parties (``resolver_role``);
+- KPI 9, third-party mean resolution time: resolved_at − third_party_at, over resolved incidents a
+  third party was engaged on (``engage_third_party``).
+
+``by``: the same indicators per CI, per group (the one that has it, else the one it is routed to)
+or per requester (a user report's contact, else the sender); ``staff`` (KPIs 13, 14, 16, 17):
+per person, the incidents they registered, worked on (any action on the timeline) and resolved,
+with ratios of all the period's incidents.
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ import msgspec
 from alertgate.tickets.model import ClosureCode, SlaTarget, Ticket, TicketKind, TicketStatus
 
 FIRST_LINE = {None, "service_desk"}
+ROLES = ("first_line", "second_line", "third_party")
+BY = ("ci", "group", "requester", "staff")
+SYSTEM_ACTORS = frozenset({"alertgate", "alertgate-dispatch", "alertmanager", "zabbix", "findings", "heartbeat"})
 
 
 class Count(msgspec.Struct):
@@ -47,6 +59,14 @@ class Indicators(msgspec.Struct):
     first_line_resolution: Count
     second_line_resolution: Count
     major_incidents: Count
+    mean_resolution_seconds_by_role: dict[str, float | None]   # KPI 8 by resolver role
+    third_party_mean_resolution_seconds: float | None          # KPI 9: from the third party's engagement
+
+
+class StaffCounts(msgspec.Struct):
+    registered: Count    # KPIs 13, 16
+    worked_on: Count     # KPI 14: any action of theirs on the timeline
+    resolved: Count      # KPI 17
 
 
 class Report(msgspec.Struct):
@@ -55,6 +75,9 @@ class Report(msgspec.Struct):
     overall: Indicators
     by_priority: dict[str, Indicators]
     by_category: dict[str, Indicators]
+    by: str | None = None
+    by_key: dict[str, Indicators] = {}      # the indicators per CI, group or requester
+    staff: dict[str, StaffCounts] = {}      # by=staff
 
 
 def occurred(ticket: Ticket) -> datetime:
@@ -73,9 +96,37 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 3) if values else None
 
 
+def resolver_role(ticket: Ticket) -> str:
+    """Who resolved it (the handbook's 事件解决人角色): a third party once one was engaged, else
+    the first line (the service desk, or no group) or the second line (any other group)."""
+    if ticket.third_party_at is not None:
+        return "third_party"
+    return "first_line" if ticket.assignment_group in FIRST_LINE else "second_line"
+
+
+def group_of(ticket: Ticket) -> str:
+    return ticket.handling_group
+
+
+def requester_of(ticket: Ticket) -> str:
+    """The user who reported it (a user report's contact), else the sender that did."""
+    return ticket.contact or ticket.alert_source or ticket.source.value
+
+
+def registrant_of(ticket: Ticket) -> str:
+    return ticket.registered_by or ticket.alert_source or "alertgate"
+
+
+def workers_of(ticket: Ticket) -> set[str]:
+    """The people with an action on its timeline (the handbook's 事件工作日志)."""
+    return {e.actor for e in ticket.timeline if e.actor not in SYSTEM_ACTORS}
+
+
 def indicators(tickets: list[Ticket], problem_linked: set[str]) -> Indicators:
     total = len(tickets)
     resolved = [t for t in tickets if t.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) and t.resolved_at]
+    by_role = {role: _mean([(t.resolved_at - t.created_at).total_seconds() for t in resolved if resolver_role(t) == role])
+               for role in ROLES}
     return Indicators(
         incidents=total,
         closed=_count(sum(t.status is TicketStatus.CLOSED for t in tickets), total),
@@ -95,19 +146,45 @@ def indicators(tickets: list[Ticket], problem_linked: set[str]) -> Indicators:
         first_line_resolution=_count(sum(t.assignment_group in FIRST_LINE for t in resolved), total),
         second_line_resolution=_count(sum(t.assignment_group not in FIRST_LINE for t in resolved), total),
         major_incidents=_count(sum(t.priority in (1, 2) for t in tickets), total),
+        mean_resolution_seconds_by_role=by_role,
+        third_party_mean_resolution_seconds=_mean([max(0.0, (t.resolved_at - t.third_party_at).total_seconds())
+                                                   for t in resolved if t.third_party_at is not None]),
     )
 
 
-def report(tickets: Iterable[Ticket], problem_linked: set[str], start: datetime, end: datetime) -> Report:
+def staff(tickets: list[Ticket]) -> dict[str, StaffCounts]:
+    """KPIs 13, 14, 16, 17 per person (needs the timelines, for 14)."""
+    total = len(tickets)
+    people: dict[str, list[int]] = {}
+    for t in tickets:
+        people.setdefault(registrant_of(t), [0, 0, 0])[0] += 1
+        for person in workers_of(t):
+            people.setdefault(person, [0, 0, 0])[1] += 1
+        if t.resolved_by and t.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+            people.setdefault(t.resolved_by, [0, 0, 0])[2] += 1
+    return {p: StaffCounts(*(_count(n, total) for n in counts)) for p, counts in sorted(people.items())}
+
+
+KEYS = {"ci": lambda t: t.ci, "group": group_of, "requester": requester_of}
+
+
+def report(tickets: Iterable[Ticket], problem_linked: set[str], start: datetime, end: datetime,
+           by: str | None = None) -> Report:
     incidents = [t for t in tickets if t.kind is TicketKind.MASTER and start <= occurred(t) < end]
     by_priority: dict[str, list[Ticket]] = {}
     by_category: dict[str, list[Ticket]] = {}
     for t in incidents:
         by_priority.setdefault(str(t.priority), []).append(t)
         by_category.setdefault(t.category or "uncategorised", []).append(t)
+    by_key: dict[str, list[Ticket]] = {}
+    if by in KEYS:
+        for t in incidents:
+            by_key.setdefault(KEYS[by](t), []).append(t)
     return Report(start, end, indicators(incidents, problem_linked),
                   {k: indicators(v, problem_linked) for k, v in sorted(by_priority.items())},
-                  {k: indicators(v, problem_linked) for k, v in sorted(by_category.items())})
+                  {k: indicators(v, problem_linked) for k, v in sorted(by_category.items())},
+                  by, {k: indicators(v, problem_linked) for k, v in sorted(by_key.items())},
+                  staff(incidents) if by == "staff" else {})
 
 
 def rows(result: Report) -> list[dict[str, object]]:
@@ -116,11 +193,16 @@ def rows(result: Report) -> list[dict[str, object]]:
     scopes = [("overall", "all", result.overall)]
     scopes += [("priority", k, v) for k, v in result.by_priority.items()]
     scopes += [("category", k, v) for k, v in result.by_category.items()]
+    scopes += [(result.by or "", k, v) for k, v in result.by_key.items()]
+    scopes += [("staff", k, v) for k, v in result.staff.items()]
     for scope, key, values in scopes:
-        for name in Indicators.__struct_fields__:
+        for name in type(values).__struct_fields__:
             value = getattr(values, name)
             if isinstance(value, Count):
                 out.append({"scope": scope, "key": key, "indicator": name, "value": value.count, "ratio": value.ratio})
+            elif isinstance(value, dict):
+                out += [{"scope": scope, "key": key, "indicator": f"{name}.{k}", "value": v, "ratio": ""}
+                        for k, v in value.items()]
             else:
                 out.append({"scope": scope, "key": key, "indicator": name, "value": value, "ratio": ""})
     return out

@@ -14,9 +14,10 @@ from alertgate.tickets.store import TicketStore
 REGISTRATION_LAG = timedelta(days=1)
 
 
-async def kpi_report(redis: Redis, start: datetime, end: datetime) -> Report:
+async def kpi_report(redis: Redis, start: datetime, end: datetime, by: str | None = None) -> Report:
+    """``by``: ci, group, requester or staff (``compute.BY``); staff reads the timelines too."""
     earliest = datetime.min.replace(tzinfo=timezone.utc)
     since = start - REGISTRATION_LAG if start - earliest > REGISTRATION_LAG else earliest
-    tickets = await TicketStore(redis).masters_created_between(since, end)
+    tickets = await TicketStore(redis).masters_created_between(since, end, timelines=by == "staff")
     linked = await ProblemStore(redis).linked_incidents()
-    return report(tickets, linked, start, end)
+    return report(tickets, linked, start, end, by)

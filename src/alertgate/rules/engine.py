@@ -222,6 +222,7 @@ class RuleEngine:
             affected_service=fields.get("affected_service"), impact=fields["impact"],
             urgency=fields["urgency"], priority=priority,
             sla_minutes=tuple(active.tables.sla_minutes[priority]),
+            sla_calendar=active.tables.calendar_for(priority, values.get("assignment_group") or DEFAULT_GROUP),
             assignment_group=values.get("assignment_group") or DEFAULT_GROUP,
             escalation=values.get("escalation") or "default",
             channels=tuple(values.get("channels") or active.tables.notification.channels.get(priority, ["log"])),

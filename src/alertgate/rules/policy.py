@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from alertgate.tickets.calendars import BusinessCalendar
+
 DEFAULT_GROUP = "service_desk"
 DEFAULT_ESCALATION = "default"
 
@@ -32,6 +34,7 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True):
     urgency: int = 3
     priority: int = 3
     sla_minutes: tuple[float, float, float] = (15, 30, 120)
+    sla_calendar: BusinessCalendar | None = None   # the working time its SLA clocks run on (None: 24×7)
     assignment_group: str = DEFAULT_GROUP
     escalation: str = DEFAULT_ESCALATION
     channels: tuple[str, ...] = ("email",)

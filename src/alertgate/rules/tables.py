@@ -14,6 +14,9 @@ import yaml
 
 from alertgate.durations import parse_duration
 from alertgate.rules.policy import DEFAULT_ESCALATION   # (a route rule without one follows the table)
+from alertgate.tickets.calendars import BusinessCalendar
+
+ALWAYS = "24x7"   # the calendar name of a clock that never stops (no calendar)
 
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
 Minutes = Annotated[float, msgspec.Meta(gt=0)]
@@ -47,6 +50,13 @@ def _escalation() -> dict[int, list[EscalationStep]]:
     return {p: [EscalationStep(a, r) for a, r in zip(times, roles)] for p, times in after.items()}
 
 
+class SlaCalendars(msgspec.Struct, forbid_unknown_fields=True):
+    """Which calendar an SLA clock runs on: the priority's if it names one, else the handling
+    group's, else 24×7. P1 is 24×7 unless ``priority`` names a calendar for it."""
+    priority: dict[Level, str] = {}
+    group: dict[str, str] = {}
+
+
 class Tables(msgspec.Struct, forbid_unknown_fields=True):
     # rows: urgency 1..4; columns: impact 1..4
     priority_matrix: list[list[Level]] = msgspec.field(default_factory=lambda: [
@@ -60,8 +70,14 @@ class Tables(msgspec.Struct, forbid_unknown_fields=True):
     # ``escalation``). "default" is the table above.
     escalation_policies: dict[str, list[EscalationStep] | dict[Level, list[EscalationStep]]] = {}
     notification: Notification = msgspec.field(default_factory=Notification)
+    calendars: dict[str, BusinessCalendar] = {}     # business hours and holidays, by name
+    sla_calendars: SlaCalendars = msgspec.field(default_factory=SlaCalendars)
 
     def __post_init__(self) -> None:
+        for name in (*self.sla_calendars.priority.values(), *self.sla_calendars.group.values()):
+            if name != ALWAYS and name not in self.calendars:
+                raise ValueError(f"sla_calendars names calendar {name!r}, which calendars does not define "
+                                 f"({', '.join(sorted(self.calendars)) or 'none defined'}; or {ALWAYS})")
         if len(self.priority_matrix) != 4 or any(len(row) != 4 for row in self.priority_matrix):
             raise ValueError("priority_matrix must be 4 rows (urgency) of 4 columns (impact)")
         missing = {1, 2, 3, 4} - set(self.sla_minutes)
@@ -73,6 +89,12 @@ class Tables(msgspec.Struct, forbid_unknown_fields=True):
         for steps in (steps for table in tables for steps in table.values()):
             for step in steps:
                 step.after_seconds  # raises ValueError for a bad duration
+
+    def calendar_for(self, priority: int, group: str | None) -> BusinessCalendar | None:
+        """The calendar a clock of this priority, with this group, runs on (None: 24×7)."""
+        chosen = self.sla_calendars
+        name = chosen.priority.get(priority, ALWAYS if priority == 1 else None) or chosen.group.get(group or "")
+        return self.calendars.get(name) if name and name != ALWAYS else None
 
     def escalation_steps(self, priority: int, policy: str | None = None) -> list[EscalationStep]:
         """The steps a ticket of ``priority`` escalates by: its route rule's named policy, else

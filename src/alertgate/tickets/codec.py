@@ -15,10 +15,10 @@ from alertgate.tickets.model import SlaTarget, Ticket, TimelineEntry
 
 TIME_FIELDS = frozenset({
     "created_at", "updated_at", "resolved_at", "closed_at", "last_occurrence_at", "suspended_at", "closure_reminded_at",
-    "reconcile_gone_at", "promoted_at", "suspended_until", "verified_at",
+    "reconcile_gone_at", "promoted_at", "suspended_until", "verified_at", "third_party_at",
     "outage_start", "outage_end",
 })
-JSON_FIELDS = frozenset({"sla", "labels", "links", "channels"})
+JSON_FIELDS = frozenset({"sla", "labels", "links", "channels", "suggested_masters"})
 BOOL_FIELDS = frozenset({"ci_operational"})
 SKIP_FIELDS = frozenset({"timeline"})
 # A stored time outside these is shown as absent (the gateway takes none outside 1970–2200).

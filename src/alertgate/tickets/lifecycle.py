@@ -15,13 +15,16 @@ from typing import Annotated, Any, Literal, Mapping, Protocol, Sequence
 import msgspec
 
 from alertgate.settings import Role
+from alertgate.tickets.calendars import BusinessCalendar, due
 from alertgate.tickets.model import (
     ClosureCode,
     ResolutionCode,
     SlaEntry,
     SlaTarget,
+    UNRESOLVED,
     Ticket,
     TicketKind,
+    TicketSource,
     TicketStatus,
     TimelineEntry,
 )
@@ -46,6 +49,8 @@ class Action(str, enum.Enum):
     REPRIORITISE = "reprioritise"   # impact, urgency or priority, with a reason (§3.1.3.4)
     EDIT = "edit"                   # outage times and ci_operational, audited (§3.1.4.1)
     VERIFY = "verify"               # the duty team lead checks a closed record (§3.1.3.10)
+    MARK_DUPLICATE = "mark_duplicate"   # a user's report of a known fault joins its open master (§3.1.3.8)
+    ENGAGE_THIRD_PARTY = "engage_third_party"   # a vendor works on it; the ticket stays with its line (§3.1.3.2)
 
 
 ALLOWED_FROM: dict[Action, frozenset[TicketStatus]] = {
@@ -64,6 +69,8 @@ ALLOWED_FROM: dict[Action, frozenset[TicketStatus]] = {
     Action.REPRIORITISE: frozenset({S.OPEN, S.ASSIGNED, S.IN_PROGRESS, S.PENDING_CHANGE, S.SUSPENDED}),
     Action.EDIT: frozenset(S),       # (the record is corrected after closure too, when it is verified)
     Action.VERIFY: frozenset({S.CLOSED}),
+    Action.MARK_DUPLICATE: frozenset({S.OPEN, S.ASSIGNED, S.IN_PROGRESS, S.PENDING_CHANGE, S.SUSPENDED}),
+    Action.ENGAGE_THIRD_PARTY: frozenset({S.ASSIGNED, S.IN_PROGRESS, S.PENDING_CHANGE, S.SUSPENDED}),
 }
 
 _DESK, _ENG, _IM, _LEAD = Role.SERVICE_DESK, Role.ENGINEER, Role.INCIDENT_MANAGER, Role.DUTY_LEAD
@@ -85,14 +92,20 @@ ROLES: dict[Action, frozenset[Role]] = {
     Action.EDIT: frozenset({_DESK, _ENG, _IM}),
     # Handbook: the duty team lead verifies the closed record; the incident manager may too.
     Action.VERIFY: frozenset({_LEAD, _IM}),
+    # Handbook §3.1.3.8: the first line links a report of a known fault to the open master.
+    Action.MARK_DUPLICATE: frozenset({_DESK, _IM}),
+    Action.ENGAGE_THIRD_PARTY: frozenset({_DESK, _ENG, _IM}),
 }
 
 class Tables(Protocol):
-    """What re-prioritising reads of the handbook's tables (``rules.tables.Tables``)."""
+    """What the lifecycle reads of the handbook's tables (``rules.tables.Tables``): re-prioritising,
+    and the calendar each SLA clock runs on."""
     sla_minutes: Mapping[int, Sequence[float]]
     notification: Any   # .channels: priority → channels
 
     def priority(self, impact: int, urgency: int) -> int: ...
+
+    def calendar_for(self, priority: int, group: str | None) -> BusinessCalendar | None: ...
 
 
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
@@ -118,6 +131,8 @@ class ActionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ci_operational: bool | None = None
     until: Moment | None = None                        # suspend: a timer resumes the ticket then
     verdict: Literal["checked", "returned"] | None = None   # verify (returned: with a note)
+    master_id: str | None = None                       # mark_duplicate: the open master it joins
+    third_party: str | None = None                     # engage_third_party: the vendor engaged
 
 
 class IllegalTransition(Exception):
@@ -178,11 +193,13 @@ def _need(value: object, name: str, action: Action) -> None:
         raise MissingArgument(name, f"{action.value} needs {name}")
 
 
-def initial_sla(minutes: tuple[float, float, float] | list[float], created_at: datetime) -> list[SlaEntry]:
-    """Assignment is due from creation; acceptance and resolution start when the step before ends."""
+def initial_sla(minutes: tuple[float, float, float] | list[float], created_at: datetime,
+                calendar: BusinessCalendar | None = None) -> list[SlaEntry]:
+    """Assignment is due from creation; acceptance and resolution start when the step before ends
+    (on ``calendar``'s working time, or 24×7 without one)."""
     assignment, acceptance, resolution = minutes
     return [
-        SlaEntry(target=SlaTarget.ASSIGNMENT, due_at=created_at + timedelta(minutes=assignment), minutes=assignment),
+        SlaEntry(target=SlaTarget.ASSIGNMENT, due_at=due(calendar, created_at, assignment), minutes=assignment),
         SlaEntry(target=SlaTarget.ACCEPTANCE, minutes=acceptance),
         SlaEntry(target=SlaTarget.RESOLUTION, minutes=resolution),
     ]
@@ -204,7 +221,7 @@ def entry_of(ticket: Ticket, action: Action) -> int | None:
     return None
 
 
-def follow_up_ticket(closed: Ticket, new_id: str, now: datetime) -> Ticket:
+def follow_up_ticket(closed: Ticket, new_id: str, now: datetime, calendar: BusinessCalendar | None = None) -> Ticket:
     """Closure not_completed (SPEC §3): a new ticket with the closed one's content, assigned to
     its previous handler, with SLA clocks of its own from ``now``."""
     note = f"follow-up of {closed.id}, closed as not completed"
@@ -213,38 +230,57 @@ def follow_up_ticket(closed: Ticket, new_id: str, now: datetime) -> Ticket:
         created_at=now, updated_at=now, resolved_at=None, closed_at=None, resolution_code=None,
         closure_code=None, solution=None, duplicate_count=0, reopen_count=0, reassignment_count=0,
         rejection_count=0, master_id=None, recurrence_of=None, occurrence_id=None,
-        sla=follow_up_sla(closed.sla, now), escalation_level=0, escalated_to=None,
+        sla=follow_up_sla(closed.sla, now, calendar), escalation_level=0, escalated_to=None,
         timeline=[TimelineEntry(at=now, actor="alertgate", action="create", to_status=S.ASSIGNED, note=note)],
     )
 
 
-def follow_up_sla(closed: list[SlaEntry], now: datetime) -> list[SlaEntry]:
+def follow_up_sla(closed: list[SlaEntry], now: datetime, calendar: BusinessCalendar | None = None) -> list[SlaEntry]:
     """A follow-up's own clocks (closure not_completed): the closed ticket's targets from ``now``,
     assignment met at once (it is created assigned to the previous handler)."""
     minutes = [entry.minutes for entry in closed]
     if len(minutes) != 3:
         return []
-    return _meet(initial_sla(minutes, now), SlaTarget.ASSIGNMENT, now, SlaTarget.ACCEPTANCE)
+    return _meet(initial_sla(minutes, now, calendar), SlaTarget.ASSIGNMENT, now, SlaTarget.ACCEPTANCE, calendar)
 
 
-def _meet(sla: list[SlaEntry], target: SlaTarget, now: datetime, start_next: SlaTarget | None) -> list[SlaEntry]:
+def _meet(sla: list[SlaEntry], target: SlaTarget, now: datetime, start_next: SlaTarget | None,
+          calendar: BusinessCalendar | None = None) -> list[SlaEntry]:
     out = []
     for entry in sla:
         if entry.target is target and entry.met_at is None:
             breached = entry.breached or (entry.due_at is not None and now > entry.due_at)
             entry = msgspec.structs.replace(entry, met_at=now, breached=breached)
         elif entry.target is start_next and entry.due_at is None and entry.met_at is None:
-            entry = msgspec.structs.replace(entry, due_at=now + timedelta(minutes=entry.minutes))
+            entry = msgspec.structs.replace(entry, due_at=due(calendar, now, entry.minutes))
         out.append(entry)
     return out
 
 
-def _shift_unmet(sla: list[SlaEntry], by: timedelta) -> list[SlaEntry]:
-    return [msgspec.structs.replace(e, due_at=e.due_at + by)
-            if e.met_at is None and e.due_at is not None else e for e in sla]
+def _shift_unmet(sla: list[SlaEntry], suspended_at: datetime, now: datetime,
+                 calendar: BusinessCalendar | None = None) -> list[SlaEntry]:
+    """Resumed: each running target is due as much later as the suspension lasted; on a calendar,
+    the working time it had left when suspended is counted again from ``now``."""
+    paused = now - suspended_at
+    out = []
+    for e in sla:
+        if e.met_at is None and e.due_at is not None:
+            if calendar is not None and e.due_at > suspended_at:
+                moved = calendar.add(now, calendar.minutes_between(suspended_at, e.due_at))
+            else:
+                moved = e.due_at + paused
+            e = msgspec.structs.replace(e, due_at=moved)
+        out.append(e)
+    return out
 
 
-def _retarget(sla: list[SlaEntry], minutes: list[float]) -> list[SlaEntry]:
+def _moved(deadline: datetime, by_minutes: float, calendar: BusinessCalendar | None) -> datetime:
+    if calendar is None:
+        return deadline + timedelta(minutes=by_minutes)
+    return calendar.add(deadline, by_minutes) if by_minutes >= 0 else calendar.back(deadline, -by_minutes)
+
+
+def _retarget(sla: list[SlaEntry], minutes: list[float], calendar: BusinessCalendar | None = None) -> list[SlaEntry]:
     """The targets of another priority: a met target keeps what it was held to; a running one is
     due its new length after its start; a breach stays recorded."""
     new = dict(zip(SLA_ORDER, minutes))
@@ -252,8 +288,8 @@ def _retarget(sla: list[SlaEntry], minutes: list[float]) -> list[SlaEntry]:
     for entry in sla:
         length = new.get(entry.target, entry.minutes)
         if entry.met_at is None:
-            due = entry.due_at + timedelta(minutes=length - entry.minutes) if entry.due_at is not None else None
-            entry = msgspec.structs.replace(entry, minutes=length, due_at=due)
+            moved = _moved(entry.due_at, length - entry.minutes, calendar) if entry.due_at is not None else None
+            entry = msgspec.structs.replace(entry, minutes=length, due_at=moved)
         out.append(entry)
     return out
 
@@ -268,7 +304,7 @@ def _reprioritise(ticket: Ticket, request: ActionRequest, tables: Tables, change
     impact, urgency = request.impact or ticket.impact, request.urgency or ticket.urgency
     priority = request.priority or tables.priority(impact, urgency)
     changes.update(impact=impact, urgency=urgency, priority=priority,
-                   sla=_retarget(ticket.sla, tables.sla_minutes[priority]))
+                   sla=_retarget(ticket.sla, tables.sla_minutes[priority], tables.calendar_for(priority, ticket.handling_group)))
     by_priority = tables.notification.channels
     if ticket.channels == list(by_priority.get(ticket.priority, ())):   # (the table's, not a rule's)
         changes.update(channels=list(by_priority.get(priority, ticket.channels)))
@@ -304,12 +340,28 @@ def _edit(ticket: Ticket, request: ActionRequest, now: datetime, changes: dict) 
     return audit + (f" — {request.note}" if request.note else "")
 
 
+def _mark_duplicate(ticket: Ticket, request: ActionRequest, master: Ticket | None, changes: dict) -> str:
+    _need(request.master_id, "master_id", Action.MARK_DUPLICATE)
+    if ticket.source is not TicketSource.USER_REPORT or ticket.kind is not TicketKind.MASTER:
+        raise InvalidArgument("master_id", "only a user's report that is not linked yet is marked a duplicate "
+                                           "(an alert's duplicates are found by its CI and symptom)")
+    if master is None or master.id != request.master_id:
+        raise InvalidArgument("master_id", f"no ticket {request.master_id}")
+    if master.id == ticket.id or master.kind not in (TicketKind.MASTER, TicketKind.MAJOR) or master.status not in UNRESOLVED:
+        raise InvalidArgument("master_id", f"{master.id} is not an open master ({master.kind.value}, {master.status.value})")
+    changes.update(kind=TicketKind.DUPLICATE, master_id=master.id)
+    return f"duplicate of {master.id}" + (f": {request.note or request.reason}" if request.note or request.reason else "")
+
+
 def apply(ticket: Ticket, action: Action, request: ActionRequest, actor: Actor,
-          now: datetime, tables: Tables | None = None) -> tuple[Ticket, Effects]:
+          now: datetime, tables: Tables | None = None, master: Ticket | None = None) -> tuple[Ticket, Effects]:
     """Check and carry out one action; raises IllegalTransition, RoleNotAllowed, MissingArgument
-    (InvalidArgument). ``tables``: the handbook's tables, which re-prioritising needs."""
+    (InvalidArgument). ``tables``: the handbook's tables, which re-prioritising needs; ``master``:
+    the ticket ``mark_duplicate`` names, as read."""
     check(ticket, action, actor)
     effects = Effects()
+    group = request.group if action in (Action.ASSIGN, Action.REASSIGN) and request.group else ticket.handling_group
+    calendar = tables.calendar_for(ticket.priority, group) if tables is not None else None   # (its SLA clocks')
     changes: dict[str, object] = {}
     note = request.note or request.reason
     to = ticket.status
@@ -318,11 +370,11 @@ def apply(ticket: Ticket, action: Action, request: ActionRequest, actor: Actor,
         _need(request.group, "group", action)
         to = S.ASSIGNED
         changes.update(assignment_group=request.group, assignee=request.assignee,
-                       sla=_meet(ticket.sla, SlaTarget.ASSIGNMENT, now, SlaTarget.ACCEPTANCE))
+                       sla=_meet(ticket.sla, SlaTarget.ASSIGNMENT, now, SlaTarget.ACCEPTANCE, calendar))
     elif action is Action.ACCEPT:
         to = S.IN_PROGRESS
         changes.update(assignee=request.assignee or ticket.assignee or actor.name,
-                       sla=_meet(ticket.sla, SlaTarget.ACCEPTANCE, now, SlaTarget.RESOLUTION))
+                       sla=_meet(ticket.sla, SlaTarget.ACCEPTANCE, now, SlaTarget.RESOLUTION, calendar))
     elif action is Action.REJECT:
         _need(request.reason, "reason", action)
         to = S.OPEN  # back to the service desk for re-dispatch
@@ -355,13 +407,12 @@ def apply(ticket: Ticket, action: Action, request: ActionRequest, actor: Actor,
             note = f"until {until.isoformat()}" + (f": {note}" if note else "")
     elif action is Action.RESUME:
         to = ticket.suspended_from or S.IN_PROGRESS
-        paused = now - (ticket.suspended_at or now)
         changes.update(suspended_at=None, suspended_from=None, suspended_until=None,
-                       sla=_shift_unmet(ticket.sla, paused))
+                       sla=_shift_unmet(ticket.sla, ticket.suspended_at or now, now, calendar))
     elif action is Action.RESOLVE:
         _need(request.resolution_code, "resolution_code", action)
         to = S.RESOLVED
-        changes.update(resolution_code=request.resolution_code, solution=request.solution,
+        changes.update(resolution_code=request.resolution_code, solution=request.solution, resolved_by=actor.name,
                        resolved_at=now, sla=_meet(ticket.sla, SlaTarget.RESOLUTION, now, None))
         effects.cascade = ticket.kind is TicketKind.MASTER
     elif action is Action.CLOSE:
@@ -388,10 +439,16 @@ def apply(ticket: Ticket, action: Action, request: ActionRequest, actor: Actor,
             effects.returned = request.note
         changes.update(verification=request.verdict, verified_by=actor.name, verified_at=now)
         note = request.verdict + (f": {request.note}" if request.note else "")
+    elif action is Action.MARK_DUPLICATE:
+        note = _mark_duplicate(ticket, request, master, changes)
+    elif action is Action.ENGAGE_THIRD_PARTY:   # (KPI 9 measures its resolution from now)
+        _need(request.third_party, "third_party", action)
+        changes.update(third_party=request.third_party, third_party_at=now)
+        note = request.third_party + (f": {request.note}" if request.note else "")
     elif action is Action.REOPEN:
         to = S.IN_PROGRESS
         changes.update(reopen_count=ticket.reopen_count + 1, resolution_code=None, resolved_at=None,
-                       solution=None, outage_end=None)  # open again: the outage has not ended
+                       resolved_by=None, solution=None, outage_end=None)  # open again: the outage has not ended
 
     if effects.escalated:
         changes.update(escalated_to=INCIDENT_MANAGER)

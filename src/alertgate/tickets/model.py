@@ -109,6 +109,7 @@ class Ticket(msgspec.Struct, kw_only=True):
     closure_code: ClosureCode | None = None
     solution: str | None = None
     master_id: str | None = None
+    suggested_masters: list[str] = []          # a user report: the open masters it may duplicate (§3.1.3.8)
     duplicate_count: int = 0
     recurrence_of: str | None = None
     caused_by: str | None = None               # the parent CI's master a correlated ticket is linked to
@@ -124,6 +125,10 @@ class Ticket(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None
+    resolved_by: str | None = None             # who resolved it (a person's action; none: the monitoring)
+    registered_by: str | None = None           # who registered a user report (KPI 13; an alert: its sender)
+    third_party: str | None = None             # the vendor engaged, and when (KPI 9)
+    third_party_at: datetime | None = None
     closed_at: datetime | None = None
     verification: str | None = None            # the duty team lead's verdict on the closed record: checked, returned
     verified_by: str | None = None

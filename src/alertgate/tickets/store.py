@@ -92,7 +92,8 @@ class TicketStore:
 
     async def _shown(self, ticket: Ticket) -> Ticket:
         """The ticket as the API shows it: a duplicate with its master's content."""
-        if ticket.kind is TicketKind.DUPLICATE and ticket.master_id:
+        if ticket.kind is TicketKind.DUPLICATE and ticket.master_id and ticket.origin != "user_report":
+            # (a user's report linked to its master keeps the user's own words)
             # (only the fields shown, and the times a Ticket needs: not the whole hash and timeline)
             values = await self._redis.hmget(_key_of(ticket.master_id), *MASTER_READ)
             if all(value is None for value in values):
@@ -107,15 +108,19 @@ class TicketStore:
         listed = await (client or self._redis).lrange(_key_of(master.id) + ":dups", 0, -1)
         return master_duplicates(master.id, [d.decode() for d in listed], master.duplicate_count)
 
-    async def masters_created_between(self, start: datetime, end: datetime) -> list[Ticket]:
-        """Masters registered in [start, end), without timelines (for KPIs)."""
+    async def masters_created_between(self, start: datetime, end: datetime, timelines: bool = False) -> list[Ticket]:
+        """Masters registered in [start, end), for KPIs; with their timelines only if asked."""
         ids = await index.ids_between(self._redis, start.timestamp(), f"({end.timestamp()}")
         found: list[Ticket] = []
         for offset in range(0, len(ids), 1000):
             pipe = self._redis.pipeline(transaction=False)
             for ticket_id in ids[offset:offset + 1000]:
                 pipe.hgetall(ticket_key(ticket_id))
-            found += [from_hash(h) for h in await pipe.execute() if h.get(b"kind") == b"master"]
+                if timelines:
+                    pipe.lrange(ticket_key(ticket_id) + ":tl", 0, -1)
+            replies = await pipe.execute()
+            pairs = zip(replies[::2], replies[1::2]) if timelines else ((h, ()) for h in replies)
+            found += [from_hash(h, tl) for h, tl in pairs if h.get(b"kind") == b"master"]
         return found
 
     async def _ids_of_key(self, ticket_id: str) -> list[str]:
@@ -240,13 +245,14 @@ class TicketStore:
         handbook's tables (re-prioritising reads them)."""
         key = _key_of(ticket_id)
         state = state_key(tag_of(ticket_id))
+        master = await self._link_report(ticket_id, request, actor, now) if action is Action.MARK_DUPLICATE else None
         while True:
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
                     # (a new duplicate changes its master's duplicate_count: watching the key covers it)
                     await pipe.watch(key, state)
                     ticket = await self._read(ticket_id, pipe)
-                    updated, effects = lifecycle.apply(ticket, action, request, actor, now, tables)
+                    updated, effects = lifecycle.apply(ticket, action, request, actor, now, tables, master)
                     duplicates = []
                     if effects.cascade:
                         ids = await self.duplicate_ids(ticket, pipe)
@@ -256,6 +262,8 @@ class TicketStore:
                     self._write_changes(pipe, ticket, updated)
                     if owe is not None and updated.kind is TicketKind.MASTER:
                         pipe.hset(key, f"owed_{owe}", repr(now.timestamp()))
+                    if master is not None:   # (a linked report leaves the work queue with its master)
+                        pipe.zrem(masters_key(tag_of(ticket_id)), ticket_id)
                     for duplicate in duplicates:
                         self._write_changes(pipe, duplicate, lifecycle.cascade(duplicate, updated, now))
                     if updated.status is TicketStatus.CLOSED and updated.kind is TicketKind.MASTER:
@@ -264,14 +272,65 @@ class TicketStore:
                         if is_current_master:
                             pipe.hdel(state, "master")
                     # (in the closed ticket's shard, so that both are written in one transaction)
+                    calendar = tables.calendar_for(updated.priority, updated.handling_group) if tables else None
                     follow_up = lifecycle.follow_up_ticket(
-                        updated, ticket_id_of(random_tag(shard_of(tag_of(updated.id))), 1), now) if effects.follow_up else None
+                        updated, ticket_id_of(random_tag(shard_of(tag_of(updated.id))), 1), now, calendar) if effects.follow_up else None
                     if follow_up is not None:
                         self._write_new(pipe, follow_up)
                     await pipe.execute()
+                    if master is not None:
+                        updated = await self._follow_master(updated, now)
                     return await self._shown(updated), effects
                 except WatchError:
                     continue
+
+    async def _link_report(self, report_id: str, request: ActionRequest, actor: Actor, now: datetime) -> Ticket | None:
+        """Before ``mark_duplicate`` (handbook §3.1.3.8): the master it names, as read, and the
+        report listed under the master (in the master's slot, so written first and apart: a link
+        listed whose report was not changed is passed over, since the report does not name it)."""
+        try:
+            master = await self._read(request.master_id) if request.master_id else None
+        except TicketNotFound:
+            master = None
+        lifecycle.apply(await self._read(report_id), Action.MARK_DUPLICATE, request, actor, now, master=master)
+        await self._redis.rpush(_key_of(master.id) + ":reports", report_id)
+        return master
+
+    async def _follow_master(self, report: Ticket, now: datetime) -> Ticket:
+        """A report linked as its master was being resolved or closed follows it at once (the
+        master's restoration job may have run already)."""
+        status = (await self._redis.hget(_key_of(report.master_id), "status") or b"").decode()
+        if status in (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value):
+            await self.cascade_reports(await self._read(report.master_id), now)
+            return await self._read(report.id)
+        return report
+
+    async def linked_reports(self, master_id: str) -> list[str]:
+        """The user reports marked duplicates of this master, each once, oldest first."""
+        listed = await self._redis.lrange(_key_of(master_id) + ":reports", 0, -1)
+        return list(dict.fromkeys(item.decode() for item in listed))
+
+    async def cascade_reports(self, master: Ticket, now: datetime) -> list[Ticket]:
+        """The linked reports follow their master into resolved or closed (SPEC §2), each in its
+        own slot; run by the master's restoration and closure jobs, so done again after a crash.
+        Returns every linked report, as it is now."""
+        reports = []
+        for report_id in await self.linked_reports(master.id):
+            def follow(report: Ticket) -> Ticket | None:
+                if report.kind is not TicketKind.DUPLICATE or report.master_id != master.id:
+                    return None   # (listed, and the link was never written: see _link_report)
+                if master.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+                    return None
+                moved = lifecycle.cascade(report, master, now)
+                return None if moved is report else moved
+            try:
+                await self.change(report_id, follow)
+                report = await self._read(report_id)
+            except TicketNotFound:
+                continue
+            if report.master_id == master.id:
+                reports.append(report)
+        return reports
 
     async def change(self, ticket_id: str, change: Callable[[Ticket], Ticket | None]) -> Ticket | None:
         """Apply ``change`` under optimistic locking; None from it means "nothing to do"."""

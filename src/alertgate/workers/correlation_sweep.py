@@ -22,6 +22,7 @@ from alertgate.runtime.connections import connect_queue_redis, connect_state
 from alertgate.tickets.lifecycle import initial_sla
 from alertgate.tickets.model import SlaEntry, TimelineEntry
 from alertgate.work_queue import dispatch_job, enqueue_all
+from alertgate.rules.tables import Tables
 from alertgate.workers.context import context
 from alertgate.workers.recovery import UNRESOLVED
 
@@ -35,7 +36,7 @@ class CorrelationSweep:
         return asyncio.run(self._sweep())
 
     async def _sweep(self) -> str:
-        settings = context().settings
+        settings, tables = context().settings, context().tables
         redis = connect_state(settings, fail_fast=False)
         promoted: list[str] = []
         dropped = 0
@@ -54,7 +55,7 @@ class CorrelationSweep:
                     if kind != b"correlated" or status not in UNRESOLVED:
                         done.append(child)   # promoted already, recovered, closed or gone
                     elif caused_by is None or parents.get(caused_by.decode()) not in UNRESOLVED:
-                        if await _promote(redis, child, datetime.now(UTC)):
+                        if await _promote(redis, child, datetime.now(UTC), tables):
                             promoted.append(child)
                 if done:
                     await redis.zrem(listed, *done)
@@ -78,7 +79,7 @@ async def _statuses(redis, masters: set[str]) -> dict[str, bytes | None]:
     return dict(zip(ordered, await pipe.execute()))
 
 
-async def _promote(redis, child: str, now: datetime) -> bool:
+async def _promote(redis, child: str, now: datetime, tables: Tables) -> bool:
     """The child becomes a master now, if it still is an unresolved correlated ticket with no
     recovery; False otherwise."""
     key = ticket_key(child)
@@ -86,8 +87,8 @@ async def _promote(redis, child: str, now: datetime) -> bool:
         async with redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(key)
-                kind, status, outage_end, sla, caused_by = await pipe.hmget(
-                    key, "kind", "status", "outage_end", "sla", "caused_by")
+                kind, status, outage_end, sla, caused_by, priority, group = await pipe.hmget(
+                    key, "kind", "status", "outage_end", "sla", "caused_by", "priority", "route_group")
                 if kind != b"correlated" or status not in UNRESOLVED or outage_end:
                     return False
                 try:
@@ -97,7 +98,8 @@ async def _promote(redis, child: str, now: datetime) -> bool:
                 at = repr(now.timestamp())
                 fields = {"kind": "master", "promoted_at": at, "owed_dispatch": at, "updated_at": at}
                 if len(minutes) == 3:
-                    fields["sla"] = _encode(initial_sla(minutes, now))
+                    calendar = tables.calendar_for(int(priority or 3), (group or b"").decode() or None)
+                    fields["sla"] = _encode(initial_sla(minutes, now, calendar))
                 note = f"promoted: the master it was correlated to ({(caused_by or b'?').decode()}) is resolved"
                 pipe.multi()
                 pipe.hset(key, mapping=fields)

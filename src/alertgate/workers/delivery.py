@@ -8,6 +8,8 @@ dedup key (header, Message-ID) for the receiver to recognise.
 
 from __future__ import annotations
 
+import re
+
 import structlog
 from redis.asyncio import Redis
 from rq import get_current_job
@@ -25,13 +27,23 @@ class DeliveryFailed(Exception):
     """Some notice could not be sent yet; the job is retried with backoff."""
 
 
+EMAIL_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+")
+PHONE_NUMBER = re.compile(r"\+?[0-9][0-9 ()-]{4,30}")
+
+
 def addresses(ctx: WorkerContext, notice: Notice, channel: str) -> list[str]:
+    """A group's or role's people from ``notify.contacts``; a recipient not listed there that is
+    an e-mail address or a phone number (a reporting user's ``contact``) is its own address."""
     contact = ctx.settings.notify.contacts.get(notice.recipient)
     if channel == "email":
-        return list(contact.email) if contact else []
+        return list(contact.email) if contact else _own(EMAIL_ADDRESS, notice.recipient)
     if channel == "phone":
-        return list(contact.phone) if contact else []
+        return list(contact.phone) if contact else _own(PHONE_NUMBER, notice.recipient)
     return [notice.recipient]
+
+
+def _own(pattern: re.Pattern, recipient: str) -> list[str]:
+    return [recipient] if pattern.fullmatch(recipient) else []
 
 
 def _last_attempt() -> bool:

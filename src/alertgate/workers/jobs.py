@@ -95,7 +95,7 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
         if ticket.status is TicketStatus.OPEN:
             group = ticket.routed_group
             ticket, _ = await store.act(ticket_id, Action.ASSIGN, ActionRequest(group=group, note=f"dispatch ({reason})"),
-                                        DISPATCHER, _now())
+                                        DISPATCHER, _now(), tables=ctx.tables)
         recipient = ticket.handling_group
         notice = compose(ticket, "incident", recipient, ctx.settings.notify.service_desk,
                          step=f"dispatch{ticket.reopen_count}")
@@ -106,6 +106,8 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
         elif ticket.priority == 1:   # handbook §3.1.3.7: a P1 is reported at once ("立即上报")
             notices.append(compose(ticket, "report", Role.INCIDENT_MANAGER.value, ctx.settings.notify.service_desk,
                                    step=f"p1-{ticket.reopen_count}", detail="a P1 incident was opened"))
+        if ticket.contact and ticket.reopen_count == 0:   # the matrix's user column: 待处理 (registered)
+            notices.append(compose(ticket, "registered", ticket.contact, ctx.settings.notify.service_desk))
         timers = schedule(ctx, ticket)
         if reason == "recurrence":
             await _problem_on_recurrence(redis, store, ticket)
@@ -227,7 +229,7 @@ async def _resume(ctx: WorkerContext, store: TicketStore, ticket_id: str, now: d
     """The suspension's time is up: resumed as the handbook's scheduler, its timers planned again."""
     try:
         await store.act(ticket_id, Action.RESUME, ActionRequest(note="the suspension's time is up"), SCHEDULER,
-                        now, owe="replan")
+                        now, owe="replan", tables=ctx.tables)
     except IllegalTransition:
         return "left alone: no longer suspended"
     enqueue_all(connect_queue_redis(ctx.settings),
@@ -260,9 +262,18 @@ async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ti
     for role, after in zip(ctx.tables.notification.stakeholders, timeline):
         if ticket.created_at + parse_duration(after) <= resolved:
             told.append(role)
-    notices = [compose(ticket, "restoration", r, ctx.settings.notify.service_desk, step=f"r{ticket.reopen_count}")
-               for r in dict.fromkeys(told)]
-    return f"{await deliver(ctx, redis, notices, ticket.notice_channels)} restoration notices"
+    if ticket.contact:
+        told.append(ticket.contact)   # the reporting user (handbook §3.1.3.7: 告知服务已恢复)
+    desk = ctx.settings.notify.service_desk
+    notices = [compose(ticket, "restoration", r, desk, step=f"r{ticket.reopen_count}") for r in dict.fromkeys(told)]
+    sent = await deliver(ctx, redis, notices, ticket.notice_channels)
+    # The user reports marked its duplicates follow it, and their users are told (§3.1.3.8).
+    reports = await store.cascade_reports(ticket, _now())
+    users = [compose(r, "restoration", r.contact, desk, step=f"r{ticket.reopen_count}", detail=f"with incident {ticket.id}")
+             for r in reports if r.contact]
+    for report in reports:   # (each on its own channels: one notice per report)
+        sent += await deliver(ctx, redis, [n for n in users if n.ticket_id == report.id], report.notice_channels)
+    return f"{sent} restoration notices"
 
 
 def closure_reminder(ticket_id: str, number: int) -> str:
@@ -362,6 +373,8 @@ def problem_on_close(ticket_id: str, note: str = "") -> str:
         async with _JobStateStore(ctx) as (redis, store):
             seen = await store.owed(ticket_id, "problem_on_close")
             ticket = await store.get(ticket_id)
+            if ticket.kind is TicketKind.MASTER:
+                await store.cascade_reports(ticket, _now())   # (its linked user reports close with it)
             reason = triggers.on_close(ticket)
             done = "no problem"
             if reason is not None:  # (open_or_link is idempotent: the problem's key is the ticket's)

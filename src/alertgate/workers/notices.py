@@ -51,6 +51,9 @@ def compose(ticket: Ticket, kind: str, recipient: str, service_desk: str, step: 
         "report": f"[P{ticket.priority}] Reported to the incident manager {ticket.id}: {ticket.title}",
         "assignment": f"[P{ticket.priority}] Assigned to you {ticket.id}: {ticket.title}",
         "returned": f"[P{ticket.priority}] Record returned by the duty team lead {ticket.id}: {ticket.title}",
+        "registered": f"[P{ticket.priority}] Your report is registered as {ticket.id}: {ticket.title}",
+        "suspended": f"[P{ticket.priority}] Your report {ticket.id} is suspended: {ticket.title}",
+        "linked": f"[P{ticket.priority}] Your report {ticket.id} joins known incident {ticket.master_id}: {ticket.title}",
     }[kind]
     restoration_line = (f"Service restored at {restore:%Y-%m-%d %H:%M} UTC." if kind == "restoration" and restore
                         else f"Expected restoration: {restore:%Y-%m-%d %H:%M} UTC." if restore
@@ -75,12 +78,19 @@ INCIDENT_MANAGER = "incident_manager"
 SERVICE_DESK_GROUP = "service_desk"
 
 
+# The reporting user (``contact``) is told of these actions (the handbook's notification matrix,
+# §3.1.3.7: 挂起; and a report joined to the known incident it duplicates, §3.1.3.8); of the
+# registration (待处理) at dispatch and of the restoration when it is resolved (workers/jobs.py).
+USER_TOLD = {"suspend": "suspended", "mark_duplicate": "linked"}
+
+
 def after_action(ticket: Ticket, action: str) -> list[tuple[str, str, str, str]]:
     """Who the handbook says is told after a person's ``action`` on ``ticket``, as (kind,
     recipient, step, detail): the group and the assignee named by an assign or reassign
     (§3.1.3.2); the incident manager of what the action reported or escalated to them (§3.1.3.3:
     across groups, a second rejection, a third reassignment; §3.1.3.4: raised to P1); the service
-    desk of a record the duty team lead returned (§3.1.3.10). The step is the timeline entry's
+    desk of a record the duty team lead returned (§3.1.3.10); the reporting user of a suspension
+    or of their report joined to a known incident (``USER_TOLD``). The step is the timeline entry's
     place, so a notice retried, or planned again, is sent once."""
     timeline = ticket.timeline
     action, _, place = action.partition("@")   # ("reassign@7": the action's entry, as the gateway wrote it)
@@ -102,4 +112,6 @@ def after_action(ticket: Ticket, action: str) -> list[tuple[str, str, str, str]]
             found.append(("report", INCIDENT_MANAGER, step, (entry.note or "").removeprefix("to incident manager: ")))
         elif entry.action == "verify" and place == last and ticket.verification == "returned":
             found.append(("returned", SERVICE_DESK_GROUP, step, (entry.note or "").removeprefix("returned: ")))
+        elif entry.action in USER_TOLD and place == last and ticket.contact:
+            found.append((USER_TOLD[entry.action], ticket.contact, step, entry.note or ""))
     return found

@@ -60,7 +60,8 @@ class StormGrouping:
             category=master.category, area=master.area, nature=master.nature, impact=master.impact,
             urgency=master.urgency, priority=priority, route_group=master.route_group,
             escalation_policy=master.escalation_policy, channels=list(master.channels),
-            sla=initial_sla(self._tables.sla_minutes[priority], now), created_at=now, updated_at=now,
+            sla=initial_sla(self._tables.sla_minutes[priority], now, self._tables.calendar_for(priority, master.route_group)),
+            created_at=now, updated_at=now,
             timeline=[TimelineEntry(at=now, actor="alertgate", action="major", note=note)]), major)
 
     async def _link(self, major: str, members: list[str]) -> None:
