@@ -210,3 +210,33 @@ def test_the_rules_page_explains_a_payload(browser, console):
     assert "db1" in verdicts.text and "DiskFull" in verdicts.text
     assert browser.find_elements(By.CSS_SELECTOR, "#verdicts td.rule")
     assert csp_violations(browser) == []
+
+
+def test_the_desk_links_a_user_report_to_the_suggested_master_and_reads_the_staff_report(browser, console):
+    """Handbook §3.1.3.8 (issue #26, item 4): a user's report of a fault Alertmanager already
+    opened is shown that master; the desk links it with one button, and the master lists it.
+    §3.4 (item 12): the reports page counts per staff member."""
+    base, am = console
+    fire(am, instance="db4:9100")
+    sign_in(browser, base, DESK_SECRET)
+    master_id, _ = first_row(browser)
+    created = httpx.post(base + "/api/v1/tickets", headers={"Authorization": f"Bearer {DESK_SECRET}"},
+                         json={"title": "The database is slow", "ci": "db4", "contact": "zhang@example.com"})
+    assert created.status_code == 201 and created.json()["suggested_masters"] == [master_id]
+    report_id = created.json()["id"]
+    browser.get(f"{base}/console/tickets/{report_id}")
+    assert master_id in browser.find_element(By.ID, "suggested").text
+    browser.find_element(By.ID, f"link-{master_id}").send_keys(Keys.ENTER)
+    wait(browser, lambda d: "done=mark_duplicate" in d.current_url)
+    assert browser.find_element(By.LINK_TEXT, master_id)   # "duplicate of" it
+    assert "The database is slow" in browser.find_element(By.TAG_NAME, "h1").text   # (the user's words)
+    browser.get(f"{base}/console/tickets/{master_id}")
+    assert report_id in browser.find_element(By.ID, "reports").text
+
+    browser.get(f"{base}/console/reports")
+    Select(browser.find_element(By.ID, "r-by")).select_by_value("staff")
+    browser.find_element(By.ID, "r-by").submit()
+    staff = wait(browser, lambda d: d.find_elements(By.ID, "staff"))[0]
+    assert "alertmanager" in staff.text   # (the one incident; the linked report is its duplicate)
+    assert "by=staff" in browser.find_element(By.ID, "csv").get_attribute("href")
+    assert csp_violations(browser) == []
