@@ -4,6 +4,8 @@ that every multi-key step stays in one slot (``keys.py``)."""
 
 from __future__ import annotations
 
+import functools
+
 from typing import Union
 from urllib.parse import urlsplit
 
@@ -64,6 +66,19 @@ async def forget_topology(redis: StateRedis) -> None:
     failover moves slots to a promoted replica). Without retries, redis-py would not."""
     if isinstance(redis, RedisCluster):
         await redis.aclose()
+
+
+@functools.lru_cache(maxsize=8)
+def _queue_client(url: str) -> SyncRedis:
+    return SyncRedis.from_url(url)
+
+
+def shared_queue_redis(settings: Settings) -> SyncRedis:
+    """The queue's Redis client of this process, made once (its pool opens a connection again in a
+    forked work horse): what jobs enqueue and schedule with, without a connection per call."""
+    if not settings.queue_url:
+        raise SystemExit("ALERTGATE_QUEUE_REDIS_URL / ALERTGATE_REDIS_URL is not set")
+    return _queue_client(settings.queue_url)
 
 
 def connect_queue_redis(settings: Settings) -> SyncRedis:

@@ -16,7 +16,7 @@ from alertgate.keys import OPEN_BY_PRIORITY
 from alertgate.durations import parse_duration
 from alertgate.problems import triggers
 from alertgate.problems.store import ProblemStore
-from alertgate.runtime.connections import StateRedis, connect_queue_redis, connect_state
+from alertgate.runtime.connections import StateRedis, connect_queue_redis, connect_state, shared_queue_redis
 from alertgate.rules.policy import DEFAULT_GROUP
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor, IllegalTransition
@@ -69,10 +69,12 @@ class _JobStateStore:
 def schedule(ctx: WorkerContext, ticket: Ticket) -> int:
     """(Re)plan the ticket's timers; a job id per timer makes planning twice harmless."""
     timers = plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
-    q = queue(TIMERS, connect_queue_redis(ctx.settings))
-    for timer in timers:
-        q.enqueue_at(timer.at, "alertgate.workers.jobs.fire_timer", ticket.id, timer.kind, timer.step,
-                     timer.at.isoformat(), job_id=f"{ticket.id}-{timer.job_id}", result_ttl=3600)
+    q = queue(TIMERS, shared_queue_redis(ctx.settings))
+    with q.connection.pipeline() as pipe:   # (one round trip for all of them)
+        for timer in timers:
+            q.enqueue_at(timer.at, "alertgate.workers.jobs.fire_timer", ticket.id, timer.kind, timer.step,
+                         timer.at.isoformat(), job_id=f"{ticket.id}-{timer.job_id}", result_ttl=3600, pipeline=pipe)
+        pipe.execute()
     return len(timers)
 
 
@@ -120,7 +122,7 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
             storms = StormGrouping(redis, ctx.tables, topology.storm_masters, topology.storm_window)
             major = await storms.count(ticket, _now())
             if major is not None:
-                enqueue_all(connect_queue_redis(ctx.settings),
+                enqueue_all(shared_queue_redis(ctx.settings),
                             [dispatch_job(major, "new", ctx.settings.notify.max_attempts)])
         log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=timers)
         return f"dispatched to {recipient}"
@@ -232,7 +234,7 @@ async def _resume(ctx: WorkerContext, store: TicketStore, ticket_id: str, now: d
                         now, owe="replan", tables=ctx.tables)
     except IllegalTransition:
         return "left alone: no longer suspended"
-    enqueue_all(connect_queue_redis(ctx.settings),
+    enqueue_all(shared_queue_redis(ctx.settings),
                 [action_job("replan", ticket_id, "resume", ctx.settings.notify.max_attempts)])
     return "resumed"
 

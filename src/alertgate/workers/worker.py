@@ -32,6 +32,9 @@ log = structlog.get_logger("alertgate.worker")
 def create_worker(settings: Settings, redis: Redis) -> Worker:
     set_context(settings)
     layout.ensure_sync(connect_state_sync(settings))  # read before any work horse is forked
+    # Imported before any fork: a horse would otherwise import the jobs and everything they use
+    # once per job (measured: 170 ms of CPU per dispatch; bench/dispatch_rate.py).
+    import alertgate.workers.jobs  # noqa: F401
     return Worker([queue(name, redis) for name in QUEUES], connection=redis, serializer=JSONSerializer,
                   maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL,
                   exception_handlers=[log_job_failure])

@@ -1,0 +1,155 @@
+"""Dispatch jobs per second per core, by RQ worker class (issue #27, item 4).
+
+    .venv/bin/python bench/dispatch_rate.py [--jobs 2000] [--classes worker,simple,spawn]
+
+For each class: a fresh embedded Redis, ``--jobs`` P3 masters as the gateway stores them (routed
+to a group, the log channel: the worker's own cost, no SMTP), one dispatch job each, then one
+burst worker of that class drains the queue in a child process. Reported: wall seconds, CPU
+seconds of the worker and every process it forked (waited for), dispatches per second and per
+CPU-second (per core), and the check that every master was dispatched and told exactly once.
+
+- ``worker``: RQ's ``Worker`` (what ``alertgate worker`` runs): a work horse forked per job;
+- ``simple``: RQ's ``SimpleWorker``: every job in the worker's own process, timeouts by SIGALRM;
+- ``spawn``: RQ's ``SpawnWorker``: a new interpreter per job (``os.spawn``), for platforms without fork.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+
+CLASSES = {"worker": "Worker", "simple": "SimpleWorker", "spawn": "SpawnWorker"}
+
+
+def settings_env(redis_url: str, work: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTGATE_")}
+    env.update(ALERTGATE_REDIS_URL=redis_url, ALERTGATE_CONFIG_DIR=str(ROOT / "config"),
+               ALERTGATE_LOG_LEVEL="warning", ALERTGATE_DATA_DIR=str(work / "var"))
+    return env
+
+
+async def seed(redis_url: str, jobs: int, env: dict) -> list[str]:
+    """``jobs`` masters, stored as a new master is, and their dispatch jobs queued."""
+    import redis as sync_redis
+    from redis.asyncio import Redis
+
+    from alertgate.dedup import layout
+    from alertgate.rules.tables import Tables
+    from alertgate.settings import load_settings
+    from alertgate.tickets.lifecycle import initial_sla
+    from alertgate.tickets.model import Ticket
+    from alertgate.tickets.store import TicketStore
+    from alertgate.work_queue import dispatch_job, enqueue_all
+
+    settings = load_settings(env)
+    client = Redis.from_url(redis_url)
+    await layout.ensure(client)
+    store, now, minutes = TicketStore(client), datetime.now(timezone.utc), Tables().sla_minutes[3]
+    ids = []
+    for n in range(jobs):
+        ticket = Ticket(id="", ci=f"host{n}", symptom="DiskFull", title="DiskFull", priority=3, route_group="network",
+                        channels=["log"], sla=initial_sla(minutes, now), created_at=now, updated_at=now)
+        ids.append((await store.create(ticket)).id)
+    await client.aclose()
+    queue_redis = sync_redis.Redis.from_url(redis_url)
+    for offset in range(0, jobs, 500):
+        enqueue_all(queue_redis, [dispatch_job(t, "new", settings.notify.max_attempts) for t in ids[offset:offset + 500]])
+    return ids
+
+
+def verify(redis_url: str, ids: list[str]) -> tuple[int, int]:
+    """(masters dispatched, incident notices marked sent)."""
+    import redis as sync_redis
+
+    from alertgate.keys import ticket_key
+    client = sync_redis.Redis.from_url(redis_url)
+    pipe = client.pipeline(transaction=False)
+    for ticket_id in ids:
+        pipe.hget(ticket_key(ticket_id), "dispatched_for")
+    dispatched = sum(value is not None for value in pipe.execute())
+    sent = sum(1 for _ in client.scan_iter("ag:sent:*:incident:*", count=1000))
+    return dispatched, sent
+
+
+def child(kind: str) -> int:
+    """The burst worker, in its own process (so that its CPU and its forks' are counted alone)."""
+    import redis as sync_redis
+    from rq import worker as rq_worker
+    from rq.serializers import JSONSerializer
+
+    from alertgate.settings import load_settings
+    from alertgate.work_queue import QUEUES, queue
+    from alertgate.workers.context import set_context
+
+    settings = load_settings(dict(os.environ))
+    set_context(settings)
+    import alertgate.workers.jobs  # noqa: F401  (before any fork, as create_worker does)
+    connection = sync_redis.Redis.from_url(os.environ["ALERTGATE_REDIS_URL"])
+    worker_class = getattr(rq_worker, CLASSES[kind])
+    worker = worker_class([queue(name, connection) for name in QUEUES], connection=connection,
+                          serializer=JSONSerializer)
+    profile = os.environ.get("DISPATCH_PROFILE")   # a file: cProfile's statistics of the run
+    if profile:
+        import cProfile
+        cProfile.runctx('worker.work(burst=True, logging_level="WARNING")', globals(), locals(), profile)
+    else:
+        worker.work(burst=True, logging_level="WARNING")
+    return 0
+
+
+def measure(kind: str, jobs: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix=f"alertgate-dispatch-{kind}-"))
+    server = EmbeddedRedis(work / "redis", port=free_port())
+    server.start()
+    try:
+        env = settings_env(server.url, work)
+        ids = asyncio.run(seed(server.url, jobs, env))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        subprocess.run([sys.executable, __file__, "--child", kind], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=(work / "worker.log").open("wb"))
+        seconds = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        dispatched, sent = verify(server.url, ids)
+        redis_cpu = redis.Redis.from_url(server.url).info("cpu")
+    finally:
+        server.stop()
+    return {"class": CLASSES[kind], "jobs": jobs, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+            "per_second": round(jobs / seconds, 1), "per_cpu_second": round(jobs / max(cpu, 1e-9), 1),
+            "redis_cpu_seconds": round(redis_cpu["used_cpu_sys_main_thread"] + redis_cpu["used_cpu_user_main_thread"], 2),
+            "dispatched": dispatched, "notices": sent, "once": dispatched == jobs == sent}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--classes", default="worker,simple,spawn")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child)
+    rows = [measure(kind, args.jobs) for kind in args.classes.split(",")]
+    header = ("class", "jobs", "seconds", "per_second", "cpu_seconds", "per_cpu_second", "redis_cpu_seconds", "once")
+    print("  ".join(f"{h:>16}" for h in header))
+    for row in rows:
+        print("  ".join(f"{str(row[h]):>16}" for h in header))
+    return 0 if all(row["once"] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
