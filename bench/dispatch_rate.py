@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
-CLASSES = {"worker": "Worker", "simple": "SimpleWorker", "spawn": "SpawnWorker"}
+CLASSES = {"worker": "Worker", "simple": "SimpleWorker", "spawn": "SpawnWorker", "direct": "no RQ (one loop)"}
 
 
 def settings_env(redis_url: str, work: Path) -> dict:
@@ -99,6 +99,12 @@ def child(kind: str) -> int:
     set_context(settings)
     import alertgate.workers.jobs  # noqa: F401  (before any fork, as create_worker does)
     connection = sync_redis.Redis.from_url(os.environ["ALERTGATE_REDIS_URL"])
+    if kind == "direct":   # the jobs' own code, without RQ: the floor a batch consumer starts from
+        if os.environ.get("DISPATCH_PROFILE"):
+            import cProfile
+            cProfile.runctx("asyncio.run(_direct(connection))", globals(), locals(), os.environ["DISPATCH_PROFILE"])
+            return 0
+        return asyncio.run(_direct(connection))
     worker_class = getattr(rq_worker, CLASSES[kind])
     worker = worker_class([queue(name, connection) for name in QUEUES], connection=connection,
                           serializer=JSONSerializer)
@@ -108,6 +114,20 @@ def child(kind: str) -> int:
         cProfile.runctx('worker.work(burst=True, logging_level="WARNING")', globals(), locals(), profile)
     else:
         worker.work(burst=True, logging_level="WARNING")
+    return 0
+
+
+async def _direct(connection) -> int:
+    """Every queued dispatch, in one event loop, without RQ (its jobs are read, and left)."""
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    from alertgate.work_queue import DISPATCH
+    from alertgate.workers import jobs
+    from alertgate.workers.context import context
+    for raw in connection.lrange(f"rq:queue:{DISPATCH}", 0, -1):
+        job = Job.fetch(raw.decode(), connection=connection, serializer=JSONSerializer)
+        await jobs._dispatch(context(), *job.args)
     return 0
 
 
