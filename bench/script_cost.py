@@ -77,7 +77,7 @@ async def measure(redis_url: str, meter: Callgrind) -> list[tuple[str, int, int]
         instructions Redis spent."""
         now = datetime.now(timezone.utc)
         body = json.dumps({"version": "4", "alerts": alerts}).encode()
-        parsed, policies = classify(parse(body, SourceContext(now, CI_LABELS)), rules, now)
+        parsed, policies, _ = classify(parse(body, SourceContext(now, CI_LABELS)), rules, now)
         outcomes = []
         meter.start()
         for i in range(0, len(parsed), per_call):
