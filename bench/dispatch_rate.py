@@ -100,20 +100,21 @@ def child(kind: str) -> int:
     import alertgate.workers.jobs  # noqa: F401  (before any fork, as create_worker does)
     connection = sync_redis.Redis.from_url(os.environ["ALERTGATE_REDIS_URL"])
     if kind == "direct":   # the jobs' own code, without RQ: the floor a batch consumer starts from
-        if os.environ.get("DISPATCH_PROFILE"):
-            import cProfile
-            cProfile.runctx("asyncio.run(_direct(connection))", globals(), locals(), os.environ["DISPATCH_PROFILE"])
-            return 0
-        return asyncio.run(_direct(connection))
+        return _profiled(lambda: asyncio.run(_direct(connection)))
     worker_class = getattr(rq_worker, CLASSES[kind])
     worker = worker_class([queue(name, connection) for name in QUEUES], connection=connection,
                           serializer=JSONSerializer)
-    profile = os.environ.get("DISPATCH_PROFILE")   # a file: cProfile's statistics of the run
+    return _profiled(lambda: worker.work(burst=True, logging_level="WARNING"))
+
+
+def _profiled(run) -> int:
+    """``run()``; with DISPATCH_PROFILE=<file>, under cProfile, its statistics written there."""
+    profile = os.environ.get("DISPATCH_PROFILE")
     if profile:
         import cProfile
-        cProfile.runctx('worker.work(burst=True, logging_level="WARNING")', globals(), locals(), profile)
+        cProfile.runctx("run()", globals(), {"run": run}, profile)
     else:
-        worker.work(burst=True, logging_level="WARNING")
+        run()
     return 0
 
 

@@ -47,6 +47,7 @@ from alertgate.dedup import layout  # noqa: E402
 from alertgate.keys import index_keys  # noqa: E402
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from alertgate.keys import ticket_key  # noqa: E402
+from alertgate.work_queue import DISPATCH  # noqa: E402
 
 TOKEN = "bench-source-token"
 VIEWER = "bench-viewer-token"
@@ -208,9 +209,9 @@ class Worker:
     def finish(self, client: redis.Redis) -> dict:
         at_end = census(client)
         started, cpu_start = time.monotonic(), self.cpu()
-        while time.monotonic() - started < self.DRAIN_SECONDS:
-            now = census(client)
-            if now["dispatched"] >= now["masters"]:
+        queued, running = f"rq:queue:{DISPATCH}", f"rq:wip:{DISPATCH}"   # (RQ's queue and started registry)
+        while time.monotonic() - started < self.DRAIN_SECONDS:   # (two cheap reads: not a census a poll)
+            if client.llen(queued) == 0 and client.zcard(running) == 0:
                 break
             time.sleep(0.5)
         drained = census(client)

@@ -27,6 +27,7 @@ with ratios of all the period's incidents.
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 from typing import Iterable
 
 import msgspec
@@ -104,10 +105,6 @@ def resolver_role(ticket: Ticket) -> str:
     return "first_line" if ticket.assignment_group in FIRST_LINE else "second_line"
 
 
-def group_of(ticket: Ticket) -> str:
-    return ticket.handling_group
-
-
 def requester_of(ticket: Ticket) -> str:
     """The user who reported it (a user report's contact), else the sender that did."""
     return ticket.contact or ticket.alert_source or ticket.source.value
@@ -165,7 +162,7 @@ def staff(tickets: list[Ticket]) -> dict[str, StaffCounts]:
     return {p: StaffCounts(*(_count(n, total) for n in counts)) for p, counts in sorted(people.items())}
 
 
-KEYS = {"ci": lambda t: t.ci, "group": group_of, "requester": requester_of}
+KEYS = {"ci": attrgetter("ci"), "group": attrgetter("handling_group"), "requester": requester_of}
 
 
 def report(tickets: Iterable[Ticket], problem_linked: set[str], start: datetime, end: datetime,

@@ -129,6 +129,10 @@ def _local(day: date, minute: int, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(minute // 60, minute % 60), zone)
 
 
-def due(calendar: BusinessCalendar | None, start: datetime, minutes: float) -> datetime:
-    """A target's deadline from ``start``: on the calendar, or 24×7 without one."""
-    return calendar.add(start, minutes) if calendar is not None else start + timedelta(minutes=minutes)
+def shifted(calendar: BusinessCalendar | None, moment: datetime, minutes: float) -> datetime:
+    """``minutes`` of working time after ``moment`` (before it, when negative): on the calendar,
+    or around the clock without one. A target's deadline from its start, a deadline moved by a
+    new length, the moment a warning is due before a deadline."""
+    if calendar is None:
+        return moment + timedelta(minutes=minutes)
+    return calendar.add(moment, minutes) if minutes >= 0 else calendar.back(moment, -minutes)

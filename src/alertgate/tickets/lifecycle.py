@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Mapping, Protocol, Sequence
 import msgspec
 
 from alertgate.settings import Role
-from alertgate.tickets.calendars import BusinessCalendar, due
+from alertgate.tickets.calendars import BusinessCalendar, shifted
 from alertgate.tickets.model import (
     ClosureCode,
     ResolutionCode,
@@ -199,7 +199,7 @@ def initial_sla(minutes: tuple[float, float, float] | list[float], created_at: d
     (on ``calendar``'s working time, or 24×7 without one)."""
     assignment, acceptance, resolution = minutes
     return [
-        SlaEntry(target=SlaTarget.ASSIGNMENT, due_at=due(calendar, created_at, assignment), minutes=assignment),
+        SlaEntry(target=SlaTarget.ASSIGNMENT, due_at=shifted(calendar, created_at, assignment), minutes=assignment),
         SlaEntry(target=SlaTarget.ACCEPTANCE, minutes=acceptance),
         SlaEntry(target=SlaTarget.RESOLUTION, minutes=resolution),
     ]
@@ -252,7 +252,7 @@ def _meet(sla: list[SlaEntry], target: SlaTarget, now: datetime, start_next: Sla
             breached = entry.breached or (entry.due_at is not None and now > entry.due_at)
             entry = msgspec.structs.replace(entry, met_at=now, breached=breached)
         elif entry.target is start_next and entry.due_at is None and entry.met_at is None:
-            entry = msgspec.structs.replace(entry, due_at=due(calendar, now, entry.minutes))
+            entry = msgspec.structs.replace(entry, due_at=shifted(calendar, now, entry.minutes))
         out.append(entry)
     return out
 
@@ -274,12 +274,6 @@ def _shift_unmet(sla: list[SlaEntry], suspended_at: datetime, now: datetime,
     return out
 
 
-def _moved(deadline: datetime, by_minutes: float, calendar: BusinessCalendar | None) -> datetime:
-    if calendar is None:
-        return deadline + timedelta(minutes=by_minutes)
-    return calendar.add(deadline, by_minutes) if by_minutes >= 0 else calendar.back(deadline, -by_minutes)
-
-
 def _retarget(sla: list[SlaEntry], minutes: list[float], calendar: BusinessCalendar | None = None) -> list[SlaEntry]:
     """The targets of another priority: a met target keeps what it was held to; a running one is
     due its new length after its start; a breach stays recorded."""
@@ -288,7 +282,7 @@ def _retarget(sla: list[SlaEntry], minutes: list[float], calendar: BusinessCalen
     for entry in sla:
         length = new.get(entry.target, entry.minutes)
         if entry.met_at is None:
-            moved = _moved(entry.due_at, length - entry.minutes, calendar) if entry.due_at is not None else None
+            moved = shifted(calendar, entry.due_at, length - entry.minutes) if entry.due_at is not None else None
             entry = msgspec.structs.replace(entry, minutes=length, due_at=moved)
         out.append(entry)
     return out

@@ -299,9 +299,9 @@ class TicketStore:
     async def _follow_master(self, report: Ticket, now: datetime) -> Ticket:
         """A report linked as its master was being resolved or closed follows it at once (the
         master's restoration job may have run already)."""
-        status = (await self._redis.hget(_key_of(report.master_id), "status") or b"").decode()
-        if status in (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value):
-            await self.cascade_reports(await self._read(report.master_id), now)
+        master = await self._read(report.master_id)
+        if master.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+            await self.cascade_reports(master, now)
             return await self._read(report.id)
         return report
 
@@ -324,8 +324,7 @@ class TicketStore:
                 moved = lifecycle.cascade(report, master, now)
                 return None if moved is report else moved
             try:
-                await self.change(report_id, follow)
-                report = await self._read(report_id)
+                report = await self.change(report_id, follow) or await self._read(report_id)
             except TicketNotFound:
                 continue
             if report.master_id == master.id:

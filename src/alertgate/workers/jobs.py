@@ -270,11 +270,11 @@ async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ti
     notices = [compose(ticket, "restoration", r, desk, step=f"r{ticket.reopen_count}") for r in dict.fromkeys(told)]
     sent = await deliver(ctx, redis, notices, ticket.notice_channels)
     # The user reports marked its duplicates follow it, and their users are told (§3.1.3.8).
-    reports = await store.cascade_reports(ticket, _now())
-    users = [compose(r, "restoration", r.contact, desk, step=f"r{ticket.reopen_count}", detail=f"with incident {ticket.id}")
-             for r in reports if r.contact]
-    for report in reports:   # (each on its own channels: one notice per report)
-        sent += await deliver(ctx, redis, [n for n in users if n.ticket_id == report.id], report.notice_channels)
+    for report in await store.cascade_reports(ticket, _now()):
+        if report.contact:   # (on the report's own channels)
+            user = compose(report, "restoration", report.contact, desk, step=f"r{ticket.reopen_count}",
+                           detail=f"with incident {ticket.id}")
+            sent += await deliver(ctx, redis, [user], report.notice_channels)
     return f"{sent} restoration notices"
 
 

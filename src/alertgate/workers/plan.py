@@ -9,7 +9,7 @@ import msgspec
 
 from alertgate.durations import parse_duration
 from alertgate.rules.tables import Tables
-from alertgate.tickets.calendars import BusinessCalendar
+from alertgate.tickets.calendars import shifted
 from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus
 
 
@@ -39,10 +39,6 @@ def _warning_step(entry) -> str:
     return f"{entry.target.value}:{int(entry.due_at.timestamp())}"
 
 
-def _before(deadline: datetime, minutes: float, calendar: BusinessCalendar | None) -> datetime:
-    return calendar.back(deadline, minutes) if calendar is not None else deadline - timedelta(minutes=minutes)
-
-
 def plan(ticket: Ticket, tables: Tables, warn_at: float = 0.0) -> list[Timer]:
     """``warn_at``: the share of each SLA target's time after which its group is warned (0: none)."""
     if _resuming(ticket):
@@ -53,7 +49,7 @@ def plan(ticket: Ticket, tables: Tables, warn_at: float = 0.0) -> list[Timer]:
     timers = [Timer(e.due_at, "sla", e.target.value) for e in running]
     if warn_at > 0:   # (on a calendar, the share is of its working time)
         calendar = tables.calendar_for(ticket.priority, ticket.handling_group)
-        timers += [Timer(_before(e.due_at, e.minutes * (1 - warn_at), calendar), "sla_warning", _warning_step(e))
+        timers += [Timer(shifted(calendar, e.due_at, -e.minutes * (1 - warn_at)), "sla_warning", _warning_step(e))
                    for e in running if e.minutes > 0]
     for level, step in enumerate(tables.escalation_steps(ticket.priority, ticket.escalation_policy), start=1):
         if level > ticket.escalation_level:
