@@ -264,6 +264,20 @@ def correlated_keys() -> tuple[str, ...]:
     return tuple(correlated_key(shard) for shard in BASE32)
 
 
+def intents_key(tag: str) -> str:
+    """The shard's work intents (stream of ticket, work): written by the ingest script in the call
+    that creates, reopens or resolves a master, consumed by the workers (``workers/intents.py``;
+    ``dedup/ingest.lua`` names it as the masters key plus ``:intents``)."""
+    return f"{masters_key(tag)}:intents"
+
+
+def intents_keys() -> tuple[str, ...]:
+    return tuple(intents_key(shard) for shard in BASE32)
+
+
+INTENTS_GROUP = "workers"   # the consumer group every worker reads the intents in
+
+
 def correlated_children_key(master_id: str) -> str:
     """The correlated tickets linked to a master (list; written after the ingest that linked them)."""
     return f"{ticket_key(master_id)}:correlated"

@@ -207,6 +207,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     scheduler_interval: Seconds = Seconds(1.0)
     # how often a worker's sweep looks for owed work (workers/sweeper.py)
     sweep_interval: Seconds = Seconds(30.0)
+    # an intent a worker read and left unacknowledged this long (it died or hung) is taken over by
+    # another worker (workers/intents.py)
+    intent_claim_idle: Seconds = Seconds(30.0)
     heartbeats: Heartbeats = msgspec.field(default_factory=Heartbeats)
     # a ticket resolved this long and not closed is reminded to the service desk, then again each
     # time as long (SPEC §9; never closed automatically)
@@ -267,7 +270,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
         "redis_wait_replicas", "redis_wait_timeout",
         "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir", "head_timeout", "body_timeout",
         "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval", "sweep_interval", "closure_reminder",
-        "console_poll",
+        "console_poll", "intent_claim_idle",
     }
     found = {}
     for field in scalar:

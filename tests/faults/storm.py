@@ -62,3 +62,14 @@ def assert_exactly_once(base: str, client: Any) -> None:
     alerts = [occurrence(n) for n in range(KEYS * PER_KEY)]
     outcomes = httpx.post(url, json=am_body(*alerts), headers=SOURCE, timeout=30).json()["results"]
     assert {r["outcome"] for r in outcomes} == {"repeat"}
+    assert_one_intent_per_master(client)
+
+
+def assert_one_intent_per_master(client: Any) -> None:
+    """The dispatch of every master is written in the call that created it (``dedup/ingest.lua``),
+    once: no worker ran, so each is still in its shard's stream (issue #27)."""
+    from alertgate.keys import intents_keys
+
+    intents = [(fields[b"ticket"], fields[b"work"]) for stream in intents_keys() for _, fields in client.xrange(stream)]
+    assert len(intents) == KEYS and len({ticket for ticket, _ in intents}) == KEYS
+    assert {work for _, work in intents} == {b"new"}

@@ -30,23 +30,25 @@ def cluster(tmp_path):
     local.stop()
 
 
-def test_the_sweep_outlives_a_slot_range_that_was_down(cluster, gateway_env, tmp_path, monkeypatch):
-    from alertgate.intake.handoff import JobHandoff
+def test_the_sweep_outlives_a_slot_range_that_was_down(cluster, gateway_env, tmp_path):
+    from redis.cluster import RedisCluster
+
+    from alertgate.keys import intents_keys
 
     queue = EmbeddedRedis(tmp_path / "queue", port=free_port())
     queue.start()
     seeds = ",".join(f"127.0.0.1:{port}" for port in cluster.ports[:3])
     env = {"ALERTGATE_REDIS_URL": f"redis://{seeds}", "ALERTGATE_REDIS_CLUSTER": "true",
            "ALERTGATE_QUEUE_REDIS_URL": queue.url, "ALERTGATE_SWEEP_INTERVAL": "2s"}
-    worker = start_alertgate(["worker"], gateway_env | env, tmp_path, tmp_path / "worker.log")
-
-    async def lost(self, results):  # no job is queued: only the sweep can dispatch these
-        return None
-    monkeypatch.setattr(JobHandoff, "after_ingest", lost)
+    worker = None
     try:
         with client_for(env["ALERTGATE_REDIS_URL"], **env) as client:
             ids = [client.post("/api/v1/alerts/alertmanager", json=am_body(am_alert(f"Sweep{i}", host=f"n{i}")),
                                headers=SOURCE).json()["results"][0]["ticket_id"] for i in range(10)]
+            state = RedisCluster.from_url(cluster.url)
+            for stream in intents_keys():   # their intents lost: only the sweep can dispatch these
+                state.delete(stream)
+            worker = start_alertgate(["worker"], gateway_env | env, tmp_path, tmp_path / "worker.log")
             master = cluster.masters()[0]
             replica = next(n["port"] for n in cluster.nodes() if n["port"] != master and not n["master"]
                            and _replica_of(cluster, n["port"]) == master)
@@ -59,7 +61,28 @@ def test_the_sweep_outlives_a_slot_range_that_was_down(cluster, gateway_env, tmp
             assert dispatched_once(client, ids, timeout=90) == []
         assert worker.poll() is None
     finally:
-        assert stop_process(worker) == 0      # a signal still stops it (the loop restarts only on faults)
+        if worker is not None:
+            assert stop_process(worker) == 0      # a signal still stops it (the loop restarts only on faults)
+        queue.stop()
+
+
+def test_the_dispatcher_reads_every_shards_intents_on_a_cluster(cluster, gateway_env, tmp_path):
+    """The intents streams live in their shards' slots, over the Cluster's masters: one worker's
+    dispatcher reads them all (a call per stream) and dispatches each master once (issue #27)."""
+    queue = EmbeddedRedis(tmp_path / "queue", port=free_port())
+    queue.start()
+    seeds = ",".join(f"127.0.0.1:{port}" for port in cluster.ports[:3])
+    env = {"ALERTGATE_REDIS_URL": f"redis://{seeds}", "ALERTGATE_REDIS_CLUSTER": "true",
+           "ALERTGATE_QUEUE_REDIS_URL": queue.url}
+    worker = start_alertgate(["worker"], gateway_env | env, tmp_path, tmp_path / "worker.log")
+    try:
+        with client_for(env["ALERTGATE_REDIS_URL"], **env) as client:
+            ids = [client.post("/api/v1/alerts/alertmanager", json=am_body(am_alert(f"Intent{i}", host=f"i{i}")),
+                               headers=SOURCE).json()["results"][0]["ticket_id"] for i in range(40)]
+            assert len({tid.split("-")[1][0] for tid in ids}) > 10   # (many shards)
+            assert dispatched_once(client, ids, timeout=60) == []
+    finally:
+        stop_process(worker)
         queue.stop()
 
 

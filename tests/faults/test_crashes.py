@@ -43,6 +43,27 @@ def test_gateway_killed_mid_storm_and_restarted(gateway_env, redis_url, tmp_path
 
         storm(base, batch=5, crash=crash)
         assert_exactly_once(base, redis.Redis.from_url(redis_url))
+        assert_dispatched_once(gateway_env, redis_url)
     finally:
         for process in processes:
             stop_process(process)
+
+
+def assert_dispatched_once(env: dict[str, str], redis_url: str) -> None:
+    """A worker then dispatches every master once, from its intent: each assigned once, the
+    streams left empty (issue #27)."""
+    import json
+
+    from alertgate.keys import intents_keys, masters_keys, ticket_key
+    from alertgate.settings import load_settings
+    from alertgate.workers.worker import work_burst
+
+    state = redis.Redis.from_url(redis_url)
+    settings = load_settings({k: v for k, v in env.items() if k.startswith("ALERTGATE_")})
+    masters = [m.decode() for key in masters_keys() for m in state.zrange(key, 0, -1)]
+    assert work_burst(settings, state) == len(masters)
+    for master in masters:
+        assert state.hget(ticket_key(master), "status") == b"assigned"
+        actions = [json.loads(e)["action"] for e in state.lrange(ticket_key(master) + ":tl", 0, -1)]
+        assert actions.count("assign") == 1, master
+    assert sum(state.xlen(stream) for stream in intents_keys()) == 0

@@ -39,8 +39,14 @@ def sweep(redis_url: str, config) -> str:
 
 
 def dispatch_jobs(redis_url: str) -> set[str]:
-    queued = redis.Redis.from_url(redis_url).lrange("rq:queue:alertgate-dispatch", 0, -1)
-    return {job.decode() for job in queued}
+    """The work queued for the workers: RQ's dispatch jobs, and the intents of ingest."""
+    from alertgate.keys import intents_keys
+
+    state = redis.Redis.from_url(redis_url)
+    queued = {job.decode() for job in state.lrange("rq:queue:alertgate-dispatch", 0, -1)}
+    for stream in intents_keys():
+        queued |= {f"{fields[b'work'].decode()}-{fields[b'ticket'].decode()}" for _, fields in state.xrange(stream)}
+    return queued
 
 
 def ticket(client, ticket_id: str) -> dict:

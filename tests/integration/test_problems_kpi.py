@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from alertgate.settings import load_settings
-from alertgate.workers.worker import create_worker
+from alertgate.workers.worker import create_worker, work_burst
 from tests.conftest import BOOTSTRAP, DESK_SECRET, ROOT, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 
@@ -27,7 +27,7 @@ DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
 def burst(redis_url: str) -> None:
     settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url,
                               "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
-    create_worker(settings, redis.Redis.from_url(redis_url)).work(burst=True, with_scheduler=True)
+    work_burst(settings, redis.Redis.from_url(redis_url))
 
 
 def fire(client, name: str, minute: int, **labels) -> dict:
@@ -109,22 +109,15 @@ def test_kpi_endpoint_and_report_cli(redis_url):
 def test_sweep_dispatches_forgotten_masters_and_counts_open_tickets(redis_url):
     """If the queue could not take a dispatch job, the periodic sweep dispatches the master."""
 
-    from alertgate.intake.handoff import JobHandoff
+    from alertgate.keys import intents_keys
     from alertgate.workers import jobs
 
     with client_for(redis_url) as client:
-        original = JobHandoff.after_ingest
-
-        async def lost(self, results):  # the queue Redis was down when these came in
-            return None
-        JobHandoff.after_ingest = lost
-        try:
-            tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
-            fire(client, "Other", 0, severity="warning")
-            # duplicates are neither dispatched nor counted open (the sweep passes over them)
-            assert [fire(client, "DiskFull", m, severity="critical")["outcome"] for m in (1, 2)] == ["duplicate"] * 2
-        finally:
-            JobHandoff.after_ingest = original
+        tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
+        fire(client, "Other", 0, severity="warning")
+        # duplicates are neither dispatched nor counted open (the sweep passes over them)
+        assert [fire(client, "DiskFull", m, severity="critical")["outcome"] for m in (1, 2)] == ["duplicate"] * 2
+        redis.Redis.from_url(redis_url).delete(*intents_keys())   # (as if their intents were lost)
         assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "open"
         settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url})
         create_worker(settings, redis.Redis.from_url(redis_url))
@@ -140,21 +133,14 @@ def test_sweep_finds_masters_stored_before_the_masters_index(redis_url):
     """Masters written by a version without the masters index are added to it once, by the
     first sweep, and a forgotten one among them is dispatched."""
     from alertgate.keys import MASTERS_INDEXED, masters_keys
-    from alertgate.intake.handoff import JobHandoff
+    from alertgate.keys import intents_keys
     from alertgate.workers import jobs
 
     with client_for(redis_url) as client:
-        original = JobHandoff.after_ingest
-
-        async def lost(self, results):
-            return None
-        JobHandoff.after_ingest = lost
-        try:
-            tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
-            fire(client, "DiskFull", 1, severity="critical")
-        finally:
-            JobHandoff.after_ingest = original
+        tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
+        fire(client, "DiskFull", 1, severity="critical")
         state = redis.Redis.from_url(redis_url)
+        state.delete(*intents_keys())   # (as if the intent were lost)
         state.delete(MASTERS_INDEXED, *masters_keys())  # as an older version left it
         settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url})
         create_worker(settings, state)
@@ -176,13 +162,17 @@ def test_queues_can_live_on_a_separate_redis(redis_url, tmp_path):
         with client_for(redis_url, ALERTGATE_QUEUE_REDIS_URL=queue_server.url) as client:
             tid = fire(client, "DiskFull", 0, severity="critical")["ticket_id"]
             queued = redis.Redis.from_url(queue_server.url)
-            assert queued.llen("rq:queue:alertgate-dispatch") == 1
-            assert redis.Redis.from_url(redis_url).llen("rq:queue:alertgate-dispatch") == 0
+            # the dispatch is an intent in the state Redis, beside its ticket (workers/intents.py)
+            assert 'alertgate_intents_waiting 1' in client.get("/metrics", headers=VIEW).text
+            assert client.post(f"/api/v1/tickets/{tid}/actions/assign", headers=DESK, json={"group": "network"}).status_code == 200
+            assert queued.llen("rq:queue:alertgate-notify") == 1      # an action's job: on the queue Redis
+            assert redis.Redis.from_url(redis_url).llen("rq:queue:alertgate-notify") == 0
             metrics = client.get("/metrics", headers=VIEW).text
-            assert 'alertgate_queue_depth{queue="alertgate-dispatch"} 1' in metrics
+            assert 'alertgate_queue_depth{queue="alertgate-notify"} 1' in metrics
             settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url,
                                       "ALERTGATE_QUEUE_REDIS_URL": queue_server.url})
-            create_worker(settings, queued).work(burst=True, with_scheduler=True)
+            work_burst(settings, queued)
             assert client.get(f"/api/v1/tickets/{tid}", headers=VIEW).json()["ticket"]["status"] == "assigned"
+            assert 'alertgate_intents_waiting 0' in client.get("/metrics", headers=VIEW).text
     finally:
         queue_server.stop()

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from alertgate.settings import load_settings
-from alertgate.workers.worker import create_worker
+from alertgate.workers.worker import work_burst
 from tests.conftest import BOOTSTRAP
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 from tests.integration.test_ticket_api import VIEW
@@ -34,7 +34,7 @@ def majors(client) -> list[dict]:
 def dispatch(redis_url: str, config) -> None:
     settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
                               "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
-    create_worker(settings, redis.Redis.from_url(redis_url)).work(burst=True)
+    work_burst(settings, redis.Redis.from_url(redis_url))
 
 
 def test_ten_masters_of_one_symptom_on_one_service_open_one_major_incident(redis_url, catalogue_config):

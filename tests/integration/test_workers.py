@@ -14,7 +14,7 @@ import redis
 import yaml
 
 from alertgate.settings import load_settings
-from alertgate.workers.worker import create_worker
+from alertgate.workers.worker import work_burst
 from tests.conftest import BOOTSTRAP, ENGINEER_SECRET, ROOT, VIEWER_SECRET
 from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 from tests.integration.receivers import Mailbox, WebhookSink
@@ -67,8 +67,7 @@ def config(tmp_path, mailbox, sink) -> Path:
 def burst(redis_url: str, config: Path) -> None:
     settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
                               "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
-    worker = create_worker(settings, redis.Redis.from_url(redis_url))
-    worker.work(burst=True, with_scheduler=True)
+    work_burst(settings, redis.Redis.from_url(redis_url))
 
 
 def ticket(client, ticket_id: str) -> dict:
@@ -187,11 +186,12 @@ def test_worker_process_counts_reach_the_gateway_metrics(redis_url, config, mail
         stop_process(process, 2)
 
 
-def test_worker_killed_mid_dispatch_dispatches_once_after_the_retry(redis_url, config, mailbox, sink, gateway_env,
-                                                                    tmp_path):
-    """SIGKILL the process running the dispatch job while it waits on the webhook: RQ retries the
-    job; the ticket is assigned once and every recipient gets the notice once (the webhook receiver
-    may see the interrupted delivery again, under the same dedup key)."""
+def test_dispatcher_killed_mid_dispatch_is_restarted_and_dispatches_once(redis_url, config, mailbox, sink, gateway_env,
+                                                                        tmp_path):
+    """SIGKILL the worker's dispatcher process while it waits on the webhook: the worker starts it
+    again (RQ's maintenance pass), the intent it read and never acknowledged is taken over after
+    ``intent_claim_idle``; the ticket is assigned once and every recipient gets the notice once
+    (the webhook receiver may see the interrupted delivery again, under the same dedup key)."""
     import os
     import signal
 
@@ -200,7 +200,8 @@ def test_worker_killed_mid_dispatch_dispatches_once_after_the_retry(redis_url, c
     from tests.conftest import start_alertgate, stop_process
 
     sink.delay = 3.0
-    env = gateway_env | {"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url}
+    env = gateway_env | {"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                         "ALERTGATE_INTENT_CLAIM_IDLE": "2s"}
     worker = start_alertgate(["worker"], env, tmp_path, tmp_path / "worker.log")
     try:
         with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
@@ -209,20 +210,20 @@ def test_worker_killed_mid_dispatch_dispatches_once_after_the_retry(redis_url, c
             deadline = time.monotonic() + 20
             while not sink.arrived and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert sink.arrived, "the dispatch job never reached the webhook"
+            assert sink.arrived, "the dispatcher never reached the webhook"
             port = sink.arrived[0]
             # the client end of that delivery: its local port, connected to the sink (a port number
             # alone can also be in use on another address by an unrelated process)
-            [job_process] = {c.pid for c in psutil.net_connections("tcp")
-                             if c.laddr and c.laddr.port == port and c.raddr and c.raddr.port == sink.port}
-            assert job_process != worker.pid  # RQ runs the job in a forked work horse
-            os.kill(job_process, signal.SIGKILL)
+            [dispatcher] = {c.pid for c in psutil.net_connections("tcp")
+                            if c.laddr and c.laddr.port == port and c.raddr and c.raddr.port == sink.port}
+            assert dispatcher in {p.pid for p in psutil.Process(worker.pid).children()}
+            os.kill(dispatcher, signal.SIGKILL)
             sink.delay = 0.0
 
             def incident_hooks() -> list:
                 return [r for r in sink.requests if r[2]["notice"]["ticket_id"] == tid and r[2]["notice"]["kind"] == "incident"]
 
-            deadline = time.monotonic() + 30  # the retry comes 5 s later
+            deadline = time.monotonic() + 60  # restarted within RQ's maintenance pass (≤ 35 s)
             while time.monotonic() < deadline and len(incident_hooks()) < 2:
                 time.sleep(0.5)
             t = ticket(client, tid)
@@ -231,6 +232,7 @@ def test_worker_killed_mid_dispatch_dispatches_once_after_the_retry(redis_url, c
             assert len(mails) == 1
             hooks = incident_hooks()
             assert len(hooks) == 2 and len({h[1]["X-Alertgate-Dedup-Key"] for h in hooks}) == 1
+            assert "companion_restarted" in (tmp_path / "worker.log").read_text()
     finally:
         stop_process(worker)
 

@@ -10,7 +10,11 @@
 --   occurrence (hash: ticket, <delivery> = time)       keys.occurrence_key
 --   the shard's ticket index (zset: created_at → id)   keys.index_key
 --   the shard's masters (zset: created_at → id)        keys.masters_key
--- and tickets at <ticket prefix><id> (keys.ticket_prefix; ids are numbered as keys.ticket_id_of).
+-- and tickets at <ticket prefix><id> (keys.ticket_prefix; ids are numbered as keys.ticket_id_of),
+-- and the work a master now needs in the shard's intents stream, <masters key>:intents
+-- (keys.intents_key): its dispatch when it is created or reopened, its restoration notice when
+-- its recovery resolves it; written here so that the work cannot be lost between the ticket's
+-- write and a job's (workers/intents.py consumes it).
 -- Per alert, in ARGV: the count of its arguments, then the arguments (A below):
 --    1 kind (firing|resolved|update|maintenance)  2 delivery  3 now (epoch)  4 now (ISO)
 --    5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
@@ -46,6 +50,12 @@ end
 
 local function new_id()
   return 'INC-' .. A[8] .. '-' .. redis.call('HINCRBY', state_key, 'seq', 1)
+end
+
+-- The work a master now needs, in the shard's intents stream (keys.intents_key), in this same
+-- atomic call: a worker dispatches it, or sends its restoration notice (workers/intents.py).
+local function intend(ticket, work)
+  redis.call('XADD', masters_key .. ':intents', '*', 'ticket', ticket, 'work', work)
 end
 
 local function record(ticket)
@@ -115,6 +125,7 @@ local function decide()
     if not hend or hend == '' then redis.call('HSET', hkey, 'outage_end', A[9]) end
     if hkind == 'master' and A[7] == '1' and UNRESOLVED[hstatus] then
       resolve_with_duplicates(holder)
+      intend(holder, 'restoration')
       return {'resolved', holder, holder}
     end
     if hkind == 'correlated' and A[7] == '1' and UNRESOLVED[hstatus] then
@@ -188,6 +199,7 @@ local function decide()
       redis.call('ZADD', masters_key .. ':correlated', A[3], master)
       return {'reopened', master, mcause or ''}
     end
+    intend(master, 'reopened')
     return {'reopened', master, master}
   end
 
@@ -225,6 +237,7 @@ local function decide()
   end
   redis.call('ZADD', masters_key, A[3], id)
   record(id)
+  intend(id, outcome)
   return {outcome, id, id}
 end
 

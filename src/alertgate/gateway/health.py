@@ -6,7 +6,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
 
-from alertgate.keys import OPEN_BY_PRIORITY
+from alertgate.keys import OPEN_BY_PRIORITY, intents_keys
 from alertgate.credentials import ANY_ROLE, Authenticator
 from alertgate.gateway.errors import REDIS_UNAVAILABLE
 from alertgate.observability.metrics import CONTENT_TYPE, GatewayMetrics
@@ -19,7 +19,7 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
     queue_redis = Redis.from_url(queue_url, socket_timeout=2) if queue_url else redis
 
     async def gauges() -> bytes:
-        """Tickets open (counted by the worker's sweep) and queue depths, read at scrape time."""
+        """Tickets open (counted by the worker's sweep), intents and queue depths, read at scrape time."""
         lines = ["# HELP alertgate_tickets_open Unresolved master tickets, by priority.",
                  "# TYPE alertgate_tickets_open gauge"]
         try:
@@ -27,6 +27,9 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             for priority in ("1", "2", "3", "4"):
                 count = open_counts.get(priority.encode(), b"0").decode()
                 lines.append(f'alertgate_tickets_open{{priority="{priority}"}} {count}')
+            waiting = sum([await redis.xlen(stream) for stream in intents_keys()])
+            lines += ["# HELP alertgate_intents_waiting Dispatches and restorations written by ingest, not done yet.",
+                      "# TYPE alertgate_intents_waiting gauge", f"alertgate_intents_waiting {waiting}"]
             lines += ["# HELP alertgate_queue_depth Jobs waiting, by queue.", "# TYPE alertgate_queue_depth gauge"]
             for name in QUEUES:
                 lines.append(f'alertgate_queue_depth{{queue="{name}"}} {await queue_redis.llen("rq:queue:" + name)}')

@@ -75,7 +75,6 @@ def intake_handlers(settings: Settings, auth: Authenticator, intake: Intake,
                     log.info("alert_ingested", source=source, occurrence_id=alert.occurrence_id,
                              ticket_id=result.ticket_id, ci=alert.ci, symptom=alert.symptom,
                              outcome=result.outcome.value)
-            await intake.hand_off(results)
             duration.observe(perf_counter() - started)
             return _encode(IngestResponse(results))
 

@@ -43,7 +43,7 @@ class Swept:
 
 
 class HeartbeatFeed:
-    """``send(alerts, now)`` is the pipeline (``Intake.record`` then ``hand_off``)."""
+    """``send(alerts, now)`` is the pipeline (``Intake.record``: the script writes the work intents)."""
 
     def __init__(self, store: HeartbeatStore, settings: Settings, send) -> None:
         self.store = store

@@ -66,7 +66,6 @@ class Intake:
     async def send(self, alerts: list[Alert], now: datetime) -> list[IngestResult]:
         """The whole pipeline for alerts made here (a heartbeat's expiry and recovery)."""
         _, _, results = await self.record(alerts, now)
-        await self.hand_off(results)
         return results
 
     async def record(self, alerts: list[Alert], now: datetime) -> tuple[list[Alert], list[Policy], list[IngestResult]]:
@@ -125,9 +124,6 @@ class Intake:
             name = clock.name_from(rule.name, rule.label, alert)
             await self.heartbeats.ping(name, None, now, registration=Definition(timeout=rule.timeout))
         return IngestResult(alert.occurrence_id, Outcome.HEARTBEAT)
-
-    async def hand_off(self, results: list[IngestResult]) -> None:
-        await self.handoff.after_ingest(results)
 
 
 def classify(alerts: list[Alert], rules: RulesService, now: datetime,

@@ -30,6 +30,7 @@ from alertgate.tickets.model import (
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
+from alertgate.workers.intents import IntentStreams
 from alertgate.workers.notices import after_action, compose
 from alertgate.workers.plan import Timer, plan, still_due
 from alertgate.workers.source_sync import sync
@@ -85,47 +86,53 @@ def dispatch(ticket_id: str, reason: str) -> str:
 
 async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
     async with _JobStateStore(ctx) as (redis, store):
-        ticket = await store.get(ticket_id)
-        if ticket.kind not in (TicketKind.MASTER, TicketKind.MAJOR) or ticket.status not in UNRESOLVED:
-            return f"left alone: {ticket.kind.value} {ticket.status.value}"
-        # Once per ticket and reopening, whatever queued it (ingest, the sweep, RQ's retry of a
-        # killed attempt): the mark is written last, so an attempt cut short is done again, and
-        # every step before it is idempotent (the assign is skipped once assigned; the notice's
-        # key does not depend on the reason; timers have fixed ids).
-        if await store.dispatched_for(ticket_id) == ticket.reopen_count:
-            return "left alone: already dispatched"
-        if ticket.status is TicketStatus.OPEN:
-            group = ticket.routed_group
-            ticket, _ = await store.act(ticket_id, Action.ASSIGN, ActionRequest(group=group, note=f"dispatch ({reason})"),
-                                        DISPATCHER, _now(), tables=ctx.tables)
-        recipient = ticket.handling_group
-        notice = compose(ticket, "incident", recipient, ctx.settings.notify.service_desk,
-                         step=f"dispatch{ticket.reopen_count}")
-        notices = [notice]
-        if ticket.kind is TicketKind.MAJOR:  # (SPEC §11: a storm's major incident goes to the incident manager too)
-            notices.append(compose(ticket, "incident", Role.INCIDENT_MANAGER.value, ctx.settings.notify.service_desk,
-                                   step=f"major{ticket.reopen_count}"))
-        elif ticket.priority == 1:   # handbook §3.1.3.7: a P1 is reported at once ("立即上报")
-            notices.append(compose(ticket, "report", Role.INCIDENT_MANAGER.value, ctx.settings.notify.service_desk,
-                                   step=f"p1-{ticket.reopen_count}", detail="a P1 incident was opened"))
-        if ticket.contact and ticket.reopen_count == 0:   # the matrix's user column: 待处理 (registered)
-            notices.append(compose(ticket, "registered", ticket.contact, ctx.settings.notify.service_desk))
-        timers = schedule(ctx, ticket)
-        if reason == "recurrence":
-            await _problem_on_recurrence(redis, store, ticket)
-        await deliver(ctx, redis, notices, ticket.notice_channels)
-        await _note_next_timer(ctx, store, ticket)
-        await store.mark(ticket_id, dispatched_at=repr(_now().timestamp()), dispatched_for=str(ticket.reopen_count))
-        await store.unmark(ticket_id, "owed_dispatch", "swept_dispatch")
-        if reason in ("new", "recurrence"):
-            topology = ctx.settings.topology
-            storms = StormGrouping(redis, ctx.tables, topology.storm_masters, topology.storm_window)
-            major = await storms.count(ticket, _now())
-            if major is not None:
-                enqueue_all(shared_queue_redis(ctx.settings),
-                            [dispatch_job(major, "new", ctx.settings.notify.max_attempts)])
-        log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=timers)
-        return f"dispatched to {recipient}"
+        return await dispatch_on(ctx, redis, store, ticket_id, reason)
+
+
+async def dispatch_on(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket_id: str, reason: str) -> str:
+    """The dispatch itself, on a client of the caller's (an RQ job's own, or the intents
+    consumer's for all it dispatches: workers/intents.py)."""
+    ticket = await store.get(ticket_id)
+    if ticket.kind not in (TicketKind.MASTER, TicketKind.MAJOR) or ticket.status not in UNRESOLVED:
+        return f"left alone: {ticket.kind.value} {ticket.status.value}"
+    # Once per ticket and reopening, whatever queued it (ingest, the sweep, RQ's retry of a
+    # killed attempt): the mark is written last, so an attempt cut short is done again, and
+    # every step before it is idempotent (the assign is skipped once assigned; the notice's
+    # key does not depend on the reason; timers have fixed ids).
+    if await store.dispatched_for(ticket_id) == ticket.reopen_count:
+        return "left alone: already dispatched"
+    if ticket.status is TicketStatus.OPEN:
+        group = ticket.routed_group
+        ticket, _ = await store.act(ticket_id, Action.ASSIGN, ActionRequest(group=group, note=f"dispatch ({reason})"),
+                                    DISPATCHER, _now(), tables=ctx.tables)
+    recipient = ticket.handling_group
+    notice = compose(ticket, "incident", recipient, ctx.settings.notify.service_desk,
+                     step=f"dispatch{ticket.reopen_count}")
+    notices = [notice]
+    if ticket.kind is TicketKind.MAJOR:  # (SPEC §11: a storm's major incident goes to the incident manager too)
+        notices.append(compose(ticket, "incident", Role.INCIDENT_MANAGER.value, ctx.settings.notify.service_desk,
+                               step=f"major{ticket.reopen_count}"))
+    elif ticket.priority == 1:   # handbook §3.1.3.7: a P1 is reported at once ("立即上报")
+        notices.append(compose(ticket, "report", Role.INCIDENT_MANAGER.value, ctx.settings.notify.service_desk,
+                               step=f"p1-{ticket.reopen_count}", detail="a P1 incident was opened"))
+    if ticket.contact and ticket.reopen_count == 0:   # the matrix's user column: 待处理 (registered)
+        notices.append(compose(ticket, "registered", ticket.contact, ctx.settings.notify.service_desk))
+    timers = schedule(ctx, ticket)
+    if reason == "recurrence":
+        await _problem_on_recurrence(redis, store, ticket)
+    await deliver(ctx, redis, notices, ticket.notice_channels)
+    await _note_next_timer(ctx, store, ticket)
+    await store.mark(ticket_id, dispatched_at=repr(_now().timestamp()), dispatched_for=str(ticket.reopen_count))
+    await store.unmark(ticket_id, "owed_dispatch", "swept_dispatch")
+    if reason in ("new", "recurrence"):
+        topology = ctx.settings.topology
+        storms = StormGrouping(redis, ctx.tables, topology.storm_masters, topology.storm_window)
+        major = await storms.count(ticket, _now())
+        if major is not None:
+            enqueue_all(shared_queue_redis(ctx.settings),
+                        [dispatch_job(major, "new", ctx.settings.notify.max_attempts)])
+    log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=timers)
+    return f"dispatched to {recipient}"
 
 
 def replan(ticket_id: str, note: str = "") -> str:
@@ -319,6 +326,7 @@ def sweep(interval: float = 30.0) -> str:
         every = float(ctx.settings.closure_reminder)
         pending = await asyncio.to_thread(pending_work, queue_redis)  # (waiting in a backlog is not lost)
         async with _JobStateStore(ctx) as (redis, store):
+            pending |= await IntentStreams(redis).waiting()   # (an intent not worked yet is not lost either)
             async for ticket_id, fields in store.masters(recovery.FIELDS):
                 reminder = recovery.closure_reminder_due(fields, now.timestamp(), every)
                 if reminder is not None:

@@ -29,25 +29,59 @@ WORKER_TTL = 35
 log = structlog.get_logger("alertgate.worker")
 
 
-def create_worker(settings: Settings, redis: Redis) -> Worker:
+class Companions:
+    """The processes ``alertgate worker`` runs beside RQ's work loop: the sweeper and the intents
+    dispatcher. One that died (killed, out of memory) is started again."""
+
+    def __init__(self, settings: Settings) -> None:
+        from alertgate.workers.dispatcher import start_dispatcher
+        from alertgate.workers.sweeper import start_sweeper
+
+        self._starts = {"sweeper": start_sweeper, "dispatcher": start_dispatcher}
+        self._settings = settings
+        self._processes = {name: start(settings) for name, start in self._starts.items()}
+
+    def keep_alive(self) -> None:
+        for name, process in self._processes.items():
+            if not process.is_alive():
+                log.error("companion_restarted", process=name, exitcode=process.exitcode)
+                self._processes[name] = self._starts[name](self._settings)
+
+    def stop(self) -> None:
+        for process in self._processes.values():
+            process.terminate()
+
+
+class AlertgateWorker(Worker):
+    """RQ's worker, which also looks after its companions, in RQ's own maintenance pass (every
+    ``MAINTENANCE_INTERVAL`` in the main loop: no thread to be forked with a work horse)."""
+
+    companions: Companions | None = None
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        if self.companions is not None:
+            self.companions.keep_alive()
+
+
+def create_worker(settings: Settings, redis: Redis) -> AlertgateWorker:
     set_context(settings)
     layout.ensure_sync(connect_state_sync(settings))  # read before any work horse is forked
     # Imported before any fork: a horse would otherwise import the jobs and everything they use
     # once per job (measured: 170 ms of CPU per dispatch; bench/dispatch_rate.py).
     import alertgate.workers.jobs  # noqa: F401
-    return Worker([queue(name, redis) for name in QUEUES], connection=redis, serializer=JSONSerializer,
-                  maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL,
-                  exception_handlers=[log_job_failure])
+    return AlertgateWorker([queue(name, redis) for name in QUEUES], connection=redis, serializer=JSONSerializer,
+                           maintenance_interval=MAINTENANCE_INTERVAL, worker_ttl=WORKER_TTL,
+                           exception_handlers=[log_job_failure])
 
 
 def run_worker(settings: Settings) -> int:
     """``alertgate worker``: RQ's work loop, started again whenever it ends on a fault (a queue
     Redis that died while a job ran made RQ log "found an unhandled exception, quitting" and
-    return: issue #28), until a signal asks it to stop. The sweep runs beside it (sweeper.py)."""
-    from alertgate.workers.sweeper import start_sweeper
-
+    return: issue #28), until a signal asks it to stop. The sweep (sweeper.py) and the intents
+    dispatcher (intents.py) run beside it."""
     set_context(settings)
-    sweeper = start_sweeper(settings)
+    companions = Companions(settings)
     delay = 1.0
     try:
         while True:
@@ -56,6 +90,7 @@ def run_worker(settings: Settings) -> int:
                 connection = connect_queue_redis(settings)
                 _forget_legacy_sweep(connection)
                 worker = create_worker(settings, connection)
+                worker.companions = companions
                 worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
                 delay = 1.0
             except RedisError as exc:
@@ -66,7 +101,36 @@ def run_worker(settings: Settings) -> int:
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
     finally:
-        sweeper.terminate()
+        companions.stop()
+
+
+def work_burst(settings: Settings, redis: Redis) -> int:
+    """Everything there is to do now, then return (tests, the benchmark, ``alertgate worker
+    --burst``): the intents streams, then RQ's queues and due timers, until both are empty (a job
+    can leave an intent, a dispatch can queue a job). Returns the intents worked."""
+    import asyncio
+
+    from alertgate.runtime.connections import connect_state
+    from alertgate.workers.intents import IntentConsumer
+    from alertgate.workers.jobs import dispatch_on
+
+    ctx = set_context(settings)
+
+    async def drain() -> int:
+        state = connect_state(settings, fail_fast=False)
+        try:
+            await layout.ensure(state)
+            return await IntentConsumer(ctx, state, redis, dispatch_on).drain()
+        finally:
+            await state.aclose()
+
+    total = 0
+    while True:
+        worked = asyncio.run(drain())
+        total += worked
+        create_worker(settings, redis).work(burst=True, with_scheduler=True)
+        if not worked:
+            return total
 
 
 def _asked_to_stop(worker: Worker) -> bool:

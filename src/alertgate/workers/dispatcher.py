@@ -1,0 +1,47 @@
+"""``alertgate worker``'s dispatcher: a process of its own beside RQ's work loop that consumes the
+intents streams (``workers/intents.py``). A process, like the sweeper, and for the same reason:
+RQ forks a work horse per job, and a thread would be forked with it. The worker starts it again
+if it dies (``workers/worker.Companions``)."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+
+from redis.exceptions import RedisError
+
+from alertgate.settings import Settings
+from alertgate.workers.intents import IntentConsumer
+
+
+def start_dispatcher(settings: Settings) -> multiprocessing.Process:
+    process = multiprocessing.get_context("spawn").Process(
+        target=dispatch_forever, args=(settings, os.getpid()), name="alertgate-dispatcher", daemon=True)
+    process.start()
+    return process
+
+
+def dispatch_forever(settings: Settings, parent: int) -> None:
+    """Until the worker that started it is gone."""
+    from alertgate.dedup import layout
+    from alertgate.observability.logging import configure_logging
+    from alertgate.runtime.connections import connect_state, shared_queue_redis
+    from alertgate.workers.context import set_context
+    from alertgate.workers.jobs import dispatch_on
+
+    configure_logging(settings.log_level)
+    ctx = set_context(settings)
+
+    async def main() -> None:
+        redis = connect_state(settings, fail_fast=False)
+        while True:
+            try:
+                await layout.ensure(redis)
+                break
+            except (RedisError, OSError):
+                await asyncio.sleep(1.0)
+        consumer = IntentConsumer(ctx, redis, shared_queue_redis(settings), dispatch_on)
+        await consumer.run(lambda: os.getppid() == parent)
+
+    asyncio.run(main())

@@ -1,0 +1,185 @@
+"""Issue #27, item 2: an alert's work (the dispatch of a new master, the restoration notice of a
+recovery) is written by the ingest script in the call that writes the ticket, as an intent in the
+shard's stream, and the workers do it once, whichever of them dies at whichever step: a real
+Redis, real SMTP, the consumer stopped at each step as a SIGKILL would stop it (a BaseException
+that nothing catches), then another consumer taking over."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import redis
+
+from alertgate.keys import intents_keys, ticket_key
+from alertgate.runtime.connections import connect_state
+from alertgate.settings import load_settings
+from alertgate.workers import jobs
+from alertgate.workers.context import set_context
+from alertgate.workers.intents import RELAY_AFTER, IntentConsumer
+from alertgate.workers.worker import work_burst
+from tests.conftest import BOOTSTRAP
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+from tests.integration.test_workers import config, mailbox, sink  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.integration
+
+
+class Killed(BaseException):
+    """The process dies here: nothing after this point runs, nothing is acknowledged."""
+
+
+def settings_for(redis_url: str, config) -> object:  # noqa: F811
+    return load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                          "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+
+
+def intents(redis_url: str) -> list[tuple[str, str]]:
+    state = redis.Redis.from_url(redis_url)
+    return [(f[b"ticket"].decode(), f[b"work"].decode()) for s in intents_keys() for _, f in state.xrange(s)]
+
+
+def fire(client, host: str, status: str = "firing", starts: str = "2026-11-22T03:00:00Z") -> dict:
+    body = am_body(am_alert("InterfaceDown", host=host, severity="critical", status=status, starts=starts))
+    return client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]
+
+
+def run_consumer(settings, name: str, dispatch=jobs.dispatch_on, timeout: float = 60.0, claim_idle: float = 0.0,
+                 read_only: bool = False) -> int:
+    """One consumer's step (or only its read, when it dies right after); returns what it did."""
+    async def body() -> int:
+        state = connect_state(settings, fail_fast=False)
+        try:
+            consumer = IntentConsumer(set_context(settings), state, redis.Redis.from_url(settings.queue_url), dispatch,
+                                      consumer=name, timeout=timeout)
+            await consumer.streams.ensure_groups()
+            if read_only:
+                return len(await consumer.streams.read())
+            return await consumer.step(claim_idle=claim_idle)
+        finally:
+            await state.aclose()
+    return asyncio.run(body())
+
+
+def assigns(redis_url: str, ticket_id: str) -> int:
+    timeline = redis.Redis.from_url(redis_url).lrange(ticket_key(ticket_id) + ":tl", 0, -1)
+    return [json.loads(e)["action"] for e in timeline].count("assign")
+
+
+def test_ingest_writes_one_intent_per_master_and_a_retry_or_duplicate_none(redis_url, config, mailbox):  # noqa: F811
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        first = fire(client, "core-sw-1")
+        assert fire(client, "core-sw-1")["outcome"] == "repeat"                     # the sender's retry
+        assert fire(client, "core-sw-1", starts="2026-11-22T03:05:00Z")["outcome"] == "duplicate"
+        assert intents(redis_url) == [(first["ticket_id"], "new")]
+        settings, state = settings_for(redis_url, config), redis.Redis.from_url(redis_url)
+        assert work_burst(settings, state) == 1
+        assert intents(redis_url) == []
+        assert fire(client, "core-sw-1", status="resolved")["outcome"] == "resolved"
+        assert intents(redis_url) == [(first["ticket_id"], "restoration")]
+        assert work_burst(settings, state) == 1   # (handed to RQ, and sent there)
+        assert intents(redis_url) == []
+        subjects = [m["Subject"] for m in mailbox.to("net@example.com")]
+        assert sum(s.startswith(f"[P1] Incident {first['ticket_id']}") for s in subjects) == 1
+        assert sum(s.startswith(f"[P1] Restored {first['ticket_id']}") for s in subjects) == 1, subjects
+
+
+@pytest.mark.parametrize("step", ["after_read", "after_assign", "after_notices", "before_ack"])
+def test_a_consumer_killed_at_each_step_leaves_the_master_dispatched_once(redis_url, config, mailbox, step,  # noqa: F811
+                                                                          monkeypatch):
+    """Killed after reading, after the assignment, after the notices (before its mark), after the
+    whole dispatch (before the acknowledgement): the next consumer takes the intent over, and the
+    ticket is assigned once, the group told once, the streams emptied."""
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        tid = fire(client, "core-sw-2")["ticket_id"]
+    if step == "after_read":
+        assert run_consumer(settings, "first", read_only=True) == 1
+    else:
+        from alertgate.tickets.store import TicketStore
+        from alertgate.workers.intents import IntentStreams
+
+        real = {"act": TicketStore.act, "mark": TicketStore.mark, "done": IntentStreams.done}
+
+        async def act(self, *args, **kwargs):
+            await real["act"](self, *args, **kwargs)
+            raise Killed
+
+        async def mark(self, ticket_id, **fields):
+            if "dispatched_for" in fields:
+                raise Killed
+            return await real["mark"](self, ticket_id, **fields)
+
+        async def done(self, intents):
+            raise Killed
+        target = {"after_assign": ("TicketStore", "act", act), "after_notices": ("TicketStore", "mark", mark),
+                  "before_ack": ("IntentStreams", "done", done)}[step]
+        owner = TicketStore if target[0] == "TicketStore" else IntentStreams
+        with monkeypatch.context() as patched:
+            patched.setattr(owner, target[1], target[2])
+            with pytest.raises(Killed):
+                run_consumer(settings, "first")
+    assert [t for t, _ in intents(redis_url)] == [tid]          # not acknowledged: still there
+    assert run_consumer(settings, "second", claim_idle=0.0) == 1   # taken over
+    assert intents(redis_url) == []
+    assert assigns(redis_url, tid) == 1
+    incident = [m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {tid}")]
+    assert len(incident) == 1
+    assert redis.Redis.from_url(redis_url).hget(ticket_key(tid), "dispatched_for") == b"0"
+
+
+def test_an_intent_not_yet_idle_is_left_to_its_consumer(redis_url, config):  # noqa: F811
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        fire(client, "core-sw-3")
+    assert run_consumer(settings, "first", read_only=True) == 1
+    assert run_consumer(settings, "second", claim_idle=30.0) == 0   # its consumer may still be working on it
+    assert len(intents(redis_url)) == 1
+
+
+def test_a_dispatch_that_fails_or_hangs_here_is_handed_to_rq_and_done_there(redis_url, config, mailbox):  # noqa: F811
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        failing, hanging = fire(client, "core-sw-4")["ticket_id"], fire(client, "core-sw-5")["ticket_id"]
+
+    async def flaky(ctx, redis_client, store, ticket_id, reason):
+        if ticket_id == failing:
+            raise RuntimeError("a bug in this dispatch")
+        await asyncio.sleep(3600)
+
+    assert run_consumer(settings, "first", dispatch=flaky, timeout=0.5) == 2
+    assert intents(redis_url) == []
+    queued = redis.Redis.from_url(redis_url).lrange("rq:queue:alertgate-dispatch", 0, -1)
+    assert sorted(q.decode() for q in queued) == sorted(f"dispatch-{t}-new" for t in (failing, hanging))
+    work_burst(settings, redis.Redis.from_url(redis_url))   # RQ's forked work horse does them
+    assert assigns(redis_url, failing) == 1 and assigns(redis_url, hanging) == 1
+
+
+def test_an_intent_that_kills_every_consumer_goes_to_rq(redis_url, config):  # noqa: F811
+    """Delivered ``RELAY_AFTER`` times and never acknowledged (it may be what kills the process):
+    the next consumer hands it to RQ, whose forked work horse contains the crash."""
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        tid = fire(client, "core-sw-6")["ticket_id"]
+
+    async def fatal(*args):
+        raise Killed
+    with pytest.raises(Killed):
+        run_consumer(settings, "c0", dispatch=fatal)
+    for n in range(1, RELAY_AFTER):
+        with pytest.raises(Killed):
+            run_consumer(settings, f"c{n}", dispatch=fatal)
+    assert run_consumer(settings, "last", dispatch=fatal) == 1
+    assert intents(redis_url) == []
+    queued = redis.Redis.from_url(redis_url).lrange("rq:queue:alertgate-dispatch", 0, -1)
+    assert [q.decode() for q in queued] == [f"dispatch-{tid}-new"]
+
+
+def test_the_sweep_counts_an_intent_not_worked_yet_as_pending(redis_url, config):  # noqa: F811
+    """A backlog in the streams is not lost work: the sweep queues nothing again for it."""
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        fire(client, "core-sw-7")
+    set_context(settings)
+    assert jobs.sweep(interval=0.0) == "nothing owed"
