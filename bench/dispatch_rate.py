@@ -1,6 +1,6 @@
-"""Dispatch jobs per second per core, by RQ worker class (issue #27, item 4).
+"""Dispatches per second per core, by RQ worker class and by the intents consumer (issue #27).
 
-    .venv/bin/python bench/dispatch_rate.py [--jobs 2000] [--classes worker,simple,spawn]
+    .venv/bin/python bench/dispatch_rate.py [--jobs 2000] [--classes intents,worker,simple,spawn,direct]
 
 For each class: a fresh embedded Redis, ``--jobs`` P3 masters as the gateway stores them (routed
 to a group, the log channel: the worker's own cost, no SMTP), one dispatch job each, then one
@@ -10,7 +10,11 @@ CPU-second (per core), and the check that every master was dispatched and told e
 
 - ``worker``: RQ's ``Worker`` (what ``alertgate worker`` runs): a work horse forked per job;
 - ``simple``: RQ's ``SimpleWorker``: every job in the worker's own process, timeouts by SIGALRM;
-- ``spawn``: RQ's ``SpawnWorker``: a new interpreter per job (``os.spawn``), for platforms without fork.
+- ``spawn``: RQ's ``SpawnWorker``: a new interpreter per job (``os.spawn``), for platforms without fork;
+- ``direct``: the RQ jobs' own code run one after another in one event loop, without RQ;
+- ``intents``: what ``alertgate worker`` runs since issue #27: the masters' intents in their
+  shards' streams (as the ingest script writes them), drained by the dispatcher's consumer
+  (``workers/intents.py``), a batch at a time.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
-CLASSES = {"worker": "Worker", "simple": "SimpleWorker", "spawn": "SpawnWorker", "direct": "no RQ (one loop)"}
+CLASSES = {"worker": "Worker", "simple": "SimpleWorker", "spawn": "SpawnWorker", "direct": "no RQ (one loop)",
+           "intents": "intents consumer"}
 
 
 def settings_env(redis_url: str, work: Path) -> dict:
@@ -42,12 +47,14 @@ def settings_env(redis_url: str, work: Path) -> dict:
     return env
 
 
-async def seed(redis_url: str, jobs: int, env: dict) -> list[str]:
-    """``jobs`` masters, stored as a new master is, and their dispatch jobs queued."""
+async def seed(redis_url: str, jobs: int, env: dict, intents: bool = False) -> list[str]:
+    """``jobs`` masters, stored as a new master is, and their dispatch jobs queued (or, with
+    ``intents``, their intents written in their shards' streams)."""
     import redis as sync_redis
     from redis.asyncio import Redis
 
     from alertgate.dedup import layout
+    from alertgate.keys import intents_key, tag_of
     from alertgate.rules.tables import Tables
     from alertgate.settings import load_settings
     from alertgate.tickets.lifecycle import initial_sla
@@ -64,7 +71,11 @@ async def seed(redis_url: str, jobs: int, env: dict) -> list[str]:
         ticket = Ticket(id="", ci=f"host{n}", symptom="DiskFull", title="DiskFull", priority=3, route_group="network",
                         channels=["log"], sla=initial_sla(minutes, now), created_at=now, updated_at=now)
         ids.append((await store.create(ticket)).id)
+        if intents:
+            await client.xadd(intents_key(tag_of(ids[-1])), {"ticket": ids[-1], "work": "new"})
     await client.aclose()
+    if intents:
+        return ids
     queue_redis = sync_redis.Redis.from_url(redis_url)
     for offset in range(0, jobs, 500):
         enqueue_all(queue_redis, [dispatch_job(t, "new", settings.notify.max_attempts) for t in ids[offset:offset + 500]])
@@ -101,6 +112,8 @@ def child(kind: str) -> int:
     connection = sync_redis.Redis.from_url(os.environ["ALERTGATE_REDIS_URL"])
     if kind == "direct":   # the jobs' own code, without RQ: the floor a batch consumer starts from
         return _profiled(lambda: asyncio.run(_direct(connection)))
+    if kind == "intents":
+        return _profiled(lambda: asyncio.run(_intents(settings, connection)))
     worker_class = getattr(rq_worker, CLASSES[kind])
     worker = worker_class([queue(name, connection) for name in QUEUES], connection=connection,
                           serializer=JSONSerializer)
@@ -132,13 +145,26 @@ async def _direct(connection) -> int:
     return 0
 
 
+async def _intents(settings, connection) -> int:
+    """What the worker's dispatcher does, until the streams are empty."""
+    from alertgate.dedup import layout
+    from alertgate.runtime.connections import connect_state
+    from alertgate.workers.context import context
+    from alertgate.workers.intents import IntentConsumer
+    from alertgate.workers.jobs import dispatch_on
+
+    state = connect_state(settings, fail_fast=False)
+    await layout.ensure(state)
+    return await IntentConsumer(context(), state, connection, dispatch_on).drain()
+
+
 def measure(kind: str, jobs: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"alertgate-dispatch-{kind}-"))
     server = EmbeddedRedis(work / "redis", port=free_port())
     server.start()
     try:
         env = settings_env(server.url, work)
-        ids = asyncio.run(seed(server.url, jobs, env))
+        ids = asyncio.run(seed(server.url, jobs, env, intents=kind == "intents"))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         subprocess.run([sys.executable, __file__, "--child", kind], env=env, check=True,
@@ -159,7 +185,7 @@ def measure(kind: str, jobs: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2000)
-    parser.add_argument("--classes", default="worker,simple,spawn")
+    parser.add_argument("--classes", default="intents,worker")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -44,7 +44,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from alertgate.dedup import layout  # noqa: E402
-from alertgate.keys import index_keys  # noqa: E402
+from alertgate.keys import index_keys, intents_keys  # noqa: E402
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from alertgate.keys import ticket_key  # noqa: E402
 from alertgate.work_queue import DISPATCH  # noqa: E402
@@ -210,8 +210,9 @@ class Worker:
         at_end = census(client)
         started, cpu_start = time.monotonic(), self.cpu()
         queued, running = f"rq:queue:{DISPATCH}", f"rq:wip:{DISPATCH}"   # (RQ's queue and started registry)
-        while time.monotonic() - started < self.DRAIN_SECONDS:   # (two cheap reads: not a census a poll)
-            if client.llen(queued) == 0 and client.zcard(running) == 0:
+        while time.monotonic() - started < self.DRAIN_SECONDS:   # (cheap reads, not a census, per poll)
+            intents = sum(client.xlen(stream) for stream in intents_keys())   # (ingest's, workers/intents.py)
+            if intents == 0 and client.llen(queued) == 0 and client.zcard(running) == 0:
                 break
             time.sleep(0.5)
         drained = census(client)

@@ -101,7 +101,7 @@ def test_the_watchdog_keeps_its_heartbeat_alive_and_its_silence_opens_then_resol
         stop_process(worker, signal.SIGKILL)  # and so does the worker, mid-way
         worker = start_alertgate(["worker"], env, tmp_path, tmp_path / "worker.log")
         opened = wait_until(lambda: heartbeat_tickets(base), 90, "the expired heartbeat's ticket")
-        assert len(opened) == 1 and opened[0]["status"] == "open"
+        assert len(opened) == 1 and opened[0]["status"] in ("open", "assigned")   # (dispatched at once by the worker)
         assert heartbeat(base)["status"] == "expired"
         outage_start = opened[0]["outage_start"]
 

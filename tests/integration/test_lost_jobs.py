@@ -26,6 +26,11 @@ DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
 
 
 def lose_every_job(connection: redis.Redis) -> None:
+    """RQ's jobs and the intents of ingest (a queue Redis that restarted empty, a state Redis
+    restored from a backup older than the intents)."""
+    from alertgate.keys import intents_keys
+
+    connection.delete(*intents_keys())
     for name in QUEUES:
         q = queue(name, connection)
         q.empty()
