@@ -168,7 +168,7 @@ def measure(kind: str, jobs: int) -> dict:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         subprocess.run([sys.executable, __file__, "--child", kind], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=(work / "worker.log").open("wb"))
+                       stdout=(work / "worker.log").open("wb"), stderr=subprocess.STDOUT)
         seconds = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -37,6 +37,7 @@ from alertgate.work_queue import action_job, dispatch_job, enqueue_all
 
 log = structlog.get_logger("alertgate.intents")
 BATCH = 50                 # intents read per stream and call; dispatched together
+CONCURRENCY = 16           # dispatches in flight at once (each holds a Redis connection while it waits)
 CLAIM_IDLE = 30.0          # seconds an intent may stay unacknowledged before another worker takes it (default)
 CLAIM_EVERY = 5.0          # how often a worker looks for such intents
 RELAY_AFTER = 3            # deliveries after which the intent is handed to RQ instead
@@ -176,6 +177,7 @@ class IntentConsumer:
         self._timeout = timeout
         self._claim_idle = float(ctx.settings.intent_claim_idle)
         self._claimed_at = 0.0
+        self._slots = asyncio.Semaphore(CONCURRENCY)
 
     async def step(self, block_ms: int | None = None, claim_idle: float | None = None) -> int:
         """Take over abandoned intents (every ``CLAIM_EVERY``), read new ones, work them; returns
@@ -205,6 +207,10 @@ class IntentConsumer:
         return len(done)
 
     async def _dispatch(self, intent: Intent) -> bool:
+        async with self._slots:
+            return await self._dispatch_one(intent)
+
+    async def _dispatch_one(self, intent: Intent) -> bool:
         try:
             await asyncio.wait_for(self._dispatch_on(self._ctx, self.streams.redis, self._store, intent.ticket_id, intent.work),
                                    self._timeout)
