@@ -15,7 +15,7 @@ import yaml
 from alertgate.observability.metrics import GatewayMetrics, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRAPE_GAUGES = {"alertgate_tickets_open", "alertgate_queue_depth", "alertgate_redis_up"}
+SCRAPE_GAUGES = {"alertgate_tickets_open", "alertgate_queue_depth", "alertgate_redis_up", "alertgate_intents_waiting"}
 
 
 def exported() -> set[str]:

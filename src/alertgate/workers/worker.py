@@ -105,9 +105,9 @@ def run_worker(settings: Settings) -> int:
 
 
 def work_burst(settings: Settings, redis: Redis) -> int:
-    """Everything there is to do now, then return (tests, the benchmark, ``alertgate worker
-    --burst``): the intents streams, then RQ's queues and due timers, until both are empty (a job
-    can leave an intent, a dispatch can queue a job). Returns the intents worked."""
+    """Everything there is to do now, then return (tests, benchmarks): the intents streams, then
+    RQ's queues and due timers, until both are empty (a dispatch can queue a job). Returns the
+    intents worked."""
     import asyncio
 
     from alertgate.runtime.connections import connect_state
