@@ -6,7 +6,9 @@ For each class: a fresh embedded Redis, ``--jobs`` P3 masters as the gateway sto
 to a group, the log channel: the worker's own cost, no SMTP), one dispatch job each, then one
 burst worker of that class drains the queue in a child process. Reported: wall seconds, CPU
 seconds of the worker and every process it forked (waited for), dispatches per second and per
-CPU-second (per core), and the check that every master was dispatched and told exactly once.
+CPU-second (per core), the Redis memory the dispatch left per master (its timers, its marks; RQ's
+jobs and results for the RQ classes), and the check that every master was dispatched and told
+exactly once.
 
 - ``worker``: RQ's ``Worker`` (what ``alertgate worker`` runs): a work horse forked per job;
 - ``simple``: RQ's ``SimpleWorker``: every job in the worker's own process, timeouts by SIGALRM;
@@ -150,12 +152,11 @@ async def _intents(settings, connection) -> int:
     from alertgate.dedup import layout
     from alertgate.runtime.connections import connect_state
     from alertgate.workers.context import context
-    from alertgate.workers.intents import IntentConsumer
-    from alertgate.workers.jobs import dispatch_on
+    from alertgate.workers.jobs import intent_consumer
 
     state = connect_state(settings, fail_fast=False)
     await layout.ensure(state)
-    return await IntentConsumer(context(), state, connection, dispatch_on).drain()
+    return await intent_consumer(context(), state, connection).drain()
 
 
 def measure(kind: str, jobs: int) -> dict:
@@ -165,6 +166,7 @@ def measure(kind: str, jobs: int) -> dict:
     try:
         env = settings_env(server.url, work)
         ids = asyncio.run(seed(server.url, jobs, env, intents=kind == "intents"))
+        memory_before = redis.Redis.from_url(server.url).info("memory")["used_memory"]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         subprocess.run([sys.executable, __file__, "--child", kind], env=env, check=True,
@@ -174,12 +176,14 @@ def measure(kind: str, jobs: int) -> dict:
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         dispatched, sent = verify(server.url, ids)
         redis_cpu = redis.Redis.from_url(server.url).info("cpu")
+        memory = redis.Redis.from_url(server.url).info("memory")["used_memory"] - memory_before
     finally:
         server.stop()
     return {"class": CLASSES[kind], "jobs": jobs, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
             "per_second": round(jobs / seconds, 1), "per_cpu_second": round(jobs / max(cpu, 1e-9), 1),
             "redis_cpu_seconds": round(redis_cpu["used_cpu_sys_main_thread"] + redis_cpu["used_cpu_user_main_thread"], 2),
-            "dispatched": dispatched, "notices": sent, "once": dispatched == jobs == sent}
+            "bytes_per_dispatch": round(memory / jobs), "dispatched": dispatched, "notices": sent,
+            "once": dispatched == jobs == sent}
 
 
 def main() -> int:
@@ -191,7 +195,8 @@ def main() -> int:
     if args.child:
         return child(args.child)
     rows = [measure(kind, args.jobs) for kind in args.classes.split(",")]
-    header = ("class", "jobs", "seconds", "per_second", "cpu_seconds", "per_cpu_second", "redis_cpu_seconds", "once")
+    header = ("class", "jobs", "seconds", "per_second", "cpu_seconds", "per_cpu_second", "redis_cpu_seconds",
+              "bytes_per_dispatch", "once")
     print("  ".join(f"{h:>16}" for h in header))
     for row in rows:
         print("  ".join(f"{str(row[h]):>16}" for h in header))

@@ -278,6 +278,16 @@ def intents_keys() -> tuple[str, ...]:
 INTENTS_GROUP = "workers"   # the consumer group every worker reads the intents in
 
 
+def timers_key(tag: str) -> str:
+    """The shard's timers (zset: due epoch → "<ticket id>\t<kind>\t<due ISO>\t<step>"), planned
+    by the workers, moved into the shard's intents stream once due (``workers/timers.py``)."""
+    return f"{masters_key(tag)}:timers"
+
+
+def timers_keys() -> tuple[str, ...]:
+    return tuple(timers_key(shard) for shard in BASE32)
+
+
 def correlated_children_key(master_id: str) -> str:
     """The correlated tickets linked to a master (list; written after the ingest that linked them)."""
     return f"{ticket_key(master_id)}:correlated"

@@ -53,6 +53,14 @@ def action_job(function: str, ticket_id: str, note: str = "", max_attempts: int 
         retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
 
 
+def timer_job(ticket_id: str, timer, max_attempts: int = 5) -> tuple[str, EnqueueData]:
+    """A timer the intents consumer could not fire (``workers/intents.py``), handed to RQ: one job
+    id per timer (``workers/plan.Timer``)."""
+    return TIMERS, Queue.prepare_data(
+        "alertgate.workers.jobs.fire_timer", (ticket_id, timer.kind, timer.step, timer.at.isoformat()),
+        job_id=f"{ticket_id}-{timer.job_id}", retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
+
+
 def closure_reminder_job(ticket_id: str, number: int, max_attempts: int = 5) -> tuple[str, EnqueueData]:
     """The n-th reminder that a resolved ticket waits for its closure; one job id per reminder."""
     return NOTIFY, Queue.prepare_data(

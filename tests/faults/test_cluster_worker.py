@@ -86,6 +86,50 @@ def test_the_dispatcher_reads_every_shards_intents_on_a_cluster(cluster, gateway
         queue.stop()
 
 
+def test_due_timers_move_and_fire_per_shard_on_a_cluster(cluster, gateway_env, tmp_path):
+    """Each shard's timer set and intents stream share a slot: due timers of tickets over many
+    shards (and the Cluster's masters) are moved by one call per shard and fired once each."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from alertgate.runtime.connections import connect_state
+    from alertgate.settings import load_settings
+    from alertgate.workers.context import set_context
+    from alertgate.workers.intents import IntentConsumer
+    from alertgate.workers.jobs import dispatch_on
+    from alertgate.keys import BASE32
+    from alertgate.workers.plan import Timer
+
+    queue = EmbeddedRedis(tmp_path / "queue", port=free_port())
+    queue.start()
+    seeds = ",".join(f"127.0.0.1:{port}" for port in cluster.ports[:3])
+    settings = load_settings({**gateway_env, "ALERTGATE_REDIS_URL": f"redis://{seeds}",
+                              "ALERTGATE_REDIS_CLUSTER": "true", "ALERTGATE_QUEUE_REDIS_URL": queue.url})
+    tickets = [f"INC-{shard}{shard}-{n}" for shard in BASE32 for n in (1, 2)]
+    fired: list[tuple[str, str]] = []
+
+    async def fire(ctx, redis, store, ticket_id, timer):
+        fired.append((ticket_id, timer.step))
+        return "fired"
+
+    async def body() -> int:
+        state = connect_state(settings, fail_fast=False)
+        try:
+            consumer = IntentConsumer(set_context(settings), state, None, dispatch_on, fire)
+            due = datetime.now(UTC) - timedelta(seconds=1)
+            for tid in tickets:
+                await consumer.timers.plan(tid, [Timer(due, "stakeholder", "1:pm"), Timer(due, "stakeholder", "2:dd"),
+                                                 Timer(due + timedelta(hours=1), "stakeholder", "3:later")])
+            return await consumer.drain()
+        finally:
+            await state.aclose()
+    try:
+        assert asyncio.run(body()) == 2 * len(tickets)
+        assert sorted(fired) == sorted((t, step) for t in tickets for step in ("1:pm", "2:dd"))
+    finally:
+        queue.stop()
+
+
 def _replica_of(cluster: LocalCluster, port: int) -> int:
     import redis
 

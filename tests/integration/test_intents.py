@@ -52,7 +52,7 @@ def run_consumer(settings, name: str, dispatch=jobs.dispatch_on, timeout: float 
         state = connect_state(settings, fail_fast=False)
         try:
             consumer = IntentConsumer(set_context(settings), state, redis.Redis.from_url(settings.queue_url), dispatch,
-                                      consumer=name, timeout=timeout)
+                                      jobs.fire_on, consumer=name, timeout=timeout)
             await consumer.streams.ensure_groups()
             if read_only:
                 return len(await consumer.streams.read())
@@ -100,20 +100,20 @@ def test_a_consumer_killed_at_each_step_leaves_the_master_dispatched_once(redis_
         from alertgate.tickets.store import TicketStore
         from alertgate.workers.intents import IntentStreams
 
-        real = {"act": TicketStore.act, "mark": TicketStore.mark, "done": IntentStreams.done}
+        real = {"act": TicketStore.act, "bookkeep": TicketStore.bookkeep, "done": IntentStreams.done}
 
         async def act(self, *args, **kwargs):
             await real["act"](self, *args, **kwargs)
             raise Killed
 
-        async def mark(self, ticket_id, **fields):
-            if "dispatched_for" in fields:
+        async def bookkeep(self, ticket_id, marks, unmarks):
+            if "dispatched_for" in marks:
                 raise Killed
-            return await real["mark"](self, ticket_id, **fields)
+            return await real["bookkeep"](self, ticket_id, marks, unmarks)
 
         async def done(self, intents):
             raise Killed
-        target = {"after_assign": ("TicketStore", "act", act), "after_notices": ("TicketStore", "mark", mark),
+        target = {"after_assign": ("TicketStore", "act", act), "after_notices": ("TicketStore", "bookkeep", bookkeep),
                   "before_ack": ("IntentStreams", "done", done)}[step]
         owner = TicketStore if target[0] == "TicketStore" else IntentStreams
         with monkeypatch.context() as patched:

@@ -11,7 +11,7 @@ import pytest
 import redis
 from rq.registry import ScheduledJobRegistry
 
-from alertgate.keys import ticket_prefix
+from alertgate.keys import ticket_prefix, timers_key
 from alertgate.settings import load_settings
 from alertgate.workers.context import set_context
 from alertgate.work_queue import QUEUES, queue
@@ -26,11 +26,11 @@ DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
 
 
 def lose_every_job(connection: redis.Redis) -> None:
-    """RQ's jobs and the intents of ingest (a queue Redis that restarted empty, a state Redis
-    restored from a backup older than the intents)."""
-    from alertgate.keys import intents_keys
+    """RQ's jobs, the intents of ingest and the planned timers (a queue Redis that restarted
+    empty, a state Redis restored from a backup older than the intents and timers)."""
+    from alertgate.keys import intents_keys, timers_keys
 
-    connection.delete(*intents_keys())
+    connection.delete(*intents_keys(), *timers_keys())
     for name in QUEUES:
         q = queue(name, connection)
         q.empty()
@@ -86,8 +86,8 @@ def test_a_lost_replan_after_an_action_is_found_again(redis_url, config, mailbox
         lose_every_job(redis.Redis.from_url(redis_url))   # the replan and every timer with it
         answer = recover(redis_url, config)
     assert "1 replan" in answer
-    scheduled = ScheduledJobRegistry(queue=queue("alertgate-timers", redis.Redis.from_url(redis_url))).get_job_ids()
-    assert any(job_id.startswith(tid + "-timer-") for job_id in scheduled)
+    planned = redis.Redis.from_url(redis_url).zrange(timers_key(tid.split("-")[1]), 0, -1)
+    assert any(member.startswith(tid.encode() + b"\t") for member in planned)   # (workers/timers.py)
 
 
 def test_a_lost_problem_check_is_found_again(redis_url, config, mailbox, sink):  # noqa: F811

@@ -79,16 +79,29 @@ class TicketStore:
         self._redis = redis
 
     async def _read(self, ticket_id: str, client: Any = None) -> Ticket:
-        client = client or self._redis
+        return from_hash(*await self._read_raw(ticket_id, client), ticket_id)
+
+    async def _read_raw(self, ticket_id: str, client: Any = None) -> tuple[dict, list]:
+        """The ticket's hash and timeline: one round trip, or two in a transaction's watch (``client``)."""
         key = _key_of(ticket_id)
-        raw, timeline = await client.hgetall(key), await client.lrange(key + ":tl", 0, -1)
+        if client is None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                raw, timeline = await pipe.hgetall(key).lrange(key + ":tl", 0, -1).execute()
+        else:
+            raw, timeline = await client.hgetall(key), await client.lrange(key + ":tl", 0, -1)
         if not raw:
             raise TicketNotFound(ticket_id)
-        return from_hash(raw, timeline, ticket_id)
+        return raw, timeline
 
     async def get(self, ticket_id: str) -> Ticket:
         """One ticket; a duplicate carries its master's content."""
         return with_creation_entry(await self._shown(await self._read(ticket_id)))
+
+    async def get_marked(self, ticket_id: str, *marks: str) -> tuple[Ticket, dict[str, str]]:
+        """One ticket and the bookkeeping fields asked for (``mark``), in the same read."""
+        raw, timeline = await self._read_raw(ticket_id)
+        found = {name: raw[name.encode()].decode() for name in marks if name.encode() in raw}
+        return with_creation_entry(await self._shown(from_hash(raw, timeline, ticket_id))), found
 
     async def _shown(self, ticket: Ticket) -> Ticket:
         """The ticket as the API shows it: a duplicate with its master's content."""
@@ -257,7 +270,8 @@ class TicketStore:
                     if effects.cascade:
                         ids = await self.duplicate_ids(ticket, pipe)
                         duplicates = [await self._read(d, pipe) for d in ids]
-                    is_current_master = (await pipe.hget(state, "master") or b"").decode() == ticket_id
+                    closing = updated.status is TicketStatus.CLOSED and updated.kind is TicketKind.MASTER
+                    is_current_master = closing and (await pipe.hget(state, "master") or b"").decode() == ticket_id
                     pipe.multi()
                     self._write_changes(pipe, ticket, updated)
                     if owe is not None and updated.kind is TicketKind.MASTER:
@@ -266,7 +280,7 @@ class TicketStore:
                         pipe.zrem(masters_key(tag_of(ticket_id)), ticket_id)
                     for duplicate in duplicates:
                         self._write_changes(pipe, duplicate, lifecycle.cascade(duplicate, updated, now))
-                    if updated.status is TicketStatus.CLOSED and updated.kind is TicketKind.MASTER:
+                    if closing:
                         # The key's newest closed master: a new firing may be its recurrence.
                         pipe.hset(state, mapping={"closed": ticket_id, "closed_at": repr(now.timestamp())})
                         if is_current_master:
@@ -389,14 +403,6 @@ class TicketStore:
         pipe.hincrby(_key_of(ticket_id), f"swept_{kind}", 1)
         await pipe.execute()
 
-    async def dispatched_for(self, ticket_id: str) -> int | None:
-        """The reopen count the master was last dispatched for (None: never dispatched)."""
-        value = await self._redis.hget(_key_of(ticket_id), "dispatched_for")
-        try:
-            return int(float(value)) if value else None
-        except (ValueError, OverflowError):
-            return None
-
     async def _index_older_masters(self) -> None:
         """Once per Redis: add the masters stored before the masters index existed (a walk of the
         whole ticket index; a numbered duplicate, <master>-<k>, is passed over by its id)."""
@@ -418,6 +424,16 @@ class TicketStore:
     async def mark(self, ticket_id: str, **fields: str) -> None:
         """Set bookkeeping fields that no rule depends on (e.g. ``dispatched_at``)."""
         await self._redis.hset(_key_of(ticket_id), mapping=fields)
+
+    async def bookkeep(self, ticket_id: str, marks: dict[str, str], unmarks: list[str]) -> None:
+        """``mark`` and ``unmark`` in one round trip (in this order)."""
+        key = _key_of(ticket_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if marks:
+                pipe.hset(key, mapping=marks)
+            if unmarks:
+                pipe.hdel(key, *unmarks)
+            await pipe.execute()
 
     async def unmark(self, ticket_id: str, *fields: str) -> None:
         await self._redis.hdel(_key_of(ticket_id), *fields)

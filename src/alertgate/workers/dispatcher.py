@@ -1,5 +1,5 @@
 """``alertgate worker``'s dispatcher: a process of its own beside RQ's work loop that consumes the
-intents streams (``workers/intents.py``). A process, like the sweeper, and for the same reason:
+intents streams and fires due timers (``workers/intents.py``, ``workers/timers.py``). A process, like the sweeper, and for the same reason:
 RQ forks a work horse per job, and a thread would be forked with it. The worker starts it again
 if it dies (``workers/worker.Companions``)."""
 
@@ -12,7 +12,6 @@ import os
 from redis.exceptions import RedisError
 
 from alertgate.settings import Settings
-from alertgate.workers.intents import IntentConsumer
 
 
 def start_dispatcher(settings: Settings) -> multiprocessing.Process:
@@ -28,7 +27,7 @@ def dispatch_forever(settings: Settings, parent: int) -> None:
     from alertgate.observability.logging import configure_logging
     from alertgate.runtime.connections import connect_state, shared_queue_redis
     from alertgate.workers.context import set_context
-    from alertgate.workers.jobs import dispatch_on
+    from alertgate.workers.jobs import intent_consumer
 
     configure_logging(settings.log_level)
     ctx = set_context(settings)
@@ -41,7 +40,7 @@ def dispatch_forever(settings: Settings, parent: int) -> None:
                 break
             except (RedisError, OSError):
                 await asyncio.sleep(1.0)
-        consumer = IntentConsumer(ctx, redis, shared_queue_redis(settings), dispatch_on)
+        consumer = intent_consumer(ctx, redis, shared_queue_redis(settings))
         await consumer.run(lambda: os.getppid() == parent)
 
     asyncio.run(main())

@@ -14,7 +14,10 @@ intent goes to one worker. Delivery is at least once, and the work is done once:
   dispatch job it used to be: retried with backoff in a forked work horse, and kept in RQ's
   failed registry once every attempt failed. A restoration is always handed to RQ (rare).
 
-Dispatches run here in one process, many at a time, with no RQ job and no fork per dispatch.
+Timers come the same way: a due timer is moved from its shard's timer set into the shard's
+stream (``workers/timers.py``, checked every ``RELEASE_EVERY``), and fired here like a dispatch.
+
+Dispatches and timers run here in one process, many at a time, with no RQ job and no fork each.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from redis.exceptions import RedisError, ResponseError
 
 from alertgate.keys import INTENTS_GROUP, intents_keys
 from alertgate.tickets.store import TicketNotFound, TicketStore
-from alertgate.work_queue import action_job, dispatch_job, enqueue_all
+from alertgate.work_queue import action_job, dispatch_job, enqueue_all, timer_job
+from alertgate.workers.plan import Timer
+from alertgate.workers.timers import TimerSets, parse
 
 log = structlog.get_logger("alertgate.intents")
 BATCH = 50                 # intents read per stream and call; dispatched together
@@ -42,8 +47,11 @@ CLAIM_IDLE = 30.0          # seconds an intent may stay unacknowledged before an
 CLAIM_EVERY = 5.0          # how often a worker looks for such intents
 RELAY_AFTER = 3            # deliveries after which the intent is handed to RQ instead
 DISPATCH_TIMEOUT = 60.0    # seconds one dispatch may take here before it is handed to RQ
+RELEASE_EVERY = 1.0        # how often due timers are moved into the streams (RQ's scheduler: 1 s too)
 DISPATCHES = frozenset({"new", "recurrence", "reopened"})
+TIMER = "timer"
 Dispatch = Callable[[Any, Any, TicketStore, str, str], Awaitable[str]]   # (ctx, redis, store, ticket id, reason)
+Fire = Callable[[Any, Any, TicketStore, str, Timer], Awaitable[str]]     # (ctx, redis, store, ticket id, timer)
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,14 @@ class Intent:
     stream: str
     entry: str
     ticket_id: str
-    work: str            # new | recurrence | reopened | restoration
+    work: str            # new | recurrence | reopened | restoration | timer
     deliveries: int = 1
+    timer: str = ""      # a timer's member of its set (workers/timers.py)
 
     @property
     def kind(self) -> str:
         """The sweep's name for the work (workers/recovery.py)."""
-        return "dispatch" if self.work in DISPATCHES else self.work
+        return "dispatch" if self.work in DISPATCHES else "timers" if self.work == TIMER else self.work
 
 
 def _text(value: Any) -> str:
@@ -68,7 +77,8 @@ def _intent(stream: Any, entry: Any, fields: dict | None, deliveries: int = 1) -
     fields = {_text(k): _text(v) for k, v in (fields or {}).items()}
     if "ticket" not in fields:
         return None
-    return Intent(_text(stream), _text(entry), fields["ticket"], fields.get("work", "new"), deliveries)
+    return Intent(_text(stream), _text(entry), fields["ticket"], fields.get("work", "new"), deliveries,
+                  fields.get("timer", ""))
 
 
 class IntentStreams:
@@ -166,12 +176,15 @@ class IntentConsumer:
     """Dispatches what the streams hold, a batch at a time (``run`` in ``alertgate worker``'s
     dispatcher process; ``drain`` for a burst: tests and the benchmark)."""
 
-    def __init__(self, ctx: Any, redis: Any, queue_redis: Any, dispatch: Dispatch, consumer: str | None = None,
-                 timeout: float = DISPATCH_TIMEOUT) -> None:
-        """``dispatch``: ``workers/jobs.dispatch_on``."""
+    def __init__(self, ctx: Any, redis: Any, queue_redis: Any, dispatch: Dispatch, fire: Fire,
+                 consumer: str | None = None, timeout: float = DISPATCH_TIMEOUT) -> None:
+        """``dispatch`` and ``fire``: ``workers/jobs.dispatch_on`` and ``fire_on`` (``jobs.intent_consumer``)."""
         self._ctx = ctx
         self._dispatch_on = dispatch
+        self._fire_on = fire
         self.streams = IntentStreams(redis, consumer)
+        self.timers = TimerSets(redis)
+        self._released_at = 0.0
         self._store = TicketStore(redis)
         self._queue = queue_redis
         self._timeout = timeout
@@ -180,10 +193,13 @@ class IntentConsumer:
         self._slots = asyncio.Semaphore(CONCURRENCY)
 
     async def step(self, block_ms: int | None = None, claim_idle: float | None = None) -> int:
-        """Take over abandoned intents (every ``CLAIM_EVERY``), read new ones, work them; returns
-        how many were done (acknowledged)."""
+        """Move due timers into the streams (every ``RELEASE_EVERY``), take over abandoned intents
+        (every ``CLAIM_EVERY``), read new ones, work them; returns how many were done (acknowledged)."""
         intents: list[Intent] = []
         idle = self._claim_idle if claim_idle is None else claim_idle
+        if time.monotonic() - self._released_at >= min(RELEASE_EVERY, idle):
+            self._released_at = time.monotonic()
+            await self.timers.release_due(time.time())
         if time.monotonic() - self._claimed_at >= min(CLAIM_EVERY, idle):
             self._claimed_at = time.monotonic()
             intents += await self.streams.take_over(idle)
@@ -191,14 +207,17 @@ class IntentConsumer:
         return await self.work(intents) if intents else 0
 
     async def work(self, intents: list[Intent]) -> int:
-        here = [i for i in intents if i.work in DISPATCHES and i.deliveries <= RELAY_AFTER]
-        relay = [i for i in intents if i not in here]
+        here, relay = [], []
+        for intent in intents:
+            (here if (intent.work in DISPATCHES or intent.work == TIMER) and intent.deliveries <= RELAY_AFTER
+             else relay).append(intent)
         results = await asyncio.gather(*(self._dispatch(i) for i in here))
         relay += [intent for intent, ok in zip(here, results) if not ok]
         done = [intent for intent, ok in zip(here, results) if ok]
         if relay:
             try:
-                await asyncio.to_thread(enqueue_all, self._queue, [self._job(i) for i in relay])
+                jobs = [job for intent in relay if (job := self._job(intent)) is not None]
+                await asyncio.to_thread(enqueue_all, self._queue, jobs)
                 done += relay
                 log.info("intents_handed_to_rq", count=len(relay), tickets=[i.ticket_id for i in relay][:20])
             except (RedisError, OSError) as exc:   # left pending: taken over after intent_claim_idle
@@ -211,22 +230,35 @@ class IntentConsumer:
             return await self._dispatch_one(intent)
 
     async def _dispatch_one(self, intent: Intent) -> bool:
+        redis = self.streams.redis
         try:
-            await asyncio.wait_for(self._dispatch_on(self._ctx, self.streams.redis, self._store, intent.ticket_id, intent.work),
-                                   self._timeout)
+            if intent.work == TIMER:
+                parsed = parse(intent.timer)
+                if parsed is None:   # (not a timer of ours: nothing to do, ever)
+                    log.warning("intent_without_timer", ticket_id=intent.ticket_id, timer=intent.timer[:200])
+                    return True
+                work = self._fire_on(self._ctx, redis, self._store, intent.ticket_id, parsed[1])
+            else:
+                work = self._dispatch_on(self._ctx, redis, self._store, intent.ticket_id, intent.work)
+            await asyncio.wait_for(work, self._timeout)
             return True
         except TicketNotFound:
             log.warning("intent_without_ticket", ticket_id=intent.ticket_id)
             return True
         except Exception as exc:   # handed to RQ, which retries it with backoff
-            log.error("dispatch_failed_here", ticket_id=intent.ticket_id, error=type(exc).__name__,
-                      message=str(exc)[:300], deliveries=intent.deliveries)
+            log.error("dispatch_failed_here" if intent.work != TIMER else "timer_failed_here", ticket_id=intent.ticket_id,
+                      error=type(exc).__name__, message=str(exc)[:300], deliveries=intent.deliveries)
             return False
 
-    def _job(self, intent: Intent) -> tuple:
+    def _job(self, intent: Intent) -> tuple | None:
         attempts = self._ctx.settings.notify.max_attempts
         if intent.work in DISPATCHES:
             return dispatch_job(intent.ticket_id, intent.work, attempts)
+        if intent.work == TIMER:
+            parsed = parse(intent.timer)
+            if parsed is not None:
+                return timer_job(intent.ticket_id, parsed[1], attempts)
+            return None   # (not a timer of ours)
         return action_job(intent.work, intent.ticket_id, "monitoring recovered", attempts)
 
     async def drain(self) -> int:

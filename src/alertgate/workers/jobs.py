@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import structlog
@@ -30,13 +30,14 @@ from alertgate.tickets.model import (
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
-from alertgate.workers.intents import IntentStreams
+from alertgate.workers.intents import IntentConsumer, IntentStreams
 from alertgate.workers.notices import after_action, compose
 from alertgate.workers.plan import Timer, plan, still_due
 from alertgate.workers.source_sync import sync
 from alertgate.workers.storms import StormGrouping
+from alertgate.workers.timers import TimerSets
 from alertgate.workers import recovery
-from alertgate.work_queue import TIMERS, action_job, closure_reminder_job, dispatch_job, enqueue_all, pending_work, queue
+from alertgate.work_queue import action_job, closure_reminder_job, dispatch_job, enqueue_all, pending_work
 
 log = structlog.get_logger("alertgate.jobs")
 DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)
@@ -67,16 +68,12 @@ class _JobStateStore:
         await self.redis.aclose()
 
 
-def schedule(ctx: WorkerContext, ticket: Ticket) -> int:
-    """(Re)plan the ticket's timers; a job id per timer makes planning twice harmless."""
+async def schedule(ctx: WorkerContext, redis: StateRedis, ticket: Ticket) -> list[Timer]:
+    """(Re)plan the ticket's timers in its shard's timer set (workers/timers.py): one ``ZADD``;
+    a timer planned twice is one member."""
     timers = plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
-    q = queue(TIMERS, shared_queue_redis(ctx.settings))
-    with q.connection.pipeline() as pipe:   # (one round trip for all of them)
-        for timer in timers:
-            q.enqueue_at(timer.at, "alertgate.workers.jobs.fire_timer", ticket.id, timer.kind, timer.step,
-                         timer.at.isoformat(), job_id=f"{ticket.id}-{timer.job_id}", result_ttl=3600, pipeline=pipe)
-        pipe.execute()
-    return len(timers)
+    await TimerSets(redis).plan(ticket.id, timers)
+    return timers
 
 
 def dispatch(ticket_id: str, reason: str) -> str:
@@ -92,14 +89,14 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
 async def dispatch_on(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket_id: str, reason: str) -> str:
     """The dispatch itself, on a client of the caller's (an RQ job's own, or the intents
     consumer's for all it dispatches: workers/intents.py)."""
-    ticket = await store.get(ticket_id)
+    ticket, marks = await store.get_marked(ticket_id, "dispatched_for")
     if ticket.kind not in (TicketKind.MASTER, TicketKind.MAJOR) or ticket.status not in UNRESOLVED:
         return f"left alone: {ticket.kind.value} {ticket.status.value}"
     # Once per ticket and reopening, whatever queued it (ingest, the sweep, RQ's retry of a
     # killed attempt): the mark is written last, so an attempt cut short is done again, and
     # every step before it is idempotent (the assign is skipped once assigned; the notice's
-    # key does not depend on the reason; timers have fixed ids).
-    if await store.dispatched_for(ticket_id) == ticket.reopen_count:
+    # key does not depend on the reason; a timer planned twice is one entry).
+    if _count(marks.get("dispatched_for")) == ticket.reopen_count:
         return "left alone: already dispatched"
     if ticket.status is TicketStatus.OPEN:
         group = ticket.routed_group
@@ -117,13 +114,14 @@ async def dispatch_on(ctx: WorkerContext, redis: StateRedis, store: TicketStore,
                                step=f"p1-{ticket.reopen_count}", detail="a P1 incident was opened"))
     if ticket.contact and ticket.reopen_count == 0:   # the matrix's user column: 待处理 (registered)
         notices.append(compose(ticket, "registered", ticket.contact, ctx.settings.notify.service_desk))
-    timers = schedule(ctx, ticket)
+    timers = await schedule(ctx, redis, ticket)
     if reason == "recurrence":
         await _problem_on_recurrence(redis, store, ticket)
     await deliver(ctx, redis, notices, ticket.notice_channels)
-    await _note_next_timer(ctx, store, ticket)
-    await store.mark(ticket_id, dispatched_at=repr(_now().timestamp()), dispatched_for=str(ticket.reopen_count))
-    await store.unmark(ticket_id, "owed_dispatch", "swept_dispatch")
+    marks, unmarks = _next_timer_marks(ctx, ticket, timers)
+    await store.bookkeep(ticket_id, marks | {"dispatched_at": repr(_now().timestamp()),
+                                             "dispatched_for": str(ticket.reopen_count)},
+                         unmarks + ["owed_dispatch", "swept_dispatch"])
     if reason in ("new", "recurrence"):
         topology = ctx.settings.topology
         storms = StormGrouping(redis, ctx.tables, topology.storm_masters, topology.storm_window)
@@ -131,8 +129,13 @@ async def dispatch_on(ctx: WorkerContext, redis: StateRedis, store: TicketStore,
         if major is not None:
             enqueue_all(shared_queue_redis(ctx.settings),
                         [dispatch_job(major, "new", ctx.settings.notify.max_attempts)])
-    log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=timers)
+    log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=len(timers))
     return f"dispatched to {recipient}"
+
+
+def intent_consumer(ctx: WorkerContext, redis: StateRedis, queue_redis: Any, **options: Any) -> IntentConsumer:
+    """The intents consumer that dispatches and fires timers with these jobs' code (``workers/intents.py``)."""
+    return IntentConsumer(ctx, redis, queue_redis, dispatch_on, fire_on, **options)
 
 
 def replan(ticket_id: str, note: str = "") -> str:
@@ -143,95 +146,116 @@ def replan(ticket_id: str, note: str = "") -> str:
         async with _JobStateStore(ctx) as (redis, store):
             seen = await store.owed(ticket_id, "replan")
             ticket = await store.get(ticket_id)
-            planned = schedule(ctx, ticket)
-            await _note_next_timer(ctx, store, ticket)
+            planned = await schedule(ctx, redis, ticket)
+            await _note_next_timer(ctx, store, ticket, planned)
             desk = ctx.settings.notify.service_desk
             notices = [compose(ticket, kind, recipient, desk, step=step, detail=detail)
                        for kind, recipient, step, detail in after_action(ticket, note)]
             if notices:
                 await deliver(ctx, redis, notices, ticket.notice_channels)
             await store.settle(ticket_id, "replan", seen)
-            return f"{planned} timers planned"
+            return f"{len(planned)} timers planned"
     return _run(body())
 
 
-async def _note_next_timer(ctx: WorkerContext, store: TicketStore, ticket: Ticket,
+async def _note_next_timer(ctx: WorkerContext, store: TicketStore, ticket: Ticket, planned: list[Timer] | None = None,
                            after: datetime | None = None) -> None:
+    await store.bookkeep(ticket.id, *_next_timer_marks(ctx, ticket, planned, after))
+
+
+def _next_timer_marks(ctx: WorkerContext, ticket: Ticket, planned: list[Timer] | None = None,
+                      after: datetime | None = None) -> tuple[dict[str, str], list[str]]:
     """``next_timer_at``: when the ticket's next timer is due (not before now), so that the sweep
-    finds a timer job that was lost (workers/recovery.py)."""
-    pending = [t.at for t in plan(ticket, ctx.tables, ctx.settings.notify.warn_at) if (after is None or t.at > after) and still_due(ticket, t, ctx.tables)]
+    finds a timer that was lost (workers/recovery.py). ``planned``: the ticket's timers, if known.
+    Returns the fields to set and those to delete."""
+    if planned is None:
+        planned = plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
+    pending = [t.at for t in planned if (after is None or t.at > after) and still_due(ticket, t, ctx.tables)]
     if pending:
-        await store.mark(ticket.id, next_timer_at=repr(max(min(pending), _now()).timestamp()))
-        await store.unmark(ticket.id, "swept_timers")
-    else:
-        await store.unmark(ticket.id, "next_timer_at", "swept_timers")
+        return {"next_timer_at": repr(max(min(pending), _now()).timestamp())}, ["swept_timers"]
+    return {}, ["next_timer_at", "swept_timers"]
+
+
+def _count(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value else None
+    except (ValueError, OverflowError):
+        return None
 
 
 def fire_timer(ticket_id: str, kind: str, step: str, at: str) -> str:
-    return _run(_fire_and_advance(context(), ticket_id, Timer(datetime.fromisoformat(at), kind, step)))
+    """A timer as an RQ job: one the intents consumer handed over (it failed there), or one
+    planned by an earlier version as an RQ scheduled job."""
+    async def body() -> str:
+        async with _JobStateStore(ctx) as (redis, store):
+            return await fire_on(ctx, redis, store, ticket_id, Timer(datetime.fromisoformat(at), kind, step))
+    ctx = context()
+    return _run(body())
 
 
-async def _fire_and_advance(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
-    done = await _fire(ctx, ticket_id, timer)
-    async with _JobStateStore(ctx) as (_, store):
-        try:
-            await _note_next_timer(ctx, store, await store.get(ticket_id), after=timer.at)
-        except TicketNotFound:
-            pass
+async def fire_on(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket_id: str, timer: Timer) -> str:
+    """Fire a due timer if it is still due, then note the ticket's next one (on a client of the
+    caller's: the intents consumer's, or an RQ job's own)."""
+    try:
+        ticket = await store.get(ticket_id)
+    except TicketNotFound:
+        return "no such ticket"
+    done = await _fire(ctx, redis, store, ticket, timer)
+    try:
+        await _note_next_timer(ctx, store, await store.get(ticket_id), after=timer.at)
+    except TicketNotFound:
+        pass
     return done
 
 
-async def _fire(ctx: WorkerContext, ticket_id: str, timer: Timer) -> str:
-    async with _JobStateStore(ctx) as (redis, store):
-        try:
-            ticket = await store.get(ticket_id)
-        except TicketNotFound:
-            return "no such ticket"
-        if not still_due(ticket, timer, ctx.tables):
-            return "left alone: no longer due"
-        now, desk = _now(), ctx.settings.notify.service_desk
-        if timer.kind == "resume":
-            return await _resume(ctx, store, ticket_id, now)
-        if timer.kind == "sla_warning":   # (issue #26, item 9: before the breach, not only at it)
-            await deliver(ctx, redis, [compose(ticket, "sla_warning", ticket.handling_group, desk, step=timer.step)],
-                          ticket.notice_channels)
-            return f"{timer.step.partition(':')[0]} warned"
-        if timer.kind == "sla":
-            def breach(t: Ticket) -> Ticket | None:
-                if not still_due(t, timer):
-                    return None
-                sla = [msgspec.structs.replace(e, breached=True) if e.target.value == timer.step else e for e in t.sla]
-                entry = TimelineEntry(at=now, actor="alertgate", action="sla_breach",
-                                      note=f"{timer.step} target missed (due {timer.at.isoformat()})")
-                return msgspec.structs.replace(t, sla=sla, updated_at=now, timeline=t.timeline + [entry])
-            changed = await store.change(ticket_id, breach)
-            if changed is None:
-                return "left alone: already marked"
-            ctx.metrics.sla_breaches.labels(str(ticket.priority), timer.step).inc()
-            recipient = changed.handling_group   # and the incident manager, of every breach (handbook §3.1.3.6)
-            await deliver(ctx, redis, [compose(changed, "sla_breach", r, desk, step=timer.step)
-                                       for r in (recipient, Role.INCIDENT_MANAGER.value)], changed.notice_channels)
-            return f"{timer.step} breached"
-        if timer.kind == "escalation":
-            level = int(timer.step)
-            steps = ctx.tables.escalation_steps(ticket.priority, ticket.escalation_policy)
-            role = steps[level - 1].notify   # (still_due checked the level against these steps)
+async def _fire(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket: Ticket, timer: Timer) -> str:
+    ticket_id = ticket.id
+    if not still_due(ticket, timer, ctx.tables):
+        return "left alone: no longer due"
+    now, desk = _now(), ctx.settings.notify.service_desk
+    if timer.kind == "resume":
+        return await _resume(ctx, store, ticket_id, now)
+    if timer.kind == "sla_warning":   # (issue #26, item 9: before the breach, not only at it)
+        await deliver(ctx, redis, [compose(ticket, "sla_warning", ticket.handling_group, desk, step=timer.step)],
+                      ticket.notice_channels)
+        return f"{timer.step.partition(':')[0]} warned"
+    # A breach and an escalation are told first and written after: a worker killed between the two
+    # tells again (skipped: each notice's sent mark) and writes; written first, the timer would no
+    # longer be due when done again, and its notice lost.
+    if timer.kind == "sla":
+        def breach(t: Ticket) -> Ticket | None:
+            if not still_due(t, timer):
+                return None
+            sla = [msgspec.structs.replace(e, breached=True) if e.target.value == timer.step else e for e in t.sla]
+            entry = TimelineEntry(at=now, actor="alertgate", action="sla_breach",
+                                  note=f"{timer.step} target missed (due {timer.at.isoformat()})")
+            return msgspec.structs.replace(t, sla=sla, updated_at=now, timeline=t.timeline + [entry])
+        told = breach(ticket) or ticket   # (the incident manager is told of every breach: handbook §3.1.3.6)
+        await deliver(ctx, redis, [compose(told, "sla_breach", r, desk, step=timer.step)
+                                   for r in (told.handling_group, Role.INCIDENT_MANAGER.value)], told.notice_channels)
+        if await store.change(ticket_id, breach) is None:
+            return "left alone: already marked"
+        ctx.metrics.sla_breaches.labels(str(ticket.priority), timer.step).inc()
+        return f"{timer.step} breached"
+    if timer.kind == "escalation":
+        level = int(timer.step)
+        steps = ctx.tables.escalation_steps(ticket.priority, ticket.escalation_policy)
+        role = steps[level - 1].notify   # (still_due checked the level against these steps)
 
-            def escalate(t: Ticket) -> Ticket | None:
-                if t.escalation_level >= level:
-                    return None
-                entry = TimelineEntry(at=now, actor="alertgate", action="escalate", note=f"level {level}: {role}")
-                return msgspec.structs.replace(t, escalation_level=level, updated_at=now, timeline=t.timeline + [entry])
-            changed = await store.change(ticket_id, escalate)
-            if changed is None:
-                return "left alone: already escalated"
-            ctx.metrics.escalations.labels(str(ticket.priority), str(level)).inc()
-            await deliver(ctx, redis, [compose(changed, "escalation", role, desk, step=str(level))],
-                          changed.notice_channels)
-            return f"escalated to level {level} ({role})"
-        number, _, role = timer.step.partition(":")
-        await deliver(ctx, redis, [compose(ticket, "stakeholder", role, desk, step=number)], ticket.notice_channels)
-        return f"stakeholder {role} notified"
+        def escalate(t: Ticket) -> Ticket | None:
+            if t.escalation_level >= level:
+                return None
+            entry = TimelineEntry(at=now, actor="alertgate", action="escalate", note=f"level {level}: {role}")
+            return msgspec.structs.replace(t, escalation_level=level, updated_at=now, timeline=t.timeline + [entry])
+        told = escalate(ticket) or ticket
+        await deliver(ctx, redis, [compose(told, "escalation", role, desk, step=str(level))], told.notice_channels)
+        if await store.change(ticket_id, escalate) is None:
+            return "left alone: already escalated"
+        ctx.metrics.escalations.labels(str(ticket.priority), str(level)).inc()
+        return f"escalated to level {level} ({role})"
+    number, _, role = timer.step.partition(":")
+    await deliver(ctx, redis, [compose(ticket, "stakeholder", role, desk, step=number)], ticket.notice_channels)
+    return f"stakeholder {role} notified"
 
 
 async def _resume(ctx: WorkerContext, store: TicketStore, ticket_id: str, now: datetime) -> str:
@@ -327,6 +351,7 @@ def sweep(interval: float = 30.0) -> str:
         pending = await asyncio.to_thread(pending_work, queue_redis)  # (waiting in a backlog is not lost)
         async with _JobStateStore(ctx) as (redis, store):
             pending |= await IntentStreams(redis).waiting()   # (an intent not worked yet is not lost either)
+            pending |= await TimerSets(redis).due(now.timestamp())   # (nor a timer due, not yet moved to them)
             async for ticket_id, fields in store.masters(recovery.FIELDS):
                 reminder = recovery.closure_reminder_due(fields, now.timestamp(), every)
                 if reminder is not None:

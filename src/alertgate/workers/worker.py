@@ -105,14 +105,13 @@ def run_worker(settings: Settings) -> int:
 
 
 def work_burst(settings: Settings, redis: Redis) -> int:
-    """Everything there is to do now, then return (tests, benchmarks): the intents streams, then
-    RQ's queues and due timers, until both are empty (a dispatch can queue a job). Returns the
+    """Everything there is to do now, then return (tests, benchmarks): due timers and the intents
+    streams, then RQ's queues and scheduled jobs, until both are empty (a dispatch can queue a job). Returns the
     intents worked."""
     import asyncio
 
     from alertgate.runtime.connections import connect_state
-    from alertgate.workers.intents import IntentConsumer
-    from alertgate.workers.jobs import dispatch_on
+    from alertgate.workers.jobs import intent_consumer
 
     ctx = set_context(settings)
 
@@ -120,7 +119,7 @@ def work_burst(settings: Settings, redis: Redis) -> int:
         state = connect_state(settings, fail_fast=False)
         try:
             await layout.ensure(state)
-            return await IntentConsumer(ctx, state, redis, dispatch_on).drain()
+            return await intent_consumer(ctx, state, redis).drain()
         finally:
             await state.aclose()
 
