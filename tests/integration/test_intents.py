@@ -16,7 +16,7 @@ from alertgate.keys import intents_keys, ticket_key
 from alertgate.runtime.connections import connect_state
 from alertgate.settings import load_settings
 from alertgate.workers import jobs
-from alertgate.workers.context import set_context
+from alertgate.workers.context import context, set_context
 from alertgate.workers.intents import RELAY_AFTER, IntentConsumer
 from alertgate.workers.worker import work_burst
 from tests.conftest import BOOTSTRAP
@@ -183,3 +183,28 @@ def test_the_sweep_counts_an_intent_not_worked_yet_as_pending(redis_url, config)
         fire(client, "core-sw-7")
     set_context(settings)
     assert jobs.sweep(interval=0.0) == "nothing owed"
+
+
+def test_a_notice_that_fails_in_the_consumer_counts_as_a_retry_and_rq_sends_it(redis_url, config, mailbox,  # noqa: F811
+                                                                                monkeypatch):
+    """The consumer hands a dispatch whose notice failed to RQ: that failure is not the notice's
+    last attempt (``alertgate_notifications_total{outcome="retry"}``, not ``failed``), and RQ sends it."""
+    from alertgate.workers.channels import CHANNELS, ChannelError
+
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        tid = fire(client, "core-sw-8")["ticket_id"]
+
+    def counted(outcome: str) -> float:   # (in the context the consumer ran in: its own metrics)
+        return context().metrics.notifications.labels("email", outcome)._value.get()
+
+    def smtp_down(notice, address, settings):
+        raise ChannelError("connection refused", retryable=True)
+    with monkeypatch.context() as patched:
+        patched.setitem(CHANNELS, "email", smtp_down)
+        assert run_consumer(settings, "first") == 1
+    assert (counted("retry"), counted("failed")) == (1, 0)
+    queued = redis.Redis.from_url(redis_url).lrange("rq:queue:alertgate-dispatch", 0, -1)
+    assert [q.decode() for q in queued] == [f"dispatch-{tid}-new"]
+    work_burst(settings, redis.Redis.from_url(redis_url))
+    assert len([m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {tid}")]) == 1

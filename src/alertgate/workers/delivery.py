@@ -9,6 +9,7 @@ dedup key (header, Message-ID) for the receiver to recognise.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 
 import structlog
 from redis.asyncio import Redis
@@ -46,7 +47,13 @@ def _own(pattern: re.Pattern, recipient: str) -> list[str]:
     return [recipient] if pattern.fullmatch(recipient) else []
 
 
+# Set by the intents consumer while it works: what fails there is handed to RQ, which tries again.
+RETRIED_ELSEWHERE: ContextVar[bool] = ContextVar("retried_elsewhere", default=False)
+
+
 def _last_attempt() -> bool:
+    if RETRIED_ELSEWHERE.get():
+        return False
     job = get_current_job()
     return job is None or not job.retries_left
 

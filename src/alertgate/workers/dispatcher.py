@@ -1,24 +1,15 @@
 """``alertgate worker``'s dispatcher: a process of its own beside RQ's work loop that consumes the
-intents streams and fires due timers (``workers/intents.py``, ``workers/timers.py``). A process, like the sweeper, and for the same reason:
-RQ forks a work horse per job, and a thread would be forked with it. The worker starts it again
-if it dies (``workers/worker.Companions``)."""
+intents streams and fires due timers (``workers/intents.py``, ``workers/timers.py``). Started,
+and started again if it dies, by the worker (``workers/worker.Companions``)."""
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 
 from redis.exceptions import RedisError
 
 from alertgate.settings import Settings
-
-
-def start_dispatcher(settings: Settings) -> multiprocessing.Process:
-    process = multiprocessing.get_context("spawn").Process(
-        target=dispatch_forever, args=(settings, os.getpid()), name="alertgate-dispatcher", daemon=True)
-    process.start()
-    return process
 
 
 def dispatch_forever(settings: Settings, parent: int) -> None:

@@ -37,6 +37,7 @@ from redis.exceptions import RedisError, ResponseError
 from alertgate.keys import INTENTS_GROUP, intents_keys
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.work_queue import action_job, dispatch_job, enqueue_all, timer_job
+from alertgate.workers.delivery import RETRIED_ELSEWHERE
 from alertgate.workers.plan import Timer
 from alertgate.workers.timers import TimerSets, parse
 
@@ -127,8 +128,15 @@ class IntentStreams:
         claimed by this one, with how often each was delivered (this time included)."""
         taken: list[Intent] = []
         idle_ms = int(idle * 1000)
-        for stream in self._streams:
-            pending = await self.redis.xpending_range(stream, INTENTS_GROUP, "-", "+", count, idle=idle_ms)
+        if self.cluster:
+            pendings = [await self.redis.xpending_range(stream, INTENTS_GROUP, "-", "+", count, idle=idle_ms)
+                        for stream in self._streams]
+        else:   # (one round trip for the 32 streams)
+            pipe = self.redis.pipeline(transaction=False)
+            for stream in self._streams:
+                pipe.xpending_range(stream, INTENTS_GROUP, "-", "+", count, idle=idle_ms)
+            pendings = await pipe.execute()
+        for stream, pending in zip(self._streams, pendings):
             if not pending:
                 continue
             times = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
@@ -231,6 +239,7 @@ class IntentConsumer:
 
     async def _dispatch_one(self, intent: Intent) -> bool:
         redis = self.streams.redis
+        RETRIED_ELSEWHERE.set(True)   # (a notice that fails here is not the last attempt: RQ retries it)
         try:
             if intent.work == TIMER:
                 parsed = parse(intent.timer)

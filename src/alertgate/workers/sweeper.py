@@ -5,13 +5,11 @@ restarted empty, ended the chain for good. Now every ``alertgate worker`` starts
 Every ``sweep_interval`` one of them (the holder of a short lock in the state Redis) sweeps; a
 sweep that fails is logged and the next interval sweeps again, whatever the queue Redis does.
 
-A process, not a thread: RQ forks a work horse per job, and a fork while a thread of the worker
-held a module's import lock left that horse waiting for it forever (seen in the fault test).
+A process, not a thread, started by the worker (``workers/worker.Companions``, which says why).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import socket
 import time
@@ -23,13 +21,6 @@ from alertgate.keys import SWEEP_LOCK
 from alertgate.settings import Settings
 
 log = structlog.get_logger("alertgate.sweeper")
-
-
-def start_sweeper(settings: Settings) -> multiprocessing.Process:
-    process = multiprocessing.get_context("spawn").Process(
-        target=sweep_forever, args=(settings, os.getpid()), name="alertgate-sweeper", daemon=True)
-    process.start()
-    return process
 
 
 def sweep_forever(settings: Settings, parent: int) -> None:

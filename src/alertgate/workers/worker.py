@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 
+import multiprocessing
 import os
 import time
+from collections.abc import Callable
 
 import structlog
 from redis import Redis
@@ -31,21 +33,33 @@ log = structlog.get_logger("alertgate.worker")
 
 class Companions:
     """The processes ``alertgate worker`` runs beside RQ's work loop: the sweeper and the intents
-    dispatcher. One that died (killed, out of memory) is started again."""
+    dispatcher. One that died (killed, out of memory) is started again.
+
+    Processes, not threads: RQ forks a work horse per job, and a fork while a thread of the worker
+    held a module's import lock left that horse waiting for it forever (seen in the fault test).
+    Each is spawned (a fresh interpreter) with the settings and the worker's pid, and returns once
+    the worker is gone."""
 
     def __init__(self, settings: Settings) -> None:
-        from alertgate.workers.dispatcher import start_dispatcher
-        from alertgate.workers.sweeper import start_sweeper
+        from alertgate.workers.dispatcher import dispatch_forever
+        from alertgate.workers.sweeper import sweep_forever
 
-        self._starts = {"sweeper": start_sweeper, "dispatcher": start_dispatcher}
+        self._targets: dict[str, Callable[[Settings, int], None]] = {"sweeper": sweep_forever,
+                                                                     "dispatcher": dispatch_forever}
         self._settings = settings
-        self._processes = {name: start(settings) for name, start in self._starts.items()}
+        self._processes = {name: self._start(name) for name in self._targets}
+
+    def _start(self, name: str) -> multiprocessing.Process:
+        process = multiprocessing.get_context("spawn").Process(
+            target=self._targets[name], args=(self._settings, os.getpid()), name=f"alertgate-{name}", daemon=True)
+        process.start()
+        return process
 
     def keep_alive(self) -> None:
         for name, process in self._processes.items():
             if not process.is_alive():
                 log.error("companion_restarted", process=name, exitcode=process.exitcode)
-                self._processes[name] = self._starts[name](self._settings)
+                self._processes[name] = self._start(name)
 
     def stop(self) -> None:
         for process in self._processes.values():
