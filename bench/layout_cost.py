@@ -20,10 +20,7 @@ the part of a new master's cost (``make bench-script``, "new master") the packed
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,12 +28,12 @@ import msgspec
 import redis.asyncio as aredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from script_cost import CI_LABELS, ROOT, Callgrind  # noqa: E402
+from script_cost import CI_LABELS, ROOT, Callgrind, under_callgrind  # noqa: E402
 from alertgate.dedup.store import DedupStore  # noqa: E402
 from alertgate.intake.pipeline import classify  # noqa: E402
 from alertgate.intake.sources.alertmanager import parse  # noqa: E402
 from alertgate.intake.sources.common import SourceContext  # noqa: E402
-from alertgate.keys import ticket_key, use_layout  # noqa: E402
+from alertgate.keys import ticket_key  # noqa: E402
 from alertgate.rules.service import RulesService  # noqa: E402
 from run import alert  # noqa: E402
 
@@ -91,17 +88,9 @@ async def measure(redis_url: str, meter: Callgrind) -> list[tuple[str, int, int,
 
 
 def main() -> int:
-    use_layout(2)
-    if shutil.which("valgrind") is None:
-        print("layout_cost: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+    rows = under_callgrind("layout-cost", measure)
+    if rows is None:
         return 2
-    work = Path(tempfile.mkdtemp(prefix="alertgate-layout-cost-"))
-    meter = Callgrind(work)
-    try:
-        rows = asyncio.run(measure(meter.server.url, meter))
-    finally:
-        meter.close()
-        shutil.rmtree(work, ignore_errors=True)
     print(f"{'layout':>8}  {'arguments':>9}  {'Redis instructions per master':>29}  {'bytes per hash':>14}")
     for name, arguments, per_master, memory in rows:
         print(f"{name:>8}  {arguments:>9}  {per_master:>29,}  {memory:>14,}")

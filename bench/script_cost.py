@@ -107,18 +107,26 @@ async def measure(redis_url: str, meter: Callgrind) -> list[tuple[str, int, int]
     return rows
 
 
-def main() -> int:
-    use_layout(2)  # (its own new Redis: the current key layout)
+def under_callgrind(name: str, measure) -> list | None:
+    """``measure(redis_url, meter)`` against its own redis-server under callgrind (the current key
+    layout); None when valgrind is missing (said on stderr)."""
+    use_layout(2)
     if shutil.which("valgrind") is None:
-        print("script_cost: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
-        return 2
-    work = Path(tempfile.mkdtemp(prefix="alertgate-script-cost-"))
+        print(f"{name}: valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
+        return None
+    work = Path(tempfile.mkdtemp(prefix=f"alertgate-{name}-"))
     meter = Callgrind(work)
     try:
-        rows = asyncio.run(measure(meter.server.url, meter))
+        return asyncio.run(measure(meter.server.url, meter))
     finally:
         meter.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    rows = under_callgrind("script-cost", measure)
+    if rows is None:
+        return 2
     print(f"{'alerts':>10}  {'per script call':>15}  {'Redis instructions per alert':>28}")
     for phase, per_call, per_alert in rows:
         print(f"{phase:>10}  {per_call:>15}  {per_alert:>28,}")
