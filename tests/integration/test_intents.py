@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 import redis
@@ -46,15 +47,17 @@ def fire(client, host: str, status: str = "firing", starts: str = "2026-11-22T03
 
 
 def run_consumer(settings, name: str, dispatch=jobs.dispatch_on, timeout: float = 60.0, claim_idle: float = 0.0,
-                 read_only: bool = False) -> int:
-    """One consumer's step (or only its read, when it dies right after); returns what it did."""
+                 read_only: bool = False, fire=jobs.fire_on) -> int:
+    """One consumer's step (or only its read, due timers moved first, when it dies right after);
+    returns what it did."""
     async def body() -> int:
         state = connect_state(settings, fail_fast=False)
         try:
             consumer = IntentConsumer(set_context(settings), state, redis.Redis.from_url(settings.queue_url), dispatch,
-                                      jobs.fire_on, consumer=name, timeout=timeout)
+                                      fire, consumer=name, timeout=timeout)
             await consumer.streams.ensure_groups()
             if read_only:
+                await consumer.timers.release_due(time.time())
                 return len(await consumer.streams.read())
             return await consumer.step(claim_idle=claim_idle)
         finally:

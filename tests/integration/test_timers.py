@@ -17,15 +17,14 @@ import yaml
 from redis.asyncio import Redis as AsyncRedis
 
 from alertgate.keys import intents_keys, ticket_key, timers_keys
-from alertgate.runtime.connections import connect_state
 from alertgate.workers import jobs
 from alertgate.workers.context import set_context
-from alertgate.workers.intents import IntentConsumer, IntentStreams
+from alertgate.workers.intents import IntentStreams
 from alertgate.workers.plan import Timer
 from alertgate.workers.timers import TimerSets
 from alertgate.workers.worker import work_burst
 from tests.integration.helpers import client_for
-from tests.integration.test_intents import Killed, fire, settings_for
+from tests.integration.test_intents import Killed, fire, run_consumer, settings_for
 from tests.integration.test_workers import config, mailbox, sink  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
@@ -54,19 +53,7 @@ def timer_intents(redis_url: str) -> list[str]:
 
 def consume(settings, name: str, fire=None, read_only: bool = False, claim_idle: float = 0.0) -> int:
     """One consumer's step: due timers moved, intents read (and, unless ``read_only``, worked)."""
-    async def body() -> int:
-        state = connect_state(settings, fail_fast=False)
-        try:
-            consumer = IntentConsumer(set_context(settings), state, redis.Redis.from_url(settings.queue_url),
-                                      jobs.dispatch_on, fire or jobs.fire_on, consumer=name)
-            await consumer.streams.ensure_groups()
-            if read_only:
-                await consumer.timers.release_due(time.time())
-                return len(await consumer.streams.read())
-            return await consumer.step(claim_idle=claim_idle)
-        finally:
-            await state.aclose()
-    return asyncio.run(body())
+    return run_consumer(settings, name, read_only=read_only, claim_idle=claim_idle, fire=fire or jobs.fire_on)
 
 
 def escalations(redis_url: str, ticket_id: str) -> int:

@@ -62,7 +62,7 @@ class TimerSets:
     def __init__(self, redis: Any) -> None:
         self.redis = redis
         self.cluster = isinstance(redis, RedisCluster)
-        self._release = redis.register_script(RELEASE_SCRIPT)
+        self._release: Any = None   # (registered on first use: planning, once per dispatch, needs no script)
 
     async def plan(self, ticket_id: str, timers: list[Timer]) -> None:
         if timers:
@@ -73,6 +73,8 @@ class TimerSets:
         """Due timers of every shard moved into their intents streams; how many. One call on a
         single Redis, one per shard on a Cluster (each shard's pair is in its own slot)."""
         pairs = [[timers_key(shard), intents_key(shard)] for shard in BASE32]
+        if self._release is None:
+            self._release = self.redis.register_script(RELEASE_SCRIPT)
         if not self.cluster:
             return int(await self._release(keys=[k for pair in pairs for k in pair], args=[repr(now), count]))
         moved = 0
