@@ -34,6 +34,7 @@ from alertgate.intake.pipeline import classify  # noqa: E402
 from alertgate.intake.sources.alertmanager import parse  # noqa: E402
 from alertgate.intake.sources.common import SourceContext  # noqa: E402
 from alertgate.keys import ticket_key  # noqa: E402
+from alertgate.tickets.codec import PACKED, unpacked  # noqa: E402
 from alertgate.rules.service import RulesService  # noqa: E402
 from run import alert  # noqa: E402
 
@@ -54,10 +55,11 @@ async def a_master(client: aredis.Redis) -> dict[bytes, bytes]:
     body = msgspec.json.encode({"version": "4", "alerts": [alert(0, 0, 0)]})
     parsed, policies, _ = classify(parse(body, SourceContext(now, CI_LABELS)), rules, now)
     [result] = await store.ingest(parsed, policies, now)
-    return await client.hgetall(ticket_key(result.ticket_id))
+    return dict(unpacked(await client.hgetall(ticket_key(result.ticket_id))))   # (every field its own)
 
 
 def layouts(master: dict[bytes, bytes]) -> dict[str, list[bytes]]:
+    master = {k: v for k, v in master.items() if k != PACKED.encode()}
     fields = [part for pair in master.items() for part in pair]
     kept = {k: v for k, v in master.items() if k.decode() in KEPT}
     rest = {k.decode(): v.decode() for k, v in master.items() if k.decode() not in KEPT}

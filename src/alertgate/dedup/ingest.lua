@@ -19,7 +19,8 @@
 --    1 kind (firing|resolved|update|maintenance)  2 delivery  3 now (epoch)  4 now (ISO)
 --    5 window (s)  6 lookback (s)  7 auto_resolve (1|0)  8 tag  9 observed_at (epoch)
 --   10 retention (s)  11 timeline entry for an update (JSON)  12 occurrence id
---   13 alert source  14 ticket prefix  15.. the new master's fields as field, value pairs
+--   13 alert source  14 ticket prefix  15.. the new master's fields as field, value pairs (its
+--   content packed in one, 'packed': tickets/codec.py)
 -- Kind maintenance is a firing alert a maintenance window holds (SPEC §10): 11 is the window's
 -- id, 14 the shard's held-occurrences key (keys.held_key), 15 the alert (msgpack), which the
 -- caller leaves off for keys it has seen held by that window (the key's copy is then used, or
@@ -221,12 +222,21 @@ local function decide()
   redis.call('HSET', key, unpack(fields))
   if outcome == 'recurrence' then
     -- A recurrence copies the closed ticket's content and links to it.
+    -- (its own field, or its packed value's: tickets/codec.py; copied as fields of their own,
+    -- which win over the new master's packed ones)
     local copied = {'title', 'description', 'category', 'area', 'subarea', 'nature', 'affected_service', 'route_group'}
-    local values = redis.call('HMGET', tkey(closed), unpack(copied))
+    local values = redis.call('HMGET', tkey(closed), 'packed', unpack(copied))
+    local ok, packed = pcall(cmsgpack.unpack, values[1] or '')
+    if not ok or type(packed) ~= 'table' then packed = {} end
+    local copy = {'recurrence_of', closed}
     for i, field in ipairs(copied) do
-      if values[i] and values[i] ~= '' then redis.call('HSET', key, field, values[i]) end
+      local value = values[i + 1] or packed[field]
+      if type(value) == 'string' and value ~= '' then
+        copy[#copy + 1] = field
+        copy[#copy + 1] = value
+      end
     end
-    redis.call('HSET', key, 'recurrence_of', closed)
+    redis.call('HSET', key, unpack(copy))
   end
   redis.call('HSET', state_key, 'master', id)
   redis.call('ZADD', index_key, A[3], id)

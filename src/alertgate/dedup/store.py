@@ -21,7 +21,7 @@ from alertgate.keys import dedup_tag, occurrence_key, script_keys
 from alertgate.maintenance.held import pack as pack_held
 from alertgate.rules.policy import Policy
 from alertgate.tickets.alert import Alert, AlertStatus
-from alertgate.tickets.codec import to_field
+from alertgate.tickets.codec import pack, to_field
 from alertgate.tickets.lifecycle import initial_sla
 from alertgate.tickets.model import TimelineEntry
 
@@ -45,8 +45,9 @@ class IngestResult(msgspec.Struct):
 
 def master_fields(alert: Alert, policy: Policy, now: datetime, ticket_source: str = "monitoring",
                   caused_by: str | None = None) -> list[str | bytes]:
-    """The new master's hash fields, as field, value pairs for the script; with ``caused_by`` (a
-    parent CI's master) it is a correlated ticket instead."""
+    """The new master's hash fields, as field, value pairs for the script, its content packed in
+    one value (``codec.pack``); with ``caused_by`` (a parent CI's master) it is a correlated
+    ticket instead."""
     fields = {
         "kind": "correlated" if caused_by else "master", "caused_by": caused_by, "status": "open", "source": ticket_source,
         "ci": alert.ci, "ci_raw": alert.ci_raw, "symptom": alert.symptom, "title": alert.title, "description": alert.description,
@@ -58,13 +59,10 @@ def master_fields(alert: Alert, policy: Policy, now: datetime, ticket_source: st
         "location": alert.labels.get("location"), "stale_after": policy.stale_after,
         "storm_masters": policy.storm_masters, "storm_window": policy.storm_window,
     }
-    pairs: list[str | bytes] = []
-    for name, value in fields.items():
-        if value is not None:
-            pairs += [name, str(value)]
-    pairs += ["sla", _encode(initial_sla(policy.sla_minutes, now, policy.sla_calendar)), "labels", _encode(alert.labels),
-              "links", _encode(alert.links), "channels", _encode(policy.channels)]
-    return pairs
+    present: dict[str, str | bytes] = {name: str(value) for name, value in fields.items() if value is not None}
+    present |= {"sla": _encode(initial_sla(policy.sla_minutes, now, policy.sla_calendar)), "labels": _encode(alert.labels),
+                "links": _encode(alert.links), "channels": _encode(policy.channels)}
+    return pack(present)
 
 
 class DedupStore:

@@ -1,6 +1,12 @@
 """Ticket ↔ Redis hash. Scalars are plain strings (so the Lua scripts can read and change them),
 times are epoch seconds, ``''`` means absent, lists and maps are JSON; the timeline and the
-duplicate ids live in lists beside the hash."""
+duplicate ids live in lists beside the hash.
+
+A master the ingest script creates keeps its content (``PACKED_FIELDS``: what no script and no
+list reads by name) in one msgpack map, the hash's ``packed`` field (issue #27: each argument of
+the script's write costs Redis about 1,700 instructions). Written once, never rewritten: a later
+change of such a field is written as a field of its own, which wins over the packed value. A
+hash without ``packed`` (a ticket stored before, a user's report) reads as it always did."""
 
 from __future__ import annotations
 
@@ -21,11 +27,22 @@ TIME_FIELDS = frozenset({
 JSON_FIELDS = frozenset({"sla", "labels", "links", "channels", "suggested_masters"})
 BOOL_FIELDS = frozenset({"ci_operational"})
 SKIP_FIELDS = frozenset({"timeline"})
+PACKED = "packed"
+# A new master's fields the ingest script packs: none of them is read by name by a Lua script, the
+# ticket list's filters or the sweeps (the work queue and a duplicate's view of its master read
+# them with ``packed``: ``names_to_read``, ``picked``).
+PACKED_FIELDS = frozenset({
+    "ci_raw", "symptom", "title", "description", "severity", "category", "area", "subarea", "nature",
+    "affected_service", "impact", "urgency", "route_group", "escalation_policy", "location", "storm_masters",
+    "storm_window", "sla", "labels", "links", "channels",
+})
 # A stored time outside these is shown as absent (the gateway takes none outside 1970–2200).
 READABLE_FROM = datetime(1, 1, 2, tzinfo=timezone.utc)
 READABLE_UNTIL = datetime(9999, 1, 1, tzinfo=timezone.utc)
 _encode = msgspec.json.Encoder().encode
 _timeline_decoder = msgspec.json.Decoder(TimelineEntry)
+_pack = msgspec.msgpack.Encoder().encode
+_packed_decoder = msgspec.msgpack.Decoder(dict[str, str])
 
 
 def to_field(name: str, value: Any) -> str | bytes:
@@ -47,13 +64,59 @@ def to_hash(ticket: Ticket, only: set[str] | None = None) -> dict[str, str | byt
     return {name: to_field(name, getattr(ticket, name)) for name in names}
 
 
+def pack(fields: Mapping[str, str | bytes]) -> list[str | bytes]:
+    """A new master's fields as the ingest script takes them (field, value pairs): those of
+    ``PACKED_FIELDS`` as one ``packed`` value, the others each a field of their own."""
+    apart: list[str | bytes] = []
+    packed: dict[str, str] = {}
+    for name, value in fields.items():
+        if name in PACKED_FIELDS:
+            packed[name] = value.decode() if isinstance(value, bytes) else value
+        else:
+            apart += [name, value]
+    return apart + [PACKED, _pack(packed)] if packed else apart
+
+
+def unpacked(raw: Mapping[bytes, bytes], unreadable: list[str] | None = None) -> Mapping[bytes, bytes]:
+    """The hash with its ``packed`` value spread into fields; a field of its own wins (it was
+    written later). A value that cannot be read is left out (named in ``unreadable``)."""
+    value = raw.get(PACKED.encode())
+    if value is None:
+        return raw
+    try:
+        packed = _packed_decoder.decode(value)
+    except (msgspec.MsgspecError, RecursionError):
+        if unreadable is not None:
+            unreadable.append(PACKED)
+        packed = {}
+    spread = {name.encode(): v.encode() for name, v in packed.items()}
+    spread.update(raw)
+    return spread
+
+
+def names_to_read(names: tuple[str, ...]) -> tuple[str, ...]:
+    """What to ``HMGET`` for ``names``: with ``packed`` if any of them may be in it."""
+    return (*names, PACKED) if any(name in PACKED_FIELDS for name in names) else names
+
+
+def picked(names: tuple[str, ...], values: list[bytes | None]) -> dict[str, bytes | None]:
+    """``names`` → value, from an ``HMGET`` of ``names_to_read(names)``."""
+    found = dict(zip(names, values))
+    if len(values) > len(names) and values[-1] is not None:
+        spread = unpacked({PACKED.encode(): values[-1]})
+        for name in names:
+            if found[name] is None:
+                found[name] = spread.get(name.encode())
+    return found
+
+
 def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id: str | None = None) -> Ticket:
     """A ticket from its hash. A duplicate is stored without ``id``, ``kind``, ``master_id``,
     ``origin`` and, until it changes, ``updated_at`` (``ingest.lua``); they are derived here (what
     it shows of its master is added by ``TicketStore.get``)."""
     data: dict[str, Any] = {}
     unreadable: list[str] = []
-    for key, value in raw.items():
+    for key, value in unpacked(raw, unreadable).items():
         name, text = key.decode(errors="replace"), value.decode(errors="replace")
         if text == "" or name not in Ticket.__struct_fields__:
             continue

@@ -17,7 +17,7 @@ from alertgate.keys import (
 )
 from alertgate.tickets import index
 from alertgate.tickets import lifecycle
-from alertgate.tickets.codec import from_hash, to_hash
+from alertgate.tickets.codec import from_hash, names_to_read, picked, to_hash
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
 from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus, TimelineEntry
 
@@ -108,10 +108,10 @@ class TicketStore:
         if ticket.kind is TicketKind.DUPLICATE and ticket.master_id and ticket.origin != "user_report":
             # (a user's report linked to its master keeps the user's own words)
             # (only the fields shown, and the times a Ticket needs: not the whole hash and timeline)
-            values = await self._redis.hmget(_key_of(ticket.master_id), *MASTER_READ)
+            values = await self._redis.hmget(_key_of(ticket.master_id), *names_to_read(MASTER_READ))
             if all(value is None for value in values):
                 raise TicketNotFound(ticket.master_id)
-            raw = {name.encode(): value for name, value in zip(MASTER_READ, values) if value is not None}
+            raw = {name.encode(): value for name, value in picked(MASTER_READ, values).items() if value is not None}
             master = from_hash(raw, ticket_id=ticket.master_id)
             ticket = msgspec.structs.replace(ticket, **{name: getattr(master, name) for name in CONTENT_FIELDS})
         return ticket
@@ -371,9 +371,9 @@ class TicketStore:
         async for ids in index.all_ids(self._redis, keys=masters_keys()):
             pipe = self._redis.pipeline(transaction=False)
             for ticket_id in ids:
-                pipe.hmget(ticket_key(ticket_id), *fields)
+                pipe.hmget(ticket_key(ticket_id), *names_to_read(fields))
             for ticket_id, values in zip(ids, await pipe.execute()):
-                yield ticket_id, dict(zip(fields, values))
+                yield ticket_id, picked(fields, values)
 
     async def unresolved_masters(self, fields: tuple[str, ...]) -> list[Ticket]:
         """The masters not yet resolved (the work queue), each with only ``fields`` of its hash

@@ -19,6 +19,7 @@ from redis.exceptions import WatchError
 
 from alertgate.keys import correlated_keys, masters_key, tag_of, ticket_key
 from alertgate.runtime.connections import connect_queue_redis, connect_state
+from alertgate.tickets.codec import names_to_read, picked
 from alertgate.tickets.lifecycle import initial_sla
 from alertgate.tickets.model import SlaEntry, TimelineEntry
 from alertgate.work_queue import dispatch_job, enqueue_all
@@ -29,6 +30,7 @@ from alertgate.workers.recovery import UNRESOLVED
 log = structlog.get_logger("alertgate.correlation")
 _sla = msgspec.json.Decoder(list[SlaEntry])
 _encode = msgspec.json.Encoder().encode
+PROMOTE_READ = ("kind", "status", "outage_end", "sla", "caused_by", "priority", "route_group")
 
 
 class CorrelationSweep:
@@ -87,8 +89,8 @@ async def _promote(redis, child: str, now: datetime, tables: Tables) -> bool:
         async with redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(key)
-                kind, status, outage_end, sla, caused_by, priority, group = await pipe.hmget(
-                    key, "kind", "status", "outage_end", "sla", "caused_by", "priority", "route_group")
+                kind, status, outage_end, sla, caused_by, priority, group = picked(
+                    PROMOTE_READ, await pipe.hmget(key, *names_to_read(PROMOTE_READ))).values()
                 if kind != b"correlated" or status not in UNRESOLVED or outage_end:
                     return False
                 try:
