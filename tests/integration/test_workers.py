@@ -293,21 +293,27 @@ def test_a_resolved_ticket_is_reminded_to_the_service_desk_until_closed(redis_ur
     with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
         tid = client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
                           json=am_body(am_alert("DiskFull", "db7", severity="critical"))).json()["results"][0]["ticket_id"]
+        resolved = time.monotonic()
         client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
                     json=am_body(am_alert("DiskFull", "db7", severity="critical", status="resolved")))
         assert ticket(client, tid)["status"] == "resolved"
         burst(redis_url, config)  # (sets the worker's context for the sweep below)
-        assert "closure reminders" not in jobs.sweep(interval=3600.0)
+        early = jobs.sweep(interval=3600.0)
+        if time.monotonic() - resolved < 1.8:   # (not checkable when the burst alone outlasted the 2 s: a loaded machine)
+            assert "closure reminders" not in early
         time.sleep(2.2)
         assert jobs.sweep(interval=3600.0).endswith("; 1 closure reminders")
         assert jobs.sweep(interval=3600.0).endswith("; 1 closure reminders")  # queued twice …
+        reminded = time.monotonic()
         burst(redis_url, config)
         reminders = [m for m in mailbox.to("desk@example.com") if "Waiting for closure" in m["Subject"]]
         assert len(reminders) == 1  # … reminded once
         shown = ticket(client, tid)
         assert shown["status"] == "resolved" and shown["closure_reminders"] == 1
         assert [e["action"] for e in shown["timeline"]].count("closure_reminder") == 1
-        assert "closure reminders" not in jobs.sweep(interval=3600.0)
+        again = jobs.sweep(interval=3600.0)
+        if time.monotonic() - reminded < 1.8:
+            assert "closure reminders" not in again
         kpi = client.get("/api/v1/kpi", headers=VIEW).json()
         assert kpi["overall"]["awaiting_closure"]["count"] == 1
         time.sleep(2.0)
