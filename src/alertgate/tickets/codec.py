@@ -116,7 +116,7 @@ def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id:
     it shows of its master is added by ``TicketStore.get``)."""
     data: dict[str, Any] = {}
     unreadable: list[str] = []
-    for key, value in unpacked(raw, unreadable).items():
+    for key, value in raw.items():
         name, text = key.decode(errors="replace"), value.decode(errors="replace")
         if text == "" or name not in Ticket.__struct_fields__:
             continue
@@ -124,6 +124,20 @@ def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id:
             data[name] = _from_field(name, text, value)
         except (ValueError, OverflowError, OSError, msgspec.DecodeError, RecursionError):
             unreadable.append(name)
+    packed = raw.get(PACKED.encode())
+    if packed is not None:   # (a field of its own wins: it was written later; no merged copy of the hash)
+        try:
+            content = _packed_decoder.decode(packed)
+        except (msgspec.MsgspecError, RecursionError):
+            unreadable.append(PACKED)
+            content = {}
+        for name, text in content.items():
+            if text == "" or name not in Ticket.__struct_fields__ or name.encode() in raw:
+                continue
+            try:
+                data[name] = _from_field(name, text, text)
+            except (ValueError, OverflowError, OSError, msgspec.DecodeError, RecursionError):
+                unreadable.append(name)
     if ticket_id is not None:
         data.setdefault("id", ticket_id)
         master_id = master_of_duplicate(ticket_id)
@@ -146,7 +160,7 @@ def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id:
     return msgspec.structs.replace(ticket, sla=_resolution_met(ticket), timeline=entries)
 
 
-def _from_field(name: str, text: str, value: bytes) -> Any:
+def _from_field(name: str, text: str, value: bytes | str) -> Any:
     if name in TIME_FIELDS:
         moment = datetime.fromtimestamp(float(text), tz=timezone.utc)
         if not READABLE_FROM <= moment < READABLE_UNTIL:  # arithmetic on it could overflow
