@@ -77,17 +77,15 @@ def pack(fields: Mapping[str, str | bytes]) -> list[str | bytes]:
     return apart + [PACKED, _pack(packed)] if packed else apart
 
 
-def unpacked(raw: Mapping[bytes, bytes], unreadable: list[str] | None = None) -> Mapping[bytes, bytes]:
+def unpacked(raw: Mapping[bytes, bytes]) -> Mapping[bytes, bytes]:
     """The hash with its ``packed`` value spread into fields; a field of its own wins (it was
-    written later). A value that cannot be read is left out (named in ``unreadable``)."""
+    written later). A value that cannot be read adds nothing (``from_hash`` names it)."""
     value = raw.get(PACKED.encode())
     if value is None:
         return raw
     try:
         packed = _packed_decoder.decode(value)
     except (msgspec.MsgspecError, RecursionError):
-        if unreadable is not None:
-            unreadable.append(PACKED)
         packed = {}
     spread = {name.encode(): v.encode() for name, v in packed.items()}
     spread.update(raw)
