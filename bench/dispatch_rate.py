@@ -45,7 +45,7 @@ CLASSES = {"worker": "Worker", "simple": "SimpleWorker", "spawn": "SpawnWorker",
 def settings_env(redis_url: str, work: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTGATE_")}
     env.update(ALERTGATE_REDIS_URL=redis_url, ALERTGATE_CONFIG_DIR=str(ROOT / "config"),
-               ALERTGATE_LOG_LEVEL="warning", ALERTGATE_DATA_DIR=str(work / "var"))
+               ALERTGATE_LOG_LEVEL="info", ALERTGATE_DATA_DIR=str(work / "var"))
     return env
 
 
@@ -104,11 +104,13 @@ def child(kind: str) -> int:
     from rq import worker as rq_worker
     from rq.serializers import JSONSerializer
 
+    from alertgate.observability.logging import configure_logging
     from alertgate.settings import load_settings
     from alertgate.work_queue import QUEUES, queue
     from alertgate.workers.context import set_context
 
     settings = load_settings(dict(os.environ))
+    configure_logging(settings.log_level)   # (as ``alertgate worker`` does: JSON lines, to the worker's log)
     set_context(settings)
     import alertgate.workers.jobs  # noqa: F401  (before any fork, as create_worker does)
     connection = sync_redis.Redis.from_url(os.environ["ALERTGATE_REDIS_URL"])

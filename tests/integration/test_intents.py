@@ -47,14 +47,14 @@ def fire(client, host: str, status: str = "firing", starts: str = "2026-11-22T03
 
 
 def run_consumer(settings, name: str, dispatch=jobs.dispatch_on, timeout: float = 60.0, claim_idle: float = 0.0,
-                 read_only: bool = False, fire=jobs.fire_on) -> int:
+                 read_only: bool = False, fire=jobs.fire_on, dispatch_many=None) -> int:
     """One consumer's step (or only its read, due timers moved first, when it dies right after);
-    returns what it did."""
+    returns what it did. With ``dispatch_many``, dispatches are done in a batch first."""
     async def body() -> int:
         state = connect_state(settings, fail_fast=False)
         try:
             consumer = IntentConsumer(set_context(settings), state, redis.Redis.from_url(settings.queue_url), dispatch,
-                                      fire, consumer=name, timeout=timeout)
+                                      fire, consumer=name, timeout=timeout, dispatch_many=dispatch_many)
             await consumer.streams.ensure_groups()
             if read_only:
                 await consumer.timers.release_due(time.time())
@@ -188,10 +188,13 @@ def test_the_sweep_counts_an_intent_not_worked_yet_as_pending(redis_url, config)
     assert jobs.sweep(interval=0.0) == "nothing owed"
 
 
+@pytest.mark.parametrize("batched", [False, True])
 def test_a_notice_that_fails_in_the_consumer_counts_as_a_retry_and_rq_sends_it(redis_url, config, mailbox,  # noqa: F811
-                                                                                monkeypatch):
-    """The consumer hands a dispatch whose notice failed to RQ: that failure is not the notice's
-    last attempt (``alertgate_notifications_total{outcome="retry"}``, not ``failed``), and RQ sends it."""
+                                                                                monkeypatch, batched):
+    """The consumer hands a dispatch whose notice failed to RQ (one by one, or in a batch): that
+    failure is not the notice's last attempt (``alertgate_notifications_total{outcome="retry"}``,
+    not ``failed``), and RQ sends it."""
+    from alertgate.workers.dispatch import dispatch_many
     from alertgate.workers.channels import CHANNELS, ChannelError
 
     settings = settings_for(redis_url, config)
@@ -205,9 +208,91 @@ def test_a_notice_that_fails_in_the_consumer_counts_as_a_retry_and_rq_sends_it(r
         raise ChannelError("connection refused", retryable=True)
     with monkeypatch.context() as patched:
         patched.setitem(CHANNELS, "email", smtp_down)
-        assert run_consumer(settings, "first") == 1
+        assert run_consumer(settings, "first", dispatch_many=dispatch_many if batched else None) == 1
     assert (counted("retry"), counted("failed")) == (1, 0)
     queued = redis.Redis.from_url(redis_url).lrange("rq:queue:alertgate-dispatch", 0, -1)
     assert [q.decode() for q in queued] == [f"dispatch-{tid}-new"]
     work_burst(settings, redis.Redis.from_url(redis_url))
     assert len([m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {tid}")]) == 1
+
+
+@pytest.mark.parametrize("step", ["after_read", "after_assign", "after_notices", "before_ack"])
+def test_a_batch_killed_at_each_step_leaves_every_master_dispatched_once(redis_url, config, mailbox, step,  # noqa: F811
+                                                                         monkeypatch):
+    """The batch path (``dispatch_many``: one read, one write of the assigns, the notices, one
+    write of timers and marks for all): killed after its read, after writing the assigns, after
+    the notices (before the marks), before the acknowledgement. The next consumer (batch path
+    too) takes the intents over: each of three masters assigned once, its group told once, its
+    timers planned, the streams emptied."""
+    from alertgate.tickets.batch import ActionWriter
+    from alertgate.workers import dispatch
+    from alertgate.workers.intents import IntentStreams
+
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        tids = [fire(client, f"core-sw-b{n}")["ticket_id"] for n in range(3)]
+    real = {"act_many": ActionWriter.act_many, "finish": dispatch._finish}
+
+    async def read_many(*args):
+        raise Killed
+
+    async def act_many(self, acts):
+        await real["act_many"](self, acts)
+        raise Killed
+
+    async def finish(redis_client, tickets):
+        raise Killed
+
+    async def done(self, intents):
+        raise Killed
+    target = {"after_read": (dispatch, "read_many", read_many), "after_assign": (ActionWriter, "act_many", act_many),
+              "after_notices": (dispatch, "_finish", finish), "before_ack": (IntentStreams, "done", done)}[step]
+    with monkeypatch.context() as patched:
+        patched.setattr(*target)
+        with pytest.raises(Killed):
+            run_consumer(settings, "first", dispatch_many=dispatch.dispatch_many)
+    assert sorted(t for t, _ in intents(redis_url)) == sorted(tids)    # not acknowledged
+    assert run_consumer(settings, "second", dispatch_many=dispatch.dispatch_many) == 3
+    assert intents(redis_url) == []
+    state = redis.Redis.from_url(redis_url)
+    for tid in tids:
+        assert assigns(redis_url, tid) == 1
+        incident = [m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {tid}")]
+        assert len(incident) == 1, (tid, step)
+        assert state.hget(ticket_key(tid), "dispatched_for") == b"0"
+        assert state.hget(ticket_key(tid), "next_timer_at") is not None
+    set_context(settings)
+    assert jobs.sweep(interval=0.0) == "nothing owed"
+
+
+def test_a_ticket_changed_after_the_batch_read_is_dispatched_one_by_one(redis_url, config, mailbox, sink,  # noqa: F811
+                                                                        monkeypatch):
+    """An operator assigns the master between the batch's read and its write: the batch's
+    compare-and-set does not write over it; the ticket is dispatched the one-by-one way (its
+    assignment kept, no second assign), its group told once; the other master in the batch is
+    dispatched by the batch."""
+    from alertgate.tickets.batch import ActionWriter
+    from alertgate.workers import dispatch
+    from tests.conftest import DESK_SECRET
+
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        taken, other = fire(client, "core-sw-c1")["ticket_id"], fire(client, "core-sw-c2")["ticket_id"]
+        real = ActionWriter.act_many
+
+        async def act_many(self, acts):
+            answer = client.post(f"/api/v1/tickets/{taken}/actions/assign", json={"group": "db"},
+                                 headers={"Authorization": f"Bearer {DESK_SECRET}"})
+            assert answer.status_code == 200, answer.text
+            return await real(self, acts)
+        with monkeypatch.context() as patched:
+            patched.setattr(ActionWriter, "act_many", act_many)
+            assert run_consumer(settings, "first", dispatch_many=dispatch.dispatch_many) == 2
+    state = redis.Redis.from_url(redis_url)
+    assert assigns(redis_url, taken) == 1 and assigns(redis_url, other) == 1
+    assert state.hget(ticket_key(taken), "assignment_group") == b"db"
+    for tid in (taken, other):
+        assert state.hget(ticket_key(tid), "dispatched_for") == b"0"
+    assert len([m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {other}")]) == 1
+    told = [r[2]["notice"] for r in sink.requests if r[2]["notice"]["kind"] == "incident"]   # ("db": no e-mail)
+    assert [(n["ticket_id"], n["recipient"]) for n in told if n["ticket_id"] == taken] == [(taken, "db")]

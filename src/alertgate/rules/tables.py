@@ -6,6 +6,7 @@ handbook values, used when a configuration folder has no tables file.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -26,13 +27,19 @@ CHANNEL_NAMES = ("log", "email", "webhook", "phone")
 Channel = Literal[CHANNEL_NAMES]  # type: ignore[valid-type]
 
 
+@functools.lru_cache(maxsize=256)
+def seconds_of(after: str) -> float:
+    """A delay of the tables (their few durations, read for every timer planned: parsed once)."""
+    return parse_duration(after).total_seconds()
+
+
 class EscalationStep(msgspec.Struct, forbid_unknown_fields=True):
     after: str
     notify: str
 
     @property
     def after_seconds(self) -> float:
-        return parse_duration(self.after).total_seconds()
+        return seconds_of(self.after)
 
 
 class Notification(msgspec.Struct, forbid_unknown_fields=True):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 
-from typing import Union
+from typing import Any, Union
 from urllib.parse import urlsplit
 
 from redis import Redis as SyncRedis
@@ -16,6 +16,7 @@ from redis.cluster import ClusterNode as SyncClusterNode
 from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 
 from alertgate.settings import Settings
 
@@ -87,3 +88,13 @@ def connect_queue_redis(settings: Settings) -> SyncRedis:
     if not url:
         raise SystemExit("ALERTGATE_QUEUE_REDIS_URL / ALERTGATE_REDIS_URL is not set")
     return SyncRedis.from_url(url)
+
+
+async def script_pipeline(redis: StateRedis, *scripts: AsyncScript) -> Any:
+    """A pipeline (no transaction) to call ``scripts`` in. A single Redis's pipeline loads its
+    scripts where missing; a Cluster's does not, so they are loaded on every primary first (a
+    primary that restarted or took over since has forgotten them)."""
+    if isinstance(redis, RedisCluster):
+        for script in scripts:
+            await redis.script_load(script.script)
+    return redis.pipeline(transaction=False)

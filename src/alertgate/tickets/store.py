@@ -17,7 +17,7 @@ from alertgate.keys import (
 )
 from alertgate.tickets import index
 from alertgate.tickets import lifecycle
-from alertgate.tickets.codec import from_hash, names_to_read, picked, to_hash
+from alertgate.tickets.codec import SKIP_FIELDS, from_hash, names_to_read, picked, to_hash
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
 from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus, TimelineEntry
 
@@ -442,16 +442,23 @@ class TicketStore:
         if after is before:
             return
         key = ticket_key(after.id)
-        old, new = to_hash(before), to_hash(after)
-        changed = {name: value for name, value in new.items() if old.get(name) != value}
-        # Fields a duplicate shows from its master are not copied into it.
-        if after.kind is TicketKind.DUPLICATE:
-            changed = {n: v for n, v in changed.items() if n not in CONTENT_FIELDS}
+        changed, added = changes(before, after)
         if changed:
             pipe.hset(key, mapping=changed)
-        added = after.timeline[len(before.timeline):]
         if added:
-            pipe.rpush(key + ":tl", *(_encode(e) for e in added))
+            pipe.rpush(key + ":tl", *added)
+
+
+def changes(before: Ticket, after: Ticket) -> tuple[dict[str, str | bytes], list[bytes]]:
+    """What an action changed: the fields to write, and the timeline entries to append (encoded)."""
+    # (fields compared as values first: only those that differ are encoded, and compared encoded)
+    differ = {name for name in after.__struct_fields__ if getattr(before, name) != getattr(after, name)} - SKIP_FIELDS
+    old, new = to_hash(before, differ), to_hash(after, differ)
+    changed = {name: value for name, value in new.items() if old.get(name) != value}
+    # Fields a duplicate shows from its master are not copied into it.
+    if after.kind is TicketKind.DUPLICATE:
+        changed = {n: v for n, v in changed.items() if n not in CONTENT_FIELDS}
+    return changed, [_encode(e) for e in after.timeline[len(before.timeline):]]
 
 
 def with_creation_entry(ticket: Ticket) -> Ticket:

@@ -9,7 +9,9 @@ dedup key (header, Message-ID) for the receiver to recognise.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from typing import Any, NamedTuple
 
 import structlog
 from redis.asyncio import Redis
@@ -22,6 +24,7 @@ from alertgate.workers.notices import Notice
 
 log = structlog.get_logger("alertgate.delivery")
 SENT_TTL = 35 * 86400
+LOCAL = frozenset({"log"})   # channels that write here and cannot hang: their sent marks go together
 
 
 class DeliveryFailed(Exception):
@@ -61,6 +64,62 @@ def _last_attempt() -> bool:
 async def deliver(ctx: WorkerContext, redis: Redis, notices: list[Notice], channels: list[str]) -> int:
     """Send every notice on every channel; returns how many went out now."""
     sent, retry = 0, []
+    for send in _sends(ctx, notices, channels):
+        if await redis.exists(send.key):
+            continue
+        if (error := _send(ctx, send)) is not None:
+            retry += [error] if error.retryable else []
+            continue
+        await redis.set(send.key, "1", ex=SENT_TTL)
+        sent += 1
+    if retry:
+        raise DeliveryFailed(f"{len(retry)} notice(s) to retry: {retry[0]}")
+    return sent
+
+
+async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[list[Notice], list[str]]]) -> list[int | DeliveryFailed]:
+    """``deliver`` for many (notices, channels) at once (the dispatcher's batch): the sent marks
+    read in one round trip; those of the log channel written together, and the others each right
+    after its send, as ``deliver`` does (a send that hangs, and the process killed in it, must not
+    take the marks of what went out before it). Per batch, how many went out now, or its failure
+    (what was sent is marked all the same)."""
+    planned = [list(_sends(ctx, notices, channels)) for notices, channels in batches]
+    pipe = redis.pipeline(transaction=False)
+    for send in (send for sends in planned for send in sends):
+        pipe.exists(send.key)
+    already = iter(await pipe.execute())
+    results: list[int | DeliveryFailed] = []
+    marks, seen = redis.pipeline(transaction=False), set()
+    for sends in planned:
+        sent, retry = 0, []
+        for send in [send for send in sends if not next(already)]:
+            if send.key in seen:   # (an address listed twice is sent to once, as deliver does)
+                continue
+            seen.add(send.key)
+            if send.channel not in LOCAL and len(marks):
+                await marks.execute()
+            if (error := _send(ctx, send)) is not None:
+                retry += [error] if error.retryable else []
+                continue
+            marks.set(send.key, "1", ex=SENT_TTL)
+            if send.channel not in LOCAL:
+                await marks.execute()
+            sent += 1
+        results.append(DeliveryFailed(f"{len(retry)} notice(s) to retry: {retry[0]}") if retry else sent)
+    if len(marks):
+        await marks.execute()
+    return results
+
+
+class _Send(NamedTuple):
+    notice: Notice
+    channel: str
+    address: str
+    key: str
+    send: Callable[..., Any]
+
+
+def _sends(ctx: WorkerContext, notices: list[Notice], channels: list[str]) -> Iterator[_Send]:
     for notice in notices:
         for channel in channels:
             send = CHANNELS.get(channel)
@@ -71,22 +130,18 @@ async def deliver(ctx: WorkerContext, redis: Redis, notices: list[Notice], chann
             if not targets:
                 log.warning("no_contact", channel=channel, recipient=notice.recipient, ticket_id=notice.ticket_id)
             for address in targets:
-                key = sent_key(notice.dedup_key, channel, address)
-                if await redis.exists(key):
-                    continue
-                try:
-                    send(notice, address, ctx.settings)
-                except ChannelError as exc:
-                    last = not exc.retryable or _last_attempt()
-                    ctx.metrics.notifications.labels(channel, "failed" if last else "retry").inc()
-                    log.warning("notice_failed", channel=channel, ticket_id=notice.ticket_id, kind=notice.kind,
-                                error=str(exc), final=last)
-                    if exc.retryable:
-                        retry.append(exc)
-                    continue
-                await redis.set(key, "1", ex=SENT_TTL)
-                ctx.metrics.notifications.labels(channel, "sent").inc()
-                sent += 1
-    if retry:
-        raise DeliveryFailed(f"{len(retry)} notice(s) to retry: {retry[0]}")
-    return sent
+                yield _Send(notice, channel, address, sent_key(notice.dedup_key, channel, address), send)
+
+
+def _send(ctx: WorkerContext, send: _Send) -> ChannelError | None:
+    """One notice to one address; the channel's error, if it failed (counted and logged)."""
+    try:
+        send.send(send.notice, send.address, ctx.settings)
+    except ChannelError as exc:
+        last = not exc.retryable or _last_attempt()
+        ctx.metrics.notifications.labels(send.channel, "failed" if last else "retry").inc()
+        log.warning("notice_failed", channel=send.channel, ticket_id=send.notice.ticket_id, kind=send.notice.kind,
+                    error=str(exc), final=last)
+        return exc
+    ctx.metrics.notifications.labels(send.channel, "sent").inc()
+    return None

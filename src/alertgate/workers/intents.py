@@ -7,7 +7,7 @@ intent goes to one worker. Delivery is at least once, and the work is done once:
 - an intent is acknowledged (and deleted) only after its work is done or handed to RQ;
 - an intent a worker read and never acknowledged (the worker was killed, or hung) is taken over
   by any worker after ``intent_claim_idle`` (30 s) of silence (``XPENDING`` … ``IDLE``, then ``XCLAIM``);
-- a dispatch is a no-op once done (``dispatched_for``, ``workers/jobs.dispatch_on``), and each
+- a dispatch is a no-op once done (``dispatched_for``, ``workers/dispatch.py``), and each
   notice carries a dedup key with a per-recipient sent mark (``workers/delivery.py``);
 - a dispatch that fails or outlasts ``DISPATCH_TIMEOUT`` here, or an intent delivered
   ``RELAY_AFTER`` times already (it may be what kills the worker), is handed to RQ as the
@@ -18,6 +18,9 @@ Timers come the same way: a due timer is moved from its shard's timer set into t
 stream (``workers/timers.py``, checked every ``RELEASE_EVERY``), and fired here like a dispatch.
 
 Dispatches and timers run here in one process, many at a time, with no RQ job and no fork each.
+A read's dispatches are done together first (``workers/dispatch.dispatch_many``: a few round
+trips for all); what that batch leaves (a ticket changed since its read), and timers, are done
+one by one, ``CONCURRENCY`` at a time.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ DISPATCHES = frozenset({"new", "recurrence", "reopened"})
 TIMER = "timer"
 Dispatch = Callable[[Any, Any, TicketStore, str, str], Awaitable[str]]   # (ctx, redis, store, ticket id, reason)
 Fire = Callable[[Any, Any, TicketStore, str, Timer], Awaitable[str]]     # (ctx, redis, store, ticket id, timer)
+# (ctx, redis, store, [(ticket id, reason)]) → per item: "done", "failed" (to RQ) or "one_by_one" (to Dispatch)
+DispatchMany = Callable[[Any, Any, TicketStore, list[tuple[str, str]]], Awaitable[list[Any]]]
 
 
 @dataclass(frozen=True)
@@ -185,10 +190,14 @@ class IntentConsumer:
     dispatcher process; ``drain`` for a burst: tests and the benchmark)."""
 
     def __init__(self, ctx: Any, redis: Any, queue_redis: Any, dispatch: Dispatch, fire: Fire,
-                 consumer: str | None = None, timeout: float = DISPATCH_TIMEOUT) -> None:
-        """``dispatch`` and ``fire``: ``workers/jobs.dispatch_on`` and ``fire_on`` (``jobs.intent_consumer``)."""
+                 consumer: str | None = None, timeout: float = DISPATCH_TIMEOUT,
+                 dispatch_many: DispatchMany | None = None) -> None:
+        """``dispatch``, ``fire`` and ``dispatch_many``: ``workers/dispatch.dispatch_on``,
+        ``jobs.fire_on`` and ``dispatch.dispatch_many`` (``jobs.intent_consumer``); without
+        ``dispatch_many``, every dispatch is done one by one."""
         self._ctx = ctx
         self._dispatch_on = dispatch
+        self._dispatch_many = dispatch_many
         self._fire_on = fire
         self.streams = IntentStreams(redis, consumer)
         self.timers = TimerSets(redis)
@@ -219,9 +228,11 @@ class IntentConsumer:
         for intent in intents:
             (here if (intent.work in DISPATCHES or intent.work == TIMER) and intent.deliveries <= RELAY_AFTER
              else relay).append(intent)
+        done, here, failed = await self._batch(here)
+        relay += failed
         results = await asyncio.gather(*(self._dispatch(i) for i in here))
         relay += [intent for intent, ok in zip(here, results) if not ok]
-        done = [intent for intent, ok in zip(here, results) if ok]
+        done += [intent for intent, ok in zip(here, results) if ok]
         if relay:
             try:
                 jobs = [job for intent in relay if (job := self._job(intent)) is not None]
@@ -232,6 +243,28 @@ class IntentConsumer:
                 log.error("intents_relay_failed", error=type(exc).__name__, message=str(exc)[:300])
         await self.streams.done(done)
         return len(done)
+
+    async def _batch(self, intents: list[Intent]) -> tuple[list[Intent], list[Intent], list[Intent]]:
+        """The dispatches among ``intents`` done together (``dispatch_many``): (done, left to be
+        done one by one — the timers too —, failed: handed to RQ). A batch that fails or hangs
+        as a whole leaves every one of its dispatches to be done one by one."""
+        if self._dispatch_many is None:
+            return [], intents, []
+        batch, rest = [], []
+        for intent in intents:
+            (batch if intent.work in DISPATCHES else rest).append(intent)
+        if not batch:
+            return [], rest, []
+        RETRIED_ELSEWHERE.set(True)
+        try:
+            outcomes = await asyncio.wait_for(self._dispatch_many(
+                self._ctx, self.streams.redis, self._store, [(i.ticket_id, i.work) for i in batch]), self._timeout)
+        except Exception as exc:
+            log.error("dispatch_batch_failed", count=len(batch), error=type(exc).__name__, message=str(exc)[:300])
+            return [], intents, []
+        picked = {value: [i for i, o in zip(batch, outcomes) if getattr(o, "value", o) == value]
+                  for value in ("done", "one_by_one", "failed")}
+        return picked["done"], rest + picked["one_by_one"], picked["failed"]
 
     async def _dispatch(self, intent: Intent) -> bool:
         async with self._slots:

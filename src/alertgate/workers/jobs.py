@@ -21,7 +21,6 @@ from alertgate.rules.policy import DEFAULT_GROUP
 from alertgate.settings import Role
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor, IllegalTransition
 from alertgate.tickets.model import (
-    UNRESOLVED,
     Ticket,
     TicketKind,
     TicketStatus,
@@ -30,17 +29,16 @@ from alertgate.tickets.model import (
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
+from alertgate.workers.dispatch import dispatch_many, dispatch_on, next_timer_marks, schedule
 from alertgate.workers.intents import IntentConsumer, IntentStreams
 from alertgate.workers.notices import after_action, compose
-from alertgate.workers.plan import Timer, plan, still_due
+from alertgate.workers.plan import Timer, still_due
 from alertgate.workers.source_sync import sync
-from alertgate.workers.storms import StormGrouping
 from alertgate.workers.timers import TimerSets
 from alertgate.workers import recovery
 from alertgate.work_queue import action_job, closure_reminder_job, dispatch_job, enqueue_all, pending_work
 
 log = structlog.get_logger("alertgate.jobs")
-DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)
 SCHEDULER = Actor("alertgate", Role.SERVICE_DESK)   # resumes a ticket suspended until a time
 
 T = TypeVar("T")
@@ -68,14 +66,6 @@ class _JobStateStore:
         await self.redis.aclose()
 
 
-async def schedule(ctx: WorkerContext, redis: StateRedis, ticket: Ticket) -> list[Timer]:
-    """(Re)plan the ticket's timers in its shard's timer set (workers/timers.py): one ``ZADD``;
-    a timer planned twice is one member."""
-    timers = plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
-    await TimerSets(redis).plan(ticket.id, timers)
-    return timers
-
-
 def dispatch(ticket_id: str, reason: str) -> str:
     """Assign the routed group, tell it, plan the timers (new, recurring or reopened master)."""
     return _run(_dispatch(context(), ticket_id, reason))
@@ -86,56 +76,9 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
         return await dispatch_on(ctx, redis, store, ticket_id, reason)
 
 
-async def dispatch_on(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket_id: str, reason: str) -> str:
-    """The dispatch itself, on a client of the caller's (an RQ job's own, or the intents
-    consumer's for all it dispatches: workers/intents.py)."""
-    ticket, marks = await store.get_marked(ticket_id, "dispatched_for")
-    if ticket.kind not in (TicketKind.MASTER, TicketKind.MAJOR) or ticket.status not in UNRESOLVED:
-        return f"left alone: {ticket.kind.value} {ticket.status.value}"
-    # Once per ticket and reopening, whatever queued it (ingest, the sweep, RQ's retry of a
-    # killed attempt): the mark is written last, so an attempt cut short is done again, and
-    # every step before it is idempotent (the assign is skipped once assigned; the notice's
-    # key does not depend on the reason; a timer planned twice is one entry).
-    if _count(marks.get("dispatched_for")) == ticket.reopen_count:
-        return "left alone: already dispatched"
-    if ticket.status is TicketStatus.OPEN:
-        group = ticket.routed_group
-        ticket, _ = await store.act(ticket_id, Action.ASSIGN, ActionRequest(group=group, note=f"dispatch ({reason})"),
-                                    DISPATCHER, _now(), tables=ctx.tables)
-    recipient = ticket.handling_group
-    notice = compose(ticket, "incident", recipient, ctx.settings.notify.service_desk,
-                     step=f"dispatch{ticket.reopen_count}")
-    notices = [notice]
-    if ticket.kind is TicketKind.MAJOR:  # (SPEC §11: a storm's major incident goes to the incident manager too)
-        notices.append(compose(ticket, "incident", Role.INCIDENT_MANAGER.value, ctx.settings.notify.service_desk,
-                               step=f"major{ticket.reopen_count}"))
-    elif ticket.priority == 1:   # handbook §3.1.3.7: a P1 is reported at once ("立即上报")
-        notices.append(compose(ticket, "report", Role.INCIDENT_MANAGER.value, ctx.settings.notify.service_desk,
-                               step=f"p1-{ticket.reopen_count}", detail="a P1 incident was opened"))
-    if ticket.contact and ticket.reopen_count == 0:   # the matrix's user column: 待处理 (registered)
-        notices.append(compose(ticket, "registered", ticket.contact, ctx.settings.notify.service_desk))
-    timers = await schedule(ctx, redis, ticket)
-    if reason == "recurrence":
-        await _problem_on_recurrence(redis, store, ticket)
-    await deliver(ctx, redis, notices, ticket.notice_channels)
-    marks, unmarks = _next_timer_marks(ctx, ticket, timers)
-    await store.bookkeep(ticket_id, marks | {"dispatched_at": repr(_now().timestamp()),
-                                             "dispatched_for": str(ticket.reopen_count)},
-                         unmarks + ["owed_dispatch", "swept_dispatch"])
-    if reason in ("new", "recurrence"):
-        topology = ctx.settings.topology
-        storms = StormGrouping(redis, ctx.tables, topology.storm_masters, topology.storm_window)
-        major = await storms.count(ticket, _now())
-        if major is not None:
-            enqueue_all(shared_queue_redis(ctx.settings),
-                        [dispatch_job(major, "new", ctx.settings.notify.max_attempts)])
-    log.info("dispatched", ticket_id=ticket_id, group=recipient, reason=reason, timers=len(timers))
-    return f"dispatched to {recipient}"
-
-
 def intent_consumer(ctx: WorkerContext, redis: StateRedis, queue_redis: Any, **options: Any) -> IntentConsumer:
     """The intents consumer that dispatches and fires timers with these jobs' code (``workers/intents.py``)."""
-    return IntentConsumer(ctx, redis, queue_redis, dispatch_on, fire_on, **options)
+    return IntentConsumer(ctx, redis, queue_redis, dispatch_on, fire_on, dispatch_many=dispatch_many, **options)
 
 
 def replan(ticket_id: str, note: str = "") -> str:
@@ -160,27 +103,7 @@ def replan(ticket_id: str, note: str = "") -> str:
 
 async def _note_next_timer(ctx: WorkerContext, store: TicketStore, ticket: Ticket, planned: list[Timer] | None = None,
                            after: datetime | None = None) -> None:
-    await store.bookkeep(ticket.id, *_next_timer_marks(ctx, ticket, planned, after))
-
-
-def _next_timer_marks(ctx: WorkerContext, ticket: Ticket, planned: list[Timer] | None = None,
-                      after: datetime | None = None) -> tuple[dict[str, str], list[str]]:
-    """``next_timer_at``: when the ticket's next timer is due (not before now), so that the sweep
-    finds a timer that was lost (workers/recovery.py). ``planned``: the ticket's timers, if known.
-    Returns the fields to set and those to delete."""
-    if planned is None:
-        planned = plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
-    pending = [t.at for t in planned if (after is None or t.at > after) and still_due(ticket, t, ctx.tables)]
-    if pending:
-        return {"next_timer_at": repr(max(min(pending), _now()).timestamp())}, ["swept_timers"]
-    return {}, ["next_timer_at", "swept_timers"]
-
-
-def _count(value: str | None) -> int | None:
-    try:
-        return int(float(value)) if value else None
-    except (ValueError, OverflowError):
-        return None
+    await store.bookkeep(ticket.id, *next_timer_marks(ctx, ticket, planned, after))
 
 
 def fire_timer(ticket_id: str, kind: str, step: str, at: str) -> str:
@@ -387,17 +310,6 @@ def sweep(interval: float = 30.0) -> str:
         return owed + (f"; {len(reminders)} closure reminders" if reminders else "")
     queue_redis = connect_queue_redis(ctx.settings)
     return _run(body())
-
-
-async def _problem_on_recurrence(redis: StateRedis, store: TicketStore, ticket: Ticket) -> None:
-    masters = await store.masters_of_key(ticket.id)
-    recent = triggers.recurring(masters, _now())
-    if recent:
-        linked = sorted({t.id for t in recent} | {t.recurrence_of for t in recent if t.recurrence_of})
-        problem, created = await ProblemStore(redis).open_or_link(
-            f"key:{ticket.id.split('-')[1]}:{recent[0].id}", ticket.title, ticket.ci, ticket.symptom,
-            f"recurred {len(recent)} times within 7 days", linked)
-        log.info("problem_linked", problem_id=problem.id, created=created, incidents=linked)
 
 
 def problem_on_close(ticket_id: str, note: str = "") -> str:

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from alertgate.durations import parse_duration
-from alertgate.rules.tables import Tables
+from alertgate.rules.tables import Tables, seconds_of
 from alertgate.tickets.calendars import shifted
 from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus
 
@@ -57,7 +56,7 @@ def plan(ticket: Ticket, tables: Tables, warn_at: float = 0.0) -> list[Timer]:
     stakeholders = tables.notification.stakeholders
     for n, after in enumerate(tables.notification.timeline.get(ticket.priority, []), start=1):
         if n <= len(stakeholders):
-            timers.append(Timer(ticket.created_at + parse_duration(after), "stakeholder", f"{n}:{stakeholders[n - 1]}"))
+            timers.append(Timer(ticket.created_at + timedelta(seconds=seconds_of(after)), "stakeholder", f"{n}:{stakeholders[n - 1]}"))
     return sorted(timers, key=lambda t: t.at)
 
 
