@@ -296,3 +296,22 @@ def test_a_ticket_changed_after_the_batch_read_is_dispatched_one_by_one(redis_ur
     assert len([m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {other}")]) == 1
     told = [r[2]["notice"] for r in sink.requests if r[2]["notice"]["kind"] == "incident"]   # ("db": no e-mail)
     assert [(n["ticket_id"], n["recipient"]) for n in told if n["ticket_id"] == taken] == [(taken, "db")]
+
+
+def test_a_read_larger_than_a_batch_is_dispatched_a_batch_at_a_time(redis_url, config, mailbox,  # noqa: F811
+                                                                    monkeypatch):
+    """Each batch gets the dispatch timeout of its own: five masters read at once, batches of two."""
+    from alertgate.workers import dispatch, intents as intents_module
+
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        tids = [fire(client, f"core-sw-d{n}")["ticket_id"] for n in range(5)]
+    sizes = []
+
+    async def counted(ctx, redis_client, store, work):
+        sizes.append(len(work))
+        return await dispatch.dispatch_many(ctx, redis_client, store, work)
+    monkeypatch.setattr(intents_module, "BATCH", 2)
+    assert run_consumer(settings, "first", dispatch_many=counted) == 5
+    assert sorted(sizes) == [1, 2, 2]
+    assert intents(redis_url) == [] and all(assigns(redis_url, tid) == 1 for tid in tids)

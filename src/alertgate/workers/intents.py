@@ -245,26 +245,30 @@ class IntentConsumer:
         return len(done)
 
     async def _batch(self, intents: list[Intent]) -> tuple[list[Intent], list[Intent], list[Intent]]:
-        """The dispatches among ``intents`` done together (``dispatch_many``): (done, left to be
-        done one by one — the timers too —, failed: handed to RQ). A batch that fails or hangs
-        as a whole leaves every one of its dispatches to be done one by one."""
+        """The dispatches among ``intents`` done together (``dispatch_many``), ``BATCH`` at a time
+        (each batch within the dispatch timeout): (done, left to be done one by one — the timers
+        too —, failed: handed to RQ). A batch that fails or hangs as a whole leaves every one of
+        its dispatches to be done one by one."""
         if self._dispatch_many is None:
             return [], intents, []
         batch, rest = [], []
         for intent in intents:
             (batch if intent.work in DISPATCHES else rest).append(intent)
-        if not batch:
-            return [], rest, []
+        done, failed = [], []
         RETRIED_ELSEWHERE.set(True)
-        try:
-            outcomes = await asyncio.wait_for(self._dispatch_many(
-                self._ctx, self.streams.redis, self._store, [(i.ticket_id, i.work) for i in batch]), self._timeout)
-        except Exception as exc:
-            log.error("dispatch_batch_failed", count=len(batch), error=type(exc).__name__, message=str(exc)[:300])
-            return [], intents, []
-        picked = {value: [i for i, o in zip(batch, outcomes) if getattr(o, "value", o) == value]
-                  for value in ("done", "one_by_one", "failed")}
-        return picked["done"], rest + picked["one_by_one"], picked["failed"]
+        for start in range(0, len(batch), BATCH):
+            chunk = batch[start:start + BATCH]
+            try:
+                outcomes = await asyncio.wait_for(self._dispatch_many(
+                    self._ctx, self.streams.redis, self._store, [(i.ticket_id, i.work) for i in chunk]), self._timeout)
+            except Exception as exc:
+                log.error("dispatch_batch_failed", count=len(chunk), error=type(exc).__name__, message=str(exc)[:300])
+                rest += chunk
+                continue
+            for intent, outcome in zip(chunk, outcomes):
+                value = getattr(outcome, "value", outcome)   # (workers/dispatch.Outcome)
+                (done if value == "done" else failed if value == "failed" else rest).append(intent)
+        return done, rest, failed
 
     async def _dispatch(self, intent: Intent) -> bool:
         async with self._slots:
