@@ -315,3 +315,27 @@ def test_a_read_larger_than_a_batch_is_dispatched_a_batch_at_a_time(redis_url, c
     assert run_consumer(settings, "first", dispatch_many=counted) == 5
     assert sorted(sizes) == [1, 2, 2]
     assert intents(redis_url) == [] and all(assigns(redis_url, tid) == 1 for tid in tids)
+
+
+def test_a_field_the_assign_reads_changed_without_a_timeline_entry_stops_the_batch_write(redis_url, config,  # noqa: F811
+                                                                                           mailbox, monkeypatch):
+    """A writer that adds no timeline entry changes the master's route group between the batch's
+    read and its write: the compare-and-set refuses, and the one-by-one dispatch assigns the group
+    the ticket now names."""
+    from alertgate.tickets.batch import ActionWriter
+    from alertgate.workers import dispatch
+
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        tid = fire(client, "core-sw-e1")["ticket_id"]
+    real, answers = ActionWriter.act_many, []
+
+    async def act_many(self, acts):
+        redis.Redis.from_url(redis_url).hset(ticket_key(tid), "route_group", "db")
+        answers.extend(await real(self, acts))
+        return answers
+    monkeypatch.setattr(ActionWriter, "act_many", act_many)
+    assert run_consumer(settings, "first", dispatch_many=dispatch.dispatch_many) == 1
+    assert answers == [False]
+    state = redis.Redis.from_url(redis_url)
+    assert state.hget(ticket_key(tid), "assignment_group") == b"db" and assigns(redis_url, tid) == 1

@@ -8,8 +8,9 @@ as the action can tell:
 
 - no timeline entry was added since (every action, and every status change by the ingest
   script, adds one);
-- the fields the action was computed from (status, priority, reopen count, handling group) and
-  every field it writes hold the values read.
+- the fields the action was computed from (status, priority, reopen count, assignment and route
+  group) and every field it writes hold the values read (a field of ``packed`` is checked as
+  absent on its own: written since, it differs).
 
 A ticket that changed in between (a duplicate's count and last occurrence do not count: the
 action neither reads nor writes them) is not written; the caller acts on it again the usual way.
@@ -26,7 +27,7 @@ from alertgate.tickets.model import Ticket
 from alertgate.tickets.store import changes
 
 # What an action is computed from, besides the fields it writes (those are checked too).
-READ_FROM = ("status", "priority", "reopen_count", "handling_group")
+READ_FROM = ("status", "priority", "reopen_count", "assignment_group", "route_group")
 ABSENT = b"!"
 # KEYS: the hash, its timeline. ARGV: the timeline's length as read, the number of checked
 # fields, the number of fields to write; then (field, "=" .. value or "!" for absent) per check,
