@@ -317,8 +317,8 @@ def test_a_read_larger_than_a_batch_is_dispatched_a_batch_at_a_time(redis_url, c
     assert intents(redis_url) == [] and all(assigns(redis_url, tid) == 1 for tid in tids)
 
 
-def test_a_field_the_assign_reads_changed_without_a_timeline_entry_stops_the_batch_write(redis_url, config,  # noqa: F811
-                                                                                           mailbox, monkeypatch):
+def test_a_field_the_assign_reads_changed_without_a_timeline_entry_stops_the_batch_write(  # noqa: F811
+        redis_url, config, mailbox, monkeypatch):  # noqa: F811
     """A writer that adds no timeline entry changes the master's route group between the batch's
     read and its write: the compare-and-set refuses, and the one-by-one dispatch assigns the group
     the ticket now names."""
