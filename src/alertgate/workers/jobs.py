@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -30,6 +30,7 @@ from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
 from alertgate.workers.dispatch import dispatch_many, dispatch_on, next_timer_marks, schedule
+from alertgate.workers.dispatch import now as _now
 from alertgate.workers.intents import IntentConsumer, IntentStreams
 from alertgate.workers.notices import after_action, compose
 from alertgate.workers.plan import Timer, still_due
@@ -46,10 +47,6 @@ T = TypeVar("T")
 
 def _run(body: Awaitable[T]) -> T:
     return asyncio.run(body)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _JobStateStore:
