@@ -18,6 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
+from alertgate.runtime.packing import connection_class_for
 from alertgate.settings import Settings
 
 StateRedis = Union[Redis, RedisCluster]
@@ -49,7 +50,8 @@ def connect_state(settings: Settings, fail_fast: bool = True) -> StateRedis:
     if settings.redis_cluster:
         first, seeds = seed_nodes(settings.redis_url or "")
         return RedisCluster.from_url(first, startup_nodes=[ClusterNode(h, p) for h, p in seeds] or None, **options)
-    return Redis.from_url(settings.redis_url or "", health_check_interval=30, **options)
+    url = settings.redis_url or ""
+    return Redis.from_url(url, health_check_interval=30, connection_class=connection_class_for(url), **options)
 
 
 def connect_state_sync(settings: Settings) -> SyncRedis | SyncRedisCluster:
