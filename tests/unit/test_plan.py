@@ -3,6 +3,8 @@
 from datetime import datetime, timedelta, timezone
 
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alertgate.dedup.store import initial_sla
 from alertgate.rules.tables import Tables
@@ -57,3 +59,19 @@ def test_a_warning_is_planned_at_a_share_of_each_running_target_and_follows_its_
                                     + ticket.sla[1:])
     assert not still_due(moved, warning)   # (a re-planned deadline has a warning of its own)
     assert not [t for t in plan(ticket, TABLES) if t.kind == "sla_warning"]   # warn_at 0: none
+
+
+@settings(max_examples=300, deadline=None)
+@given(priority=st.integers(1, 4), status=st.sampled_from(list(S)), kind=st.sampled_from(list(TicketKind)),
+       level=st.integers(0, 5), warn_at=st.sampled_from([0.0, 0.5, 0.8]),
+       suspended=st.one_of(st.none(), st.integers(1, 10_000)),
+       sla_state=st.lists(st.sampled_from(["running", "met", "breached", "unstarted"]), min_size=3, max_size=3))
+def test_every_timer_just_planned_is_still_due(priority, status, kind, level, warn_at, suspended, sla_state):
+    """What ``plan`` returns is due by construction (``dispatch.next_timer_marks`` relies on it)."""
+    sla = [msgspec.structs.replace(e, met_at=T0 if state == "met" else None, breached=state == "breached",
+                                   due_at=None if state == "unstarted" else e.due_at or T0 + timedelta(minutes=e.minutes))
+           for e, state in zip(initial_sla(TABLES.sla_minutes[priority], T0), sla_state)]
+    ticket = Ticket(id="INC-X-1", priority=priority, status=status, kind=kind, escalation_level=level, sla=sla,
+                    suspended_until=None if suspended is None else T0 + timedelta(seconds=suspended),
+                    created_at=T0, updated_at=T0)
+    assert all(still_due(ticket, timer, TABLES) for timer in plan(ticket, TABLES, warn_at))

@@ -36,7 +36,7 @@ from alertgate.work_queue import dispatch_job, enqueue_all
 from alertgate.workers.context import WorkerContext
 from alertgate.workers.delivery import DeliveryFailed, deliver, deliver_many
 from alertgate.workers.notices import Notice, compose
-from alertgate.workers.plan import Timer, plan, still_due
+from alertgate.workers.plan import Timer, plan
 from alertgate.workers.storms import StormGrouping
 from alertgate.workers.timers import TimerSets, member
 
@@ -206,11 +206,12 @@ async def schedule(ctx: WorkerContext, redis: StateRedis, ticket: Ticket) -> lis
 def next_timer_marks(ctx: WorkerContext, ticket: Ticket, planned: list[Timer] | None = None,
                      after: datetime | None = None) -> tuple[dict[str, str], list[str]]:
     """``next_timer_at``: when the ticket's next timer is due (not before now), so that the sweep
-    finds a timer that was lost (workers/recovery.py). ``planned``: the ticket's timers, if known.
+    finds a timer that was lost (workers/recovery.py). ``planned``: what ``plan`` returned for this
+    ticket, if known (every timer ``plan`` returns is still due: ``tests/unit/test_plan.py``).
     Returns the fields to set and those to delete."""
     if planned is None:
         planned = plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
-    pending = [t.at for t in planned if (after is None or t.at > after) and still_due(ticket, t, ctx.tables)]
+    pending = [t.at for t in planned if after is None or t.at > after]
     if pending:
         return {"next_timer_at": repr(max(min(pending), now()).timestamp())}, ["swept_timers"]
     return {}, ["next_timer_at", "swept_timers"]
