@@ -36,6 +36,7 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 from alertgate.runtime.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
 CLASSES = {"worker": "Worker", "simple": "SimpleWorker", "spawn": "SpawnWorker", "direct": "no RQ (one loop)",
@@ -50,31 +51,41 @@ def settings_env(redis_url: str, work: Path) -> dict:
 
 
 async def seed(redis_url: str, jobs: int, env: dict, intents: bool = False) -> list[str]:
-    """``jobs`` masters, stored as a new master is, and their dispatch jobs queued (or, with
-    ``intents``, their intents written in their shards' streams)."""
+    """``jobs`` masters created as the gateway creates them (an Alertmanager body parsed,
+    classified by the shipped rules, ``DedupStore.ingest``: the stored layout and the intent the
+    ingest script writes), on the log channel (the shipped rules' e-mail has no contacts here: a
+    notice really goes out); without ``intents``, their RQ dispatch jobs queued too."""
+    import json
+
     import redis as sync_redis
     from redis.asyncio import Redis
 
     from alertgate.dedup import layout
-    from alertgate.keys import intents_key, tag_of
-    from alertgate.rules.tables import Tables
+    from alertgate.dedup.store import DedupStore
+    from alertgate.intake.pipeline import classify
+    from alertgate.intake.sources.alertmanager import parse
+    from alertgate.intake.sources.common import SourceContext
+    from alertgate.keys import ticket_key
+    from alertgate.rules.service import RulesService
     from alertgate.settings import load_settings
-    from alertgate.tickets.lifecycle import initial_sla
-    from alertgate.tickets.model import Ticket
-    from alertgate.tickets.store import TicketStore
     from alertgate.work_queue import dispatch_job, enqueue_all
+    from run import alert
 
     settings = load_settings(env)
     client = Redis.from_url(redis_url)
     await layout.ensure(client)
-    store, now, minutes = TicketStore(client), datetime.now(timezone.utc), Tables().sla_minutes[3]
-    ids = []
-    for n in range(jobs):
-        ticket = Ticket(id="", ci=f"host{n}", symptom="DiskFull", title="DiskFull", priority=3, route_group="network",
-                        channels=["log"], sla=initial_sla(minutes, now), created_at=now, updated_at=now)
-        ids.append((await store.create(ticket)).id)
-        if intents:
-            await client.xadd(intents_key(tag_of(ids[-1])), {"ticket": ids[-1], "work": "new"})
+    rules = RulesService(ROOT / "config", 1800.0)
+    store = DedupStore(client, 86_400, 30 * 86_400, {"alertmanager": True})
+    ids: list[str] = []
+    for offset in range(0, jobs, 200):
+        now = datetime.now(timezone.utc)
+        body = json.dumps({"version": "4", "alerts": [alert(n, 0, n) for n in range(offset, min(jobs, offset + 200))]})
+        parsed, policies, _ = classify(parse(body.encode(), SourceContext(now, ("instance",))), rules, now)
+        ids += [result.ticket_id for result in await store.ingest(parsed, policies, now)]
+    pipe = client.pipeline(transaction=False)
+    for ticket_id in ids:
+        pipe.hset(ticket_key(ticket_id), "channels", '["log"]')
+    await pipe.execute()
     await client.aclose()
     if intents:
         return ids
@@ -117,7 +128,8 @@ def child(kind: str) -> int:
     if kind == "direct":   # the jobs' own code, without RQ: the floor a batch consumer starts from
         return _profiled(lambda: asyncio.run(_direct(connection)))
     if kind == "intents":
-        return _profiled(lambda: asyncio.run(_intents(settings, connection)))
+        live = os.environ.get("DISPATCH_LIVE") == "1"
+        return _profiled(lambda: asyncio.run(_intents(settings, connection, live)))
     worker_class = getattr(rq_worker, CLASSES[kind])
     worker = worker_class([queue(name, connection) for name in QUEUES], connection=connection,
                           serializer=JSONSerializer)
@@ -149,8 +161,11 @@ async def _direct(connection) -> int:
     return 0
 
 
-async def _intents(settings, connection) -> int:
-    """What the worker's dispatcher does, until the streams are empty."""
+async def _intents(settings, connection, live: bool = False) -> int:
+    """What the worker's dispatcher does, until the streams are empty; ``live``: its ``run`` loop
+    (as ``alertgate worker`` runs it) until SIGTERM."""
+    import signal
+
     from alertgate.dedup import layout
     from alertgate.runtime.connections import connect_state
     from alertgate.workers.context import context
@@ -158,50 +173,111 @@ async def _intents(settings, connection) -> int:
 
     state = connect_state(settings, fail_fast=False)
     await layout.ensure(state)
-    return await intent_consumer(context(), state, connection).drain()
+    consumer = intent_consumer(context(), state, connection)
+    if not live:
+        return await consumer.drain()
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    await consumer.run(lambda: not stopping)
+    return 0
 
 
-def measure(kind: str, jobs: int) -> dict:
+def trickle(redis_url: str, rate: float, ready: Path) -> None:
+    """The seeded intents taken out of the streams, then written back ``rate`` a second (every
+    2 ms), as a storm's masters arrive, once the consumer is up (``ready`` exists)."""
+    from alertgate.keys import intents_keys
+    client = redis.Redis.from_url(redis_url)
+    held = []
+    for stream in intents_keys():
+        held += [(stream, fields) for _, fields in client.xrange(stream)]
+        client.delete(stream)
+    while not ready.exists():
+        time.sleep(0.05)
+    started, sent = time.monotonic(), 0
+    while sent < len(held):
+        due = min(len(held), int((time.monotonic() - started) * rate) + 1)
+        pipe = client.pipeline(transaction=False)
+        for stream, fields in held[sent:due]:
+            pipe.xadd(stream, fields)
+        pipe.execute()
+        sent = due
+        time.sleep(0.002)
+
+
+def measure(kind: str, jobs: int, rate: float = 0.0) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"alertgate-dispatch-{kind}-"))
     server = EmbeddedRedis(work / "redis", port=free_port())
     server.start()
     try:
         env = settings_env(server.url, work)
         ids = asyncio.run(seed(server.url, jobs, env, intents=kind == "intents"))
-        memory_before = redis.Redis.from_url(server.url).info("memory")["used_memory"]
+        client = redis.Redis.from_url(server.url)
+        memory_before = client.info("memory")["used_memory"]
+        redis_before = _redis_cpu(client.info("cpu"))
+        client.config_resetstat()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
-        subprocess.run([sys.executable, __file__, "--child", kind], env=env, check=True,
-                       stdout=(work / "worker.log").open("wb"), stderr=subprocess.STDOUT)
+        if rate:   # (the consumer's run loop, the intents arriving at ``rate``; stopped once all are done)
+            ready = work / "ready"
+            child = subprocess.Popen([sys.executable, __file__, "--child", kind], env=env | {"DISPATCH_LIVE": "1"},
+                                     stdout=(work / "worker.log").open("wb"), stderr=subprocess.STDOUT)
+            time.sleep(1.0)   # (started and reading; the streams are emptied meanwhile)
+            ready.touch()
+            trickle(server.url, rate, ready)
+            while verify(server.url, ids)[0] < len(ids) and child.poll() is None:
+                time.sleep(0.1)
+            child.terminate()
+            child.wait(30)
+        else:
+            subprocess.run([sys.executable, __file__, "--child", kind], env=env, check=True,
+                           stdout=(work / "worker.log").open("wb"), stderr=subprocess.STDOUT)
         seconds = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         dispatched, sent = verify(server.url, ids)
-        redis_cpu = redis.Redis.from_url(server.url).info("cpu")
-        memory = redis.Redis.from_url(server.url).info("memory")["used_memory"] - memory_before
+        redis_cpu = _redis_cpu(client.info("cpu")) - redis_before
+        commands = client.info("commandstats")
+        memory = client.info("memory")["used_memory"] - memory_before
     finally:
         server.stop()
     return {"class": CLASSES[kind], "jobs": jobs, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
             "per_second": round(jobs / seconds, 1), "per_cpu_second": round(jobs / max(cpu, 1e-9), 1),
-            "redis_cpu_seconds": round(redis_cpu["used_cpu_sys_main_thread"] + redis_cpu["used_cpu_user_main_thread"], 2),
+            "redis_cpu_seconds": round(redis_cpu, 2), "redis_us_per_dispatch": round(redis_cpu * 1e6 / jobs),
+            "commands": {name.removeprefix("cmdstat_"): {"calls_per_dispatch": round(stat["calls"] / jobs, 2),
+                                                         "us_per_dispatch": round(stat["usec"] / jobs, 1)}
+                         for name, stat in commands.items()},
             "bytes_per_dispatch": round(memory / jobs), "dispatched": dispatched, "notices": sent,
             "once": dispatched == jobs == sent}
+
+
+def _redis_cpu(cpu: dict) -> float:
+    """Redis's main thread's CPU seconds (the dispatch's commands run there)."""
+    return cpu["used_cpu_sys_main_thread"] + cpu["used_cpu_user_main_thread"]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--classes", default="intents,worker")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="intents only: the masters' intents arrive this many a second while the consumer runs "
+                             "its live loop (the seconds and per-second columns are then the trickle's)")
+    parser.add_argument("--commands", action="store_true", help="also each Redis command's calls and µs per dispatch")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child)
-    rows = [measure(kind, args.jobs) for kind in args.classes.split(",")]
+    rows = [measure(kind, args.jobs, args.rate if kind == "intents" else 0.0) for kind in args.classes.split(",")]
     header = ("class", "jobs", "seconds", "per_second", "cpu_seconds", "per_cpu_second", "redis_cpu_seconds",
-              "bytes_per_dispatch", "once")
+              "redis_us_per_dispatch", "bytes_per_dispatch", "once")
     print("  ".join(f"{h:>16}" for h in header))
     for row in rows:
         print("  ".join(f"{str(row[h]):>16}" for h in header))
+    if args.commands:
+        for row in rows:
+            print(f"\n{row['class']}: Redis commands per dispatch (calls, µs)")
+            for name, stat in sorted(row["commands"].items(), key=lambda item: -item[1]["us_per_dispatch"]):
+                print(f"  {name:>24}  {stat['calls_per_dispatch']:>8}  {stat['us_per_dispatch']:>8}")
     return 0 if all(row["once"] for row in rows) else 1
 
 

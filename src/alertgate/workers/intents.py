@@ -18,7 +18,8 @@ Timers come the same way: a due timer is moved from its shard's timer set into t
 stream (``workers/timers.py``, checked every ``RELEASE_EVERY``), and fired here like a dispatch.
 
 Dispatches and timers run here in one process, many at a time, with no RQ job and no fork each.
-A read's dispatches are done together first (``workers/dispatch.dispatch_many``: a few round
+After a small read the consumer waits ``LINGER`` (20 ms) before the next, so that masters arriving
+one by one in a storm are read in batches. A read's dispatches are done together first (``workers/dispatch.dispatch_many``: a few round
 trips for all); what that batch leaves (a ticket changed since its read), and timers, are done
 one by one, ``CONCURRENCY`` at a time.
 """
@@ -52,6 +53,8 @@ CLAIM_EVERY = 5.0          # how often a worker looks for such intents
 RELAY_AFTER = 3            # deliveries after which the intent is handed to RQ instead
 DISPATCH_TIMEOUT = 60.0    # seconds one dispatch may take here before it is handed to RQ
 RELEASE_EVERY = 1.0        # how often due timers are moved into the streams (RQ's scheduler: 1 s too)
+LINGER = 0.02              # seconds ``run`` waits after a read of fewer than LINGER_BELOW intents
+LINGER_BELOW = BATCH // 2
 DISPATCHES = frozenset({"new", "recurrence", "reopened"})
 TIMER = "timer"
 Dispatch = Callable[[Any, Any, TicketStore, str, str], Awaitable[str]]   # (ctx, redis, store, ticket id, reason)
@@ -328,6 +331,11 @@ class IntentConsumer:
                 worked = await self.step(block_ms=block)
                 if not worked and self.streams.cluster:
                     await asyncio.sleep(0.2)
+                elif 0 < worked < LINGER_BELOW:
+                    # (a storm's masters arrive one by one: waiting a moment lets the next read
+                    # take them as one batch, a fraction of the CPU each; an alert alone still goes
+                    # at once)
+                    await asyncio.sleep(LINGER)
                 delay = 1.0
             except (RedisError, OSError) as exc:
                 log.error("intents_unavailable", error=type(exc).__name__, message=str(exc)[:300], retry_in=delay)
