@@ -182,17 +182,20 @@ async def _intents(settings, connection, live: bool = False) -> int:
     return 0
 
 
-def trickle(redis_url: str, rate: float, ready: Path) -> None:
-    """The seeded intents taken out of the streams, then written back ``rate`` a second (every
-    2 ms), as a storm's masters arrive, once the consumer is up (``ready`` exists)."""
+def held_back(redis_url: str) -> list[tuple[str, dict]]:
+    """The seeded intents, taken out of their streams (before the consumer starts)."""
     from alertgate.keys import intents_keys
     client = redis.Redis.from_url(redis_url)
     held = []
     for stream in intents_keys():
         held += [(stream, fields) for _, fields in client.xrange(stream)]
         client.delete(stream)
-    while not ready.exists():
-        time.sleep(0.05)
+    return held
+
+
+def trickle(redis_url: str, held: list[tuple[str, dict]], rate: float) -> None:
+    """The intents written back ``rate`` a second (every 2 ms), as a storm's masters arrive."""
+    client = redis.Redis.from_url(redis_url)
     started, sent = time.monotonic(), 0
     while sent < len(held):
         due = min(len(held), int((time.monotonic() - started) * rate) + 1)
@@ -218,14 +221,14 @@ def measure(kind: str, jobs: int, rate: float = 0.0) -> dict:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         if rate:   # (the consumer's run loop, the intents arriving at ``rate``; stopped once all are done)
-            ready = work / "ready"
+            held = held_back(server.url)
             child = subprocess.Popen([sys.executable, __file__, "--child", kind], env=env | {"DISPATCH_LIVE": "1"},
                                      stdout=(work / "worker.log").open("wb"), stderr=subprocess.STDOUT)
-            time.sleep(1.0)   # (started and reading; the streams are emptied meanwhile)
-            ready.touch()
-            trickle(server.url, rate, ready)
-            while verify(server.url, ids)[0] < len(ids) and child.poll() is None:
-                time.sleep(0.1)
+            time.sleep(1.0)   # (started, its groups created, reading)
+            trickle(server.url, held, rate)
+            from alertgate.keys import intents_keys
+            while child.poll() is None and sum(client.xlen(stream) for stream in intents_keys()):
+                time.sleep(0.1)   # (an intent is deleted once done: empty streams, all done)
             child.terminate()
             child.wait(30)
         else:
