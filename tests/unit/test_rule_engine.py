@@ -9,8 +9,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alertgate.rules.engine import RuleEngine
+from alertgate.rules.patterns import compile_pattern
 from alertgate.rules.schema import load_rules
 from alertgate.rules.tables import Tables
 from alertgate.tickets.alert import Alert, AlertStatus
@@ -251,3 +254,15 @@ def test_a_catastrophic_regex_cannot_stall_the_evaluation(tmp_path):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+PATTERNS = ["(?i)^(core|dist|access)-sw|^sw-|^fw-", "(?i)disk.?(full|space)|filesystem", r"^\w+$", "数据库|服务器",
+            r"(?i)straße", r"^.{3}$", r"\bdown\b", ""]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(), pattern=st.sampled_from(PATTERNS))
+def test_a_rule_regex_answers_the_same_on_the_utf8_bytes_it_is_searched_in(text, pattern):
+    """``CompiledStage.message`` searches a value's UTF-8 bytes (re2 encodes a str the same way)."""
+    compiled = compile_pattern(pattern)
+    assert (compiled.search(text) is None) == (compiled.search(text.encode()) is None)

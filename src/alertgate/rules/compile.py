@@ -21,6 +21,7 @@ from alertgate.rules.conditions import INT_FIELDS, AllOf, AnyOf, Condition, Leaf
 from alertgate.rules.schema import Rule, Window
 
 ALWAYS = {"k": 1}          # every message carries k: 1
+_UNREAD: Any = object()
 
 
 @dataclass
@@ -66,9 +67,15 @@ class CompiledStage:
             number = _number(fields.get(name) if kind == "field" else labels.get(name))
             if number is not None:
                 msg[alias] = number
+        # (searched as UTF-8 bytes, each value encoded once: re2's wrapper encodes a str itself on
+        # every search and maps the match's offsets back to characters, which a yes/no never reads)
+        texts: dict[tuple[str, str], bytes | None] = {}
         for alias, kind, name, pattern in self.regexes:
-            value = fields.get(name) if kind == "field" else labels.get(name)
-            msg[alias] = value is not None and pattern.search(str(value)) is not None
+            text = texts.get((kind, name), _UNREAD)
+            if text is _UNREAD:
+                value = fields.get(name) if kind == "field" else labels.get(name)
+                text = texts[(kind, name)] = None if value is None else str(value).encode()
+            msg[alias] = text is not None and pattern.search(text) is not None
         for alias, windows in self.windows:
             msg[alias] = any(w.start <= now < w.end for w in windows)
         for alias, subject in self.presence.items():
