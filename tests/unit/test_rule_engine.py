@@ -266,3 +266,18 @@ def test_a_rule_regex_answers_the_same_on_the_utf8_bytes_it_is_searched_in(text,
     """``CompiledStage.message`` searches a value's UTF-8 bytes (re2 encodes a str the same way)."""
     compiled = compile_pattern(pattern)
     assert (compiled.search(text) is None) == (compiled.search(text.encode()) is None)
+
+
+def test_a_regex_result_remembered_for_a_value_is_the_same_and_the_memory_stays_bounded(tmp_path, monkeypatch):
+    """A storm's symptom on a new CI is answered from the stage's remembered results; a full
+    memory starts again empty."""
+    from alertgate.rules import compile as compiled
+
+    monkeypatch.setattr(compiled, "SEARCHED_LIMIT", 5)
+    engine = engine_for(tmp_path, "classify:\n  - name: hit\n    when: {field: symptom, regex: '(?i)^disk'}\n"
+                                  "    set: {category: x}\n")
+    answers = [classify(engine, ci=f"host{n}", symptom=symptom)
+               for n in range(12) for symptom in ("DiskFull", "HighCPU", f"disk{n}", f"cpu{n}")]
+    assert answers == [rule for n in range(12) for rule in ("hit", None, "hit", None)]
+    stage = next(s for s in engine._active.stages if s.regexes)
+    assert 0 < len(stage.searched) <= 5

@@ -22,6 +22,7 @@ from alertgate.rules.schema import Rule, Window
 
 ALWAYS = {"k": 1}          # every message carries k: 1
 _UNREAD: Any = object()
+SEARCHED_LIMIT = 20_000   # regex results remembered per stage
 
 
 @dataclass
@@ -36,6 +37,8 @@ class CompiledStage:
     windows: list[tuple[str, tuple[Window, ...]]] = field(default_factory=list)
     presence: dict[str, str] = field(default_factory=dict)          # fact alias → subject alias
     fields: set[str] = field(default_factory=set)                   # fields compared as they are
+    # (regex alias, value as UTF-8) → whether it matched: bounded, emptied when full
+    searched: dict[tuple[str, bytes], bool] = field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property  # read on every evaluation; the definition never changes
     def name(self) -> str:
@@ -68,14 +71,24 @@ class CompiledStage:
             if number is not None:
                 msg[alias] = number
         # (searched as UTF-8 bytes, each value encoded once: re2's wrapper encodes a str itself on
-        # every search and maps the match's offsets back to characters, which a yes/no never reads)
+        # every search and maps the match's offsets back to characters, which a yes/no never reads;
+        # a value seen before, such as a storm's symptom on a new CI, is answered from ``searched``)
         texts: dict[tuple[str, str], bytes | None] = {}
+        searched = self.searched
         for alias, kind, name, pattern in self.regexes:
             text = texts.get((kind, name), _UNREAD)
             if text is _UNREAD:
                 value = fields.get(name) if kind == "field" else labels.get(name)
                 text = texts[(kind, name)] = None if value is None else str(value).encode()
-            msg[alias] = text is not None and pattern.search(text) is not None
+            if text is None:
+                msg[alias] = False
+                continue
+            found = searched.get((alias, text))
+            if found is None:
+                if len(searched) >= SEARCHED_LIMIT:
+                    searched.clear()
+                found = searched[(alias, text)] = pattern.search(text) is not None
+            msg[alias] = found
         for alias, windows in self.windows:
             msg[alias] = any(w.start <= now < w.end for w in windows)
         for alias, subject in self.presence.items():
