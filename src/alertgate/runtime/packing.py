@@ -5,9 +5,10 @@ in Python, one call per argument: about 0.5 µs each. A dispatch sends some 80 a
 was a quarter of the dispatcher's CPU (``bench/README.md``). (The gateway's ingest calls are
 packed by hiredis already, ``dedup/calls.py``; this is for every other call: the workers, the
 ticket API's reads and actions.)
+
 ``hiredis.pack_command`` takes the same str, bytes, int and float arguments and writes the same
-bytes (UTF-8, floats as ``repr``); anything else it refuses (a bool, a memoryview, an enum
-of int) and redis-py packs it as before, raising what it raises.
+bytes (UTF-8, floats as ``repr``: ``tests/unit/test_packing.py``); what it refuses (a bool, a
+memoryview, a bytearray, an ``IntEnum``) redis-py packs as before, raising what it raises.
 
 Used by the state Redis's asyncio client on a single server (``connections.connect_state``);
 a Cluster's client builds its connections itself and keeps redis-py's packing.

@@ -18,10 +18,10 @@ Timers come the same way: a due timer is moved from its shard's timer set into t
 stream (``workers/timers.py``, checked every ``RELEASE_EVERY``), and fired here like a dispatch.
 
 Dispatches and timers run here in one process, many at a time, with no RQ job and no fork each.
-After a small read the consumer waits ``LINGER`` (20 ms) before the next, so that masters arriving
-one by one in a storm are read in batches. A read's dispatches are done together first (``workers/dispatch.dispatch_many``: a few round
+A read's dispatches are done together first (``workers/dispatch.dispatch_many``: a few round
 trips for all); what that batch leaves (a ticket changed since its read), and timers, are done
-one by one, ``CONCURRENCY`` at a time.
+one by one, ``CONCURRENCY`` at a time. After a small read the consumer waits ``LINGER`` (20 ms)
+before the next, so that masters arriving one by one in a storm are read in batches.
 """
 
 from __future__ import annotations
