@@ -281,3 +281,7 @@ def test_a_regex_result_remembered_for_a_value_is_the_same_and_the_memory_stays_
     assert answers == [rule for n in range(12) for rule in ("hit", None, "hit", None)]
     stage = next(s for s in engine._active.stages if s.regexes)
     assert 0 < len(stage.searched) <= 5
+    stage.searched.clear()   # a long value (a description can hold 64 KiB) is searched, not remembered
+    long_value = "disk " + "x" * compiled.SEARCHED_LENGTH
+    assert classify(engine, symptom=long_value) == "hit" and classify(engine, symptom=long_value[1:]) is None
+    assert stage.searched == {}

@@ -22,7 +22,8 @@ from alertgate.rules.schema import Rule, Window
 
 ALWAYS = {"k": 1}          # every message carries k: 1
 _UNREAD: Any = object()
-SEARCHED_LIMIT = 20_000   # regex results remembered per stage
+SEARCHED_LIMIT = 10_000   # regex results remembered per stage
+SEARCHED_LENGTH = 256     # bytes of the longest value remembered (a stage holds at most ~3 MB)
 
 
 @dataclass
@@ -82,6 +83,9 @@ class CompiledStage:
                 text = texts[(kind, name)] = None if value is None else str(value).encode()
             if text is None:
                 msg[alias] = False
+                continue
+            if len(text) > SEARCHED_LENGTH:   # (a long description is searched each time)
+                msg[alias] = pattern.search(text) is not None
                 continue
             found = searched.get((alias, text))
             if found is None:
