@@ -285,3 +285,16 @@ def test_a_regex_result_remembered_for_a_value_is_the_same_and_the_memory_stays_
     long_value = "disk " + "x" * compiled.SEARCHED_LENGTH
     assert classify(engine, symptom=long_value) == "hit" and classify(engine, symptom=long_value[1:]) is None
     assert stage.searched == {}
+
+
+def test_an_alert_whose_fields_hold_much_text_is_evaluated_but_not_kept(tmp_path):
+    """A sender can fill a description with 64 KiB: the evaluation cache keeps only small keys."""
+    from alertgate.rules.engine import KEY_CHARACTERS
+
+    engine = engine_for(tmp_path, "classify:\n  - name: hit\n    when: {field: description, regex: '^disk'}\n"
+                                  "    set: {category: x}\n")
+    long_ones = [f"disk {n} " + "x" * KEY_CHARACTERS for n in range(20)]
+    assert all(classify(engine, description=text) == "hit" for text in long_ones)
+    assert classify(engine, description="cpu " + "x" * KEY_CHARACTERS) is None
+    assert len(engine._active.cache) == 0
+    assert classify(engine, description="disk full") == "hit" and len(engine._active.cache) == 1

@@ -35,6 +35,7 @@ from alertgate.tickets.alert import Alert
 
 ALERT_FIELDS = ("source", "ci", "symptom", "status", "severity", "title", "description")
 CACHE_LIMIT = 50_000  # entries per cache
+KEY_CHARACTERS = 1_024  # text in an evaluation key kept in the cache (at most ~50 MB of keys)
 _UNSEEN = object()
 
 
@@ -75,6 +76,18 @@ class _Active:
     decisions: tuple[dict, ...] = ()
     # The alert's fields named in ``key_fields`` (one C call; a cache hit is the common case).
     fields_of: Callable[[Alert], Any] = field(default=lambda alert: None)
+
+
+def _small(key: tuple) -> bool:
+    """An evaluation key worth keeping: at most KEY_CHARACTERS of text in the alert's fields and
+    labels it holds (a description may hold 64 KiB, a title or label 4 KiB: 50,000 keys of those
+    would hold gigabytes). A larger one is evaluated every time."""
+    fields, labels = key[0], key[1]
+    total = sum(len(value) for value in labels if value is not None)
+    for value in fields if isinstance(fields, tuple) else (fields,):
+        if isinstance(value, str):
+            total += len(value)
+    return total <= KEY_CHARACTERS
 
 
 def _remember(cache: dict, key: Any, value: Any) -> Any:
@@ -164,7 +177,9 @@ class RuleEngine:
         )
         found = active.cache.get(key)
         if found is None:
-            found = _remember(active.cache, key, self._evaluate(active, alert, now, ci))
+            found = self._evaluate(active, alert, now, ci)
+            if _small(key):
+                _remember(active.cache, key, found)
         if self._on_match is not None:
             for match in found.matches:
                 if match.rule is not None:
