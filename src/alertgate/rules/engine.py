@@ -35,7 +35,7 @@ from alertgate.tickets.alert import Alert
 
 ALERT_FIELDS = ("source", "ci", "symptom", "status", "severity", "title", "description")
 CACHE_LIMIT = 50_000  # entries per cache
-KEY_CHARACTERS = 1_024  # text in an evaluation key kept in the cache (at most ~50 MB of keys)
+KEY_CHARACTERS = 1_024  # text in a cache key kept (evaluations, decisions: at most ~50 MB of keys each)
 _UNSEEN = object()
 
 
@@ -194,7 +194,9 @@ class RuleEngine:
         key = stage.decision_key(message)
         found = decisions.get(key, _UNSEEN)
         if found is _UNSEEN:
-            found = _remember(decisions, key, self._post(stage, message))
+            found = self._post(stage, message)
+            if sum(len(value) for value in key if isinstance(value, str)) <= KEY_CHARACTERS:
+                _remember(decisions, key, found)
         return found
 
     def _post(self, stage: CompiledStage, message: dict[str, Any]) -> Rule | None:
