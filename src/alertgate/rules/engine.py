@@ -78,16 +78,11 @@ class _Active:
     fields_of: Callable[[Alert], Any] = field(default=lambda alert: None)
 
 
-def _small(key: tuple) -> bool:
-    """An evaluation key worth keeping: at most KEY_CHARACTERS of text in the alert's fields and
-    labels it holds (a description may hold 64 KiB, a title or label 4 KiB: 50,000 keys of those
-    would hold gigabytes). A larger one is evaluated every time."""
-    fields, labels = key[0], key[1]
-    total = sum(len(value) for value in labels if value is not None)
-    for value in fields if isinstance(fields, tuple) else (fields,):
-        if isinstance(value, str):
-            total += len(value)
-    return total <= KEY_CHARACTERS
+def _small(*values: Any) -> bool:
+    """A cache key worth keeping: at most KEY_CHARACTERS of text among ``values`` (a description
+    may hold 64 KiB, a title or label 4 KiB: 50,000 keys of those would hold gigabytes). A larger
+    one is evaluated every time."""
+    return sum(len(value) for value in values if isinstance(value, str)) <= KEY_CHARACTERS
 
 
 def _remember(cache: dict, key: Any, value: Any) -> Any:
@@ -178,7 +173,8 @@ class RuleEngine:
         found = active.cache.get(key)
         if found is None:
             found = self._evaluate(active, alert, now, ci)
-            if _small(key):
+            fields = key[0] if isinstance(key[0], tuple) else (key[0],)
+            if _small(*fields, *key[1]):
                 _remember(active.cache, key, found)
         if self._on_match is not None:
             for match in found.matches:
@@ -195,7 +191,7 @@ class RuleEngine:
         found = decisions.get(key, _UNSEEN)
         if found is _UNSEEN:
             found = self._post(stage, message)
-            if sum(len(value) for value in key if isinstance(value, str)) <= KEY_CHARACTERS:
+            if _small(*key):
                 _remember(decisions, key, found)
         return found
 

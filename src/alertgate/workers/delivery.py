@@ -62,26 +62,18 @@ def _last_attempt() -> bool:
 
 
 async def deliver(ctx: WorkerContext, redis: Redis, notices: list[Notice], channels: list[str]) -> int:
-    """Send every notice on every channel; returns how many went out now."""
-    sent, retry = 0, []
-    for send in _sends(ctx, notices, channels):
-        if await redis.exists(send.key):
-            continue
-        if (error := _send(ctx, send)) is not None:
-            retry += [error] if error.retryable else []
-            continue
-        await redis.set(send.key, "1", ex=SENT_TTL)
-        sent += 1
-    if retry:
-        raise DeliveryFailed(f"{len(retry)} notice(s) to retry: {retry[0]}")
-    return sent
+    """Send every notice on every channel; returns how many went out now (``deliver_many`` for one)."""
+    [result] = await deliver_many(ctx, redis, [(notices, channels)])
+    if isinstance(result, DeliveryFailed):
+        raise result
+    return result
 
 
 async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[list[Notice], list[str]]]) -> list[int | DeliveryFailed]:
-    """``deliver`` for many (notices, channels) at once (the dispatcher's batch): the sent marks
-    read in one round trip; those of the log channel written together, and the others each right
-    after its send, as ``deliver`` does (a send that hangs, and the process killed in it, must not
-    take the marks of what went out before it). Per batch, how many went out now, or its failure
+    """Many (notices, channels) delivered at once (the dispatcher's batch; ``deliver`` is one): the
+    sent marks read in one round trip; those of the log channel written together, and the others
+    each right after its send (a send that hangs, and the process killed in it, must not take the
+    marks of what went out before it). Per batch, how many went out now, or its failure
     (what was sent is marked all the same)."""
     planned = [list(_sends(ctx, notices, channels)) for notices, channels in batches]
     pipe = redis.pipeline(transaction=False)
