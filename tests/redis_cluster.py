@@ -65,17 +65,29 @@ class LocalCluster:
                     raise
                 time.sleep(0.05)
 
-    def start(self) -> str:
+    def start(self, attempts: int = 2) -> str:
+        """Create the cluster; one that does not form (seen once in CI, in a full suite's run) is
+        stopped and created again on fresh ports, its nodes' state and log tails kept in the error."""
         cli = find_redis_cli()
         if cli is None:
             raise RuntimeError("redis-cli not found")
-        for port in self.ports:
-            self.start_node(port)
-        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
-                        "--cluster-replicas", "1", "--cluster-yes"],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
-        self.wait_healthy()
-        return self.url
+        for attempt in range(1, attempts + 1):
+            for port in self.ports:
+                self.start_node(port)
+            subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+                            "--cluster-replicas", "1", "--cluster-yes"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+            try:
+                self.wait_healthy(timeout=45.0)
+                return self.url
+            except TimeoutError as error:
+                self.stop()
+                if attempt == attempts:
+                    raise
+                print(f"cluster attempt {attempt} did not form, trying fresh ports: {error}")
+                self.root = self.root.with_name(f"{self.root.name}-{attempt + 1}")
+                self.ports = [cluster_port() for _ in self.ports]
+        raise AssertionError("unreachable")
 
     def nodes(self, via: int | None = None) -> list[dict]:
         """CLUSTER NODES as seen by one live node: port, role, flags."""
@@ -95,17 +107,27 @@ class LocalCluster:
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Every live node says cluster_state:ok, and every master has a replica in sync."""
         deadline = time.monotonic() + timeout
+        seen: object = None
         while time.monotonic() < deadline:
             try:
                 states = [redis.Redis(host="127.0.0.1", port=p, socket_timeout=1).cluster("info")["cluster_state"]
                           for p in self.processes]
-                synced = [self._replica_online(n["port"]) for n in self.nodes() if n["master"]]
-                if set(states) == {"ok"} and len(synced) == len(self.ports) // 2 and all(synced):
+                synced = {n["port"]: self._replica_online(n["port"]) for n in self.nodes() if n["master"]}
+                if set(states) == {"ok"} and len(synced) == len(self.ports) // 2 and all(synced.values()):
                     return
-            except redis.RedisError:
-                pass
+                seen = {"states": dict(zip(self.processes, states)), "masters_with_replica_online": synced}
+            except (redis.RedisError, RuntimeError) as error:
+                seen = repr(error)
             time.sleep(0.2)
-        raise TimeoutError("the cluster did not become healthy")
+        raise TimeoutError(f"the cluster did not become healthy; last seen {seen}; {self._log_tails()}")
+
+    def _log_tails(self, lines: int = 4) -> str:
+        tails = []
+        for port in self.ports:
+            log = self.root / str(port) / "redis.log"
+            text = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else ["(no log)"]
+            tails.append(f"{port}: " + " | ".join(text))
+        return "logs: " + " ;; ".join(tails)
 
     @staticmethod
     def _replica_online(port: int) -> bool:
