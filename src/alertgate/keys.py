@@ -290,8 +290,8 @@ INTENTS_GROUP = "workers"   # the consumer group every worker reads the intents 
 
 
 def timers_key(tag: str) -> str:
-    """The shard's timers (zset: due epoch → "<ticket id>\t<kind>\t<due ISO>\t<step>"), planned
-    by the workers, moved into the shard's intents stream once due (``workers/timers.py``)."""
+    """The shard's timers (zset: ticket id → its next timer's due epoch), planned by the workers,
+    moved into the shard's intents stream once due (``workers/timers.py``)."""
     return f"{masters_key(tag)}:timers"
 
 

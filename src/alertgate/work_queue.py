@@ -53,12 +53,13 @@ def action_job(function: str, ticket_id: str, note: str = "", max_attempts: int 
         retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
 
 
-def timer_job(ticket_id: str, timer, max_attempts: int = 5) -> tuple[str, EnqueueData]:
-    """A timer the intents consumer could not fire (``workers/intents.py``), handed to RQ: one job
-    id per timer (``workers/plan.Timer``)."""
+def timer_job(ticket_id: str, since: float, max_attempts: int = 5) -> tuple[str, EnqueueData]:
+    """A ticket's timer entry the intents consumer could not fire (``workers/intents.py``), handed
+    to RQ: one job id per ticket and due time (``workers/timers.py``)."""
     return TIMERS, Queue.prepare_data(
-        "alertgate.workers.jobs.fire_timer", (ticket_id, timer.kind, timer.step, timer.at.isoformat()),
-        job_id=f"{ticket_id}-{timer.job_id}", retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
+        "alertgate.workers.jobs.fire_due", (ticket_id, since),
+        job_id=f"{ticket_id}-timers-{int(since * 1000)}", retry=retry(max_attempts), result_ttl=3600,
+        failure_ttl=7 * 86400)
 
 
 def closure_reminder_job(ticket_id: str, number: int, max_attempts: int = 5) -> tuple[str, EnqueueData]:
@@ -85,7 +86,7 @@ def enqueue_all(connection: Redis, jobs: Iterable[tuple[str, EnqueueData]]) -> l
 _JOB_WORK = (
     (re.compile(r"^dispatch-(INC-[A-Z0-9]+-\d+)-"), "dispatch"),
     (re.compile(r"^(restoration|replan|problem_on_close)-(INC-[A-Z0-9]+-\d+)-\d+$"), None),
-    (re.compile(r"^(INC-[A-Z0-9]+-\d+)-timer-"), "timers"),
+    (re.compile(r"^(INC-[A-Z0-9]+-\d+)-timers?-"), "timers"),
 )
 
 

@@ -47,7 +47,7 @@ def fire(client, host: str, status: str = "firing", starts: str = "2026-11-22T03
 
 
 def run_consumer(settings, name: str, dispatch=jobs.dispatch_on, timeout: float = 60.0, claim_idle: float = 0.0,
-                 read_only: bool = False, fire=jobs.fire_on, dispatch_many=None) -> int:
+                 read_only: bool = False, fire=jobs.fire_due_on, dispatch_many=None) -> int:
     """One consumer's step (or only its read, due timers moved first, when it dies right after);
     returns what it did. With ``dispatch_many``, dispatches are done in a batch first."""
     async def body() -> int:

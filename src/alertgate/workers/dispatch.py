@@ -38,7 +38,7 @@ from alertgate.workers.delivery import DeliveryFailed, deliver, deliver_many
 from alertgate.workers.notices import Notice, compose
 from alertgate.workers.plan import Timer, plan
 from alertgate.workers.storms import StormGrouping
-from alertgate.workers.timers import TimerSets, member
+from alertgate.workers.timers import TimerSets, next_due
 
 log = structlog.get_logger("alertgate.jobs")
 DISPATCHER = Actor("alertgate-dispatch", Role.SERVICE_DESK)
@@ -112,12 +112,12 @@ async def dispatch_many(ctx: WorkerContext, redis: StateRedis, store: TicketStor
     return outcomes
 
 
-# KEYS: the ticket's hash, its shard's timers. ARGV: the number of timers, of marks to set; then
-# (due, member) per timer, (field, value) per mark, and the marks to delete. One reply per ticket.
+# KEYS: the ticket's hash, its shard's timers. ARGV: the ticket's timer entry's due time ('' for
+# none: workers/timers.py), the number of marks to set; then (field, value) per mark, and the marks
+# to delete. One reply per ticket.
 FINISH = """
-local timers, marks, i = tonumber(ARGV[1]), tonumber(ARGV[2]), 3
-if timers > 0 then redis.call('ZADD', KEYS[2], unpack(ARGV, i, i + 2 * timers - 1)) end
-i = i + 2 * timers
+if ARGV[1] ~= '' then redis.call('ZADD', KEYS[2], 'LT', ARGV[1], ARGV[3]) end
+local marks, i = tonumber(ARGV[2]), 4
 if marks > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, i, i + 2 * marks - 1)) end
 i = i + 2 * marks
 if i <= #ARGV then redis.call('HDEL', KEYS[1], unpack(ARGV, i, #ARGV)) end
@@ -126,16 +126,16 @@ return 1
 
 
 async def _finish(redis: StateRedis, tickets: list[tuple[Ticket, list[Timer], tuple | None]]) -> None:
-    """Each ticket's timers planned, and the dispatched tickets' marks written (after the timers):
+    """Each ticket's timer entry planned, and the dispatched tickets' marks written (after it):
     one round trip."""
     script = redis.register_script(FINISH)
     pipe = await script_pipeline(redis, script)
     for ticket, timers, marks in tickets:
-        entries = [value for t in timers for value in (t.at.timestamp(), member(ticket.id, t))]
+        due = next_due(timers)
         sets, unsets = marks if marks is not None else ({}, [])
         pairs = [value for pair in sets.items() for value in pair]
         await script(keys=[ticket_key(ticket.id), timers_key(tag_of(ticket.id))],
-                     args=[len(timers), len(sets), *entries, *pairs, *unsets], client=pipe)
+                     args=["" if due is None else repr(due), len(sets), ticket.id, *pairs, *unsets], client=pipe)
     await pipe.execute()
 
 
@@ -196,11 +196,19 @@ async def _count_in_storm(ctx: WorkerContext, redis: StateRedis, ticket: Ticket,
 
 
 async def schedule(ctx: WorkerContext, redis: StateRedis, ticket: Ticket) -> list[Timer]:
-    """(Re)plan the ticket's timers in its shard's timer set (workers/timers.py): one ``ZADD``;
-    a timer planned twice is one member."""
+    """(Re)plan the ticket's timers: its entry in its shard's timer set (workers/timers.py), at
+    the first of them unless it is due earlier already; one ``ZADD``."""
     timers = plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
     await TimerSets(redis).plan(ticket.id, timers)
     return timers
+
+
+async def plan_after(ctx: WorkerContext, redis: StateRedis, ticket: Ticket, after: datetime) -> None:
+    """After a firing: the ticket's timer entry back at its first timer after ``after``, and its
+    ``next_timer_at`` noted, in one round trip."""
+    planned = plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
+    pending = [t for t in planned if t.at > after]
+    await _finish(redis, [(ticket, pending, next_timer_marks(ctx, ticket, planned, after))])
 
 
 def next_timer_marks(ctx: WorkerContext, ticket: Ticket, planned: list[Timer] | None = None,

@@ -42,8 +42,7 @@ from alertgate.keys import INTENTS_GROUP, intents_keys
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.work_queue import action_job, dispatch_job, enqueue_all, timer_job
 from alertgate.workers.delivery import RETRIED_ELSEWHERE
-from alertgate.workers.plan import Timer
-from alertgate.workers.timers import TimerSets, parse
+from alertgate.workers.timers import TimerSets, since_of
 
 log = structlog.get_logger("alertgate.intents")
 BATCH = 50                 # intents read per stream and call; dispatched together
@@ -58,7 +57,7 @@ LINGER_BELOW = BATCH // 2
 DISPATCHES = frozenset({"new", "recurrence", "reopened"})
 TIMER = "timer"
 Dispatch = Callable[[Any, Any, TicketStore, str, str], Awaitable[str]]   # (ctx, redis, store, ticket id, reason)
-Fire = Callable[[Any, Any, TicketStore, str, Timer], Awaitable[str]]     # (ctx, redis, store, ticket id, timer)
+Fire = Callable[[Any, Any, TicketStore, str, float], Awaitable[str]]     # (ctx, redis, store, ticket id, since)
 # (ctx, redis, store, [(ticket id, reason)]) → per item: "done", "failed" (to RQ) or "one_by_one" (to Dispatch)
 DispatchMany = Callable[[Any, Any, TicketStore, list[tuple[str, str]]], Awaitable[list[Any]]]
 
@@ -70,7 +69,7 @@ class Intent:
     ticket_id: str
     work: str            # new | recurrence | reopened | restoration | timer
     deliveries: int = 1
-    timer: str = ""      # a timer's member of its set (workers/timers.py)
+    timer: str = ""      # a timer entry's due time (workers/timers.py)
 
     @property
     def kind(self) -> str:
@@ -196,7 +195,7 @@ class IntentConsumer:
                  consumer: str | None = None, timeout: float = DISPATCH_TIMEOUT,
                  dispatch_many: DispatchMany | None = None) -> None:
         """``dispatch``, ``fire`` and ``dispatch_many``: ``workers/dispatch.dispatch_on``,
-        ``jobs.fire_on`` and ``dispatch.dispatch_many`` (``jobs.intent_consumer``); without
+        ``jobs.fire_due_on`` and ``dispatch.dispatch_many`` (``jobs.intent_consumer``); without
         ``dispatch_many``, every dispatch is done one by one."""
         self._ctx = ctx
         self._dispatch_on = dispatch
@@ -282,11 +281,11 @@ class IntentConsumer:
         RETRIED_ELSEWHERE.set(True)   # (a notice that fails here is not the last attempt: RQ retries it)
         try:
             if intent.work == TIMER:
-                parsed = parse(intent.timer)
-                if parsed is None:   # (not a timer of ours: nothing to do, ever)
+                since = since_of(intent.timer)
+                if since is None:   # (not a timer of ours: nothing to do, ever)
                     log.warning("intent_without_timer", ticket_id=intent.ticket_id, timer=intent.timer[:200])
                     return True
-                work = self._fire_on(self._ctx, redis, self._store, intent.ticket_id, parsed[1])
+                work = self._fire_on(self._ctx, redis, self._store, intent.ticket_id, since)
             else:
                 work = self._dispatch_on(self._ctx, redis, self._store, intent.ticket_id, intent.work)
             await asyncio.wait_for(work, self._timeout)
@@ -304,9 +303,9 @@ class IntentConsumer:
         if intent.work in DISPATCHES:
             return dispatch_job(intent.ticket_id, intent.work, attempts)
         if intent.work == TIMER:
-            parsed = parse(intent.timer)
-            if parsed is not None:
-                return timer_job(intent.ticket_id, parsed[1], attempts)
+            since = since_of(intent.timer)
+            if since is not None:
+                return timer_job(intent.ticket_id, since, attempts)
             return None   # (not a timer of ours)
         return action_job(intent.work, intent.ticket_id, "monitoring recovered", attempts)
 

@@ -29,11 +29,11 @@ from alertgate.tickets.model import (
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
-from alertgate.workers.dispatch import dispatch_many, dispatch_on, next_timer_marks, schedule
+from alertgate.workers.dispatch import dispatch_many, dispatch_on, next_timer_marks, plan_after, schedule
 from alertgate.workers.dispatch import now as _now
 from alertgate.workers.intents import IntentConsumer, IntentStreams
 from alertgate.workers.notices import after_action, compose
-from alertgate.workers.plan import Timer, still_due
+from alertgate.workers.plan import Timer, plan, still_due
 from alertgate.workers.source_sync import sync
 from alertgate.workers.timers import TimerSets
 from alertgate.workers import recovery
@@ -41,6 +41,7 @@ from alertgate.work_queue import action_job, closure_reminder_job, dispatch_job,
 
 log = structlog.get_logger("alertgate.jobs")
 SCHEDULER = Actor("alertgate", Role.SERVICE_DESK)   # resumes a ticket suspended until a time
+SINCE_SLACK = 0.001   # (seconds: an entry's time and its timer's, as floats, compared)
 
 T = TypeVar("T")
 
@@ -75,7 +76,7 @@ async def _dispatch(ctx: WorkerContext, ticket_id: str, reason: str) -> str:
 
 def intent_consumer(ctx: WorkerContext, redis: StateRedis, queue_redis: Any, **options: Any) -> IntentConsumer:
     """The intents consumer that dispatches and fires timers with these jobs' code (``workers/intents.py``)."""
-    return IntentConsumer(ctx, redis, queue_redis, dispatch_on, fire_on, dispatch_many=dispatch_many, **options)
+    return IntentConsumer(ctx, redis, queue_redis, dispatch_on, fire_due_on, dispatch_many=dispatch_many, **options)
 
 
 def replan(ticket_id: str, note: str = "") -> str:
@@ -103,29 +104,42 @@ async def _note_next_timer(ctx: WorkerContext, store: TicketStore, ticket: Ticke
     await store.bookkeep(ticket.id, *next_timer_marks(ctx, ticket, planned, after))
 
 
-def fire_timer(ticket_id: str, kind: str, step: str, at: str) -> str:
-    """A timer as an RQ job: one the intents consumer handed over (it failed there), or one
-    planned by an earlier version as an RQ scheduled job."""
+def fire_due(ticket_id: str, since: float) -> str:
+    """A ticket's timer entry as an RQ job: one the intents consumer handed over (it failed there)."""
     async def body() -> str:
         async with _JobStateStore(ctx) as (redis, store):
-            return await fire_on(ctx, redis, store, ticket_id, Timer(datetime.fromisoformat(at), kind, step))
+            return await fire_due_on(ctx, redis, store, ticket_id, since)
     ctx = context()
     return _run(body())
 
 
-async def fire_on(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket_id: str, timer: Timer) -> str:
-    """Fire a due timer if it is still due, then note the ticket's next one (on a client of the
-    caller's: the intents consumer's, or an RQ job's own)."""
+def fire_timer(ticket_id: str, kind: str, step: str, at: str) -> str:
+    """One timer as an RQ job, as an earlier version queued it (one per timer): the ticket's
+    timers due since its time are fired (``fire_due``)."""
+    return fire_due(ticket_id, datetime.fromisoformat(at).timestamp())
+
+
+async def fire_due_on(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket_id: str, since: float) -> str:
+    """The ticket's timers due from ``since`` (its entry's time, ``workers/timers.py``) to now, each
+    fired if still due, in their order; then its entry put back at its next timer, and
+    ``next_timer_at`` noted (on a client of the caller's: the intents consumer's, or an RQ job's own)."""
+    upto = _now()
     try:
         ticket = await store.get(ticket_id)
     except TicketNotFound:
         return "no such ticket"
-    done = await _fire(ctx, redis, store, ticket, timer)
+    due = [t for t in plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
+           if since - SINCE_SLACK <= t.at.timestamp() and t.at <= upto]
+    done = []
+    for n, timer in enumerate(due):
+        if n:   # (the one before may have changed it)
+            ticket = await store.get(ticket_id)
+        done.append(await _fire(ctx, redis, store, ticket, timer))
     try:
-        await _note_next_timer(ctx, store, await store.get(ticket_id), after=timer.at)
+        await plan_after(ctx, redis, await store.get(ticket_id) if due else ticket, upto)
     except TicketNotFound:
         pass
-    return done
+    return "; ".join(done) or "nothing due"
 
 
 async def _fire(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket: Ticket, timer: Timer) -> str:

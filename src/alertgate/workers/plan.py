@@ -17,10 +17,6 @@ class Timer(msgspec.Struct, frozen=True):
     kind: str     # sla, sla_warning, escalation, stakeholder, resume
     step: str     # the SLA target, "<target>:<due epoch>", the escalation level, "<n>:<role>", or "until"
 
-    @property
-    def job_id(self) -> str:
-        return f"timer-{self.kind}-{self.step.replace(':', '-')}-{int(self.at.timestamp() * 1000)}"
-
 
 def _watched(ticket: Ticket) -> bool:
     """Timers act on unresolved masters that are not suspended."""

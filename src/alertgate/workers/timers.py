@@ -1,19 +1,25 @@
 """A ticket's timers in Redis (issue #27): SLA checks, warnings, escalation steps, stakeholder
 notices and the end of a suspension (``workers/plan.py``), kept in one sorted set per shard
-(``keys.timers_key``: due epoch → the timer), not as one RQ scheduled job each.
+(``keys.timers_key``) as **one entry per ticket**: the member is the ticket id, the score when its
+next timer is due. Not one RQ scheduled job per timer, and not one entry per timer either (nine
+entries of ~60 bytes each were more than half of what a dispatch wrote).
 
-- planned with one ``ZADD`` per ticket; a timer is its own member, so planning twice adds nothing;
-- once due, a script moves it from the set into the shard's intents stream, atomically: however
-  many workers look, each timer becomes one intent, and from there the intents' guarantee holds
-  (at least once delivery, taken over if its worker dies, handed to RQ if it fails:
-  ``workers/intents.py``); the firing itself re-reads the ticket and acts only if the timer is
-  still due (``plan.still_due``), so a timer delivered twice acts once;
-- a timer planned before a change (a reassignment, a new priority) stays in the set and is a
-  no-op when it fires, as an RQ job was.
+- planned with ``ZADD LT``: planning again, or twice, keeps the earlier time, never a later one;
+- once due, a script moves the entry from the set into the shard's intents stream, atomically,
+  with its score (``since``): however many workers look, it becomes one intent, and from there the
+  intents' guarantee holds (at least once, taken over if its worker dies, handed to RQ if it fails:
+  ``workers/intents.py``);
+- the firing (``jobs.fire_due_on``) re-reads the ticket, plans its timers again (``plan.plan``) and
+  fires those due between ``since`` and now that are still due (``plan.still_due``; each notice
+  sent once by its mark), then puts the entry back at the next one. A timer delivered twice acts
+  once; an entry planned before a change fires early and finds nothing due, as an RQ job did.
+- sets written by an earlier version hold one member per timer ("<ticket id>\t<kind>\t<ISO>\t<step>",
+  score its due time): the same script moves them, as the ticket's entry due at that time.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -22,40 +28,56 @@ from redis.asyncio import RedisCluster
 from alertgate.keys import BASE32, intents_key, tag_of, timers_key
 from alertgate.workers.plan import Timer
 
-RELEASE_AT_ONCE = 200   # due timers moved per shard and call
+RELEASE_AT_ONCE = 200   # due entries moved per shard and call
 
 # KEYS: pairs of (timers set, intents stream) of one shard each; ARGV: now (epoch), at most per shard.
+# The intent: the ticket (the member up to a tab: an earlier version's member is a timer) and
+# the entry's due time.
 RELEASE_SCRIPT = """
 local moved = 0
 for i = 1, #KEYS, 2 do
-  local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-  for _, timer in ipairs(due) do
-    redis.call('XADD', KEYS[i + 1], '*', 'ticket', string.match(timer, '^[^\\t]*'), 'work', 'timer', 'timer', timer)
+  local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+  local members = {}
+  for j = 1, #due, 2 do
+    redis.call('XADD', KEYS[i + 1], '*', 'ticket', string.match(due[j], '^[^\t]*'), 'work', 'timer', 'timer', due[j + 1])
+    members[#members + 1] = due[j]
   end
-  if #due > 0 then
-    redis.call('ZREM', KEYS[i], unpack(due))
-    moved = moved + #due
+  if #members > 0 then
+    redis.call('ZREM', KEYS[i], unpack(members))
+    moved = moved + #members
   end
 end
 return moved
 """
 
 
-def member(ticket_id: str, timer: Timer) -> str:
-    """The timer as the set holds it (its due time exact, as ``still_due`` compares it)."""
-    return f"{ticket_id}\t{timer.kind}\t{timer.at.isoformat()}\t{timer.step}"
+def next_due(timers: list[Timer], after: float | None = None) -> float | None:
+    """When the ticket's entry is due: its first timer (after ``after``, if given), as an epoch."""
+    times = [t.at.timestamp() for t in timers]
+    pending = [at for at in times if after is None or at > after]
+    return min(pending) if pending else None
 
 
-def parse(text: str) -> tuple[str, Timer] | None:
-    """The ticket id and timer of a member (None: not one of ours)."""
+def since_of(text: str) -> float | None:
+    """The due time an intent carries: an entry's score; or, in an intent an earlier version
+    wrote, its timer ("<ticket id>\t<kind>\t<ISO>\t<step>"), due at its own time. None: not ours."""
+    try:
+        value = float(text)
+        return value if math.isfinite(value) else None
+    except ValueError:
+        pass
     parts = text.split("\t", 3)
     if len(parts) != 4:
         return None
-    ticket_id, kind, at, step = parts
     try:
-        return ticket_id, Timer(datetime.fromisoformat(at), kind, step)
+        return datetime.fromisoformat(parts[2]).timestamp()
     except ValueError:
         return None
+
+
+def _ticket_of(member: Any) -> str:
+    text = member.decode() if isinstance(member, bytes) else str(member)
+    return text.partition("\t")[0]
 
 
 class TimerSets:
@@ -65,10 +87,10 @@ class TimerSets:
         self._release: Any = None   # (registered on first use: planning, once per dispatch, needs no script)
 
     async def plan(self, ticket_id: str, timers: list[Timer]) -> None:
-        if timers:
-            await self.redis.zadd(timers_key(tag_of(ticket_id)),
-                                  {member(ticket_id, t): t.at.timestamp() for t in timers})
-
+        """The ticket's entry at its first timer, unless it is due earlier already (``ZADD LT``)."""
+        due = next_due(timers)
+        if due is not None:
+            await self.redis.zadd(timers_key(tag_of(ticket_id)), {ticket_id: due}, lt=True)
     async def release_due(self, now: float, count: int = RELEASE_AT_ONCE) -> int:
         """Due timers of every shard moved into their intents streams; how many. One call on a
         single Redis, one per shard on a Cluster (each shard's pair is in its own slot)."""
@@ -83,21 +105,15 @@ class TimerSets:
         return moved
 
     async def due(self, now: float) -> set[tuple[str, str]]:
-        """("timers", ticket id) of every timer due and not yet moved: work the sweep must not
+        """("timers", ticket id) of every entry due and not yet moved: work the sweep must not
         queue again (a worker is behind, not lost)."""
         found = set()
         for shard in BASE32:
-            for text in await self.redis.zrangebyscore(timers_key(shard), "-inf", repr(now)):
-                parsed = parse(text.decode() if isinstance(text, bytes) else text)
-                if parsed is not None:
-                    found.add(("timers", parsed[0]))
+            for member in await self.redis.zrangebyscore(timers_key(shard), "-inf", repr(now)):
+                found.add(("timers", _ticket_of(member)))
         return found
 
-    async def planned(self, ticket_id: str) -> list[Timer]:
-        """The ticket's timers in its shard's set (tests, the lost-timer check)."""
-        found = []
-        for text in await self.redis.zrange(timers_key(tag_of(ticket_id)), 0, -1):
-            parsed = parse(text.decode() if isinstance(text, bytes) else text)
-            if parsed is not None and parsed[0] == ticket_id:
-                found.append(parsed[1])
-        return found
+    async def next_at(self, ticket_id: str) -> float | None:
+        """When the ticket's entry is due (None: it has none). Tests, and a reader's question."""
+        score = await self.redis.zscore(timers_key(tag_of(ticket_id)), ticket_id)
+        return None if score is None else float(score)
