@@ -41,3 +41,41 @@ def test_outside_an_event_loop_and_on_flush_it_counts_at_once():
         return value(counter, "a")
 
     assert asyncio.run(main()) == 3
+
+
+def test_observations_of_one_turn_expose_as_histogram_observe_does():
+    """The tally writes prometheus-client's histogram fields itself: the exposition must be the
+    same as ``observe``'s, for amounts on, between, below and above the bounds (this fails first
+    if a prometheus-client upgrade changes those fields)."""
+    import math
+
+    from prometheus_client import Histogram, generate_latest
+
+    amounts = [0.0, 0.0005, 0.0007, 0.001, 0.003, 0.3, 2.5, 7.0, 1e9, -1.0, math.inf]
+    exposed = []
+    for batched in (False, True):
+        registry = CollectorRegistry()
+        histogram = Histogram("d_seconds", "d", ["k"], buckets=(0.0005, 0.001, 0.0025, 0.5, 2.5), registry=registry)
+        tally = Tally()
+
+        async def main() -> None:
+            for amount in amounts:
+                if batched:
+                    tally.observe(histogram.labels("a"), amount)
+                else:
+                    histogram.labels("a").observe(amount)
+            await asyncio.sleep(0)
+        asyncio.run(main())
+        exposed.append([line for line in generate_latest(registry).decode().splitlines() if "_created" not in line])
+    assert exposed[0] == exposed[1]
+    assert any(line.startswith('d_seconds_bucket{k="a",le="0.001"} 5.0') for line in exposed[1])
+
+
+def test_a_histogram_without_the_fields_is_observed_at_once():
+    seen = []
+
+    class Plain:
+        def observe(self, amount: float) -> None:
+            seen.append(amount)
+    Tally().observe(Plain(), 0.2)
+    assert seen == [0.2]

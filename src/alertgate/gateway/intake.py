@@ -75,7 +75,7 @@ def intake_handlers(settings: Settings, auth: Authenticator, intake: Intake,
                     log.info("alert_ingested", source=source, occurrence_id=alert.occurrence_id,
                              ticket_id=result.ticket_id, ci=alert.ci, symptom=alert.symptom,
                              outcome=result.outcome.value)
-            duration.observe(perf_counter() - started)
+            metrics.tally.observe(duration, perf_counter() - started)
             return _encode(IngestResponse(results))
 
         return post_route(PATHS[source], f"ingest_{source}", ingest, settings.body_limit)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -23,9 +24,9 @@ def multiprocess_dir() -> str | None:
 
 
 class Tally:
-    """Counter increments gathered until the end of the event-loop turn: in an alert storm one
-    write per series per turn instead of one per alert (each is a locked write to a shared mmap
-    file in multiprocess mode). Outside an event loop it counts at once.
+    """Counter increments and histogram observations gathered until the end of the event-loop
+    turn: in an alert storm one write per series per turn instead of one per alert (each is a
+    locked write to a shared mmap file in multiprocess mode). Outside an event loop it counts at once.
     """
 
     def __init__(self) -> None:
@@ -40,6 +41,21 @@ class Tally:
                 counter.inc(amount)
                 return
         self._pending[counter] = self._pending.get(counter, 0) + amount
+
+    def observe(self, histogram: Any, amount: float) -> None:
+        """``histogram``: a labelled Histogram child. Its sum and the bucket the amount falls in
+        are counted as ``Histogram.observe`` counts them (``_sum``, ``_buckets``, ``_upper_bounds``:
+        prometheus-client's own fields, the same exposition checked by a test); a histogram
+        without them is observed at once."""
+        bounds = getattr(histogram, "_upper_bounds", None)
+        buckets = getattr(histogram, "_buckets", None)
+        total = getattr(histogram, "_sum", None)
+        if bounds is None or buckets is None or total is None:
+            histogram.observe(amount)
+            return
+        self.inc(total, amount)
+        if amount == amount:   # (NaN falls in no bucket, as in ``observe``)
+            self.inc(buckets[bisect_left(bounds, amount)])   # (the first bound >= amount: ``amount <= bound``)
 
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
