@@ -43,14 +43,46 @@ CLASSES = {"worker": "Worker", "simple": "SimpleWorker", "spawn": "SpawnWorker",
            "intents": "intents consumer"}
 
 
-def settings_env(redis_url: str, work: Path) -> dict:
+def settings_env(redis_url: str, work: Path, smtp_port: int | None = None) -> dict:
+    """With ``smtp_port``: the shipped configuration, plus an e-mail channel to that port and an
+    address for every group the shipped rules route to."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTGATE_")}
     env.update(ALERTGATE_REDIS_URL=redis_url, ALERTGATE_CONFIG_DIR=str(ROOT / "config"),
                ALERTGATE_LOG_LEVEL="info", ALERTGATE_DATA_DIR=str(work / "var"))
+    if smtp_port is not None:
+        import shutil
+
+        import yaml
+        config = work / "config"
+        shutil.copytree(ROOT / "config", config)
+        settings = yaml.safe_load((config / "alertgate.yaml").read_text())
+        groups = ("application", "network", "security", "server", "storage", "service_desk")
+        settings["notify"] = {"contacts": {g: {"email": [f"{g}@example.com"]} for g in groups},
+                              "email": {"host": "127.0.0.1", "port": smtp_port, "sender": "alertgate@example.com"}}
+        (config / "alertgate.yaml").write_text(yaml.safe_dump(settings))
+        env["ALERTGATE_CONFIG_DIR"] = str(config)
     return env
 
 
-async def seed(redis_url: str, jobs: int, env: dict, intents: bool = False) -> list[str]:
+class Sink:
+    """An SMTP server in this process (aiosmtpd), counting what it is given: the worker's e-mails."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+        self.received = 0
+        self.port = free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.received += len(envelope.rcpt_tos)
+        return "250 OK"
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+async def seed(redis_url: str, jobs: int, env: dict, intents: bool = False, channel: str = "log") -> list[str]:
     """``jobs`` masters created as the gateway creates them (an Alertmanager body parsed,
     classified by the shipped rules, ``DedupStore.ingest``: the stored layout and the intent the
     ingest script writes), on the log channel (the shipped rules' e-mail has no contacts here: a
@@ -84,7 +116,7 @@ async def seed(redis_url: str, jobs: int, env: dict, intents: bool = False) -> l
         ids += [result.ticket_id for result in await store.ingest(parsed, policies, now)]
     pipe = client.pipeline(transaction=False)
     for ticket_id in ids:
-        pipe.hset(ticket_key(ticket_id), "channels", '["log"]')
+        pipe.hset(ticket_key(ticket_id), "channels", json.dumps([channel]))
     await pipe.execute()
     await client.aclose()
     if intents:
@@ -207,13 +239,14 @@ def trickle(redis_url: str, held: list[tuple[str, dict]], rate: float) -> None:
         time.sleep(0.002)
 
 
-def measure(kind: str, jobs: int, rate: float = 0.0) -> dict:
+def measure(kind: str, jobs: int, rate: float = 0.0, email: bool = False) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"alertgate-dispatch-{kind}-"))
     server = EmbeddedRedis(work / "redis", port=free_port())
     server.start()
+    sink = Sink() if email else None
     try:
-        env = settings_env(server.url, work)
-        ids = asyncio.run(seed(server.url, jobs, env, intents=kind == "intents"))
+        env = settings_env(server.url, work, sink.port if sink else None)
+        ids = asyncio.run(seed(server.url, jobs, env, intents=kind == "intents", channel="email" if email else "log"))
         client = redis.Redis.from_url(server.url)
         memory_before = client.info("memory")["used_memory"]
         redis_before = _redis_cpu(client.info("cpu"))
@@ -243,6 +276,8 @@ def measure(kind: str, jobs: int, rate: float = 0.0) -> dict:
         memory = client.info("memory")["used_memory"] - memory_before
     finally:
         server.stop()
+        if sink is not None:
+            sink.stop()
     return {"class": CLASSES[kind], "jobs": jobs, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
             "per_second": round(jobs / seconds, 1), "per_cpu_second": round(jobs / max(cpu, 1e-9), 1),
             "redis_cpu_seconds": round(redis_cpu, 2), "redis_us_per_dispatch": round(redis_cpu * 1e6 / jobs),
@@ -250,7 +285,7 @@ def measure(kind: str, jobs: int, rate: float = 0.0) -> dict:
                                                          "us_per_dispatch": round(stat["usec"] / jobs, 1)}
                          for name, stat in commands.items()},
             "bytes_per_dispatch": round(memory / jobs), "dispatched": dispatched, "notices": sent,
-            "once": dispatched == jobs == sent}
+            "once": dispatched == jobs == sent and (sink is None or sink.received == jobs)}
 
 
 def _redis_cpu(cpu: dict) -> float:
@@ -266,11 +301,14 @@ def main() -> int:
                         help="intents only: the masters' intents arrive this many a second while the consumer runs "
                              "its live loop (the seconds and per-second columns are then the trickle's)")
     parser.add_argument("--commands", action="store_true", help="also each Redis command's calls and µs per dispatch")
+    parser.add_argument("--email", action="store_true",
+                        help="the notices by e-mail, to an SMTP server in this process (aiosmtpd), not the log channel")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child)
-    rows = [measure(kind, args.jobs, args.rate if kind == "intents" else 0.0) for kind in args.classes.split(",")]
+    rows = [measure(kind, args.jobs, args.rate if kind == "intents" else 0.0, args.email)
+            for kind in args.classes.split(",")]
     header = ("class", "jobs", "seconds", "per_second", "cpu_seconds", "per_cpu_second", "redis_cpu_seconds",
               "redis_us_per_dispatch", "bytes_per_dispatch", "once")
     print("  ".join(f"{h:>16}" for h in header))

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from rq import get_current_job
 
 from alertgate.keys import sent_key
-from alertgate.workers.channels import CHANNELS, ChannelError
+from alertgate.workers.channels import CHANNELS, ChannelError, session
 from alertgate.workers.context import WorkerContext
 from alertgate.workers.notices import Notice
 
@@ -79,9 +79,18 @@ async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[lis
     pipe = redis.pipeline(transaction=False)
     for send in (send for sends in planned for send in sends):
         pipe.exists(send.key)
-    already = iter(await pipe.execute())
+    already = await pipe.execute()
     results: list[int | DeliveryFailed] = []
     marks, seen = redis.pipeline(transaction=False), set()
+    with session():   # (the batch's e-mails over one SMTP connection)
+        await _deliver(ctx, planned, iter(already), marks, seen, results)
+    if len(marks):
+        await marks.execute()
+    return results
+
+
+async def _deliver(ctx: WorkerContext, planned: list[list[_Send]], already: Iterator[Any], marks: Any, seen: set,
+                   results: list[int | DeliveryFailed]) -> None:
     for sends in planned:
         sent, retry = 0, []
         for send in [send for send in sends if not next(already)]:
@@ -98,9 +107,6 @@ async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[lis
                 await marks.execute()
             sent += 1
         results.append(DeliveryFailed(f"{len(retry)} notice(s) to retry: {retry[0]}") if retry else sent)
-    if len(marks):
-        await marks.execute()
-    return results
 
 
 class _Send(NamedTuple):

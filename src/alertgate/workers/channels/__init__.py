@@ -14,4 +14,6 @@ CHANNELS: dict[str, Channel] = {
 }
 assert tuple(CHANNELS) == CHANNEL_NAMES, "a channel name without a sender, or a sender without a name"
 
-__all__ = ["CHANNELS", "Channel", "ChannelError"]
+session = email.session   # (what a batch's notices share: one SMTP connection)
+
+__all__ = ["CHANNELS", "Channel", "ChannelError", "session"]

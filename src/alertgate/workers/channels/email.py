@@ -1,41 +1,137 @@
 """The e-mail channel: SMTP, with STARTTLS and login when configured. The Message-ID derives
-from the notice's dedup key, so a retried send is recognisable downstream."""
+from the notice's dedup key, so a retried send is recognisable downstream.
+
+- The message is written here (``message_bytes``), not by ``EmailMessage``: its default policy
+  parses every header it is given through its header registry and folds each on the way out,
+  which took most of a dispatch's CPU (``bench/README.md``). A subject or body in any language is
+  encoded as a mail client reads it (RFC 2047 headers, quoted-printable UTF-8).
+- Within ``session()`` (the delivery of a batch, ``workers/delivery.py``) one SMTP connection
+  carries every message, one transaction each, instead of a connection (connect, greeting, EHLO,
+  STARTTLS, login, QUIT) per message. A connection the server dropped while it sat between two
+  messages is opened again once, for the message that found it closed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import smtplib
 import socket
 import ssl
-from email.message import EmailMessage
+from collections.abc import Iterator
+from contextvars import ContextVar
+from email import charset
+from email.header import Header
 from email.utils import formatdate
 
 from alertgate.workers.channels.base import ChannelError
+
+_UTF8 = charset.Charset("utf-8")
+_UTF8.header_encoding = charset.QP
+_UTF8.body_encoding = charset.QP
+
+
+class _Session:
+    """The open connection of one ``session()``, if any."""
+
+    def __init__(self) -> None:
+        self.client: smtplib.SMTP | None = None
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                client.quit()
+            client.close()
+
+
+_SESSION: ContextVar[_Session | None] = ContextVar("alertgate_smtp_session", default=None)
+
+
+@contextlib.contextmanager
+def session() -> Iterator[None]:
+    """Messages sent inside share one SMTP connection (closed at the end)."""
+    opened = _Session()
+    token = _SESSION.set(opened)
+    try:
+        yield
+    finally:
+        _SESSION.reset(token)
+        opened.close()
+
+
+def message_bytes(notice, address: str, sender: str) -> bytes:
+    """The message as SMTP carries it. Its headers are written here, the subject (which may hold
+    any language and up to a title's 4 KiB) encoded and folded by ``Header``; the body is UTF-8,
+    quoted-printable."""
+    digest = hashlib.sha256(f"{notice.dedup_key}:{address}".encode()).hexdigest()[:32]
+    headers = (
+        ("From", _header(sender)), ("To", _header(address)), ("Subject", _header(notice.subject)),
+        ("Date", formatdate(usegmt=True)), ("Message-ID", f"<{digest}@alertgate>"),
+        ("X-Alertgate-Dedup-Key", _header(notice.dedup_key)), ("MIME-Version", "1.0"),
+        ("Content-Type", 'text/plain; charset="utf-8"'), ("Content-Transfer-Encoding", "quoted-printable"),
+    )
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return (head + "\r\n" + _UTF8.body_encode(notice.body)).encode("ascii")
+
+
+def _header(value: str) -> str:
+    """ASCII that fits a line as it is; anything else RFC 2047-encoded and folded."""
+    if value.isascii() and len(value) <= 900 and "\n" not in value and "\r" not in value:
+        return value
+    return Header(value, _UTF8, maxlinelen=76).encode(linesep="\r\n")
 
 
 def send(notice, address: str, settings) -> None:
     smtp = settings.notify.email
     if smtp is None:
         raise ChannelError("e-mail is not configured (notify.email)", retryable=False)
-    message = EmailMessage()
-    message["From"] = smtp.sender
-    message["To"] = address
-    message["Subject"] = notice.subject
-    message["Date"] = formatdate(usegmt=True)
-    digest = hashlib.sha256(f"{notice.dedup_key}:{address}".encode()).hexdigest()[:32]
-    message["Message-ID"] = f"<{digest}@alertgate>"
-    message["X-Alertgate-Dedup-Key"] = notice.dedup_key
-    message.set_content(notice.body)
+    content = message_bytes(notice, address, smtp.sender)
+    shared = _SESSION.get()
     try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=float(smtp.timeout)) as client:
-            if smtp.starttls:
-                client.starttls(context=ssl.create_default_context())
-            if smtp.username:
-                client.login(smtp.username, smtp.password or "")
-            client.send_message(message)
+        if shared is None:
+            with _connect(smtp) as client:
+                client.sendmail(smtp.sender, [address], content)
+            return
+        if shared.client is not None:
+            try:
+                shared.client.sendmail(smtp.sender, [address], content)
+                return
+            except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as exc:
+                if not _closed_while_idle(exc):
+                    raise
+                shared.close()   # (once more, on a new connection)
+        shared.client = _connect(smtp)
+        shared.client.sendmail(smtp.sender, [address], content)
     except smtplib.SMTPRecipientsRefused as exc:
         raise ChannelError(f"recipient refused: {exc}", retryable=False) from None
     except smtplib.SMTPAuthenticationError as exc:
+        _drop(shared)
         raise ChannelError(f"SMTP login refused: {exc.smtp_code}", retryable=False) from None
     except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        _drop(shared)
         raise ChannelError(f"SMTP {smtp.host}:{smtp.port}: {exc}", retryable=True) from None
+
+
+def _connect(smtp) -> smtplib.SMTP:
+    client = smtplib.SMTP(smtp.host, smtp.port, timeout=float(smtp.timeout))
+    try:
+        if smtp.starttls:
+            client.starttls(context=ssl.create_default_context())
+        if smtp.username:
+            client.login(smtp.username, smtp.password or "")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _closed_while_idle(exc: Exception) -> bool:
+    """The server closed the shared connection between two messages: gone, or 421 to the next MAIL."""
+    return isinstance(exc, smtplib.SMTPServerDisconnected) or getattr(exc, "smtp_code", None) == 421
+
+
+def _drop(shared: _Session | None) -> None:
+    """After a failure the connection's state is unknown: the next message opens a new one."""
+    if shared is not None:
+        shared.close()
