@@ -43,13 +43,13 @@ CLASSES = {"worker": "Worker", "simple": "SimpleWorker", "spawn": "SpawnWorker",
            "intents": "intents consumer"}
 
 
-def settings_env(redis_url: str, work: Path, smtp_port: int | None = None) -> dict:
-    """With ``smtp_port``: the shipped configuration, plus an e-mail channel to that port and an
-    address for every group the shipped rules route to."""
+def settings_env(redis_url: str, work: Path, sink: "Sink | HookSink | None" = None) -> dict:
+    """With a ``sink``: the shipped configuration, plus its channel (e-mail or webhook) to it and
+    an address for every group the shipped rules route to."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTGATE_")}
     env.update(ALERTGATE_REDIS_URL=redis_url, ALERTGATE_CONFIG_DIR=str(ROOT / "config"),
                ALERTGATE_LOG_LEVEL="info", ALERTGATE_DATA_DIR=str(work / "var"))
-    if smtp_port is not None:
+    if sink is not None:
         import shutil
 
         import yaml
@@ -58,7 +58,8 @@ def settings_env(redis_url: str, work: Path, smtp_port: int | None = None) -> di
         settings = yaml.safe_load((config / "alertgate.yaml").read_text())
         groups = ("application", "network", "security", "server", "storage", "service_desk")
         settings["notify"] = {"contacts": {g: {"email": [f"{g}@example.com"]} for g in groups},
-                              "email": {"host": "127.0.0.1", "port": smtp_port, "sender": "alertgate@example.com"}}
+                              "email": {"host": "127.0.0.1", "port": sink.port, "sender": "alertgate@example.com"},
+                              "webhook": {"url": f"http://127.0.0.1:{sink.port}/hook"}}
         (config / "alertgate.yaml").write_text(yaml.safe_dump(settings))
         env["ALERTGATE_CONFIG_DIR"] = str(config)
     return env
@@ -80,6 +81,36 @@ class Sink:
 
     def stop(self) -> None:
         self._controller.stop()
+
+
+class HookSink:
+    """An HTTP server in this process (HTTP/1.1, keep-alive), counting the worker's webhook POSTs."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        sink = self
+        self.received = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                sink.received += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_port
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 async def seed(redis_url: str, jobs: int, env: dict, intents: bool = False, channel: str = "log") -> list[str]:
@@ -239,14 +270,14 @@ def trickle(redis_url: str, held: list[tuple[str, dict]], rate: float) -> None:
         time.sleep(0.002)
 
 
-def measure(kind: str, jobs: int, rate: float = 0.0, email: bool = False) -> dict:
+def measure(kind: str, jobs: int, rate: float = 0.0, channel: str = "log") -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"alertgate-dispatch-{kind}-"))
     server = EmbeddedRedis(work / "redis", port=free_port())
     server.start()
-    sink = Sink() if email else None
+    sink = {"email": Sink, "webhook": HookSink}[channel]() if channel != "log" else None
     try:
-        env = settings_env(server.url, work, sink.port if sink else None)
-        ids = asyncio.run(seed(server.url, jobs, env, intents=kind == "intents", channel="email" if email else "log"))
+        env = settings_env(server.url, work, sink)
+        ids = asyncio.run(seed(server.url, jobs, env, intents=kind == "intents", channel=channel))
         client = redis.Redis.from_url(server.url)
         memory_before = client.info("memory")["used_memory"]
         redis_before = _redis_cpu(client.info("cpu"))
@@ -301,13 +332,14 @@ def main() -> int:
                         help="intents only: the masters' intents arrive this many a second while the consumer runs "
                              "its live loop (the seconds and per-second columns are then the trickle's)")
     parser.add_argument("--commands", action="store_true", help="also each Redis command's calls and µs per dispatch")
-    parser.add_argument("--email", action="store_true",
-                        help="the notices by e-mail, to an SMTP server in this process (aiosmtpd), not the log channel")
+    parser.add_argument("--channel", choices=("log", "email", "webhook"), default="log",
+                        help="the notices' channel: log (the worker's own cost), e-mail to an SMTP server in this "
+                             "process (aiosmtpd), or webhook to an HTTP server in this process")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child)
-    rows = [measure(kind, args.jobs, args.rate if kind == "intents" else 0.0, args.email)
+    rows = [measure(kind, args.jobs, args.rate if kind == "intents" else 0.0, args.channel)
             for kind in args.classes.split(",")]
     header = ("class", "jobs", "seconds", "per_second", "cpu_seconds", "per_cpu_second", "redis_cpu_seconds",
               "redis_us_per_dispatch", "bytes_per_dispatch", "once")
