@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable
 
@@ -51,7 +53,8 @@ class Companions:
 
     def _start(self, name: str) -> multiprocessing.Process:
         process = multiprocessing.get_context("spawn").Process(
-            target=self._targets[name], args=(self._settings, os.getpid()), name=f"alertgate-{name}", daemon=True)
+            target=_companion, args=(self._targets[name], self._settings, os.getpid()), name=f"alertgate-{name}",
+            daemon=True)
         process.start()
         return process
 
@@ -64,6 +67,13 @@ class Companions:
     def stop(self) -> None:
         for process in self._processes.values():
             process.terminate()
+
+
+def _companion(target: Callable[[Settings, int], None], settings: Settings, parent: int) -> None:
+    """A companion's process: ended with the worker too (it also returns once it sees the worker
+    gone, but the sweeper looks only once per ``sweep_interval``)."""
+    _end_with_parent(parent)()
+    target(settings, parent)
 
 
 class AlertgateWorker(Worker):
@@ -95,6 +105,7 @@ def run_worker(settings: Settings) -> int:
     return: issue #28), until a signal asks it to stop. The sweep (sweeper.py) and the intents
     dispatcher (intents.py) run beside it."""
     set_context(settings)
+    os.register_at_fork(after_in_child=_end_with_parent(os.getpid()))
     companions = Companions(settings)
     delay = 1.0
     try:
@@ -144,6 +155,24 @@ def work_burst(settings: Settings, redis: Redis) -> int:
         create_worker(settings, redis).work(burst=True, with_scheduler=True)
         if not worked:
             return total
+
+
+def _end_with_parent(parent: int) -> Callable[[], None]:
+    """For what RQ forks from the worker (its scheduler, each work horse): a SIGTERM when the worker
+    dies (Linux ``PR_SET_PDEATHSIG``). A worker SIGKILLed (the OOM killer) otherwise left its
+    scheduler running for good, beside the next worker's (seen in the end-to-end tests)."""
+    def in_child() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):   # (not Linux: as before)
+            return
+        if os.getppid() != parent:   # (gone before the request took hold)
+            os.kill(os.getpid(), signal.SIGTERM)
+    return in_child
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def _asked_to_stop(worker: Worker) -> bool:
