@@ -79,34 +79,29 @@ async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[lis
     pipe = redis.pipeline(transaction=False)
     for send in (send for sends in planned for send in sends):
         pipe.exists(send.key)
-    already = await pipe.execute()
+    already = iter(await pipe.execute())
     results: list[int | DeliveryFailed] = []
     marks, seen = redis.pipeline(transaction=False), set()
     with session():   # (the batch's e-mails over one SMTP connection)
-        await _deliver(ctx, planned, iter(already), marks, seen, results)
+        for sends in planned:
+            sent, retry = 0, []
+            for send in [send for send in sends if not next(already)]:
+                if send.key in seen:   # (an address listed twice is sent to once, as deliver does)
+                    continue
+                seen.add(send.key)
+                if send.channel not in LOCAL and len(marks):
+                    await marks.execute()
+                if (error := _send(ctx, send)) is not None:
+                    retry += [error] if error.retryable else []
+                    continue
+                marks.set(send.key, "1", ex=SENT_TTL)
+                if send.channel not in LOCAL:
+                    await marks.execute()
+                sent += 1
+            results.append(DeliveryFailed(f"{len(retry)} notice(s) to retry: {retry[0]}") if retry else sent)
     if len(marks):
         await marks.execute()
     return results
-
-
-async def _deliver(ctx: WorkerContext, planned: list[list[_Send]], already: Iterator[Any], marks: Any, seen: set,
-                   results: list[int | DeliveryFailed]) -> None:
-    for sends in planned:
-        sent, retry = 0, []
-        for send in [send for send in sends if not next(already)]:
-            if send.key in seen:   # (an address listed twice is sent to once, as deliver does)
-                continue
-            seen.add(send.key)
-            if send.channel not in LOCAL and len(marks):
-                await marks.execute()
-            if (error := _send(ctx, send)) is not None:
-                retry += [error] if error.retryable else []
-                continue
-            marks.set(send.key, "1", ex=SENT_TTL)
-            if send.channel not in LOCAL:
-                await marks.execute()
-            sent += 1
-        results.append(DeliveryFailed(f"{len(retry)} notice(s) to retry: {retry[0]}") if retry else sent)
 
 
 class _Send(NamedTuple):

@@ -203,12 +203,13 @@ async def schedule(ctx: WorkerContext, redis: StateRedis, ticket: Ticket) -> lis
     return timers
 
 
-async def plan_after(ctx: WorkerContext, redis: StateRedis, ticket: Ticket, after: datetime) -> None:
-    """After a firing: the ticket's timer entry back at its first timer after ``after``, and its
-    ``next_timer_at`` noted, in one round trip."""
+async def plan_after(ctx: WorkerContext, redis: StateRedis, ticket: Ticket, after: datetime | None = None) -> list[Timer]:
+    """The ticket's timer entry at its first timer (after ``after``, once a firing handled those
+    before), and its ``next_timer_at`` noted, in one round trip; returns its timers."""
     planned = plan(ticket, ctx.tables, ctx.settings.notify.warn_at)
-    pending = [t for t in planned if t.at > after]
+    pending = planned if after is None else [t for t in planned if t.at > after]
     await _finish(redis, [(ticket, pending, next_timer_marks(ctx, ticket, planned, after))])
+    return planned
 
 
 def next_timer_marks(ctx: WorkerContext, ticket: Ticket, planned: list[Timer] | None = None,

@@ -29,7 +29,7 @@ from alertgate.tickets.model import (
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.workers.context import WorkerContext, context
 from alertgate.workers.delivery import deliver
-from alertgate.workers.dispatch import dispatch_many, dispatch_on, next_timer_marks, plan_after, schedule
+from alertgate.workers.dispatch import dispatch_many, dispatch_on, plan_after
 from alertgate.workers.dispatch import now as _now
 from alertgate.workers.intents import IntentConsumer, IntentStreams
 from alertgate.workers.notices import after_action, compose
@@ -87,8 +87,7 @@ def replan(ticket_id: str, note: str = "") -> str:
         async with _JobStateStore(ctx) as (redis, store):
             seen = await store.owed(ticket_id, "replan")
             ticket = await store.get(ticket_id)
-            planned = await schedule(ctx, redis, ticket)
-            await _note_next_timer(ctx, store, ticket, planned)
+            planned = await plan_after(ctx, redis, ticket)
             desk = ctx.settings.notify.service_desk
             notices = [compose(ticket, kind, recipient, desk, step=step, detail=detail)
                        for kind, recipient, step, detail in after_action(ticket, note)]
@@ -97,11 +96,6 @@ def replan(ticket_id: str, note: str = "") -> str:
             await store.settle(ticket_id, "replan", seen)
             return f"{len(planned)} timers planned"
     return _run(body())
-
-
-async def _note_next_timer(ctx: WorkerContext, store: TicketStore, ticket: Ticket, planned: list[Timer] | None = None,
-                           after: datetime | None = None) -> None:
-    await store.bookkeep(ticket.id, *next_timer_marks(ctx, ticket, planned, after))
 
 
 def fire_due(ticket_id: str, since: float) -> str:

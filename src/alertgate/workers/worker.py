@@ -161,12 +161,13 @@ def _end_with_parent(parent: int) -> Callable[[], None]:
     """For what RQ forks from the worker (its scheduler, each work horse): a SIGTERM when the worker
     dies (Linux ``PR_SET_PDEATHSIG``). A worker SIGKILLed (the OOM killer) otherwise left its
     scheduler running for good, beside the next worker's (seen in the end-to-end tests)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl   # (looked up once; a fork inherits it)
+    except (OSError, AttributeError):   # (not Linux: as before)
+        return lambda: None
+
     def in_child() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        except (OSError, AttributeError):   # (not Linux: as before)
-            return
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:   # (gone before the request took hold)
             os.kill(os.getpid(), signal.SIGTERM)
     return in_child
