@@ -203,6 +203,8 @@ def main() -> int:
     parser.add_argument("--variant", choices=VARIANTS, help="(one process per variant)")
     parser.add_argument("--only", help="these variants (comma-separated), not all")
     parser.add_argument("--dumps", type=Path, help="(callgrind's dumps, with --variant and --instructions)")
+    parser.add_argument("--shapes", help="these shapes (comma-separated: storm-1, storm-50, fresh), not all: "
+                                         "to watch one under a profiler")
     args = parser.parse_args()
     if args.variant is None:
         return compare(args)
@@ -226,6 +228,8 @@ def main() -> int:
               for n in (1, 50)}
     fresh = args.alerts // 4
     shapes["fresh"] = (1, lambda number: [body([alert(CIS + number * fresh + i, 0, i)]) for i in range(fresh)])
+    if args.shapes:
+        shapes = {name: shapes[name] for name in args.shapes.split(",")}
     meter = callgrind.Instructions(os.getpid(), args.dumps) if args.instructions else None
     try:
         found = uvloop.run(measure(args.variant, shapes, masters, held_first, args.rounds, redis.Redis.from_url(server.url), meter))
@@ -245,6 +249,8 @@ def compare(args: argparse.Namespace) -> int:
     rows = {}
     for variant in args.only.split(",") if args.only else VARIANTS:
         command = [sys.executable, __file__, "--variant", variant, "--alerts", str(alerts), "--rounds", str(rounds)]
+        if args.shapes:
+            command += ["--shapes", args.shapes]
         with tempfile.TemporaryDirectory(prefix="alertgate-app-cost-") as dumps:
             if args.instructions:
                 command = [*callgrind.command(Path(dumps)), *command, "--instructions", "--dumps", dumps]

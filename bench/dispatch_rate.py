@@ -296,7 +296,8 @@ def measure(kind: str, jobs: int, rate: float = 0.0, channel: str = "log") -> di
             child.terminate()
             child.wait(30)
         else:
-            subprocess.run([sys.executable, __file__, "--child", kind], env=env, check=True,
+            subprocess.run([*os.environ.get("DISPATCH_PROFILER", "").split(), sys.executable, __file__, "--child", kind],
+                           env=env, check=True,
                            stdout=(work / "worker.log").open("wb"), stderr=subprocess.STDOUT)
         seconds = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)

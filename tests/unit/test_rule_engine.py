@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alertgate.rules.engine import RuleEngine
-from alertgate.rules.patterns import compile_pattern
+from alertgate.rules.patterns import PatternGroup, compile_pattern
 from alertgate.rules.schema import load_rules
 from alertgate.rules.tables import Tables
 from alertgate.tickets.alert import Alert, AlertStatus
@@ -256,6 +256,8 @@ def test_a_catastrophic_regex_cannot_stall_the_evaluation(tmp_path):
         signal.signal(signal.SIGALRM, previous)
 
 
+SHIPPED_TITLE_PATTERNS = ["(?i)virus|malware|intrusion|brute.?force|ddos", "(?i)interface|link ?down|packet ?loss|bgp|ospf",
+                          "(?i)cpu|load|memory|latency|slow|saturat|throttl|queue", "(?i)down|unavailable|error|5xx|probe"]
 PATTERNS = ["(?i)^(core|dist|access)-sw|^sw-|^fw-", "(?i)disk.?(full|space)|filesystem", r"^\w+$", "数据库|服务器",
             r"(?i)straße", r"^.{3}$", r"\bdown\b", ""]
 
@@ -266,6 +268,31 @@ def test_a_rule_regex_answers_the_same_on_the_utf8_bytes_it_is_searched_in(text,
     """``CompiledStage.message`` searches a value's UTF-8 bytes (re2 encodes a str the same way)."""
     compiled = compile_pattern(pattern)
     assert (compiled.search(text) is None) == (compiled.search(text.encode()) is None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(), chosen=st.lists(st.sampled_from(PATTERNS + SHIPPED_TITLE_PATTERNS), min_size=1, max_size=10))
+def test_patterns_searched_together_answer_as_each_searched_alone(text, chosen):
+    """A value's patterns go through one RE2 Set pass (rules/patterns.PatternGroup): the same
+    answer for each as its own search, in order, repeated patterns included."""
+    compiled = [compile_pattern(p) for p in chosen]
+    group = PatternGroup(compiled)
+    assert (group._set is not None) == (len(chosen) > 1)
+    assert group.found(text.encode()) == tuple(p.search(text.encode()) is not None for p in compiled)
+
+
+def test_patterns_too_large_together_are_searched_one_at_a_time(monkeypatch):
+    """A Set whose DFA could not start would find nothing in any text, silently: groups past
+    ``SET_PROGRAM_LIMIT`` instructions are searched pattern by pattern."""
+    from alertgate.rules import patterns
+
+    big = [compile_pattern("(?i)" + "|".join(f"word{n}x{m}" for n in range(500))) for m in range(4)]
+    assert sum(p.programsize for p in big) > patterns.SET_PROGRAM_LIMIT
+    group = PatternGroup(big)
+    assert group._set is None
+    assert group.found(b"a WORD7X2 here") == (False, False, True, False)
+    monkeypatch.setattr(patterns, "SET_PROGRAM_LIMIT", 10 ** 9)
+    assert PatternGroup(big).found(b"a WORD7X2 here") == (False, False, True, False)   # (the Set agrees)
 
 
 def test_a_regex_result_remembered_for_a_value_is_the_same_and_the_memory_stays_bounded(tmp_path, monkeypatch):

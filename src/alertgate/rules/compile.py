@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from alertgate.rules.conditions import INT_FIELDS, AllOf, AnyOf, Condition, Leaf, Not
+from alertgate.rules.patterns import PatternGroup
 from alertgate.rules.schema import Rule, Window
 
 ALWAYS = {"k": 1}          # every message carries k: 1
-_UNREAD: Any = object()
 SEARCHED_LIMIT = 10_000   # regex results remembered per stage
 SEARCHED_LENGTH = 256     # bytes of the longest value remembered (a stage holds at most ~3 MB)
 
@@ -38,8 +38,17 @@ class CompiledStage:
     windows: list[tuple[str, tuple[Window, ...]]] = field(default_factory=list)
     presence: dict[str, str] = field(default_factory=dict)          # fact alias → subject alias
     fields: set[str] = field(default_factory=set)                   # fields compared as they are
-    # (regex alias, value as UTF-8) → whether it matched: bounded, emptied when full
-    searched: dict[tuple[str, bytes], bool] = field(default_factory=dict, repr=False, compare=False)
+    # (group's number, value as UTF-8) → whether each of its patterns matched: bounded, emptied when full
+    searched: dict[tuple[int, bytes], tuple[bool, ...]] = field(default_factory=dict, repr=False, compare=False)
+
+    @functools.cached_property
+    def groups(self) -> tuple[tuple[str, str, tuple[str, ...], PatternGroup], ...]:
+        """The regexes by the value they search: (kind, name, their aliases, their group)."""
+        by_value: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+        for alias, kind, name, pattern in self.regexes:
+            by_value.setdefault((kind, name), []).append((alias, pattern))
+        return tuple((kind, name, tuple(a for a, _ in found), PatternGroup([p for _, p in found]))
+                     for (kind, name), found in by_value.items())
 
     @functools.cached_property  # read on every evaluation; the definition never changes
     def name(self) -> str:
@@ -73,26 +82,24 @@ class CompiledStage:
                 msg[alias] = number
         # (searched as UTF-8 bytes, each value encoded once: re2's wrapper encodes a str itself on
         # every search and maps the match's offsets back to characters, which a yes/no never reads;
-        # a value seen before, such as a storm's symptom on a new CI, is answered from ``searched``)
-        texts: dict[tuple[str, str], bytes | None] = {}
+        # a value's patterns in one pass (PatternGroup); a value seen before, such as a storm's
+        # symptom on a new CI, is answered from ``searched``)
         searched = self.searched
-        for alias, kind, name, pattern in self.regexes:
-            text = texts.get((kind, name), _UNREAD)
-            if text is _UNREAD:
-                value = fields.get(name) if kind == "field" else labels.get(name)
-                text = texts[(kind, name)] = None if value is None else str(value).encode()
-            if text is None:
-                msg[alias] = False
-                continue
-            if len(text) > SEARCHED_LENGTH:   # (a long description is searched each time)
-                msg[alias] = pattern.search(text) is not None
-                continue
-            found = searched.get((alias, text))
-            if found is None:
-                if len(searched) >= SEARCHED_LIMIT:
-                    searched.clear()
-                found = searched[(alias, text)] = pattern.search(text) is not None
-            msg[alias] = found
+        for number, (kind, name, aliases, group) in enumerate(self.groups):
+            value = fields.get(name) if kind == "field" else labels.get(name)
+            if value is None:
+                found = group.none
+            else:
+                text = str(value).encode()
+                if len(text) > SEARCHED_LENGTH:   # (a long description is searched each time)
+                    found = group.found(text)
+                else:
+                    found = searched.get((number, text))
+                    if found is None:
+                        if len(searched) >= SEARCHED_LIMIT:
+                            searched.clear()
+                        found = searched[(number, text)] = group.found(text)
+            msg.update(zip(aliases, found))
         for alias, windows in self.windows:
             msg[alias] = any(w.start <= now < w.end for w in windows)
         for alias, subject in self.presence.items():
