@@ -42,6 +42,10 @@ class CompiledStage:
     searched: dict[tuple[int, bytes], tuple[bool, ...]] = field(default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
+    def compared(self) -> tuple[str, ...]:
+        return tuple(sorted(self.fields))
+
+    @functools.cached_property
     def groups(self) -> tuple[tuple[str, str, tuple[str, ...], PatternGroup], ...]:
         """The regexes by the value they search: (kind, name, their aliases, their group)."""
         by_value: dict[tuple[str, str], list[tuple[str, Any]]] = {}
@@ -70,7 +74,8 @@ class CompiledStage:
 
     def message(self, fields: Mapping[str, Any], labels: Mapping[str, str], now: datetime) -> dict[str, Any]:
         msg: dict[str, Any] = {"k": 1, **self.params}
-        for name, value in fields.items():
+        for name in self.compared:   # (the fields its rules read, not all of an alert's)
+            value = fields.get(name)
             if value is not None:
                 msg["f_" + name] = value
         for alias, label in self.labels.items():

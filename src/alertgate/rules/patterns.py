@@ -57,7 +57,7 @@ class PatternGroup:
 
 
 def _set_of(patterns: tuple["re2._Regexp", ...]) -> "re2.Set | None":
-    if len(patterns) < 2 or sum(p.programsize for p in patterns) > SET_PROGRAM_LIMIT:
+    if not patterns or sum(p.programsize for p in patterns) > SET_PROGRAM_LIMIT:
         return None
     searched = re2.Set.SearchSet(_OPTIONS)
     try:
