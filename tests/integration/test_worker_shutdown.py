@@ -37,3 +37,26 @@ def test_a_worker_unsubscribes_within_a_second_when_its_listener_read_the_reply_
     connection = redis.Redis.from_url(redis_url)
     worker = AlertgateWorker([queue(NOTIFY, connection)], connection=connection, serializer=JSONSerializer)
     assert unsubscribe_after_the_listener_read_the_reply(worker) < COMMAND_WAKE + 5   # (RQ's own: up to 60 s)
+
+
+def test_rq_commands_still_reach_the_worker(redis_url):
+    """The listener's shorter wait changes nothing of what it hears: RQ's shutdown command (`rq
+    shutdown`, `send_shutdown_command`) is handed to the worker."""
+    from rq.command import send_shutdown_command
+
+    connection = redis.Redis.from_url(redis_url)
+    worker = AlertgateWorker([queue(NOTIFY, connection)], connection=connection, serializer=JSONSerializer)
+    heard = []
+    worker.handle_payload = heard.append
+    worker.subscribe()
+    try:
+        deadline = time.monotonic() + 10
+        while not worker.pubsub.subscribed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(COMMAND_WAKE * 1.5)   # (past one of the listener's waits)
+        send_shutdown_command(connection, worker.name)
+        while not heard and time.monotonic() < deadline + 5:
+            time.sleep(0.01)
+        assert len(heard) == 1 and b"shutdown" in heard[0]["data"]
+    finally:
+        worker.unsubscribe()
