@@ -24,11 +24,20 @@ def parsed(subject: str, body: str, key: str = "INC-AB-1:incident:network:dispat
 def test_a_chinese_subject_and_body_arrive_as_written():
     message = parsed("[P1] 事件 INC-AB-1: 核心交换机 core-sw-1 端口中断", "影响范围：全部门店\n预计恢复：30 分钟内\n")
     assert message["Subject"] == "[P1] 事件 INC-AB-1: 核心交换机 core-sw-1 端口中断"
-    assert message.get_content() == "影响范围：全部门店\n预计恢复：30 分钟内\n"
+    assert message.get_content().replace("\r\n", "\n") == "影响范围：全部门店\n预计恢复：30 分钟内\n"   # (CRLF on the wire)
     assert message["To"] == "netops@example.com" and message["From"] == "alertgate@example.com"
     assert message["X-Alertgate-Dedup-Key"] == "INC-AB-1:incident:network:dispatch0"
     assert message["Message-ID"].endswith("@alertgate>") and message["Date"]
     assert message.get_content_type() == "text/plain"
+
+
+def test_a_long_body_goes_on_crlf_lines_with_no_bare_lf():
+    """Python's ``Charset.body_encode`` ended quoted-printable lines in a bare LF, which smtplib
+    sent as it was: one 'line' of the whole body to SMTP, and refused by servers that guard
+    against SMTP smuggling (found by the round-trip test with a body over 998 bytes)."""
+    raw = message_bytes(SimpleNamespace(subject="s", body="段落\n" * 400 + "x" * 3000, dedup_key="k"), "a@example.com", "b@example.com")
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
 
 
 def test_a_4_kib_title_is_folded_onto_lines_smtp_takes():
