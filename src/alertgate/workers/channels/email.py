@@ -28,7 +28,6 @@ from alertgate.workers.channels.base import ChannelError
 
 _UTF8 = charset.Charset("utf-8")
 _UTF8.header_encoding = charset.QP
-_UTF8.body_encoding = charset.QP
 
 
 class _Session:
