@@ -3,6 +3,7 @@ maintenance windows, and reloads that neither grow nor tear."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
 from datetime import datetime, timedelta, timezone
@@ -329,3 +330,69 @@ def test_an_alert_whose_fields_hold_much_text_is_evaluated_but_not_kept(tmp_path
                                     "    set: {category: x}\n")   # (the value itself in the stage's decision key)
     assert all(classify(compared, description=text) is None for text in long_ones)
     assert all(len(decisions) == 0 for decisions in compared._active.decisions)
+
+
+_FRAGMENTS = ["disk full", "fan", "sw-", "core-sw1", "Backup", "login", "cpu", "down", "BGP", "ddos", "web", "db",
+              "磁盘", "", " ", "x"]
+
+
+@functools.cache
+def shipped_engine() -> RuleEngine:
+    from alertgate.rules.service import RulesService
+    service = RulesService(Path(__file__).resolve().parents[2] / "config", 1800.0)
+    assert not service.reload()
+    return service.engine
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(*[st.lists(st.sampled_from(_FRAGMENTS), max_size=3).map("".join)] * 3,
+                          st.sampled_from(["critical", "warning", None])), min_size=1, max_size=12))
+def test_a_new_input_answered_from_one_that_matched_the_regexes_alike_is_what_every_stage_answers(inputs):
+    """The shipped rules read the CI and the title through regexes only: a new CI or title is
+    answered from an earlier alert whose values matched every such pattern alike. The answer is
+    the one every stage gives, evaluated with no cache."""
+    engine = shipped_engine()
+    active = engine._active
+    assert active.matched_of is not None
+    for cache in (active.cache, active.by_matches, *active.decisions):
+        cache.clear()
+    for ci, title, symptom, severity in inputs:
+        item = alert(ci=ci or "c", title=title, symptom=symptom or "s", severity=severity)
+        found = engine.evaluate(item, NOW)
+        decisions = [dict(d) for d in active.decisions]
+        for cache in active.decisions:
+            cache.clear()
+        assert found == engine._evaluate(active, item, NOW, None), (ci, title, symptom, severity)
+        for cache, kept in zip(active.decisions, decisions):
+            cache.update(kept)
+
+
+def test_a_new_ci_that_matches_the_regexes_alike_evaluates_no_stage(tmp_path, monkeypatch):
+    engine = engine_for(tmp_path, """
+classify:
+  - {name: db, when: {all: [{field: ci, regex: '^db'}, {field: title, regex: 'disk'}]}, set: {category: database}}
+route:
+  - {name: dba, when: {field: category, equals: database}, set: {assignment_group: dba}}
+""")
+    evaluated = []
+    original = engine._evaluate
+    monkeypatch.setattr(engine, "_evaluate", lambda *a: (evaluated.append(a[1].ci), original(*a))[1])
+    for n in range(100):   # a storm's new masters: a new CI and title each, matching alike
+        policy = engine.evaluate(alert(ci=f"db{n}", title=f"disk {n} full"), NOW).policy
+        assert policy.assignment_group == "dba"
+    assert evaluated == ["db0"]
+    assert engine.evaluate(alert(ci="web1", title="disk full"), NOW).policy.assignment_group != "dba"
+    assert engine.evaluate(alert(ci="db9", title="cpu"), NOW).policy.assignment_group != "dba"
+    assert evaluated == ["db0", "web1", "db9"]
+
+
+def test_a_field_also_compared_as_it_is_keeps_its_value_in_the_key(tmp_path, monkeypatch):
+    """The CI in a regex and in an equality: each new CI is evaluated (its value decides)."""
+    engine = engine_for(tmp_path, """
+classify:
+  - {name: db, when: {field: ci, regex: '^db'}, set: {category: database}}
+prioritise:
+  - {name: seven, when: {field: ci, equals: db7}, set: {impact: 1, urgency: 1}}
+""")
+    assert engine._active.matched_of is None
+    assert [engine.evaluate(alert(ci=f"db{n}"), NOW).policy.priority == 1 for n in range(9)] == [n == 7 for n in range(9)]

@@ -67,13 +67,19 @@ class CompiledStage:
                              *(alias for alias, *_ in self.regexes), *(alias for alias, _ in self.windows),
                              *self.presence}))
 
-    def decision_key(self, message: Mapping[str, Any]) -> tuple:
-        """Two messages with the same key get the same first matching rule: a regex on the CI
+    def decision_key(self, facts: Mapping[str, Any]) -> tuple:
+        """Two messages with the same facts get the same first matching rule: a regex on the CI
         enters as its result, so a new CI that matches the same way needs no new decision."""
-        return tuple(message.get(alias) for alias in self.facts)
+        return tuple(map(facts.get, self.facts))
 
-    def message(self, fields: Mapping[str, Any], labels: Mapping[str, str], now: datetime) -> dict[str, Any]:
-        msg: dict[str, Any] = {"k": 1, **self.params}
+    def message(self, facts: Mapping[str, Any]) -> dict[str, Any]:
+        """What durable_rules is posted: the facts and the rules' values (``params``)."""
+        return {"k": 1, **self.params, **facts}
+
+    def facts_of(self, fields: Mapping[str, Any], labels: Mapping[str, str], now: datetime) -> dict[str, Any]:
+        """The alert's facts as this stage's rules read them (no rule values: a decision found
+        before answers without building the message)."""
+        msg: dict[str, Any] = {}
         for name in self.compared:   # (the fields its rules read, not all of an alert's)
             value = fields.get(name)
             if value is not None:

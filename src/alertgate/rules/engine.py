@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import msgspec
 from durable.engine import Host, MessageNotHandledException
@@ -28,6 +28,7 @@ from durable.engine import Host, MessageNotHandledException
 from alertgate.correlation.catalogue import CI
 from alertgate.rules.compile import CompiledStage, compile_stage
 from alertgate.rules.conditions import AllOf, AnyOf, Condition, Leaf, Not
+from alertgate.rules.patterns import PatternGroup
 from alertgate.rules.policy import DEFAULT_GROUP, Policy
 from alertgate.rules.schema import STAGES, ClassifySet, PrioritiseSet, RouteSet, Rule, SuppressSet
 from alertgate.rules.tables import Tables
@@ -76,6 +77,12 @@ class _Active:
     decisions: tuple[dict, ...] = ()
     # The alert's fields named in ``key_fields`` (one C call; a cache hit is the common case).
     fields_of: Callable[[Alert], Any] = field(default=lambda alert: None)
+    # The same, a field the rules only search by regex given as which of their patterns it
+    # matches (``_RegexOnly``), and the cache keyed so: a new CI or title that matches like one
+    # seen before (a storm's new masters) is answered without evaluating the stages. None: no
+    # field is read by regex only.
+    matched_of: Callable[[Alert], tuple] | None = None
+    by_matches: dict = field(default_factory=dict)
 
 
 def _small(*values: Any) -> bool:
@@ -93,14 +100,45 @@ def _remember(cache: dict, key: Any, value: Any) -> Any:
     return value
 
 
-def _subjects(cond: Condition | None) -> set[tuple[str, str]]:
-    if cond is None:
-        return set()
+def _leaves(cond: Condition | None) -> Iterator[Leaf]:
     if isinstance(cond, Leaf):
-        return {cond.subject()}
-    if isinstance(cond, Not):
-        return _subjects(cond.item)
-    return set().union(*(_subjects(c) for c in cond.items)) if isinstance(cond, (AllOf, AnyOf)) else set()
+        yield cond
+    elif isinstance(cond, Not):
+        yield from _leaves(cond.item)
+    elif isinstance(cond, (AllOf, AnyOf)):
+        for item in cond.items:
+            yield from _leaves(item)
+
+
+class _RegexOnly:
+    """An alert's key fields with each field the rules read only through regexes (no equality,
+    number, presence or set of its own) replaced by the tuple of which of those patterns it
+    matches: every stage sees such a field only as those answers, so two alerts with the same
+    tuple are evaluated alike. One RE2 Set pass per such field (``PatternGroup``)."""
+
+    def __init__(self, key_fields: tuple[str, ...], leaves: list[Leaf]) -> None:
+        plain = {leaf.name for leaf in leaves if leaf.kind == "field" and leaf.op != "regex"}
+        patterns: dict[str, list] = {}
+        for leaf in leaves:
+            if leaf.kind == "field" and leaf.op == "regex" and leaf.name not in plain:
+                patterns.setdefault(leaf.name, []).append(leaf.pattern)
+        # (status is an enum the stages read by its value: few values, kept as it is)
+        self.groups = tuple(PatternGroup(patterns[name]) if name in patterns and name != "status" else None
+                            for name in key_fields)
+        self._fields = key_fields
+
+    def __bool__(self) -> bool:
+        return any(self.groups)
+
+    def __call__(self, alert: Alert) -> tuple:
+        key = []
+        for name, group in zip(self._fields, self.groups):
+            value = getattr(alert, name)
+            if group is None:
+                key.append(value)
+            else:
+                key.append(group.none if value is None else group.found(str(value).encode()))
+        return tuple(key)
 
 
 class RuleEngine:
@@ -141,13 +179,16 @@ class RuleEngine:
                 if stage.definition and stage.name not in self._registered:
                     self._host.register_rulesets({stage.name: self._with_actions(stage.definition)})
                     self._registered.add(stage.name)
-        subjects = set().union(*(_subjects(r.when) for r in rules)) if rules else set()
+        leaves = [leaf for rule in rules for leaf in _leaves(rule.when)]
+        subjects = {leaf.subject() for leaf in leaves}
         key_fields = tuple(sorted(n for k, n in subjects if k == "field" and n in ALERT_FIELDS))
         key_labels = tuple(sorted(n for k, n in subjects if k == "label"))
         windows = tuple(w for s in stages for _, w in s.windows)
+        regex_only = _RegexOnly(key_fields, leaves)
         return _Active(stages, tables, default_window, key_fields, key_labels, windows, next(self._generations),
                        decisions=tuple({} for _ in stages),
-                       fields_of=attrgetter(*key_fields) if key_fields else (lambda alert: None))
+                       fields_of=attrgetter(*key_fields) if key_fields else (lambda alert: None),
+                       matched_of=regex_only if regex_only else None)
 
     def _with_actions(self, definition: dict) -> dict:
         def record(position: int) -> Callable[[Any], None]:
@@ -172,7 +213,7 @@ class RuleEngine:
         )
         found = active.cache.get(key)
         if found is None:
-            found = self._evaluate(active, alert, now, ci)
+            found = self._evaluate_new(active, alert, now, ci, key)
             fields = key[0] if isinstance(key[0], tuple) else (key[0],)
             if _small(*fields, *key[1]):
                 _remember(active.cache, key, found)
@@ -182,15 +223,28 @@ class RuleEngine:
                     self._on_match(match.stage, match.rule)
         return found
 
+    def _evaluate_new(self, active: _Active, alert: Alert, now: datetime, ci: CI | None, key: tuple) -> Evaluation:
+        """An input not seen as it is: answered from an alert that matched the rules' regexes
+        alike if there was one, else evaluated."""
+        if active.matched_of is None:
+            return self._evaluate(active, alert, now, ci)
+        matched = (active.matched_of(alert), *key[1:])
+        found = active.by_matches.get(matched)
+        if found is None:
+            found = self._evaluate(active, alert, now, ci)
+            if _small(*matched[0], *matched[1]):
+                _remember(active.by_matches, matched, found)
+        return found
+
     def _match(self, stage: CompiledStage, decisions: dict, fields: dict[str, Any], labels: dict[str, str],
                now: datetime) -> Rule | None:
         if not stage.rules:
             return None
-        message = stage.message(fields, labels, now)
-        key = stage.decision_key(message)
+        facts = stage.facts_of(fields, labels, now)
+        key = stage.decision_key(facts)
         found = decisions.get(key, _UNSEEN)
         if found is _UNSEEN:
-            found = self._post(stage, message)
+            found = self._post(stage, stage.message(facts))
             if _small(*key):
                 _remember(decisions, key, found)
         return found
