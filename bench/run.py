@@ -8,7 +8,7 @@ Workloads (--scale multiplies the counts, for a quick look):
 - storm-1:   100,000 Alertmanager alerts, 1 per request, over 1,000 CIs × 10 alert names whose
              masters exist already (created untimed first): every timed alert is a duplicate;
 - storm-50:  the same, 50 alerts per request;
-- fresh:     20,000 alerts that are all new masters (rules, ticket, enqueue on every one);
+- fresh:     40,000 alerts that are all new masters (rules, ticket, enqueue on every one);
 - mixed-1:   the headline: 20,000 alerts over 5,000 keys, a new master every fourth alert
              (--new-share, 25%) and duplicates of the keys already open in between, 1 per request,
              with one `alertgate worker` dispatching the new masters meanwhile;
@@ -263,7 +263,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    storm_total, fresh_total = int(100_000 * args.scale), int(20_000 * args.scale)
+    storm_total, fresh_total = int(100_000 * args.scale), int(40_000 * args.scale)
     mixed_total = int(20_000 * args.scale)
     # wrk runs for a duration, cycling its bodies: each workload runs about as long as sending them
     # once takes (fitted from a probe, at most --seconds); the table says what share was sent again.
