@@ -6,7 +6,8 @@ For each class: a fresh embedded Redis, ``--jobs`` P3 masters as the gateway sto
 to a group, the log channel: the worker's own cost, no SMTP), one dispatch job each, then one
 burst worker of that class drains the queue in a child process. Reported: wall seconds, CPU
 seconds of the worker and every process it forked (waited for), dispatches per second and per
-CPU-second (per core), the Redis memory the dispatch left per master (its timers, its marks; RQ's
+CPU-second (per core), for the intents consumer its CPU per dispatch once started (the
+interpreter's start and imports left out: ``working_us_per_dispatch``), the Redis memory the dispatch left per master (its timers, its marks; RQ's
 jobs and results for the RQ classes), and the check that every master was dispatched and told
 exactly once.
 
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -237,12 +239,16 @@ async def _intents(settings, connection, live: bool = False) -> int:
     state = connect_state(settings, fail_fast=False)
     await layout.ensure(state)
     consumer = intent_consumer(context(), state, connection)
-    if not live:
-        return await consumer.drain()
-    stopping: list[int] = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    await consumer.run(lambda: not stopping)
-    return 0
+    started = time.process_time()   # (the CPU of the work alone: the interpreter's start left out)
+    try:
+        if not live:
+            return await consumer.drain()
+        stopping: list[int] = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+        await consumer.run(lambda: not stopping)
+        return 0
+    finally:
+        Path(os.environ["DISPATCH_CPU_FILE"]).write_text(repr(time.process_time() - started))
 
 
 def held_back(redis_url: str) -> list[tuple[str, dict]]:
@@ -276,7 +282,7 @@ def measure(kind: str, jobs: int, rate: float = 0.0, channel: str = "log") -> di
     server.start()
     sink = {"email": Sink, "webhook": HookSink}[channel]() if channel != "log" else None
     try:
-        env = settings_env(server.url, work, sink)
+        env = settings_env(server.url, work, sink) | {"DISPATCH_CPU_FILE": str(work / "cpu")}
         ids = asyncio.run(seed(server.url, jobs, env, intents=kind == "intents", channel=channel))
         client = redis.Redis.from_url(server.url)
         memory_before = client.info("memory")["used_memory"]
@@ -286,14 +292,15 @@ def measure(kind: str, jobs: int, rate: float = 0.0, channel: str = "log") -> di
         started = time.monotonic()
         if rate:   # (the consumer's run loop, the intents arriving at ``rate``; stopped once all are done)
             held = held_back(server.url)
-            child = subprocess.Popen([sys.executable, __file__, "--child", kind], env=env | {"DISPATCH_LIVE": "1"},
+            profiler = os.environ.get("DISPATCH_PROFILER", "").split()
+            child = subprocess.Popen([*profiler, sys.executable, __file__, "--child", kind], env=env | {"DISPATCH_LIVE": "1"},
                                      stdout=(work / "worker.log").open("wb"), stderr=subprocess.STDOUT)
             time.sleep(1.0)   # (started, its groups created, reading)
             trickle(server.url, held, rate)
             from alertgate.keys import intents_keys
             while child.poll() is None and sum(client.xlen(stream) for stream in intents_keys()):
                 time.sleep(0.1)   # (an intent is deleted once done: empty streams, all done)
-            child.terminate()
+            child.send_signal(signal.SIGINT if profiler else signal.SIGTERM)   # (py-spy writes on SIGINT)
             child.wait(30)
         else:
             subprocess.run([*os.environ.get("DISPATCH_PROFILER", "").split(), sys.executable, __file__, "--child", kind],
@@ -306,12 +313,14 @@ def measure(kind: str, jobs: int, rate: float = 0.0, channel: str = "log") -> di
         redis_cpu = _redis_cpu(client.info("cpu")) - redis_before
         commands = client.info("commandstats")
         memory = client.info("memory")["used_memory"] - memory_before
+        working = float((work / "cpu").read_text()) if (work / "cpu").exists() else None
     finally:
         server.stop()
         if sink is not None:
             sink.stop()
     return {"class": CLASSES[kind], "jobs": jobs, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
             "per_second": round(jobs / seconds, 1), "per_cpu_second": round(jobs / max(cpu, 1e-9), 1),
+            "working_us_per_dispatch": round(working * 1e6 / jobs) if working is not None else "-",
             "redis_cpu_seconds": round(redis_cpu, 2), "redis_us_per_dispatch": round(redis_cpu * 1e6 / jobs),
             "commands": {name.removeprefix("cmdstat_"): {"calls_per_dispatch": round(stat["calls"] / jobs, 2),
                                                          "us_per_dispatch": round(stat["usec"] / jobs, 1)}
@@ -342,7 +351,8 @@ def main() -> int:
         return child(args.child)
     rows = [measure(kind, args.jobs, args.rate if kind == "intents" else 0.0, args.channel)
             for kind in args.classes.split(",")]
-    header = ("class", "jobs", "seconds", "per_second", "cpu_seconds", "per_cpu_second", "redis_cpu_seconds",
+    header = ("class", "jobs", "seconds", "per_second", "cpu_seconds", "per_cpu_second", "working_us_per_dispatch",
+              "redis_cpu_seconds",
               "redis_us_per_dispatch", "bytes_per_dispatch", "once")
     print("  ".join(f"{h:>16}" for h in header))
     for row in rows:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from alertgate.keys import ticket_key
-from alertgate.runtime.connections import script_pipeline
+from alertgate.runtime.pipelining import Pipelined
 from alertgate.tickets.codec import from_hash
 from alertgate.tickets.model import Ticket
 from alertgate.tickets.store import changes
@@ -67,10 +67,10 @@ async def read_many(redis: Any, ticket_ids: list[str]) -> list[Read | None]:
     """Each ticket as stored (no creation entry added, no master's content), in one round trip
     (one reply each); None for a ticket not found. Ids must be valid (``keys.ticket_key``)."""
     script = redis.register_script(READ)
-    pipe = await script_pipeline(redis, script)
+    pipe = Pipelined(redis)
     for ticket_id in ticket_ids:
         key = ticket_key(ticket_id)
-        await script(keys=[key, key + ":tl"], client=pipe)
+        pipe.script(script, [key, key + ":tl"])
     found: list[Read | None] = []
     for ticket_id, (pairs, timeline) in zip(ticket_ids, await pipe.execute()):
         raw = dict(zip(pairs[::2], pairs[1::2]))
@@ -90,10 +90,10 @@ class ActionWriter:
         the read; in one round trip. True where written (or nothing to write)."""
         if not acts:
             return []
-        pipe = await script_pipeline(self._redis, self._script)
+        pipe = Pipelined(self._redis)
         for read, after in acts:
             key = ticket_key(after.id)
-            await self._script(keys=[key, key + ":tl"], args=_arguments(read, after), client=pipe)
+            pipe.script(self._script, [key, key + ":tl"], _arguments(read, after))
         return [bool(answer) for answer in await pipe.execute()]
 
 

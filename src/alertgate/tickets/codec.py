@@ -27,6 +27,7 @@ TIME_FIELDS = frozenset({
 JSON_FIELDS = frozenset({"sla", "labels", "links", "channels", "suggested_masters"})
 BOOL_FIELDS = frozenset({"ci_operational"})
 SKIP_FIELDS = frozenset({"timeline"})
+FIELD_NAMES = frozenset(Ticket.__struct_fields__)
 PACKED = "packed"
 # A new master's fields the ingest script packs: none of them is read by name by a Lua script, the
 # ticket list's filters or the sweeps (the work queue and a duplicate's view of its master read
@@ -116,7 +117,7 @@ def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id:
     unreadable: list[str] = []
     for key, value in raw.items():
         name, text = key.decode(errors="replace"), value.decode(errors="replace")
-        if text == "" or name not in Ticket.__struct_fields__:
+        if text == "" or name not in FIELD_NAMES:
             continue
         try:
             data[name] = _from_field(name, text, value)
@@ -130,7 +131,7 @@ def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id:
             unreadable.append(PACKED)
             content = {}
         for name, text in content.items():
-            if text == "" or name not in Ticket.__struct_fields__ or name.encode() in raw:
+            if text == "" or name not in FIELD_NAMES or name.encode() in raw:
                 continue
             try:
                 data[name] = _from_field(name, text, text)

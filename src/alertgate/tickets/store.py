@@ -452,7 +452,8 @@ class TicketStore:
 def changes(before: Ticket, after: Ticket) -> tuple[dict[str, str | bytes], list[bytes]]:
     """What an action changed: the fields to write, and the timeline entries to append (encoded)."""
     # (fields compared as values first: only those that differ are encoded, and compared encoded)
-    differ = {name for name in after.__struct_fields__ if getattr(before, name) != getattr(after, name)} - SKIP_FIELDS
+    pairs = zip(after.__struct_fields__, msgspec.structs.astuple(before), msgspec.structs.astuple(after))
+    differ = {name for name, old, new in pairs if old != new} - SKIP_FIELDS
     old, new = to_hash(before, differ), to_hash(after, differ)
     changed = {name: value for name, value in new.items() if old.get(name) != value}
     # Fields a duplicate shows from its master are not copied into it.

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from rq import get_current_job
 
 from alertgate.keys import sent_key
+from alertgate.runtime.pipelining import Pipelined
 from alertgate.workers.channels import CHANNELS, ChannelError, session
 from alertgate.workers.context import WorkerContext
 from alertgate.workers.notices import Notice
@@ -76,12 +77,12 @@ async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[lis
     marks of what went out before it). Per batch, how many went out now, or its failure
     (what was sent is marked all the same)."""
     planned = [list(_sends(ctx, notices, channels)) for notices, channels in batches]
-    pipe = redis.pipeline(transaction=False)
+    pipe = Pipelined(redis)
     for send in (send for sends in planned for send in sends):
-        pipe.exists(send.key)
+        pipe.command("EXISTS", send.key)
     already = iter(await pipe.execute())
     results: list[int | DeliveryFailed] = []
-    marks, seen = redis.pipeline(transaction=False), set()
+    marks, seen = Pipelined(redis), set()
     with session():   # (the batch's e-mails over one SMTP connection)
         for sends in planned:
             sent, retry = 0, []
@@ -94,7 +95,7 @@ async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[lis
                 if (error := _send(ctx, send)) is not None:
                     retry += [error] if error.retryable else []
                     continue
-                marks.set(send.key, "1", ex=SENT_TTL)
+                marks.command("SET", send.key, "1", "EX", SENT_TTL)
                 if send.channel not in LOCAL:
                     await marks.execute()
                 sent += 1

@@ -26,7 +26,8 @@ import structlog
 from alertgate.keys import tag_of, ticket_key, timers_key
 from alertgate.problems import triggers
 from alertgate.problems.store import ProblemStore
-from alertgate.runtime.connections import StateRedis, script_pipeline, shared_queue_redis
+from alertgate.runtime.connections import StateRedis, shared_queue_redis
+from alertgate.runtime.pipelining import Pipelined
 from alertgate.settings import Role
 from alertgate.tickets.batch import ActionWriter, Read, read_many
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor, apply
@@ -129,13 +130,13 @@ async def _finish(redis: StateRedis, tickets: list[tuple[Ticket, list[Timer], tu
     """Each ticket's timer entry planned, and the dispatched tickets' marks written (after it):
     one round trip."""
     script = redis.register_script(FINISH)
-    pipe = await script_pipeline(redis, script)
+    pipe = Pipelined(redis)
     for ticket, timers, marks in tickets:
         due = next_due(timers)
         sets, unsets = marks if marks is not None else ({}, [])
         pairs = [value for pair in sets.items() for value in pair]
-        await script(keys=[ticket_key(ticket.id), timers_key(tag_of(ticket.id))],
-                     args=["" if due is None else repr(due), len(sets), ticket.id, *pairs, *unsets], client=pipe)
+        pipe.script(script, [ticket_key(ticket.id), timers_key(tag_of(ticket.id))],
+                    ["" if due is None else repr(due), len(sets), ticket.id, *pairs, *unsets])
     await pipe.execute()
 
 

@@ -39,6 +39,7 @@ from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from alertgate.keys import INTENTS_GROUP, intents_keys
+from alertgate.runtime.pipelining import Pipelined
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.work_queue import action_job, dispatch_job, enqueue_all, timer_job
 from alertgate.workers.delivery import RETRIED_ELSEWHERE
@@ -163,10 +164,10 @@ class IntentStreams:
         by_stream: dict[str, list[str]] = {}
         for intent in intents:
             by_stream.setdefault(intent.stream, []).append(intent.entry)
-        pipe = self.redis.pipeline(transaction=False) if not self.cluster else self.redis.pipeline()
+        pipe = Pipelined(self.redis)
         for stream, entries in by_stream.items():
-            pipe.xack(stream, INTENTS_GROUP, *entries)
-            pipe.xdel(stream, *entries)
+            pipe.command("XACK", stream, INTENTS_GROUP, *entries)
+            pipe.command("XDEL", stream, *entries)
         await pipe.execute()
 
     async def waiting(self) -> set[tuple[str, str]]:
