@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from alertgate.runtime.packing import connection_class_for
 from alertgate.runtime.pipelining import Pipelined
 
 pytestmark = pytest.mark.integration
@@ -28,9 +29,20 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-def test_replies_come_in_order_and_an_error_reply_is_raised_once_all_were_read(redis_url):
+@pytest.fixture(params=["hiredis connections", "redis-py connections"])
+def connect(request):
+    """The state client's connections (``connections.connect_state``: hiredis packing), and a
+    plain client's."""
+    def client(url: str, **options) -> Redis:
+        if request.param == "hiredis connections":
+            options["connection_class"] = connection_class_for(url)
+        return Redis.from_url(url, **options)
+    return client
+
+
+def test_replies_come_in_order_and_an_error_reply_is_raised_once_all_were_read(redis_url, connect):
     async def scenario():
-        redis = Redis.from_url(redis_url)
+        redis = connect(redis_url)
         pipe = Pipelined(redis)
         pipe.command("SET", "a", "text")
         pipe.command("EXISTS", "a")
@@ -49,9 +61,9 @@ def test_replies_come_in_order_and_an_error_reply_is_raised_once_all_were_read(r
     run(scenario())
 
 
-def test_scripts_redis_forgot_are_loaded_and_each_call_runs_once(redis_url):
+def test_scripts_redis_forgot_are_loaded_and_each_call_runs_once(redis_url, connect):
     async def scenario():
-        redis = Redis.from_url(redis_url)
+        redis = connect(redis_url)
         counted = redis.register_script(COUNTED)
         await redis.script_flush()
         pipe = Pipelined(redis)
@@ -67,9 +79,9 @@ def test_scripts_redis_forgot_are_loaded_and_each_call_runs_once(redis_url):
     run(scenario())
 
 
-def test_replies_that_come_too_late_close_the_connection_and_the_next_call_reads_its_own(redis_url):
+def test_replies_that_come_too_late_close_the_connection_and_the_next_call_reads_its_own(redis_url, connect):
     async def scenario():
-        redis = Redis.from_url(redis_url, socket_timeout=0.3)
+        redis = connect(redis_url, socket_timeout=0.3)
         slow = redis.register_script(SLOW)
         await slow(args=[0])
         pipe = Pipelined(redis)
