@@ -25,6 +25,24 @@ class Notice(msgspec.Struct, kw_only=True, frozen=True):
     service_desk: str
 
 
+# A notice's subject per kind (only the one sent is formatted).
+HEADINGS = {
+    "incident": "[P{priority}] Incident {id}: {title}",
+    "escalation": "[P{priority}] Escalation {step} of {id}: {title}",
+    "stakeholder": "[P{priority}] Incident notice {id}: {title}",
+    "sla_breach": "[P{priority}] SLA {step} target missed on {id}: {title}",
+    "restoration": "[P{priority}] Restored {id}: {title}",
+    "closure_reminder": "[P{priority}] Waiting for closure ({step}) {id}: {title}",
+    "sla_warning": "[P{priority}] SLA {target} target due soon on {id}: {title}",
+    "report": "[P{priority}] Reported to the incident manager {id}: {title}",
+    "assignment": "[P{priority}] Assigned to you {id}: {title}",
+    "returned": "[P{priority}] Record returned by the duty team lead {id}: {title}",
+    "registered": "[P{priority}] Your report is registered as {id}: {title}",
+    "suspended": "[P{priority}] Your report {id} is suspended: {title}",
+    "linked": "[P{priority}] Your report {id} joins known incident {master_id}: {title}",
+}
+
+
 def expected_restoration(ticket: Ticket) -> datetime | None:
     """The resolution target if it is set, else creation plus every SLA step."""
     for entry in ticket.sla:
@@ -40,21 +58,8 @@ def compose(ticket: Ticket, kind: str, recipient: str, service_desk: str, step: 
     what = f"{ticket.title} on {ticket.ci}" + (f" — {ticket.description}" if ticket.description else "")
     service = ticket.affected_service or ticket.ci
     restore = expected_restoration(ticket) if kind != "restoration" else ticket.resolved_at
-    heading = {
-        "incident": f"[P{ticket.priority}] Incident {ticket.id}: {ticket.title}",
-        "escalation": f"[P{ticket.priority}] Escalation {step} of {ticket.id}: {ticket.title}",
-        "stakeholder": f"[P{ticket.priority}] Incident notice {ticket.id}: {ticket.title}",
-        "sla_breach": f"[P{ticket.priority}] SLA {step} target missed on {ticket.id}: {ticket.title}",
-        "restoration": f"[P{ticket.priority}] Restored {ticket.id}: {ticket.title}",
-        "closure_reminder": f"[P{ticket.priority}] Waiting for closure ({step}) {ticket.id}: {ticket.title}",
-        "sla_warning": f"[P{ticket.priority}] SLA {step.partition(':')[0]} target due soon on {ticket.id}: {ticket.title}",
-        "report": f"[P{ticket.priority}] Reported to the incident manager {ticket.id}: {ticket.title}",
-        "assignment": f"[P{ticket.priority}] Assigned to you {ticket.id}: {ticket.title}",
-        "returned": f"[P{ticket.priority}] Record returned by the duty team lead {ticket.id}: {ticket.title}",
-        "registered": f"[P{ticket.priority}] Your report is registered as {ticket.id}: {ticket.title}",
-        "suspended": f"[P{ticket.priority}] Your report {ticket.id} is suspended: {ticket.title}",
-        "linked": f"[P{ticket.priority}] Your report {ticket.id} joins known incident {ticket.master_id}: {ticket.title}",
-    }[kind]
+    heading = HEADINGS[kind].format(priority=ticket.priority, id=ticket.id, title=ticket.title, step=step,
+                                    target=step.partition(":")[0], master_id=ticket.master_id)
     restoration_line = (f"Service restored at {restore:%Y-%m-%d %H:%M} UTC." if kind == "restoration" and restore
                         else f"Expected restoration: {restore:%Y-%m-%d %H:%M} UTC." if restore
                         else "Expected restoration: not yet known.")
