@@ -29,6 +29,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import ResponseError
 
 from alertgate.runtime.batching import Batcher
+from alertgate.runtime.pipelining import exchange
 
 Call = tuple[tuple[str, str, str, str], tuple]  # an alert's (state, occurrence, index, masters) keys, arguments
 KEYS_PER_ALERT = 4
@@ -83,20 +84,7 @@ class StandaloneCalls:
         packed = [pack_command(script_call(self._sha, part)) for part in parts]
         if self._wait:
             packed.append(self._wait)
-        connection = await self._pool.get_connection()
-        try:
-            await connection.send_packed_command(b"".join(packed))
-            replies = []
-            for _ in packed:
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as error:  # an error reply: the others still come
-                    replies.append(error)
-        except BaseException:
-            await connection.disconnect(nowait=True)  # out of step with its replies
-            raise
-        finally:
-            await self._pool.release(connection)
+        replies = await exchange(self._pool, b"".join(packed), len(packed))
         confirmed = replies.pop() if self._wait else None
         found = [item for part, reply in zip(parts, replies) for item in decisions(reply, len(part))]
         outcomes: list[Replies | BaseException] = []

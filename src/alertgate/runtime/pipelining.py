@@ -1,16 +1,16 @@
 """Many commands in one round trip, at a few µs each (issue #27, the dispatcher's batch).
 
-redis-py's asyncio pipeline costs about 20 µs of the client's CPU per command (each reply read
-under its own timeout, through response callbacks; every script call preceded by a ``SCRIPT
-EXISTS`` round trip), against 3–4 µs for the same commands packed by hiredis in one call, written
-at once, and their replies read under one timeout (``bench/README.md``, 2026-12-06). A dispatch
-sends five or six commands: ``Pipelined`` is what the dispatcher's batch sends them with.
+redis-py's asyncio pipeline costs about 20 µs of the client's CPU per command (through its
+command methods and response callbacks; every script call preceded by a ``SCRIPT EXISTS`` round
+trip), against 8–10 µs for the same commands packed by hiredis in one call, written at once and
+their replies read as they come (``bench/README.md``, 2026-12-06). A dispatch sends five or six
+commands: ``Pipelined`` is what the dispatcher's batch sends them with.
 
-- On a single Redis: packed by hiredis, written on one pooled connection, every reply read (the
-  connection stays in step; one that faults midway is closed, not returned half-read). A script
-  Redis does not hold (``NOSCRIPT``: a restart, ``SCRIPT FLUSH``) is loaded and its calls sent
-  again: such a call did nothing, so the commands must not depend on one another's order (the
-  batch's calls each touch their own ticket).
+- On a single Redis: packed by hiredis, written on one pooled connection, every reply read
+  (``exchange``, which the gateway's ingest calls use too: the connection stays in step; one that
+  faults midway is closed, not returned half-read). A script Redis does not hold (``NOSCRIPT``: a
+  restart, ``SCRIPT FLUSH``) is loaded and its calls sent again: such a call did nothing, so the
+  commands must not depend on one another's order (the batch's calls each touch their own ticket).
 - On a Cluster: redis-py's ClusterPipeline, which routes each command by its key and follows a
   moved slot; scripts loaded on every primary first (``connections.script_pipeline``).
 
@@ -20,15 +20,12 @@ raised once every reply was read, the first one.
 
 from __future__ import annotations
 
-import asyncio
-import math
 from typing import Any
 
 from hiredis import pack_command
-from redis.asyncio import RedisCluster
+from redis.asyncio import ConnectionPool, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alertgate.runtime.connections import StateRedis, script_pipeline
 
@@ -70,29 +67,33 @@ class Pipelined:
         return replies
 
     async def _send(self, commands: list[tuple]) -> list[Any]:
-        pool = self._redis.connection_pool
-        connection = await pool.get_connection()
-        try:
-            await connection.send_packed_command(b"".join(pack_command(command) for command in commands))
-            replies: list[Any] = []
-            async with asyncio.timeout(connection.socket_timeout):
-                for _ in commands:
-                    try:   # (math.inf: no timeout per reply, the one above is for all of them)
-                        replies.append(await connection.read_response(timeout=math.inf))
-                    except ResponseError as error:   # (an error reply: the others still come)
-                        replies.append(error)
-        except TimeoutError as exc:
-            await connection.disconnect(nowait=True)
-            raise RedisTimeoutError(f"Timeout reading {len(commands)} replies") from exc
-        except BaseException:
-            await connection.disconnect(nowait=True)   # (out of step with its replies)
-            raise
-        finally:
-            await pool.release(connection)
-        return replies
+        packed = b"".join(pack_command(command) for command in commands)
+        return await exchange(self._redis.connection_pool, packed, len(commands))
 
     async def _on_cluster(self, commands: list[tuple]) -> list[Any]:
         pipe = await script_pipeline(self._redis, *self._scripts.values())
         for command in commands:
             pipe.execute_command(*command)
         return await pipe.execute()
+
+
+async def exchange(pool: ConnectionPool, packed: bytes, count: int) -> list[Any]:
+    """Commands packed already (``count`` of them) written at once on one pooled connection of a
+    single Redis, and every reply read, in order: an error reply is returned in its place (the
+    replies after it still come). A connection that faults midway is closed, not given back
+    half-read. Also what the gateway's ingest calls go through (``dedup/calls.StandaloneCalls``)."""
+    connection = await pool.get_connection()
+    try:
+        await connection.send_packed_command(packed)
+        replies: list[Any] = []
+        for _ in range(count):
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as error:
+                replies.append(error)
+        return replies
+    except BaseException:
+        await connection.disconnect(nowait=True)   # (out of step with its replies)
+        raise
+    finally:
+        await pool.release(connection)
