@@ -75,7 +75,14 @@ async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[lis
     sent marks read in one round trip; those of the log channel written together, and the others
     each right after its send (a send that hangs, and the process killed in it, must not take the
     marks of what went out before it). Per batch, how many went out now, or its failure
-    (what was sent is marked all the same)."""
+    (what was sent is marked all the same).
+
+    A channel whose server did not answer (``ChannelError.unreachable``: no connection, or
+    silence until its timeout) is not tried again in the same call, unless this is the last
+    attempt: its other notices fail at once as retryable. A mail server or webhook receiver gone
+    dark costs a batch one timeout, not one per notice, and the dispatcher goes on; their
+    tickets are retried by RQ with backoff, and each notice is still sent once (its mark is
+    written only after its send)."""
     planned = [list(_sends(ctx, notices, channels)) for notices, channels in batches]
     pipe = Pipelined(redis)
     for send in (send for sends in planned for send in sends):
@@ -83,6 +90,8 @@ async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[lis
     already = iter(await pipe.execute())
     results: list[int | DeliveryFailed] = []
     marks, seen = Pipelined(redis), set()
+    dark: dict[str, ChannelError] = {}   # channels whose server did not answer in this call
+    not_tried = 0
     with session():   # (the batch's e-mails over one SMTP connection)
         for sends in planned:
             sent, retry = 0, []
@@ -90,10 +99,16 @@ async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[lis
                 if send.key in seen:   # (an address listed twice is sent to once, as deliver does)
                     continue
                 seen.add(send.key)
+                if send.channel in dark and not _last_attempt():   # (a last attempt tries each)
+                    retry.append(_not_tried(ctx, send, dark[send.channel]))
+                    not_tried += 1
+                    continue
                 if send.channel not in LOCAL and len(marks):
                     await marks.execute()
                 if (error := _send(ctx, send)) is not None:
                     retry += [error] if error.retryable else []
+                    if error.unreachable:
+                        dark[send.channel] = error
                     continue
                 marks.command("SET", send.key, "1", "EX", SENT_TTL)
                 if send.channel not in LOCAL:
@@ -102,6 +117,8 @@ async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[lis
             results.append(DeliveryFailed(f"{len(retry)} notice(s) to retry: {retry[0]}") if retry else sent)
     if len(marks):
         await marks.execute()
+    if dark:
+        log.warning("channels_unreachable", channels=sorted(dark), notices_not_tried=not_tried)
     return results
 
 
@@ -125,6 +142,12 @@ def _sends(ctx: WorkerContext, notices: list[Notice], channels: list[str]) -> It
                 log.warning("no_contact", channel=channel, recipient=notice.recipient, ticket_id=notice.ticket_id)
             for address in targets:
                 yield _Send(notice, channel, address, sent_key(notice.dedup_key, channel, address), send)
+
+
+def _not_tried(ctx: WorkerContext, send: _Send, dark: ChannelError) -> ChannelError:
+    """A notice left for the retry: its channel's server did not answer earlier in the call."""
+    ctx.metrics.notifications.labels(send.channel, "retry").inc()
+    return ChannelError(f"not tried: {dark}", retryable=True, unreachable=True)
 
 
 def _send(ctx: WorkerContext, send: _Send) -> ChannelError | None:

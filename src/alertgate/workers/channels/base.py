@@ -9,9 +9,15 @@ from alertgate.workers.notices import Notice
 
 
 class ChannelError(Exception):
-    def __init__(self, message: str, retryable: bool) -> None:
+    """``retryable``: a later attempt may succeed. ``unreachable``: the channel's server did not
+    answer at all (no connection, or silence until the timeout), so the rest of a batch's notices
+    on that channel would each wait the same way (``workers/delivery.deliver_many`` leaves them
+    for the retry instead)."""
+
+    def __init__(self, message: str, retryable: bool, unreachable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.unreachable = unreachable
 
 
 class Channel(Protocol):

@@ -117,7 +117,14 @@ def send(notice, address: str, settings) -> None:
         raise ChannelError(f"SMTP login refused: {exc.smtp_code}", retryable=False) from None
     except (smtplib.SMTPException, OSError, socket.timeout) as exc:
         _drop(shared)
-        raise ChannelError(f"SMTP {smtp.host}:{smtp.port}: {exc}", retryable=True) from None
+        raise ChannelError(f"SMTP {smtp.host}:{smtp.port}: {exc}", retryable=True,
+                           unreachable=isinstance(exc, _UNREACHABLE)) from None
+
+
+# The server did not answer: no connection (refused, reset, TLS failed: all OSErrors), silence
+# until the timeout (socket.timeout is one too), or a greeting that turns the connection away.
+# (An answer to a message, a refused recipient or sender, is the server's word on that message.)
+_UNREACHABLE = (OSError, smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected)
 
 
 def _connect(smtp) -> smtplib.SMTP:
