@@ -148,3 +148,22 @@ def test_the_dispatcher_goes_on_through_a_mail_outage_and_rq_sends_the_mails_onc
         mails = [m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {ticket}")]
         assert len(mails) == 1
     assert len(sink.requests) == calls
+
+
+def test_a_channel_s_own_fault_fails_its_notice_alone_and_the_batch_goes_on(redis_url, monkeypatch):
+    """A sender that raises something other than ChannelError (a bug, an input it did not expect)
+    took the whole batch's remaining notices with it; now only its notice fails, retryable."""
+    from alertgate.workers.channels import CHANNELS
+
+    sent: list[str] = []
+
+    def faulty(notice, address, settings):
+        if address == "ops0@example.com" and notice.ticket_id == "INC-AB-0":
+            raise RuntimeError("unexpected")
+        sent.append(f"{notice.ticket_id} {address}")
+    monkeypatch.setitem(CHANNELS, "webhook", faulty)
+    ctx = context_for(Notify(webhook=Endpoint(url="http://127.0.0.1:9/hook")))
+    results, _, marked = deliver(redis_url, ctx, "webhook")
+    assert isinstance(results[0], DeliveryFailed) and results[1:] == [2] * (TICKETS - 1)
+    assert len(sent) == 2 * TICKETS - 1 and marked == 2 * TICKETS - 1
+    assert counted(ctx, "webhook", "retry") == 1

@@ -88,3 +88,37 @@ def test_a_server_that_is_down_is_a_retryable_failure_in_a_session_too():
         with pytest.raises(ChannelError) as down:
             email.send(notice(1), "ops@example.com", settings_for(free_port()))
     assert down.value.retryable
+
+
+class AsciiMailbox(CountingMailbox):
+    """A server that does not take SMTPUTF8 (RFC 6531; aiosmtpd's Controller takes it by default,
+    as Postfix and Exchange do when it is enabled)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=False)
+
+
+def test_an_address_outside_ascii_goes_with_its_domain_in_idna_and_its_local_part_by_smtputf8():
+    with CountingMailbox() as box:
+        settings = settings_for(box.port)
+        with session():
+            email.send(notice(1), "张三@例子.中国", settings)
+            email.send(notice(2), "ops@例子.中国", settings)
+        assert [rcpts for rcpts, _ in box.messages] == [["张三@xn--fsqu00a.xn--fiqs8s"], ["ops@xn--fsqu00a.xn--fiqs8s"]]
+        assert box.greetings == 1
+
+
+def test_a_server_without_smtputf8_refuses_such_a_local_part_alone_and_the_rest_goes_on():
+    """Before, smtplib's ASCII command raised UnicodeEncodeError, which no channel caught: the
+    whole batch's notices failed with it, on every retry."""
+    with AsciiMailbox() as box:
+        settings = settings_for(box.port)
+        with session():
+            with pytest.raises(ChannelError) as refused:
+                email.send(notice(1), "张三@example.com", settings)
+            assert not refused.value.retryable and "SMTPUTF8" in str(refused.value)
+            email.send(notice(2), "ops@例子.中国", settings)
+            email.send(notice(3), "ops@example.com", settings)
+        assert [rcpts for rcpts, _ in box.messages] == [["ops@xn--fsqu00a.xn--fiqs8s"], ["ops@example.com"]]
+        assert box.greetings == 1

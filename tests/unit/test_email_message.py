@@ -53,3 +53,8 @@ def test_any_subject_and_body_round_trip(subject: str, body: str):
     message = parsed(subject, body)
     assert message["Subject"] == subject
     assert message.get_content().replace("\r\n", "\n").replace("\r", "\n") == body.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def test_an_address_outside_ascii_stands_in_the_to_header_as_written():
+    raw = message_bytes(SimpleNamespace(subject="s", body="b", dedup_key="k"), "张三@xn--fsqu00a.xn--fiqs8s", "ag@example.com")
+    assert message_from_bytes(raw, policy=policy.SMTPUTF8)["To"] == "张三@xn--fsqu00a.xn--fiqs8s"

@@ -150,11 +150,19 @@ def _not_tried(ctx: WorkerContext, send: _Send, dark: ChannelError) -> ChannelEr
     return ChannelError(f"not tried: {dark}", retryable=True, unreachable=True)
 
 
+def _unexpected(send: _Send, error: Exception) -> ChannelError:
+    """A channel's own fault (a bug, or input it did not expect): this notice fails, retryable,
+    with the traceback logged; the batch's other notices still go."""
+    log.exception("notice_error", channel=send.channel, ticket_id=send.notice.ticket_id, kind=send.notice.kind)
+    return ChannelError(f"{send.channel}: {type(error).__name__}: {error}"[:300], retryable=True)
+
+
 def _send(ctx: WorkerContext, send: _Send) -> ChannelError | None:
     """One notice to one address; the channel's error, if it failed (counted and logged)."""
     try:
         send.send(send.notice, send.address, ctx.settings)
-    except ChannelError as exc:
+    except Exception as unexpected:
+        exc = unexpected if isinstance(unexpected, ChannelError) else _unexpected(send, unexpected)
         last = not exc.retryable or _last_attempt()
         ctx.metrics.notifications.labels(send.channel, "failed" if last else "retry").inc()
         log.warning("notice_failed", channel=send.channel, ticket_id=send.notice.ticket_id, kind=send.notice.kind,

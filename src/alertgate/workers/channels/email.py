@@ -59,19 +59,37 @@ def session() -> Iterator[None]:
         opened.close()
 
 
+def envelope_address(address: str) -> tuple[str, bool]:
+    """The address as SMTP carries it, and whether that needs the server's SMTPUTF8 (RFC 6531): a
+    domain outside ASCII in its IDNA form, which every server takes (``ops@例子.中国`` →
+    ``ops@xn--fsqu00a.xn--fiqs8s``); a local part outside ASCII (``张三@example.com``) only as
+    UTF-8. (smtplib writes commands in ASCII: such an address raised UnicodeEncodeError, which
+    no channel caught, and failed every notice of its batch.)"""
+    local, at, domain = address.rpartition("@")
+    if at and not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ChannelError(f"not a deliverable address: {address}", retryable=False) from None
+        address = f"{local}@{domain}"
+    return address, not address.isascii()
+
+
 def message_bytes(notice, address: str, sender: str) -> bytes:
     """The message as SMTP carries it. Its headers are written here, the subject (which may hold
     any language and up to a title's 4 KiB) encoded and folded by ``Header``; the body is UTF-8,
-    quoted-printable."""
+    quoted-printable. An address outside ASCII (``envelope_address``: sent with SMTPUTF8) stands
+    in its header as UTF-8 (RFC 6532), not encoded."""
     digest = hashlib.sha256(f"{notice.dedup_key}:{address}".encode()).hexdigest()[:32]
     headers = (
-        ("From", _header(sender)), ("To", _header(address)), ("Subject", _header(notice.subject)),
+        ("From", _header(sender)), ("To", address if not address.isascii() else _header(address)),
+        ("Subject", _header(notice.subject)),
         ("Date", formatdate(usegmt=True)), ("Message-ID", f"<{digest}@alertgate>"),
         ("X-Alertgate-Dedup-Key", _header(notice.dedup_key)), ("MIME-Version", "1.0"),
         ("Content-Type", 'text/plain; charset="utf-8"'), ("Content-Transfer-Encoding", "quoted-printable"),
     )
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
-    return (head + "\r\n" + _body(notice.body)).encode("ascii")
+    return (head + "\r\n" + _body(notice.body)).encode("utf-8")   # (ASCII but for such an address)
 
 
 def _body(text: str) -> str:
@@ -93,25 +111,33 @@ def send(notice, address: str, settings) -> None:
     smtp = settings.notify.email
     if smtp is None:
         raise ChannelError("e-mail is not configured (notify.email)", retryable=False)
+    address, utf8 = envelope_address(address)
     content = message_bytes(notice, address, smtp.sender)
+    options = ("SMTPUTF8",) if utf8 else ()
     shared = _SESSION.get()
     try:
         if shared is None:
             with _connect(smtp) as client:
-                client.sendmail(smtp.sender, [address], content)
+                client.sendmail(smtp.sender, [address], content, options)
             return
         if shared.client is not None:
             try:
-                shared.client.sendmail(smtp.sender, [address], content)
+                shared.client.sendmail(smtp.sender, [address], content, options)
                 return
             except (smtplib.SMTPServerDisconnected, smtplib.SMTPSenderRefused) as exc:
                 if not _closed_while_idle(exc):
                     raise
                 shared.close()   # (once more, on a new connection)
         shared.client = _connect(smtp)
-        shared.client.sendmail(smtp.sender, [address], content)
+        shared.client.sendmail(smtp.sender, [address], content, options)
     except smtplib.SMTPRecipientsRefused as exc:
         raise ChannelError(f"recipient refused: {exc}", retryable=False) from None
+    except smtplib.SMTPNotSupportedError:   # (the connection is still good for the next message)
+        raise ChannelError(f"{smtp.host}:{smtp.port} does not take addresses outside ASCII (SMTPUTF8): "
+                           f"{address}", retryable=False) from None
+    except UnicodeEncodeError:   # (a sender address outside ASCII, in the settings)
+        _drop(shared)
+        raise ChannelError(f"notify.email.sender must be ASCII: {smtp.sender}", retryable=False) from None
     except smtplib.SMTPAuthenticationError as exc:
         _drop(shared)
         raise ChannelError(f"SMTP login refused: {exc.smtp_code}", retryable=False) from None
