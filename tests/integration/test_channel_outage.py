@@ -97,6 +97,33 @@ def test_a_server_that_answers_with_an_error_is_tried_for_every_notice(redis_url
     assert all(isinstance(result, DeliveryFailed) for result in results) and marked == 0
 
 
+def test_a_receiver_that_drops_each_connection_unanswered_is_tried_for_every_notice(redis_url):
+    """Not silence: the receiver is there and hung up (a restart, a proxy's limit); the next
+    notice may get through, so each is tried."""
+    import threading
+
+    tried: list[int] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+
+        def hang_up() -> None:
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    return
+                with connection:
+                    connection.recv(65536)
+                    tried.append(1)
+        threading.Thread(target=hang_up, daemon=True).start()
+        ctx = context_for(Notify(webhook=Endpoint(url=f"http://127.0.0.1:{listener.getsockname()[1]}/hook",
+                                                  timeout=TIMEOUT)))
+        results, _, marked = deliver(redis_url, ctx, "webhook")
+    assert len(tried) >= 2 * TICKETS and marked == 0
+    assert all(isinstance(result, DeliveryFailed) for result in results)
+
+
 def test_a_last_attempt_tries_each_notice_even_on_a_silent_server(redis_url, silent_port):
     """Outside the dispatcher and with no RQ retry left, nothing is given up untried."""
     ctx = context_for(Notify(webhook=Endpoint(url=f"http://127.0.0.1:{silent_port}/hook", timeout=0.2)))

@@ -40,9 +40,10 @@ def _post(endpoint, notice, address: str, channel: str) -> None:
         headers["X-Alertgate-Signature"] = f"sha256={signature}"
     try:
         response = _client().post(endpoint.url, content=body, headers=headers, timeout=float(endpoint.timeout))
-    except httpx.HTTPError as exc:   # (a TransportError: no connection, or no answer in time)
+    except httpx.HTTPError as exc:   # (unreachable: no connection, or no answer in time; a
+        # connection the receiver dropped midway is not: the next notice may well get through)
         raise ChannelError(f"{channel} {endpoint.url}: {type(exc).__name__}", retryable=True,
-                           unreachable=isinstance(exc, httpx.TransportError)) from None
+                           unreachable=isinstance(exc, (httpx.ConnectError, httpx.TimeoutException))) from None
     if response.status_code >= 500 or response.status_code in (408, 429):
         raise ChannelError(f"{channel} answered {response.status_code}", retryable=True)
     if response.status_code >= 300:
