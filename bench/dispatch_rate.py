@@ -70,14 +70,17 @@ def settings_env(redis_url: str, work: Path, sink: "Sink | HookSink | None" = No
 class Sink:
     """An SMTP server in this process (aiosmtpd), counting what it is given: the worker's e-mails."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         from aiosmtpd.controller import Controller
         self.received = 0
+        self.delay = delay
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.received += len(envelope.rcpt_tos)
         return "250 OK"
 
@@ -88,7 +91,7 @@ class Sink:
 class HookSink:
     """An HTTP server in this process (HTTP/1.1, keep-alive), counting the worker's webhook POSTs."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         sink = self
@@ -99,6 +102,8 @@ class HookSink:
 
             def do_POST(self):  # noqa: N802 (http.server's name)
                 self.rfile.read(int(self.headers["Content-Length"]))
+                if delay:
+                    time.sleep(delay)
                 sink.received += 1
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
@@ -276,11 +281,11 @@ def trickle(redis_url: str, held: list[tuple[str, dict]], rate: float) -> None:
         time.sleep(0.002)
 
 
-def measure(kind: str, jobs: int, rate: float = 0.0, channel: str = "log") -> dict:
+def measure(kind: str, jobs: int, rate: float = 0.0, channel: str = "log", delay: float = 0.0) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"alertgate-dispatch-{kind}-"))
     server = EmbeddedRedis(work / "redis", port=free_port())
     server.start()
-    sink = {"email": Sink, "webhook": HookSink}[channel]() if channel != "log" else None
+    sink = {"email": Sink, "webhook": HookSink}[channel](delay) if channel != "log" else None
     try:
         env = settings_env(server.url, work, sink) | {"DISPATCH_CPU_FILE": str(work / "cpu")}
         ids = asyncio.run(seed(server.url, jobs, env, intents=kind == "intents", channel=channel))
@@ -345,11 +350,13 @@ def main() -> int:
     parser.add_argument("--channel", choices=("log", "email", "webhook"), default="log",
                         help="the notices' channel: log (the worker's own cost), e-mail to an SMTP server in this "
                              "process (aiosmtpd), or webhook to an HTTP server in this process")
+    parser.add_argument("--receiver-delay", type=float, default=0.0,
+                        help="seconds the SMTP or HTTP receiver takes per notice (a remote relay, a chat robot)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child)
-    rows = [measure(kind, args.jobs, args.rate if kind == "intents" else 0.0, args.channel)
+    rows = [measure(kind, args.jobs, args.rate if kind == "intents" else 0.0, args.channel, args.receiver_delay)
             for kind in args.classes.split(",")]
     header = ("class", "jobs", "seconds", "per_second", "cpu_seconds", "per_cpu_second", "working_us_per_dispatch",
               "redis_cpu_seconds",

@@ -2,14 +2,19 @@
 
 A sent notice is marked in Redis (``ag:sent:<dedup key>:<channel>:<address>``) after the channel
 accepted it, so a retried job skips what already went out and sends only what failed. Delivery is
-at least once: a crash between the send and the mark resends that one notice, carrying the same
-dedup key (header, Message-ID) for the receiver to recognise.
+at least once: a crash between the send and the mark resends the notices in flight (one per
+sending thread, ``SENDING_AT_ONCE``), carrying the same dedup key (header, Message-ID) for the
+receiver to recognise.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import os
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
@@ -71,55 +76,108 @@ async def deliver(ctx: WorkerContext, redis: Redis, notices: list[Notice], chann
 
 
 async def deliver_many(ctx: WorkerContext, redis: Redis, batches: list[tuple[list[Notice], list[str]]]) -> list[int | DeliveryFailed]:
-    """Many (notices, channels) delivered at once (the dispatcher's batch; ``deliver`` is one): the
-    sent marks read in one round trip; those of the log channel written together, and the others
-    each right after its send (a send that hangs, and the process killed in it, must not take the
-    marks of what went out before it). Per batch, how many went out now, or its failure
-    (what was sent is marked all the same).
+    """Many (notices, channels) delivered at once (the dispatcher's batch; ``deliver`` is one). Per
+    batch, how many went out now, or its failure (what was sent is marked all the same).
 
-    A channel whose server did not answer (``ChannelError.unreachable``: no connection, or
-    silence until its timeout) is not tried again in the same call, unless this is the last
-    attempt: its other notices fail at once as retryable. A mail server or webhook receiver gone
-    dark costs a batch one timeout, not one per notice, and the dispatcher goes on; their
-    tickets are retried by RQ with backoff, and each notice is still sent once (its mark is
-    written only after its send)."""
+    - The sent marks are read in one round trip. The log channel's notices go first, their marks
+      written together; then the others, each mark right after its send (a send that hangs, and
+      the process killed in it, must not take the marks of what went out before it).
+    - Those others are network calls that block (smtplib, httpx): they run in threads,
+      ``SENDING_AT_ONCE`` batches at a time, each batch's in order (each thread with its SMTP
+      connection), so that a receiver's latency is not paid once per notice of the batch.
+    - A channel whose server did not answer (``ChannelError.unreachable``: no connection, or
+      silence until its timeout) is not tried again in the same call, unless this is the last
+      attempt: its other notices fail at once as retryable. A mail server or webhook receiver
+      gone dark costs a batch one timeout, not one per notice, and the dispatcher goes on; their
+      tickets are retried by RQ with backoff, and each notice is still sent once (its mark is
+      written only after its send)."""
     planned = [list(_sends(ctx, notices, channels)) for notices, channels in batches]
     pipe = Pipelined(redis)
     for send in (send for sends in planned for send in sends):
         pipe.command("EXISTS", send.key)
-    already = iter(await pipe.execute())
-    results: list[int | DeliveryFailed] = []
-    marks, seen = Pipelined(redis), set()
-    dark: dict[str, ChannelError] = {}   # channels whose server did not answer in this call
-    not_tried = 0
-    with session():   # (the batch's e-mails over one SMTP connection)
-        for sends in planned:
-            sent, retry = 0, []
-            for send in [send for send in sends if not next(already)]:
-                if send.key in seen:   # (an address listed twice is sent to once, as deliver does)
+    sent_before = iter(await pipe.execute())
+    seen: set[str] = set()
+    todo: list[list[_Send]] = []
+    for sends in planned:
+        fresh = []
+        for send in sends:
+            if next(sent_before) or send.key in seen:   # (an address listed twice is sent to once)
+                continue
+            seen.add(send.key)
+            fresh.append(send)
+        todo.append(fresh)
+    delivery = _Delivery(ctx, redis, last=_last_attempt())
+    local = Pipelined(redis)
+    for n, sends in enumerate(todo):
+        for send in sends:
+            if send.channel in LOCAL:
+                delivery.outcome(n, send, _send(ctx, send, delivery.last), local)
+    if len(local):
+        await local.execute()
+    network = [(n, remote) for n, sends in enumerate(todo) if (remote := [s for s in sends if s.channel not in LOCAL])]
+    if network:
+        with session():   # (each sending thread's e-mails over one SMTP connection)
+            slots = asyncio.Semaphore(SENDING_AT_ONCE)
+            await asyncio.gather(*(delivery.over_network(n, remote, slots) for n, remote in network))
+    if delivery.dark:
+        log.warning("channels_unreachable", channels=sorted(delivery.dark), notices_not_tried=delivery.not_tried)
+    return [DeliveryFailed(f"{len(retry)} notice(s) to retry: {retry[0]}") if retry else sent
+            for sent, retry in (delivery.tally(n) for n in range(len(todo)))]
+
+
+class _Delivery:
+    """One ``deliver_many`` call's progress: per batch, what went out and what is to retry; the
+    channels found dark."""
+
+    def __init__(self, ctx: WorkerContext, redis: Redis, last: bool) -> None:
+        self.ctx, self.redis, self.last = ctx, redis, last   # (last: no retry comes after this attempt)
+        self.sent: dict[int, int] = {}
+        self.retry: dict[int, list[ChannelError]] = {}
+        self.dark: dict[str, ChannelError] = {}
+        self.not_tried = 0
+
+    def tally(self, n: int) -> tuple[int, list[ChannelError]]:
+        return self.sent.get(n, 0), self.retry.get(n, [])
+
+    def outcome(self, n: int, send: "_Send", error: ChannelError | None, marks: Pipelined) -> None:
+        if error is None:
+            marks.command("SET", send.key, "1", "EX", SENT_TTL)
+            self.sent[n] = self.sent.get(n, 0) + 1
+            return
+        if error.retryable:
+            self.retry.setdefault(n, []).append(error)
+        if error.unreachable:
+            self.dark.setdefault(send.channel, error)
+
+    async def over_network(self, n: int, sends: list["_Send"], slots: asyncio.Semaphore) -> None:
+        """Batch ``n``'s notices on network channels, in order, each from a sending thread."""
+        loop = asyncio.get_running_loop()
+        async with slots:
+            for send in sends:
+                if send.channel in self.dark and not self.last:   # (a last attempt tries each)
+                    self.retry.setdefault(n, []).append(_not_tried(self.ctx, send, self.dark[send.channel]))
+                    self.not_tried += 1
                     continue
-                seen.add(send.key)
-                if send.channel in dark and not _last_attempt():   # (a last attempt tries each)
-                    retry.append(_not_tried(ctx, send, dark[send.channel]))
-                    not_tried += 1
-                    continue
-                if send.channel not in LOCAL and len(marks):
+                # (in a copy of this context: the SMTP session of ``session()``, and the flags)
+                error = await loop.run_in_executor(_senders(), contextvars.copy_context().run,
+                                                   _send, self.ctx, send, self.last)
+                marks = Pipelined(self.redis)
+                self.outcome(n, send, error, marks)
+                if len(marks):
                     await marks.execute()
-                if (error := _send(ctx, send)) is not None:
-                    retry += [error] if error.retryable else []
-                    if error.unreachable:
-                        dark[send.channel] = error
-                    continue
-                marks.command("SET", send.key, "1", "EX", SENT_TTL)
-                if send.channel not in LOCAL:
-                    await marks.execute()
-                sent += 1
-            results.append(DeliveryFailed(f"{len(retry)} notice(s) to retry: {retry[0]}") if retry else sent)
-    if len(marks):
-        await marks.execute()
-    if dark:
-        log.warning("channels_unreachable", channels=sorted(dark), notices_not_tried=not_tried)
-    return results
+
+
+SENDING_AT_ONCE = 4   # batches whose network notices are in flight at once, a thread each (bench/README.md)
+_pool: tuple[int, ThreadPoolExecutor] | None = None   # (the process that made it, the threads)
+
+
+def _senders() -> ThreadPoolExecutor:
+    """The sending threads of this process (a forked work horse makes its own: threads do not
+    survive a fork)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(SENDING_AT_ONCE, thread_name_prefix="alertgate-send"))
+    return _pool[1]
 
 
 class _Send(NamedTuple):
@@ -157,13 +215,13 @@ def _unexpected(send: _Send, error: Exception) -> ChannelError:
     return ChannelError(f"{send.channel}: {type(error).__name__}: {error}"[:300], retryable=True)
 
 
-def _send(ctx: WorkerContext, send: _Send) -> ChannelError | None:
+def _send(ctx: WorkerContext, send: _Send, last_attempt: bool) -> ChannelError | None:
     """One notice to one address; the channel's error, if it failed (counted and logged)."""
     try:
         send.send(send.notice, send.address, ctx.settings)
     except Exception as unexpected:
         exc = unexpected if isinstance(unexpected, ChannelError) else _unexpected(send, unexpected)
-        last = not exc.retryable or _last_attempt()
+        last = not exc.retryable or last_attempt
         ctx.metrics.notifications.labels(send.channel, "failed" if last else "retry").inc()
         log.warning("notice_failed", channel=send.channel, ticket_id=send.notice.ticket_id, kind=send.notice.kind,
                     error=str(exc), final=last)

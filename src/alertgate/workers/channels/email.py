@@ -6,8 +6,8 @@ from the notice's dedup key, so a retried send is recognisable downstream.
   which took most of a dispatch's CPU (``bench/README.md``). A subject or body in any language is
   encoded as a mail client reads it (RFC 2047 headers, quoted-printable UTF-8).
 - Within ``session()`` (the delivery of a batch, ``workers/delivery.py``) one SMTP connection
-  carries every message, one transaction each, instead of a connection (connect, greeting, EHLO,
-  STARTTLS, login, QUIT) per message. A connection the server dropped while it sat between two
+  per sending thread carries its messages, one transaction each, instead of a connection
+  (connect, greeting, EHLO, STARTTLS, login, QUIT) per message. A connection the server dropped while it sat between two
   messages is opened again once, for the message that found it closed.
 """
 
@@ -18,6 +18,7 @@ import hashlib
 import smtplib
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from email import charset, quoprimime
@@ -31,17 +32,43 @@ _UTF8.header_encoding = charset.QP
 
 
 class _Session:
-    """The open connection of one ``session()``, if any."""
+    """The open connections of one ``session()``: one per thread that sends in it (the batch's
+    notices go out a few at a time, each from a thread of its own: ``workers/delivery.py``)."""
 
     def __init__(self) -> None:
-        self.client: smtplib.SMTP | None = None
+        self._mine = threading.local()
+        self._open: set[smtplib.SMTP] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> smtplib.SMTP | None:
+        return getattr(self._mine, "client", None)
+
+    @client.setter
+    def client(self, client: smtplib.SMTP) -> None:
+        self._mine.client = client
+        with self._lock:
+            self._open.add(client)
 
     def close(self) -> None:
-        client, self.client = self.client, None
+        """This thread's connection (after a failure, or when the server closed it)."""
+        client, self._mine.client = self.client, None
         if client is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                client.quit()
-            client.close()
+            with self._lock:
+                self._open.discard(client)
+            _quit(client)
+
+    def close_all(self) -> None:
+        with self._lock:
+            clients, self._open = self._open, set()
+        for client in clients:
+            _quit(client)
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        client.quit()
+    client.close()
 
 
 _SESSION: ContextVar[_Session | None] = ContextVar("alertgate_smtp_session", default=None)
@@ -49,14 +76,15 @@ _SESSION: ContextVar[_Session | None] = ContextVar("alertgate_smtp_session", def
 
 @contextlib.contextmanager
 def session() -> Iterator[None]:
-    """Messages sent inside share one SMTP connection (closed at the end)."""
+    """Messages sent inside share one SMTP connection per thread (all closed at the end); a thread
+    sends inside if it runs in a copy of this context (``contextvars.copy_context``)."""
     opened = _Session()
     token = _SESSION.set(opened)
     try:
         yield
     finally:
         _SESSION.reset(token)
-        opened.close()
+        opened.close_all()
 
 
 def envelope_address(address: str) -> tuple[str, bool]:
