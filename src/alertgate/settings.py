@@ -73,7 +73,8 @@ class Smtp(msgspec.Struct, forbid_unknown_fields=True):
     starttls: bool = False
     username: str | None = None
     password: str | None = None
-    sender: str = "alertgate@localhost"
+    # (SMTP's MAIL FROM: an ASCII address; a contact's address may be in any script)
+    sender: Annotated[str, msgspec.Meta(pattern=r"^[!-~]+@[!-~]+$")] = "alertgate@localhost"
     timeout: Seconds = Seconds(10.0)
 
 
@@ -340,4 +341,6 @@ def _describe(message: str, origin: Mapping[str, str], config_file: Path) -> str
             return f"unknown setting {unknown.group(1)!r} in {config_file}"
         return f"bad settings in {config_file}: {message}"
     reason = message.split(" - at ")[0]
-    return f"bad setting {field} ({origin.get(field, 'default')}): {reason}"
+    within = re.search(r"at `\$\.([A-Za-z_.]+)", message)   # (a nested one: notify.email.sender)
+    named = within.group(1) if within and within.group(1) != field else field
+    return f"bad setting {named} ({origin.get(field, 'default')}): {reason}"

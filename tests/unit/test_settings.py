@@ -56,6 +56,7 @@ def test_bootstrap_tokens_add_hashed_tokens(tmp_path: Path):
     ({}, "colour: blue\n", "unknown setting 'colour'"),
     ({}, "tokens: [{name: a, role: source, secret_sha256: plain}]\n", "bad setting tokens"),
     ({}, "port: [1\n", "not valid YAML"),
+    ({}, "notify: {email: {sender: 告警@例子.中国}}\n", "bad setting notify.email.sender ("),
 ])
 def test_bad_settings_name_the_setting(tmp_path: Path, env, file, named):
     if file:
