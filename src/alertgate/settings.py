@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,8 +74,7 @@ class Smtp(msgspec.Struct, forbid_unknown_fields=True):
     starttls: bool = False
     username: str | None = None
     password: str | None = None
-    # (SMTP's MAIL FROM: an ASCII address; a contact's address may be in any script)
-    sender: Annotated[str, msgspec.Meta(pattern=r"^[!-~]+@[!-~]+$")] = "alertgate@localhost"
+    sender: str = "alertgate@localhost"   # (its address is SMTP's MAIL FROM: ASCII, checked at load)
     timeout: Seconds = Seconds(10.0)
 
 
@@ -320,6 +320,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if settings.redis_wait_replicas and settings.redis_wait_timeout >= settings.redis_timeout:
             raise SettingsError("redis_wait_timeout must be shorter than redis_timeout: the WAIT for "
                                 "replicas happens inside one Redis call")
+        smtp = settings.notify.email
+        if smtp is not None and not _ascii_address(smtp.sender):
+            raise SettingsError(f"bad setting notify.email.sender ({origin.get('notify', 'default')}): "
+                                f"{smtp.sender!r} holds no ASCII address (SMTP's MAIL FROM); a display "
+                                "name may be in any script: 告警 <alertgate@example.com>")
         if settings.redis_cluster and not settings.queue_redis_url:
             raise SettingsError("redis_cluster is set: the RQ queues need a standalone Redis, "
                                 "set queue_redis_url (ALERTGATE_QUEUE_REDIS_URL)")
@@ -330,6 +335,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"bad setting bootstrap_tokens ({origin.get('bootstrap_tokens', 'environment')}): {exc}"
         ) from None
     return settings
+
+
+def _ascii_address(sender: str) -> bool:
+    address = parseaddr(sender)[1]
+    return "@" in address and address.isascii()
 
 
 def _describe(message: str, origin: Mapping[str, str], config_file: Path) -> str:

@@ -58,3 +58,9 @@ def test_any_subject_and_body_round_trip(subject: str, body: str):
 def test_an_address_outside_ascii_stands_in_the_to_header_as_written():
     raw = message_bytes(SimpleNamespace(subject="s", body="b", dedup_key="k"), "张三@xn--fsqu00a.xn--fiqs8s", "ag@example.com")
     assert message_from_bytes(raw, policy=policy.SMTPUTF8)["To"] == "张三@xn--fsqu00a.xn--fiqs8s"
+
+
+def test_a_sender_s_display_name_in_any_script_is_encoded_apart_from_its_address():
+    raw = message_bytes(SimpleNamespace(subject="s", body="b", dedup_key="k"), "ops@example.com", "告警 <ag@example.com>")
+    sender = message_from_bytes(raw, policy=policy.default)["From"]
+    assert sender.addresses[0].display_name == "告警" and sender.addresses[0].addr_spec == "ag@example.com"

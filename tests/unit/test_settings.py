@@ -57,6 +57,7 @@ def test_bootstrap_tokens_add_hashed_tokens(tmp_path: Path):
     ({}, "tokens: [{name: a, role: source, secret_sha256: plain}]\n", "bad setting tokens"),
     ({}, "port: [1\n", "not valid YAML"),
     ({}, "notify: {email: {sender: 告警@例子.中国}}\n", "bad setting notify.email.sender ("),
+    ({}, "notify: {email: {sender: alertgate}}\n", "holds no ASCII address"),
 ])
 def test_bad_settings_name_the_setting(tmp_path: Path, env, file, named):
     if file:
@@ -64,6 +65,13 @@ def test_bad_settings_name_the_setting(tmp_path: Path, env, file, named):
     with pytest.raises(SettingsError) as info:
         load_settings({"ALERTGATE_CONFIG_DIR": str(tmp_path), **env})
     assert named in str(info.value)
+
+
+@pytest.mark.parametrize("sender", ["alertgate@example.com", "Alertgate <alertgate@example.com>",
+                                    "告警 <alertgate@example.com>"])
+def test_an_email_sender_with_an_ascii_address_and_any_display_name_loads(tmp_path: Path, sender):
+    (tmp_path / "alertgate.yaml").write_text(f"notify: {{email: {{sender: '{sender}'}}}}\n")
+    assert load_settings({"ALERTGATE_CONFIG_DIR": str(tmp_path)}).notify.email.sender == sender
 
 
 def test_shipped_config_loads():

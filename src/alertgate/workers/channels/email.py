@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from email import charset, quoprimime
 from email.header import Header
-from email.utils import formatdate
+from email.utils import formataddr, formatdate, parseaddr
 
 from alertgate.workers.channels.base import ChannelError
 
@@ -110,7 +110,7 @@ def message_bytes(notice, address: str, sender: str) -> bytes:
     in its header as UTF-8 (RFC 6532), not encoded."""
     digest = hashlib.sha256(f"{notice.dedup_key}:{address}".encode()).hexdigest()[:32]
     headers = (
-        ("From", _header(sender)), ("To", address if not address.isascii() else _header(address)),
+        ("From", _sender_header(sender)), ("To", address if not address.isascii() else _header(address)),
         ("Subject", _header(notice.subject)),
         ("Date", formatdate(usegmt=True)), ("Message-ID", f"<{digest}@alertgate>"),
         ("X-Alertgate-Dedup-Key", _header(notice.dedup_key)), ("MIME-Version", "1.0"),
@@ -126,6 +126,12 @@ def _body(text: str) -> str:
     CRLF, and servers guarding against SMTP smuggling refuse a bare LF. A hypothesis test found
     it with a body over 998 bytes, one "line" to SMTP.)"""
     return quoprimime.body_encode(text.encode("utf-8").decode("latin-1"), maxlinelen=76, eol="\r\n")
+
+
+def _sender_header(sender: str) -> str:
+    """``告警 <alertgate@example.com>``: the display name encoded (RFC 2047) apart from the address."""
+    name, address = parseaddr(sender)
+    return formataddr((name, address), charset="utf-8") if name and address else _header(sender)
 
 
 def _header(value: str) -> str:
