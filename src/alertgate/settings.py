@@ -343,14 +343,13 @@ def _ascii_address(sender: str) -> bool:
 
 
 def _describe(message: str, origin: Mapping[str, str], config_file: Path) -> str:
-    match = re.search(r"at `\$\.([A-Za-z_]+)", message)
-    field = match.group(1) if match else None
+    match = re.search(r"at `\$\.([A-Za-z_.]+)", message)   # (a nested one: notify.email.sender)
+    path = match.group(1) if match else None
+    field = path.split(".")[0] if path else None
     if field is None:
         unknown = re.search(r"unknown field `([^`]+)`", message)
         if unknown:
             return f"unknown setting {unknown.group(1)!r} in {config_file}"
         return f"bad settings in {config_file}: {message}"
     reason = message.split(" - at ")[0]
-    within = re.search(r"at `\$\.([A-Za-z_.]+)", message)   # (a nested one: notify.email.sender)
-    named = within.group(1) if within and within.group(1) != field else field
-    return f"bad setting {named} ({origin.get(field, 'default')}): {reason}"
+    return f"bad setting {path} ({origin.get(field, 'default')}): {reason}"

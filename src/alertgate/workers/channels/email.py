@@ -7,8 +7,9 @@ from the notice's dedup key, so a retried send is recognisable downstream.
   encoded as a mail client reads it (RFC 2047 headers, quoted-printable UTF-8).
 - Within ``session()`` (the delivery of a batch, ``workers/delivery.py``) one SMTP connection
   per sending thread carries its messages, one transaction each, instead of a connection
-  (connect, greeting, EHLO, STARTTLS, login, QUIT) per message. A connection the server dropped while it sat between two
-  messages is opened again once, for the message that found it closed.
+  (connect, greeting, EHLO, STARTTLS, login, QUIT) per message. A connection the server
+  dropped while it sat between two messages is opened again once, for the message that found
+  it closed.
 """
 
 from __future__ import annotations
@@ -169,9 +170,6 @@ def send(notice, address: str, settings) -> None:
     except smtplib.SMTPNotSupportedError:   # (the connection is still good for the next message)
         raise ChannelError(f"{smtp.host}:{smtp.port} does not take addresses outside ASCII (SMTPUTF8): "
                            f"{address}", retryable=False) from None
-    except UnicodeEncodeError:   # (a sender address outside ASCII, in the settings)
-        _drop(shared)
-        raise ChannelError(f"notify.email.sender must be ASCII: {smtp.sender}", retryable=False) from None
     except smtplib.SMTPAuthenticationError as exc:
         _drop(shared)
         raise ChannelError(f"SMTP login refused: {exc.smtp_code}", retryable=False) from None
