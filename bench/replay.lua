@@ -2,7 +2,9 @@
 -- start: those are redeliveries). With `rate` > 0, each connection paces itself to about that many
 -- requests per second in total (an open-loop approximation for the latency run).
 -- usage: wrk -t1 -cC -dDs -s replay.lua URL -- BODIES_FILE TOKEN|- [RATE CONNECTIONS]
-local bodies, count, sent = {}, 0, 0
+-- (replay_once.lua builds on it: its bodies, count and result are global for that)
+bodies, count = {}, 0
+local sent = 0
 local token, pause = "", 0
 
 function init(args)
@@ -27,11 +29,15 @@ function request()
   return wrk.format("POST", nil, headers, body)
 end
 
-function done(summary, latency, requests)
+function result(summary, latency, seconds)
   io.write(string.format(
     'RESULT {"requests": %d, "seconds": %.3f, "errors": %d, "non_2xx": %d, "p50_ms": %.3f, "p99_ms": %.3f, "p999_ms": %.3f}\n',
-    summary.requests, summary.duration / 1e6,
+    summary.requests, seconds,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     summary.errors.status, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     latency:percentile(99.9) / 1000))
+end
+
+function done(summary, latency, requests)
+  result(summary, latency, summary.duration / 1e6)
 end

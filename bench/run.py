@@ -15,6 +15,10 @@ Workloads (--scale multiplies the counts, for a quick look):
 - mixed-50:  the same alerts, 50 per request;
 - latency:   storm-1 requests at half the measured storm-1 rate: p50, p99, p99.9;
 - ceiling:   storm-1 bodies against a bare Litestar + msgspec decode endpoint;
+- durable-1, durable-50: the mixed bodies against the durable ceiling of shared/PERFORMANCE.md
+             (durable_ceiling_app.py: the decode, then one Lua call per request recording each
+             occurrence once in the same Redis), the mixed rows' reference; durable-1 and mixed-1
+             alternate (--rounds), the median round counts;
 - memory:    Redis bytes per master ticket (from fresh) and per duplicate (from storm-1).
 
 wrk runs for a duration, so each workload runs for about the time its bodies take to send once
@@ -123,9 +127,13 @@ def write_bodies(path: Path, alerts: list[dict], per_request: int) -> int:
     return len(lines)
 
 
-def wrk(url: str, bodies: Path, seconds: int, connections: int = 32, rate: float = 0, token: str = TOKEN) -> dict:
+def wrk(url: str, bodies: Path, seconds: int, connections: int = 32, rate: float = 0, token: str = TOKEN,
+        once: bool = False) -> dict:
+    """``once``: every body sent once, timed from the first request to the last body's answer
+    (replay_once.lua; ``seconds`` need only be long enough), instead of for ``seconds``."""
+    script = "bench/replay_once.lua" if once else "bench/replay.lua"
     args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
-            str(ROOT / "bench/replay.lua"), url, "--", str(bodies), token]
+            str(ROOT / script), url, "--", str(bodies), token]
     if rate:
         args += [str(rate), str(connections)]
     done = subprocess.run(args, capture_output=True, text=True)
@@ -283,7 +291,7 @@ def main() -> int:
     server = EmbeddedRedis(work / "redis", port=free_port())
     server.start()
     client = redis.Redis.from_url(server.url)
-    port, ceiling_port = free_port(), free_port()
+    port, ceiling_port, durable_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTGATE_", "PROMETHEUS_"))}
     env.update(ALERTGATE_REDIS_URL=server.url, ALERTGATE_PORT=str(port), ALERTGATE_LOG_LEVEL="warning",
                ALERTGATE_CONFIG_DIR=str(ROOT / "config"), ALERTGATE_DATA_DIR=str(work / "var"),
@@ -294,12 +302,17 @@ def main() -> int:
     gateway = start([python, "-m", "alertgate", "serve", "--workers", str(args.workers)], env, work / "gateway.log")
     ceiling = start([python, str(ROOT / "bench/ceiling_app.py"), "--port", str(ceiling_port), "--workers", str(args.workers)],
                     {**env, "PYTHONPATH": f"{ROOT / 'bench'}:{ROOT / 'src'}"}, work / "ceiling.log")
+    durable = start([python, str(ROOT / "bench/durable_ceiling_app.py"), "--port", str(durable_port),
+                     "--workers", str(args.workers)],
+                    {**env, "PYTHONPATH": f"{ROOT / 'bench'}:{ROOT / 'src'}"}, work / "durable.log")
     results: dict = {"date": datetime.now(timezone.utc).isoformat(), "workers": args.workers, "scale": args.scale,
                      "new_share": args.new_share, "machine": {"cores": os.cpu_count()}}
     try:
         url = f"http://127.0.0.1:{port}/api/v1/alerts/alertmanager"
         wait_http(f"http://127.0.0.1:{port}/healthz")
         wait_http(f"http://127.0.0.1:{ceiling_port}/api/v1/alerts/alertmanager")
+        durable_url = f"http://127.0.0.1:{durable_port}/api/v1/alerts/alertmanager"
+        wait_http(durable_url)
         if args.console:
             results["console"] = watch_console(f"http://127.0.0.1:{port}")
         alerts = storm_alerts(storm_total + CIS * NAMES)
@@ -346,6 +359,8 @@ def main() -> int:
                                                  / max(outcome["requests"] * alerts_per_request, 1))
             if target == url:
                 outcome["census"] = census(client)
+            elif target == durable_url:
+                outcome["census"] = durable_census(client)
             results[name] = outcome
             return outcome
 
@@ -355,9 +370,9 @@ def main() -> int:
             already sent (redeliveries, which only renew a record)."""
             return max(1, min(args.seconds, int(count / max(rps, 1))))
 
-        def fitted(name: str, bodies: Path, count: int, warm_up: bool) -> int:
+        def fitted(name: str, bodies: Path, count: int, warm_up: bool, target: str = url) -> int:
             """``fit`` at the rate of a short probe run of the workload."""
-            probe = run(f"{name}_probe", bodies, count, 1, warm_up=warm_up, seconds=PROBE_SECONDS)
+            probe = run(f"{name}_probe", bodies, count, 1, warm_up=warm_up, target=target, seconds=PROBE_SECONDS)
             del results[f"{name}_probe"]
             return fit(count, probe["rps"])
 
@@ -381,10 +396,26 @@ def main() -> int:
         fresh_run = run("fresh", fresh, n_fresh, 1, seconds=fresh_s)
         per_master = fresh_run["redis_bytes"] / max(fresh_run["census"]["masters"], 1)
         # The headline: a real storm's mixture, with a worker dispatching the new masters meanwhile.
+        # Its reference is the durable ceiling fed the same bodies (shared/PERFORMANCE.md), in
+        # alternating rounds as the ceiling and storm-1 above.
         mixed1_s = fitted("mixed_1", mixed1, n_mixed1, warm_up=False)
         mixed50_s = fitted("mixed_50", mixed50, n_mixed50, warm_up=False)
-        run("mixed_1", mixed1, n_mixed1, 1, with_worker=True, seconds=mixed1_s)
-        run("mixed_50", mixed50, n_mixed50, 50, with_worker=True, seconds=mixed50_s)
+        durable1_s = fitted("durable_1", mixed1, n_mixed1, warm_up=False, target=durable_url)
+        durable50_s = fitted("durable_50", mixed50, n_mixed50, warm_up=False, target=durable_url)
+        # Their bodies take a second or two to send, so these rows send each body exactly once and
+        # are timed to the last answer (wrk's whole seconds cut them short or sent many again).
+        mixed_rounds = []
+        for _ in range(max(args.rounds, 1)):
+            mixed_rounds.append((run("durable_1", mixed1, n_mixed1, 1, target=durable_url, seconds=2 * durable1_s + 2,
+                                     once=True),
+                                 run("mixed_1", mixed1, n_mixed1, 1, with_worker=True, seconds=2 * mixed1_s + 2,
+                                     once=True)))
+        results["mixed_rounds"] = [{"durable_1_rps": d["rps"], "mixed_1_rps": m["rps"], "ratio": m["rps"] / d["rps"]}
+                                   for d, m in mixed_rounds]
+        median = sorted(range(len(mixed_rounds)), key=lambda i: results["mixed_rounds"][i]["ratio"])[len(mixed_rounds) // 2]
+        results["durable_1"], results["mixed_1"] = mixed_rounds[median]
+        run("durable_50", mixed50, n_mixed50, 50, target=durable_url, seconds=2 * durable50_s + 2, once=True)
+        run("mixed_50", mixed50, n_mixed50, 50, with_worker=True, seconds=2 * mixed50_s + 2, once=True)
         results["memory"] = {  # a master's figure includes its queued dispatch job
             "bytes_per_master": round(per_master),
             "bytes_per_duplicate": round(storm["redis_bytes"] / max(storm["census"]["duplicates"], 1)),
@@ -399,6 +430,7 @@ def main() -> int:
     finally:
         stop(gateway)
         stop(ceiling)
+        stop(durable)
         server.stop()
         shutil.rmtree(work, ignore_errors=True)  # (bodies and AOF: hundreds of MB a run)
     report(results, fresh_total, args.new_share)
@@ -442,12 +474,27 @@ def measure_peers(work: Path, args: argparse.Namespace, storm_only: list[dict], 
     return found
 
 
-CHECKED = ("storm_1", "storm_50", "fresh", "mixed_1", "mixed_50")
+CHECKED = ("storm_1", "storm_50", "fresh", "mixed_1", "mixed_50", "durable_1", "durable_50")
+
+
+def durable_census(client: redis.Redis) -> dict:
+    """The durable ceiling's tickets (durable_ceiling_app.py): one per occurrence it recorded."""
+    return {"tickets": sum(1 for _ in client.scan_iter(match="dc:*:t:*", count=5000))}
 
 
 def correct(r: dict, name: str, fresh_total: int, share: float) -> bool:
     keys = {"storm_1": CIS * NAMES, "storm_50": CIS * NAMES, "fresh": fresh_total}
+    if name.startswith("durable_"):
+        return _correct_durable(r[name])
     return _correct(r[name], keys[name]) if name in keys else _correct_mixed(r[name], share)
+
+
+def _correct_durable(outcome: dict) -> bool:
+    """Every mixed alert is an occurrence of its own: one ticket each, none twice."""
+    per_request = outcome["alerts_per_request"]
+    sent = min(outcome["requests"], outcome["bodies"]) * per_request
+    return (sent <= outcome["census"]["tickets"] <= sent + 32 * per_request
+            and outcome["errors"] == 0 and outcome["non_2xx"] == 0)
 
 
 def _correct(outcome: dict, keys: int) -> bool:
@@ -483,7 +530,7 @@ def _correct_mixed(outcome: dict, share: float) -> bool:
 def report(r: dict, fresh_total: int, share: float) -> None:
     ceiling = r["ceiling"]
     rows = [("workload", "seconds", "req/s", "alerts/s", "p50 ms", "p99 ms", "p99.9 ms", "redelivered", "rewrites", "correct")]
-    for name in ("ceiling", "storm_1", "storm_50", "fresh", "mixed_1", "mixed_50", "latency"):
+    for name in ("ceiling", "storm_1", "storm_50", "fresh", "durable_1", "mixed_1", "durable_50", "mixed_50", "latency"):
         o = r[name]
         checked = name in CHECKED
         ok = ("yes" if correct(r, name, fresh_total, share) else "NO") if checked else "-"
@@ -493,8 +540,10 @@ def report(r: dict, fresh_total: int, share: float) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
-    print(f"\nmixed-1 / ceiling (req/s):      {r['mixed_1']['rps'] / ceiling['rps']:.2f}   (target ≥ 0.6; "
-          f"{100 * share:.0f}% new masters)")
+    print(f"\nmixed-1 / durable ceiling (req/s): {r['mixed_1']['rps'] / r['durable_1']['rps']:.2f}   (target ≥ 0.6; "
+          f"{100 * share:.0f}% new masters)   rounds: {', '.join(format(x['ratio'], '.2f') for x in r.get('mixed_rounds', []))}")
+    print(f"mixed-1 / ceiling (req/s):      {r['mixed_1']['rps'] / ceiling['rps']:.2f}   "
+          f"(the durable ceiling / ceiling: {r['durable_1']['rps'] / ceiling['rps']:.2f})")
     print(f"storm-1 / ceiling (req/s):      {r['storm_1']['rps'] / ceiling['rps']:.2f}   (target ≥ 0.6)"
           f"   rounds: {', '.join(format(x['ratio'], '.2f') for x in r.get('rounds', []))}")
     print(f"storm-50 / ceiling (alerts/s):  {r['storm_50']['alerts_per_second'] / ceiling['alerts_per_second']:.2f}"
@@ -526,6 +575,10 @@ def report_peers(r: dict) -> None:
     rows = [("target", *PEER_SHAPES, "errors + non-2xx")]
     rows.append(("alertgate", *(f"{r[s]['alerts_per_second']:,.0f}" for s in PEER_SHAPES),
                  str(sum(r[s]["errors"] + r[s]["non_2xx"] for s in PEER_SHAPES))))
+    if "durable_1" in r:
+        rows.append(("durable ceil.", "-", "-", f"{r['durable_1']['alerts_per_second']:,.0f}",
+                     f"{r['durable_50']['alerts_per_second']:,.0f}",
+                     str(sum(r[s]["errors"] + r[s]["non_2xx"] for s in ("durable_1", "durable_50")))))
     for name, found in r["peers"].items():
         if "skipped" in found:
             rows.append((name, "left out: " + found["skipped"], "", "", "", ""))
