@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -70,7 +71,9 @@ def alert(ci: int, name: int, n: int) -> dict:
             "fingerprint": f"{ci:08x}{name:08x}"}
 
 
+FRESH_PROBE_CI = 50_000   # (fresh's probe: CIs of its own, so that the measured run's are new)
 MIXED_CI = 100_000   # (the mixed shape's CIs: apart from the storm's and fresh's)
+GENERATION = 100_000  # (each run of the mixed shape has CIs of its own, this far apart)
 
 
 def new_at(position: int, share: float) -> bool:
@@ -84,9 +87,10 @@ def new_among(count: int, share: float) -> int:
     return math.ceil(count * share)
 
 
-def mixed_alerts(total: int, share: float, seed: int = 27) -> list[dict]:
+def mixed_alerts(total: int, share: float, seed: int = 27, generation: int = 0) -> list[dict]:
     """A real storm's mixture: at ``share`` of the positions a key fires for the first time, at
-    the others one of the keys already firing fires again (any of them, at random)."""
+    the others one of the keys already firing fires again (any of them, at random). Each
+    ``generation`` is the same storm on CIs of its own."""
     import random
     pick, keys, out = random.Random(seed), 0, []
     for n in range(total):
@@ -95,7 +99,7 @@ def mixed_alerts(total: int, share: float, seed: int = 27) -> list[dict]:
             key = keys - 1
         else:
             key = pick.randrange(keys)
-        out.append(alert(MIXED_CI + key, 0, n))
+        out.append(alert(MIXED_CI + generation * GENERATION + key, 0, n))
     return out
 
 
@@ -192,6 +196,26 @@ def census(client: redis.Redis) -> dict:
     return {"masters": masters, "duplicates": duplicates, "duplicate_count_sum": counted, "dispatched": dispatched}
 
 
+def group_cpu(leader: int) -> float:
+    """CPU seconds (user and system) of the process group ``leader`` leads (``start`` makes each
+    process a session leader): its processes, and the children they have waited for."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == leader:
+            total += sum(int(f) for f in fields[11:15]) / tick
+    return total
+
+
+def wrk_cpu() -> float:
+    """CPU seconds of the children this process has waited for (wrk's runs among them)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Worker:
     """One `alertgate worker` (RQ, forking a work horse per job) beside the gateway during a
     workload, as in production: how far it kept up, and its CPU per dispatch."""
@@ -214,15 +238,7 @@ class Worker:
 
     def cpu(self) -> float:
         """CPU seconds of its process group: the worker, its horses (live, and reaped ones)."""
-        total, tick = 0.0, os.sysconf("SC_CLK_TCK")
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            if int(fields[2]) == self.process.pid:   # (its process group: the session it leads)
-                total += sum(int(f) for f in fields[11:15]) / tick
-        return total
+        return group_cpu(self.process.pid)
 
     def finish(self, client: redis.Redis) -> dict:
         at_end = census(client)
@@ -313,6 +329,8 @@ def main() -> int:
         wait_http(f"http://127.0.0.1:{ceiling_port}/api/v1/alerts/alertmanager")
         durable_url = f"http://127.0.0.1:{durable_port}/api/v1/alerts/alertmanager"
         wait_http(durable_url)
+        servers = {url: gateway, durable_url: durable,
+                   f"http://127.0.0.1:{ceiling_port}/api/v1/alerts/alertmanager": ceiling}
         if args.console:
             results["console"] = watch_console(f"http://127.0.0.1:{port}")
         alerts = storm_alerts(storm_total + CIS * NAMES)
@@ -323,9 +341,22 @@ def main() -> int:
         n_fifty = write_bodies(fifty, storm_only, 50)
         write_bodies(warm, masters, 50)
         n_fresh = write_bodies(fresh, [alert(CIS + i, 0, i) for i in range(fresh_total)], 1)
+        fresh_probe = work / "fresh-probe.jsonl"
+        write_bodies(fresh_probe, [alert(FRESH_PROBE_CI + i, 0, i) for i in range(fresh_total)], 1)
         mixed = mixed_alerts(mixed_total, args.new_share)
         mixed1, mixed50 = work / "mixed1.jsonl", work / "mixed50.jsonl"
         n_mixed1, n_mixed50 = write_bodies(mixed1, mixed, 1), write_bodies(mixed50, mixed, 50)
+        generations = iter(range(1, 1000))
+
+        def new_mixed(per_request: int) -> Path:
+            """The mixed bodies on CIs no run has sent yet. A gateway process remembers the keys it
+            has seen holding a ticket (a hint, dedup/store.py) and sends their alerts without a new
+            master's fields; sent again after a FLUSHALL, a known key's new master would take two
+            script calls, which in life only a key whose master has left its window does."""
+            generation = next(generations)
+            path = work / f"mixed{per_request}-{generation}.jsonl"
+            write_bodies(path, mixed_alerts(mixed_total, args.new_share, generation=generation), per_request)
+            return path
 
         def run(name: str, bodies: Path, count: int, alerts_per_request: int, target: str = url,
                 warm_up: bool = False, with_worker: bool = False, **kw) -> dict:
@@ -339,9 +370,18 @@ def main() -> int:
             baseline = client.info("memory")["used_memory"]
             cpu_before = redis_cpu(client)
             rewrites = client.info("persistence")["aof_rewrites"]
+            server = servers[target]
+            parts_before = {"server": group_cpu(server.pid), "wrk": wrk_cpu()}
             outcome = wrk(target, bodies, kw.pop("seconds", args.seconds), **kw)
+            parts = {"server": group_cpu(server.pid) - parts_before["server"], "wrk": wrk_cpu() - parts_before["wrk"],
+                     "redis": redis_cpu(client) - cpu_before}
             if worker is not None:
                 outcome["worker"] = worker.finish(client)
+                parts["worker"] = outcome["worker"]["cpu_seconds"]
+            # Where the machine's time went, per request: the server's processes, Redis's main
+            # thread, wrk, and the worker (with its drain after the load).
+            outcome["cpu_us_per_request"] = {part: round(1e6 * seconds / max(outcome["requests"], 1), 1)
+                                             for part, seconds in parts.items()}
             outcome["bodies"] = count
             outcome["warmed"] = warm_up
             time.sleep(1.0)  # let requests still in flight when wrk stopped finish before counting
@@ -371,14 +411,15 @@ def main() -> int:
             return max(1, min(args.seconds, int(count / max(rps, 1))))
 
         def fitted(name: str, bodies: Path, count: int, warm_up: bool, target: str = url) -> int:
-            """``fit`` at the rate of a short probe run of the workload."""
+            """``fit`` at the rate of a short probe run of the workload (on ``bodies``: the fresh
+            and mixed shapes' probes have CIs of their own)."""
             probe = run(f"{name}_probe", bodies, count, 1, warm_up=warm_up, target=target, seconds=PROBE_SECONDS)
             del results[f"{name}_probe"]
             return fit(count, probe["rps"])
 
         one_s = fitted("storm_1", one, n_one, warm_up=True)
         fifty_s = fitted("storm_50", fifty, n_fifty, warm_up=True)
-        fresh_s = fitted("fresh", fresh, n_fresh, warm_up=False)
+        fresh_s = fitted("fresh", fresh_probe, n_fresh, warm_up=False)
         # This machine's speed drifts within minutes (same code, ceiling 8k–12k req/s in one hour):
         # the ceiling and storm-1 alternate, and the round with the median ratio is the one reported.
         ceiling_url = f"http://127.0.0.1:{ceiling_port}/api/v1/alerts/alertmanager"
@@ -398,24 +439,26 @@ def main() -> int:
         # The headline: a real storm's mixture, with a worker dispatching the new masters meanwhile.
         # Its reference is the durable ceiling fed the same bodies (shared/PERFORMANCE.md), in
         # alternating rounds as the ceiling and storm-1 above.
-        mixed1_s = fitted("mixed_1", mixed1, n_mixed1, warm_up=False)
-        mixed50_s = fitted("mixed_50", mixed50, n_mixed50, warm_up=False)
+        mixed1_s = fitted("mixed_1", new_mixed(1), n_mixed1, warm_up=False)
+        mixed50_s = fitted("mixed_50", new_mixed(50), n_mixed50, warm_up=False)
         durable1_s = fitted("durable_1", mixed1, n_mixed1, warm_up=False, target=durable_url)
         durable50_s = fitted("durable_50", mixed50, n_mixed50, warm_up=False, target=durable_url)
         # Their bodies take a second or two to send, so these rows send each body exactly once and
         # are timed to the last answer (wrk's whole seconds cut them short or sent many again).
         mixed_rounds = []
         for _ in range(max(args.rounds, 1)):
-            mixed_rounds.append((run("durable_1", mixed1, n_mixed1, 1, target=durable_url, seconds=2 * durable1_s + 2,
+            bodies = new_mixed(1)
+            mixed_rounds.append((run("durable_1", bodies, n_mixed1, 1, target=durable_url, seconds=2 * durable1_s + 2,
                                      once=True),
-                                 run("mixed_1", mixed1, n_mixed1, 1, with_worker=True, seconds=2 * mixed1_s + 2,
+                                 run("mixed_1", bodies, n_mixed1, 1, with_worker=True, seconds=2 * mixed1_s + 2,
                                      once=True)))
         results["mixed_rounds"] = [{"durable_1_rps": d["rps"], "mixed_1_rps": m["rps"], "ratio": m["rps"] / d["rps"]}
                                    for d, m in mixed_rounds]
         median = sorted(range(len(mixed_rounds)), key=lambda i: results["mixed_rounds"][i]["ratio"])[len(mixed_rounds) // 2]
         results["durable_1"], results["mixed_1"] = mixed_rounds[median]
-        run("durable_50", mixed50, n_mixed50, 50, target=durable_url, seconds=2 * durable50_s + 2, once=True)
-        run("mixed_50", mixed50, n_mixed50, 50, with_worker=True, seconds=2 * mixed50_s + 2, once=True)
+        bodies = new_mixed(50)
+        run("durable_50", bodies, n_mixed50, 50, target=durable_url, seconds=2 * durable50_s + 2, once=True)
+        run("mixed_50", bodies, n_mixed50, 50, with_worker=True, seconds=2 * mixed50_s + 2, once=True)
         results["memory"] = {  # a master's figure includes its queued dispatch job
             "bytes_per_master": round(per_master),
             "bytes_per_duplicate": round(storm["redis_bytes"] / max(storm["census"]["duplicates"], 1)),
@@ -540,6 +583,15 @@ def report(r: dict, fresh_total: int, share: float) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths)))
+    print("\nCPU µs per alert (the server's processes, Redis's main thread, wrk, the worker with its drain):")
+    parts = ("server", "redis", "wrk", "worker")
+    print("  " + "  ".join(f"{h:>10}" for h in ("workload", *parts, "total")))
+    for name in ("ceiling", "storm_1", "storm_50", "fresh", "durable_1", "mixed_1", "durable_50", "mixed_50"):
+        used = r[name].get("cpu_us_per_request")
+        if used:
+            per = {part: used.get(part, 0.0) / r[name]["alerts_per_request"] for part in parts}
+            print("  " + "  ".join(f"{cell:>10}" for cell in (name, *(f"{per[p]:.1f}" for p in parts),
+                                                               f"{sum(per.values()):.1f}")))
     print(f"\nmixed-1 / durable ceiling (req/s): {r['mixed_1']['rps'] / r['durable_1']['rps']:.2f}   (target ≥ 0.6; "
           f"{100 * share:.0f}% new masters)   rounds: {', '.join(format(x['ratio'], '.2f') for x in r.get('mixed_rounds', []))}")
     print(f"mixed-1 / ceiling (req/s):      {r['mixed_1']['rps'] / ceiling['rps']:.2f}   "
