@@ -18,7 +18,7 @@ Workloads (--scale multiplies the counts, for a quick look):
 - durable-1, durable-50: the mixed bodies against the durable ceiling of shared/PERFORMANCE.md
              (durable_ceiling_app.py: the decode, then one Lua call per request recording each
              occurrence once in the same Redis), the mixed rows' reference; durable-1 and mixed-1
-             alternate (--rounds), the median round counts;
+             alternate (--mixed-rounds), the median round counts;
 - memory:    Redis bytes per master ticket (from fresh) and per duplicate (from storm-1).
 
 wrk runs for a duration, so each workload runs for about the time its bodies take to send once
