@@ -599,8 +599,9 @@ def report(r: dict, fresh_total: int, share: float) -> None:
           f"{100 * share:.0f}% new masters)   rounds: {', '.join(format(x['ratio'], '.2f') for x in r.get('mixed_rounds', []))}")
     print(f"mixed-1 / ceiling (req/s):      {r['mixed_1']['rps'] / ceiling['rps']:.2f}   "
           f"(the durable ceiling / ceiling: {r['durable_1']['rps'] / ceiling['rps']:.2f})")
-    print(f"storm-1 / durable ceiling (req/s): {r['storm_1']['rps'] / r['durable_1']['rps']:.2f}")
-    print(f"storm-1 / ceiling (req/s):      {r['storm_1']['rps'] / ceiling['rps']:.2f}   (target ≥ 0.6)"
+    # (shared/PERFORMANCE.md: a target for the 1-per-request shape reads against the durable ceiling)
+    print(f"storm-1 / durable ceiling (req/s): {r['storm_1']['rps'] / r['durable_1']['rps']:.2f}   (target ≥ 0.6)")
+    print(f"storm-1 / ceiling (req/s):      {r['storm_1']['rps'] / ceiling['rps']:.2f}"
           f"   rounds: {', '.join(format(x['ratio'], '.2f') for x in r.get('rounds', []))}")
     print(f"storm-50 / ceiling (alerts/s):  {r['storm_50']['alerts_per_second'] / ceiling['alerts_per_second']:.2f}"
           "   (target ≥ 0.5)")
