@@ -24,7 +24,9 @@ def create_app() -> Litestar:
     return app
 
 
-if __name__ == "__main__":  # bench/run.py: the gateway's server settings and process model
+def main(factory: str) -> int:
+    """Serves the app ``factory`` makes as bench/run.py starts it (``--port``, ``--workers``): the
+    gateway's server settings and process model."""
     import argparse
 
     from alertgate.runtime.serving import config_for, serve
@@ -33,4 +35,8 @@ if __name__ == "__main__":  # bench/run.py: the gateway's server settings and pr
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    raise SystemExit(serve(config_for("ceiling_app:create_app", "127.0.0.1", args.port, args.workers, log_level="warning")))
+    return serve(config_for(factory, "127.0.0.1", args.port, args.workers, log_level="warning"))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main("ceiling_app:create_app"))

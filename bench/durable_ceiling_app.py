@@ -67,14 +67,7 @@ def create_app() -> Litestar:
     return app
 
 
-if __name__ == "__main__":  # bench/run.py: the gateway's server settings and process model
-    import argparse
+if __name__ == "__main__":  # (served as the plain ceiling is)
+    from ceiling_app import main
 
-    from alertgate.runtime.serving import config_for, serve
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args()
-    raise SystemExit(serve(config_for("durable_ceiling_app:create_app", "127.0.0.1", args.port, args.workers,
-                                      log_level="warning")))
+    raise SystemExit(main("durable_ceiling_app:create_app"))
