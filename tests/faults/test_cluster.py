@@ -231,3 +231,38 @@ def test_correlation_across_slots_stays_correct_when_the_parent_resolves_mid_sto
             assert shown["kind"] == "master", (host, shown["kind"], result["outcome"])
         tickets = client.get("/api/v1/tickets?limit=500", headers=VIEW).json()["tickets"]
         assert sorted(t["ci"] for t in tickets if t["ci"] != "core-sw1") == sorted(hosts)   # one each
+
+
+def test_closed_masters_leave_the_masters_index_on_every_shard(cluster, redis_url):
+    """The sweep's removal (``TicketStore.forget_settled``): a script per master, in its shard's slot."""
+    import asyncio
+
+    from redis.asyncio import RedisCluster as AsyncCluster
+
+    from alertgate.keys import masters_key, tag_of, ticket_key
+    from alertgate.tickets.store import TicketStore
+    from alertgate.workers import recovery
+
+    RedisCluster.from_url(cluster.url).flushall(target_nodes=RedisCluster.PRIMARIES)
+    with client_for(cluster.url, **cluster_env(cluster, redis_url)) as client:
+        body = am_body(*(am_alert("Settled", host=f"settled{i}") for i in range(30)))
+        ids = [r["ticket_id"] for r in client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"]]
+        closed = ids[:20]
+        for tid in closed:
+            assert act(client, tid, "resolve", resolution_code="resolved_by_workaround").status_code == 200
+            assert act(client, tid, "close", closure_code="completed").status_code == 200
+    state = RedisCluster.from_url(cluster.url)
+    for tid in closed:   # (what their jobs leave once done: no worker runs here)
+        state.hdel(ticket_key(tid), *(f"owed_{kind}" for kind in recovery.FLAGGED))
+
+    async def forget() -> int:
+        client = AsyncCluster.from_url(cluster.url)
+        try:
+            return await TicketStore(client).forget_settled(ids, recovery.FLAGGED, recovery.SWEEP_ATTEMPTS)
+        finally:
+            await client.aclose()
+
+    assert len({tid.split("-")[1][0] for tid in closed}) > 5
+    assert asyncio.run(forget()) == 20
+    left = [tid for tid in ids if state.zscore(masters_key(tag_of(tid)), tid) is not None]
+    assert left == ids[20:]

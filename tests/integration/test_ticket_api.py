@@ -132,6 +132,29 @@ def test_list_filters_and_cursor_pagination(redis_url):
         assert seen == [t["id"] for t in everything["tickets"]]
 
 
+def test_a_filter_few_tickets_pass_pages_through_a_bounded_read_of_the_index(redis_url, monkeypatch):
+    """A request reads at most SCANNED_PER_PAGE index entries: a rare CI's tickets come in short
+    (even empty) pages, each with a cursor, and following the cursors finds each of them once."""
+    from alertgate.tickets.store import TicketStore
+
+    monkeypatch.setattr(TicketStore, "SCANNED_PER_PAGE", 200)
+    with client_for(redis_url) as client:
+        rare = [new_master(client, name="Rare", host="db9")]
+        for batch in range(3):
+            client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                        json=am_body(*(am_alert(f"Noise{batch}", host=f"web{n}") for n in range(200))))
+        rare.append(new_master(client, name="Rare2", host="db9"))
+        pages, seen, cursor = 0, [], None
+        while True:
+            page = client.get("/api/v1/tickets", params={"ci": "db9", "limit": 10, **({"cursor": cursor} if cursor else {})},
+                              headers=VIEW).json()
+            pages, seen, cursor = pages + 1, seen + [t["id"] for t in page["tickets"]], page["next_cursor"]
+            if cursor is None:
+                break
+    assert seen == rare[::-1]
+    assert pages >= 3   # (602 tickets, read 200 at most per request)
+
+
 def test_handbook_role_rules_over_http(redis_url):
     from tests.conftest import ENGINEER_SECRET, MANAGER_SECRET
     eng = {"Authorization": f"Bearer {ENGINEER_SECRET}"}

@@ -15,6 +15,7 @@ from alertgate.keys import (
     MASTERS_INDEXED, correlated_children_key, index_key, major_members_key, master_duplicates, master_of_duplicate, masters_key, masters_keys, random_tag,
     shard_of, state_key, tag_of, ticket_id_of, ticket_key,
 )
+from alertgate.runtime.pipelining import Pipelined
 from alertgate.tickets import index
 from alertgate.tickets import lifecycle
 from alertgate.tickets.codec import SKIP_FIELDS, from_hash, names_to_read, picked, to_hash
@@ -33,6 +34,20 @@ MASTER_READ = (*CONTENT_FIELDS, "created_at", "updated_at")  # what a duplicate 
 _encode = msgspec.json.Encoder().encode
 # Clear a mark of owed work only if it is still the one the job saw (it may have been set again).
 _SETTLE = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1], ARGV[3]) end return 0"
+
+# KEYS: a master's hash, its shard's masters index. ARGV: its id, the sweeps after which owed
+# work is given up, then each flagged kind (workers/recovery.py ``settled``, decided again here,
+# atomically: an action may have owed it work since the sweep read it).
+_FORGET_SETTLED = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'closed' then return 0 end
+for i = 3, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], 'owed_' .. ARGV[i]) == 1
+     and (tonumber(redis.call('HGET', KEYS[1], 'swept_' .. ARGV[i])) or 0) <= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+return redis.call('ZREM', KEYS[2], ARGV[1])
+"""
 
 _UNRESOLVED_VALUES = frozenset(s.value for s in UNRESOLVED)
 
@@ -75,6 +90,8 @@ def valid_cursor(cursor: str) -> bool:
 
 
 class TicketStore:
+    SCANNED_PER_PAGE = 10_000   # index entries one ``list`` reads at most (about half a second)
+
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
@@ -168,7 +185,10 @@ class TicketStore:
         return [other for other, link in zip(ids, links) if link and link.decode() == ticket.id]
 
     async def list(self, filters: TicketFilter, cursor: str | None, limit: int) -> tuple[list[Ticket], str | None]:
-        """Newest first. The cursor is ``<created_at>:<id>`` of the last ticket of the page."""
+        """Newest first. The cursor is ``<created_at>:<id>`` of the last ticket of the page, or of
+        the last one read: a request reads at most ``SCANNED_PER_PAGE`` entries of the index, so a
+        filter that few tickets pass answers a shorter page (even an empty one) with a cursor to go
+        on from, rather than a read of the whole history (as DynamoDB's filtered queries do)."""
         high: str | float = "+inf"
         after: tuple[float, str] | None = None
         if cursor:
@@ -178,6 +198,7 @@ class TicketStore:
         low = filters.since.timestamp() if filters.since else "-inf"
         found: list[tuple[str, float]] = []
         candidates: list[tuple[str, float]] = []
+        scanned, read_to = 0, None
         entries = index.newest_first(self._redis, high, low, batch=max(limit * 2, 100))
         async for ticket_id, score in entries:
             if after is not None and not (score < after[0] or (score == after[0] and ticket_id < after[1])):
@@ -186,14 +207,17 @@ class TicketStore:
             if len(candidates) < 200:
                 continue
             found += await self._matching(candidates, filters, limit - len(found))
-            candidates = []
-            if len(found) == limit:
+            scanned, read_to, candidates = scanned + len(candidates), candidates[-1], []
+            if len(found) == limit or scanned >= self.SCANNED_PER_PAGE:
                 break
         else:
             found += await self._matching(candidates, filters, limit - len(found))
+            read_to = None   # (the index was read to its end)
         next_cursor = None
         if len(found) == limit:
             next_cursor = f"{found[-1][1]!r}:{found[-1][0]}"
+        elif read_to is not None:
+            next_cursor = f"{read_to[1]!r}:{read_to[0]}"
         return [await self.get(t) for t, _ in found], next_cursor
 
     async def _matching(self, candidates: list[tuple[str, float]], filters: TicketFilter,
@@ -385,6 +409,18 @@ class TicketStore:
             if status is not None and status.decode(errors="replace") in _UNRESOLVED_VALUES:
                 found.append(from_hash({k.encode(): v for k, v in values.items() if v is not None}, ticket_id=ticket_id))
         return found
+
+    async def forget_settled(self, ticket_ids: list[str], kinds: tuple[str, ...], attempts: int) -> int:
+        """Take closed masters that owe nothing (``recovery.settled``) out of the masters index,
+        each only if it still is so; returns how many left it. Their records stay, listed and
+        read as before: only the walks of the masters in work (``masters``) no longer meet them."""
+        if not ticket_ids:
+            return 0
+        script = self._redis.register_script(_FORGET_SETTLED)
+        pipe = Pipelined(self._redis)
+        for ticket_id in ticket_ids:
+            pipe.script(script, [_key_of(ticket_id), masters_key(tag_of(ticket_id))], [ticket_id, attempts, *kinds])
+        return sum(int(removed) for removed in await pipe.execute())
 
     async def owed(self, ticket_id: str, kind: str) -> bytes | None:
         """The mark of follow-up work owed to the ticket (workers/recovery.py), as read now."""

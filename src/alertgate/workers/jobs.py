@@ -269,18 +269,22 @@ def closure_reminder(ticket_id: str, number: int) -> str:
 
 def sweep(interval: float = 30.0) -> str:
     """Run by each worker's sweeper every ``interval`` (workers/sweeper.py): queue again the work a master is owed for longer than ``interval`` (a lost or
-    never queued job: workers/recovery.py), and count the open tickets."""
+    never queued job: workers/recovery.py), count the open tickets, and take the closed masters
+    that owe nothing out of the masters index (``recovery.settled``)."""
     ctx = context()
 
     async def body() -> str:
         now = _now()
-        requeue, open_by_priority, reminders = [], {}, []
+        requeue, open_by_priority, reminders, settled = [], {}, [], []
         every = float(ctx.settings.closure_reminder)
         pending = await asyncio.to_thread(pending_work, queue_redis)  # (waiting in a backlog is not lost)
         async with _JobStateStore(ctx) as (redis, store):
             pending |= await IntentStreams(redis).waiting()   # (an intent not worked yet is not lost either)
             pending |= await TimerSets(redis).due(now.timestamp())   # (nor a timer due, not yet moved to them)
             async for ticket_id, fields in store.masters(recovery.FIELDS):
+                if recovery.settled(fields):
+                    settled.append(ticket_id)
+                    continue
                 reminder = recovery.closure_reminder_due(fields, now.timestamp(), every)
                 if reminder is not None:
                     reminders.append(closure_reminder_job(ticket_id, reminder, ctx.settings.notify.max_attempts))
@@ -297,6 +301,7 @@ def sweep(interval: float = 30.0) -> str:
                         ctx.metrics.work_abandoned.labels(owed.kind).inc()
                         log.error("work_abandoned", ticket_id=ticket_id, kind=owed.kind, sweeps=owed.sweeps)
                         await store.queued_again(ticket_id, owed.kind, now, abandoned=True)
+            forgotten = await store.forget_settled(settled, recovery.FLAGGED, recovery.SWEEP_ATTEMPTS)
             await redis.delete(OPEN_BY_PRIORITY)
             if open_by_priority:
                 await redis.hset(OPEN_BY_PRIORITY, mapping={str(p): n for p, n in open_by_priority.items()})
@@ -312,7 +317,8 @@ def sweep(interval: float = 30.0) -> str:
         for _, kind in requeue:
             counts[kind] = counts.get(kind, 0) + 1
         owed = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + " queued again" if counts else "nothing owed"
-        return owed + (f"; {len(reminders)} closure reminders" if reminders else "")
+        return (owed + (f"; {len(reminders)} closure reminders" if reminders else "")
+                + (f"; {forgotten} closed masters out of the masters index" if forgotten else ""))
     queue_redis = connect_queue_redis(ctx.settings)
     return _run(body())
 

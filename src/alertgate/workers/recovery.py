@@ -16,6 +16,12 @@ mark when it is done:
 Work owed for longer than the sweep's interval, with no job for it waiting, scheduled or running,
 is queued again, at most ``SWEEP_ATTEMPTS`` times per kind (``swept_<kind>``); then it is
 abandoned, logged and counted.
+
+A closed master owes nothing more once its flagged marks are cleared or abandoned (``settled``):
+closed is final (SPEC §4), so the sweep takes it out of the masters index that it, the work queue
+and the reconciliation walk. The index then holds the masters in work, not every master ever
+opened: read as it was, a year's closed masters made each walk slower (a queue read of 6.5 s
+over 100,000 masters, most of them closed, measured 2026-12-07).
 """
 
 from __future__ import annotations
@@ -53,6 +59,18 @@ def owed_work(fields: dict[str, bytes | None], before: float) -> list[Owed]:
         if moment is not None and moment < before:
             owed.append(Owed(kind, moment, int(_number(fields.get(f"swept_{kind}")) or 0)))
     return owed
+
+
+def settled(fields: dict[str, bytes | None]) -> bool:
+    """A closed master with no flagged work still owed (each mark cleared, or given up after
+    ``SWEEP_ATTEMPTS`` sweeps): nothing will ever be owed it again."""
+    if fields.get("status") != b"closed":
+        return False
+    return all(fields.get(f"owed_{kind}") is None or abandoned(fields, kind) for kind in FLAGGED)
+
+
+def abandoned(fields: dict[str, bytes | None], kind: str) -> bool:
+    return (_number(fields.get(f"swept_{kind}")) or 0) > SWEEP_ATTEMPTS
 
 
 def open_priority(fields: dict[str, bytes | None]) -> int | None:

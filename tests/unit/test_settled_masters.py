@@ -1,0 +1,29 @@
+"""Which masters the sweep takes out of the masters index (workers/recovery.py ``settled``)."""
+
+from alertgate.workers.recovery import SWEEP_ATTEMPTS, settled
+
+
+def fields(status: bytes, **values) -> dict[str, bytes]:
+    return {"status": status, **{k: str(v).encode() for k, v in values.items()}}
+
+
+def test_a_closed_master_that_owes_nothing_is_settled():
+    assert settled(fields(b"closed", dispatched_for=0))
+
+
+def test_a_master_not_closed_is_never_settled():
+    for status in (b"open", b"assigned", b"in_progress", b"pending_change", b"suspended", b"resolved"):
+        assert not settled(fields(status))
+    assert not settled({"status": None})
+
+
+def test_owed_work_keeps_it_until_done_or_given_up():
+    for kind in ("restoration", "replan", "problem_on_close"):
+        assert not settled(fields(b"closed", **{f"owed_{kind}": 1.0}))
+        assert not settled(fields(b"closed", **{f"owed_{kind}": 1.0, f"swept_{kind}": SWEEP_ATTEMPTS}))
+        assert settled(fields(b"closed", **{f"owed_{kind}": 1.0, f"swept_{kind}": SWEEP_ATTEMPTS + 1}))
+
+
+def test_a_dispatch_or_timer_mark_left_on_a_closed_master_owes_nothing():
+    """(both are owed only while the master is unresolved: recovery.owed_work)"""
+    assert settled(fields(b"closed", owed_dispatch=1.0, next_timer_at=1.0))
