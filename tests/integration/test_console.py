@@ -196,3 +196,17 @@ def test_assets_are_cached_and_served_without_a_network(redis_url):
         assert answer.status_code == 200 and "immutable" in answer.headers["cache-control"]
         assert "http://" not in page and "https://" not in page
         assert client.get("/console/static/nope.js").status_code == 404
+
+
+def test_a_storm_masters_page_links_its_newest_duplicates_and_counts_the_rest(redis_url):
+    with client_for(redis_url) as client:
+        sign_in(client, DESK_SECRET)
+        master = new_ticket(client, host="storm1")
+        body = am_body(*(am_alert(host="storm1", starts=f"2026-11-22T04:{n // 60:02d}:{n % 60:02d}Z") for n in range(150)))
+        assert client.post(AM, headers=SOURCE, json=body).status_code == 200
+        page = client.get(f"/console/tickets/{master}").text
+        line = re.search(r'<p id="duplicates">(.*?)</p>', page, re.S).group(1)
+        assert "50 earlier, then" in line
+        assert re.findall(r"/console/tickets/([^\"]+)", line) == [f"{master}-{n}" for n in range(51, 151)]
+        chinese = client.get(f"/console/tickets/{master}", headers={"Accept-Language": "zh-CN"}).text
+        assert "更早的 50 条从略" in chinese

@@ -57,7 +57,7 @@ def pages(text: str) -> str:
     base = {"_": i18n.gettext("en"), "lang": "en", "languages": i18n.LANGUAGES, "session": None, "role": "viewer",
             "csrf": "c", "nav": [], "path": "/console", "here": "/console", "now": NOW}
     ticket_page = RENDERER.env.get_template("ticket.html").render(
-        base, ticket=t, actions=[], choices={}, duplicates=[text], recurrences=[], correlated=[text], members=[text], clocks=[(t.sla[0], "ok")],
+        base, ticket=t, actions=[], choices={}, duplicates=[text], duplicates_earlier=1, recurrences=[], correlated=[text], members=[text], clocks=[(t.sla[0], "ok")],
         reports=[text], may_link=True,
         done=None, error=text)
     rows = RENDERER.env.get_template("_queue_rows.html").render(

@@ -39,6 +39,7 @@ MOMENTS = frozenset({"until", "outage_start", "outage_end"})   # datetime-local 
 # or timeline), and how many rows a page shows (the most urgent; the rest are counted).
 QUEUE_FIELDS = queue.QUEUE_FIELDS
 MAX_ROWS = 300
+DUPLICATES_SHOWN = 100   # the newest duplicates a ticket page links (the API lists every one)
 CHOICES = {"resolution_code": [c.value for c in ResolutionCode], "closure_code": [c.value for c in ClosureCode],
            "verdict": ["checked", "returned"], "ci_operational": ["true", "false"],
            "impact": ["1", "2", "3", "4"], "urgency": ["1", "2", "3", "4"], "priority": ["1", "2", "3", "4"]}
@@ -114,10 +115,11 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
         actions = [(a.value, FORMS.get(a, ("note",))) for a in actions_for(ticket.status, session.role)
                    if a is not Action.MARK_DUPLICATE or report]
         duplicates = await store.duplicate_ids(ticket) if ticket.master_id is None else []
+        shown = duplicates[-DUPLICATES_SHOWN:]   # (a storm's master has thousands: the newest, and how many)
         may_link = report and any(a == Action.MARK_DUPLICATE.value for a, _ in actions)
         return console.page(request, session, "ticket.html", status, ticket=ticket, actions=actions, choices=CHOICES,
                             moments=MOMENTS,
-                            duplicates=duplicates, recurrences=await store.recurrences_of(ticket),
+                            duplicates=shown, duplicates_earlier=len(duplicates) - len(shown), recurrences=await store.recurrences_of(ticket),
                             correlated=await store.correlated_to(ticket.id), members=await store.grouped_under(ticket.id),
                             reports=await store.linked_reports(ticket.id), may_link=may_link,
                             clocks=[(e, queue.clock_state(e, now) if e.met_at is None else "met") for e in ticket.sla],
