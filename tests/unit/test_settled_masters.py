@@ -27,3 +27,12 @@ def test_owed_work_keeps_it_until_done_or_given_up():
 def test_a_dispatch_or_timer_mark_left_on_a_closed_master_owes_nothing():
     """(both are owed only while the master is unresolved: recovery.owed_work)"""
     assert settled(fields(b"closed", owed_dispatch=1.0, next_timer_at=1.0))
+
+
+def test_the_list_filters_script_knows_what_a_duplicate_shows_of_its_master():
+    """(tickets/store.py ``_FILTER`` names them in Lua)"""
+    from alertgate.tickets.store import _FILTER, CONTENT_FIELDS, FILTER_FIELDS
+
+    shown = {name for name in FILTER_FIELDS if name in CONTENT_FIELDS}
+    assert shown == {"ci", "priority", "source"}
+    assert "local FROM_MASTER = {ci = true, priority = true, source = true}" in _FILTER
