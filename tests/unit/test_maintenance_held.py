@@ -66,6 +66,29 @@ def test_windows_in_force_hold_the_firing_alerts_they_match():
     assert windows.holding(alerts, [Policy()] * 4, NOW + timedelta(hours=2)) is None
 
 
+def test_the_first_window_in_force_holds_whether_it_names_its_cis_or_not():
+    """Windows naming CIs (ci eq / in) are looked up by the alert's CI, the others tried on every
+    alert; the first of them all in their order still wins, and every matcher must hold."""
+    ci_in = Matcher(field="ci", op="in", value=["db1", "db2"])
+    windows = ActiveWindows()
+    windows.load([window("MW-1", matchers=[Matcher(field="ci", op="eq", value="db2")]),
+                  window("MW-2", matchers=[Matcher(field="symptom", op="eq", value="DiskFull")]),
+                  window("MW-3", matchers=[ci_in]),
+                  window("MW-4", matchers=[ci_in, Matcher(field="symptom", op="eq", value="Down")]),
+                  window("MW-5", matchers=[Matcher(field="ci", op="re", value="web.*")])])
+    alerts = [alert(ci="db2"), alert(), alert(symptom="Down"), alert(ci="db2", symptom="Down"),
+              alert(ci="web1", symptom="Down"), alert(ci="db3", symptom="Down")]
+    assert windows.holding(alerts, [Policy()] * 6, NOW) == ["MW-1", "MW-2", "MW-3", "MW-1", "MW-5", None]
+
+
+def test_a_thousand_per_host_windows_are_found_by_the_alerts_ci():
+    windows = ActiveWindows()
+    windows.load([window(f"MW-{n}", matchers=[Matcher(field="ci", op="eq", value=f"host-{n}")]) for n in range(1000)])
+    alerts = [alert(ci="host-999"), alert(ci="host-0"), alert(ci="host-1000")]
+    assert windows.holding(alerts, [Policy()] * 3, NOW) == ["MW-999", "MW-0", None]
+    assert windows._general == []   # (no window is tried on every alert)
+
+
 def test_a_window_of_all_alerts_holds_every_firing_one_and_no_update():
     windows = ActiveWindows()
     windows.load([window("MW-3", all=True)])
