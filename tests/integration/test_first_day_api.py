@@ -148,6 +148,29 @@ def test_a_follow_up_has_its_own_clocks_from_its_creation(redis_url):
     assert json.dumps(follow["sla"]) != json.dumps(closed["sla"])
 
 
+def test_readyz_says_degraded_when_redis_may_drop_or_refuse_tickets(redis_url):
+    """A maxmemory policy that evicts drops tickets and dedup state without a word; a Redis near
+    its maxmemory soon refuses new tickets (ingest then answers 503). Both are told by /readyz."""
+    from redis import Redis
+
+    with Redis.from_url(redis_url) as state, client_for(redis_url) as client:
+        assert client.get("/readyz", headers=VIEW).json()["checks"]["redis"] == "ok"
+        state.config_set("maxmemory-policy", "allkeys-lru")
+        try:
+            answer = client.get("/readyz", headers=VIEW)
+            assert answer.status_code == 200 and answer.json()["status"] == "degraded"
+            assert answer.json()["checks"]["redis"].startswith("maxmemory-policy allkeys-lru evicts keys")
+        finally:
+            state.config_set("maxmemory-policy", "noeviction")
+        used = int(state.info("memory")["used_memory"])
+        state.config_set("maxmemory", used + used // 20)
+        try:
+            near = client.get("/readyz", headers=VIEW).json()["checks"]["redis"]
+        finally:
+            state.config_set("maxmemory", 0)
+    assert near.startswith("memory 9") and near.endswith("new tickets are refused once full")
+
+
 def test_readyz_says_degraded_while_no_worker_is_alive(redis_url):
     """Issue #19: with the worker gone, /readyz answered ready; ingest still works, so it stays 200."""
     with client_for(redis_url) as client:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from alertgate.keys import OPEN_BY_PRIORITY, intents_keys
 from alertgate.credentials import ANY_ROLE, Authenticator
@@ -12,6 +13,16 @@ from alertgate.gateway.errors import REDIS_UNAVAILABLE
 from alertgate.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from alertgate.rules.service import RulesService
 from alertgate.work_queue import QUEUES
+
+
+MEMORY_WARNING = 0.9   # /readyz says degraded past this share of maxmemory
+
+
+def memory_of_nodes(info: dict) -> list[dict]:
+    """INFO's fields per node: one Redis answers them, a Cluster client one dict per node."""
+    if "used_memory" in info or "maxmemory_policy" in info:
+        return [info]
+    return [node for node in info.values() if isinstance(node, dict)]
 
 
 def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, metrics: GatewayMetrics,
@@ -56,12 +67,31 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             await redis.ping()
         except REDIS_UNAVAILABLE as exc:
             return Response({"status": "not ready", "checks": {**checks, "redis": type(exc).__name__}}, status_code=503)
-        checks["redis"] = "ok"
+        checks["redis"] = await memory_check()
         checks.update(await worker_checks())
         # Ingest works without the queue or a worker (the sweep dispatches later), so the answer
-        # stays 200; "degraded" says that dispatch, notices and timers are not running.
-        degraded = checks["queue"] != "ok" or checks["workers"].startswith("none")
+        # stays 200; "degraded" says that dispatch, notices and timers are not running, or that
+        # Redis may drop what it holds.
+        degraded = checks["queue"] != "ok" or checks["workers"].startswith("none") or checks["redis"] != "ok"
         return Response({"status": "degraded" if degraded else "ready", "checks": checks})
+
+    async def memory_check() -> str:
+        """"ok", or why the state Redis may lose tickets: a maxmemory policy that evicts keys (a
+        ticket, a dedup key, an intent dropped without a word), or memory nearly full (writes are
+        then refused: ingest answers 503 until it is freed). Read from INFO, which a managed
+        Redis that refuses CONFIG still answers."""
+        try:
+            info = await redis.info("memory")
+        except ResponseError:   # (a proxy that refuses INFO: nothing to tell)
+            return "ok"
+        for node in memory_of_nodes(info):
+            policy = str(node.get("maxmemory_policy", "noeviction"))
+            if policy != "noeviction":
+                return f"maxmemory-policy {policy} evicts keys when memory is full (tickets, dedup state): set noeviction"
+            used, limit = int(node.get("used_memory", 0) or 0), int(node.get("maxmemory", 0) or 0)
+            if limit and used >= limit * MEMORY_WARNING:
+                return f"memory {used * 100 // limit}% of maxmemory: new tickets are refused once full"
+        return "ok"
 
     async def worker_checks() -> dict[str, str]:
         """The queue Redis and the RQ workers whose heartbeat key is alive there."""
