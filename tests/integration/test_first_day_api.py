@@ -160,15 +160,19 @@ def test_readyz_says_degraded_when_redis_may_drop_or_refuse_tickets(redis_url):
             answer = client.get("/readyz", headers=VIEW)
             assert answer.status_code == 200 and answer.json()["status"] == "degraded"
             assert answer.json()["checks"]["redis"].startswith("maxmemory-policy allkeys-lru evicts keys")
+            assert "alertgate_redis_evicting 1" in client.get("/metrics", headers=VIEW).text
         finally:
             state.config_set("maxmemory-policy", "noeviction")
+        assert "alertgate_redis_evicting 0" in client.get("/metrics", headers=VIEW).text
         used = int(state.info("memory")["used_memory"])
         state.config_set("maxmemory", used + used // 20)
         try:
             near = client.get("/readyz", headers=VIEW).json()["checks"]["redis"]
+            gauges = client.get("/metrics", headers=VIEW).text
         finally:
             state.config_set("maxmemory", 0)
     assert near.startswith("memory 9") and near.endswith("new tickets are refused once full")
+    assert f"alertgate_redis_memory_max_bytes {used + used // 20}" in gauges
 
 
 def test_readyz_says_degraded_while_no_worker_is_alive(redis_url):

@@ -15,7 +15,8 @@ import yaml
 from alertgate.observability.metrics import GatewayMetrics, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRAPE_GAUGES = {"alertgate_tickets_open", "alertgate_queue_depth", "alertgate_redis_up", "alertgate_intents_waiting"}
+SCRAPE_GAUGES = {"alertgate_tickets_open", "alertgate_queue_depth", "alertgate_redis_up", "alertgate_intents_waiting",
+                 "alertgate_redis_memory_used_bytes", "alertgate_redis_memory_max_bytes", "alertgate_redis_evicting"}
 
 
 def exported() -> set[str]:

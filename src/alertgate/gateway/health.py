@@ -25,6 +25,25 @@ def memory_of_nodes(info: dict) -> list[dict]:
     return [node for node in info.values() if isinstance(node, dict)]
 
 
+def memory_gauges(nodes: list[dict]) -> list[str]:
+    """The fullest node's memory use against its maxmemory (0: none set), and whether any evicts."""
+    if not nodes:
+        return []
+    def share(node: dict) -> float:
+        limit = int(node.get("maxmemory", 0) or 0)
+        return int(node.get("used_memory", 0) or 0) / limit if limit else 0.0
+    fullest = max(nodes, key=share)
+    evicting = any(str(node.get("maxmemory_policy", "noeviction")) != "noeviction" for node in nodes)
+    return ["# HELP alertgate_redis_memory_used_bytes Memory the state Redis uses (its fullest node).",
+            "# TYPE alertgate_redis_memory_used_bytes gauge",
+            f"alertgate_redis_memory_used_bytes {int(fullest.get('used_memory', 0) or 0)}",
+            "# HELP alertgate_redis_memory_max_bytes Its maxmemory (0: none set).",
+            "# TYPE alertgate_redis_memory_max_bytes gauge",
+            f"alertgate_redis_memory_max_bytes {int(fullest.get('maxmemory', 0) or 0)}",
+            "# HELP alertgate_redis_evicting 1 when a maxmemory policy lets the state Redis drop keys (tickets).",
+            "# TYPE alertgate_redis_evicting gauge", f"alertgate_redis_evicting {int(evicting)}"]
+
+
 def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, metrics: GatewayMetrics,
                     rules: RulesService) -> list[HTTPRouteHandler]:
     queue_redis = Redis.from_url(queue_url, socket_timeout=2) if queue_url else redis
@@ -41,6 +60,7 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             waiting = sum([await redis.xlen(stream) for stream in intents_keys()])
             lines += ["# HELP alertgate_intents_waiting Dispatches and restorations written by ingest, not done yet.",
                       "# TYPE alertgate_intents_waiting gauge", f"alertgate_intents_waiting {waiting}"]
+            lines += memory_gauges(await state_memory())
             lines += ["# HELP alertgate_queue_depth Jobs waiting, by queue.", "# TYPE alertgate_queue_depth gauge"]
             for name in QUEUES:
                 lines.append(f'alertgate_queue_depth{{queue="{name}"}} {await queue_redis.llen("rq:queue:" + name)}')
@@ -75,16 +95,19 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
         degraded = checks["queue"] != "ok" or checks["workers"].startswith("none") or checks["redis"] != "ok"
         return Response({"status": "degraded" if degraded else "ready", "checks": checks})
 
+    async def state_memory() -> list[dict]:
+        """INFO memory of the state Redis, per node; none when INFO is refused (a proxy). Read
+        from INFO, which a managed Redis that refuses CONFIG still answers."""
+        try:
+            return memory_of_nodes(await redis.info("memory"))
+        except ResponseError:
+            return []
+
     async def memory_check() -> str:
         """"ok", or why the state Redis may lose tickets: a maxmemory policy that evicts keys (a
         ticket, a dedup key, an intent dropped without a word), or memory nearly full (writes are
-        then refused: ingest answers 503 until it is freed). Read from INFO, which a managed
-        Redis that refuses CONFIG still answers."""
-        try:
-            info = await redis.info("memory")
-        except ResponseError:   # (a proxy that refuses INFO: nothing to tell)
-            return "ok"
-        for node in memory_of_nodes(info):
+        then refused: ingest answers 503 until it is freed)."""
+        for node in await state_memory():
             policy = str(node.get("maxmemory_policy", "noeviction"))
             if policy != "noeviction":
                 return f"maxmemory-policy {policy} evicts keys when memory is full (tickets, dedup state): set noeviction"
