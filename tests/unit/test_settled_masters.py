@@ -30,8 +30,9 @@ def test_a_dispatch_or_timer_mark_left_on_a_closed_master_owes_nothing():
 
 
 def test_the_list_filters_script_knows_what_a_duplicate_shows_of_its_master():
-    """(tickets/store.py ``_FILTER`` names them in Lua)"""
-    from alertgate.tickets.store import _FILTER, CONTENT_FIELDS, FILTER_FIELDS
+    """(tickets/scripts.py ``FILTER`` names them in Lua)"""
+    from alertgate.tickets.scripts import FILTER as _FILTER
+    from alertgate.tickets.store import CONTENT_FIELDS, FILTER_FIELDS
 
     shown = {name for name in FILTER_FIELDS if name in CONTENT_FIELDS}
     assert shown == {"ci", "priority", "source"}

@@ -16,7 +16,7 @@ from alertgate.keys import (
     shard_of, state_key, tag_of, ticket_id_of, ticket_key, ticket_prefix,
 )
 from alertgate.runtime.pipelining import Pipelined
-from alertgate.tickets import index
+from alertgate.tickets import index, scripts
 from alertgate.tickets import lifecycle
 from alertgate.tickets.codec import SKIP_FIELDS, from_hash, names_to_read, picked, to_hash
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
@@ -31,84 +31,6 @@ CONTENT_FIELDS = (
 FILTER_FIELDS = ("status", "kind", "ci", "priority", "source", "alert_source")
 MASTER_READ = (*CONTENT_FIELDS, "created_at", "updated_at")  # what a duplicate shown reads of its master
 _encode = msgspec.json.Encoder().encode
-# Clear a mark of owed work only if it is still the one the job saw (it may have been set again).
-_SETTLE = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1], ARGV[3]) end return 0"
-
-# KEYS: a master's hash, its shard's masters index. ARGV: its id, the sweeps after which owed
-# work is given up, then each flagged kind (workers/recovery.py ``settled``, decided again here,
-# atomically: an action may have owed it work since the sweep read it).
-_FORGET_SETTLED = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'closed' then return 0 end
-for i = 3, #ARGV do
-  if redis.call('HEXISTS', KEYS[1], 'owed_' .. ARGV[i]) == 1
-     and (tonumber(redis.call('HGET', KEYS[1], 'swept_' .. ARGV[i])) or 0) <= tonumber(ARGV[2]) then
-    return 0
-  end
-end
-return redis.call('ZREM', KEYS[2], ARGV[1])
-"""
-
-# KEYS: a master's hash. ARGV: the ticket prefix, the master's id, the number of fields to write
-# on a duplicate, then (field, value) pairs, then (status, timeline entry) pairs: the entry of a
-# duplicate in that status (a status not named: the duplicate is left as it is). Its duplicates are
-# <master>-1 … <master>-<duplicate_count>, after those of <master key>:dups (keys.ticket_id_of;
-# ingest.lua duplicate_ids). Returns how many changed.
-_CASCADE = """
-local prefix, master, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local fields = {unpack(ARGV, 4, 3 + 2 * n)}
-local entries = {}
-for i = 4 + 2 * n, #ARGV, 2 do entries[ARGV[i]] = ARGV[i + 1] end
-local ids = redis.call('LRANGE', KEYS[1] .. ':dups', 0, -1)
-for k = #ids + 1, tonumber(redis.call('HGET', KEYS[1], 'duplicate_count')) or 0 do ids[#ids + 1] = master .. '-' .. k end
-local changed = 0
-for _, id in ipairs(ids) do
-  local entry = entries[redis.call('HGET', prefix .. id, 'status') or '']
-  if entry then
-    if n > 0 then redis.call('HSET', prefix .. id, unpack(fields)) end
-    redis.call('RPUSH', prefix .. id .. ':tl', entry)
-    changed = changed + 1
-  end
-end
-return changed
-"""
-
-# KEYS: a shard's ticket index (it routes the call to the shard's slot). ARGV: the shard's ticket
-# prefix, the number of filters, (field, wanted value) per filter, then ticket ids of that shard.
-# Answers 1 or 0 per id: every filter's field holds the wanted value. A numbered duplicate
-# (<master>-<k>) stores no kind and shows its master's ci, priority and source (the filters'
-# fields among CONTENT_FIELDS).
-_FILTER = """
-local prefix, n = ARGV[1], tonumber(ARGV[2])
-local names, wanted = {}, {}
-for i = 1, n do names[i], wanted[i] = ARGV[1 + 2 * i], ARGV[2 + 2 * i] end
-local FROM_MASTER = {ci = true, priority = true, source = true}
-local shown = {}
-local answers = {}
-for j = 3 + 2 * n, #ARGV do
-  local id = ARGV[j]
-  local values = redis.call('HMGET', prefix .. id, 'kind', unpack(names))
-  local master = not values[1] and string.match(id, '^(INC%-[^-]+%-%d+)%-%d+$')
-  local ok = 1
-  for i = 1, n do
-    local value = values[i + 1]
-    if master and names[i] == 'kind' then
-      value = 'duplicate'
-    elseif master and FROM_MASTER[names[i]] then
-      local from = shown[master]
-      if not from then
-        from = redis.call('HMGET', prefix .. master, 'ci', 'priority', 'source')
-        from = {ci = from[1], priority = from[2], source = from[3]}
-        shown[master] = from
-      end
-      value = from[names[i]]
-    end
-    if (value or '') ~= wanted[i] then ok = 0; break end
-  end
-  answers[#answers + 1] = ok
-end
-return answers
-"""
-
 _UNRESOLVED_VALUES = frozenset(s.value for s in UNRESOLVED)
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=timezone.utc)   # (a time no duplicate's update can have)
 
@@ -290,13 +212,10 @@ class TicketStore:
         if not checks:
             return candidates[:wanted]
         pairs = [value for pair in checks for value in pair]
-        by_shard: dict[str, list[int]] = {}
+        groups: dict[str, list[int]] = {}   # a shard's index key → positions of its candidates
         for position, (ticket_id, _) in enumerate(candidates):
-            by_shard.setdefault(tag_of(ticket_id), []).append(position)   # (grouped by tag first: few per tag)
-        groups: dict[str, list[int]] = {}
-        for tag, positions in by_shard.items():
-            groups.setdefault(index_key(tag), []).extend(positions)
-        script = self._redis.register_script(_FILTER)
+            groups.setdefault(index_key(tag_of(ticket_id)), []).append(position)
+        script = self._redis.register_script(scripts.FILTER)
         pipe = Pipelined(self._redis)
         for key, positions in groups.items():
             prefix = ticket_prefix(tag_of(candidates[positions[0]][0]))
@@ -474,7 +393,7 @@ class TicketStore:
         read as before: only the walks of the masters in work (``masters``) no longer meet them."""
         if not ticket_ids:
             return 0
-        script = self._redis.register_script(_FORGET_SETTLED)
+        script = self._redis.register_script(scripts.FORGET_SETTLED)
         pipe = Pipelined(self._redis)
         for ticket_id in ticket_ids:
             pipe.script(script, [_key_of(ticket_id), masters_key(tag_of(ticket_id))], [ticket_id, attempts, *kinds])
@@ -487,7 +406,7 @@ class TicketStore:
     async def settle(self, ticket_id: str, kind: str, seen: bytes | None) -> None:
         """The work is done: clear its mark, unless it was set again since ``seen`` was read."""
         if seen is not None:
-            await self._redis.eval(_SETTLE, 1, _key_of(ticket_id), f"owed_{kind}", seen, f"swept_{kind}")
+            await self._redis.eval(scripts.SETTLE, 1, _key_of(ticket_id), f"owed_{kind}", seen, f"swept_{kind}")
 
     async def queued_again(self, ticket_id: str, kind: str, now: datetime, abandoned: bool = False) -> None:
         """The sweep queued the work again (or gave it up): one more sweep counted against it."""
@@ -549,7 +468,7 @@ class TicketStore:
                 entries += [status.value, *added]
         pairs = [value for pair in fields.items() for value in pair]
         key = ticket_key(master.id)
-        pipe.eval(_CASCADE, 1, key, ticket_prefix(tag_of(master.id)), master.id, len(fields), *pairs, *entries)
+        pipe.eval(scripts.CASCADE, 1, key, ticket_prefix(tag_of(master.id)), master.id, len(fields), *pairs, *entries)
 
     def _write_changes(self, pipe: Any, before: Ticket, after: Ticket) -> None:
         if after is before:

@@ -1,0 +1,79 @@
+"""The ticket store's Lua scripts (``tickets/store.py``), each atomic on one ticket or one shard."""
+
+# Clear a mark of owed work only if it is still the one the job saw (it may have been set again).
+SETTLE = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1], ARGV[3]) end return 0"
+
+# KEYS: a master's hash, its shard's masters index. ARGV: its id, the sweeps after which owed
+# work is given up, then each flagged kind (workers/recovery.py ``settled``, decided again here,
+# atomically: an action may have owed it work since the sweep read it).
+FORGET_SETTLED = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'closed' then return 0 end
+for i = 3, #ARGV do
+  if redis.call('HEXISTS', KEYS[1], 'owed_' .. ARGV[i]) == 1
+     and (tonumber(redis.call('HGET', KEYS[1], 'swept_' .. ARGV[i])) or 0) <= tonumber(ARGV[2]) then
+    return 0
+  end
+end
+return redis.call('ZREM', KEYS[2], ARGV[1])
+"""
+
+# KEYS: a master's hash. ARGV: the ticket prefix, the master's id, the number of fields to write
+# on a duplicate, then (field, value) pairs, then (status, timeline entry) pairs: the entry of a
+# duplicate in that status (a status not named: the duplicate is left as it is). Its duplicates are
+# <master>-1 … <master>-<duplicate_count>, after those of <master key>:dups (keys.ticket_id_of;
+# ingest.lua duplicate_ids). Returns how many changed.
+CASCADE = """
+local prefix, master, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local fields = {unpack(ARGV, 4, 3 + 2 * n)}
+local entries = {}
+for i = 4 + 2 * n, #ARGV, 2 do entries[ARGV[i]] = ARGV[i + 1] end
+local ids = redis.call('LRANGE', KEYS[1] .. ':dups', 0, -1)
+for k = #ids + 1, tonumber(redis.call('HGET', KEYS[1], 'duplicate_count')) or 0 do ids[#ids + 1] = master .. '-' .. k end
+local changed = 0
+for _, id in ipairs(ids) do
+  local entry = entries[redis.call('HGET', prefix .. id, 'status') or '']
+  if entry then
+    if n > 0 then redis.call('HSET', prefix .. id, unpack(fields)) end
+    redis.call('RPUSH', prefix .. id .. ':tl', entry)
+    changed = changed + 1
+  end
+end
+return changed
+"""
+
+# KEYS: a shard's ticket index (it routes the call to the shard's slot). ARGV: the shard's ticket
+# prefix, the number of filters, (field, wanted value) per filter, then ticket ids of that shard.
+# Answers 1 or 0 per id: every filter's field holds the wanted value. A numbered duplicate
+# (<master>-<k>) stores no kind and shows its master's ci, priority and source (the filters'
+# fields among CONTENT_FIELDS).
+FILTER = """
+local prefix, n = ARGV[1], tonumber(ARGV[2])
+local names, wanted = {}, {}
+for i = 1, n do names[i], wanted[i] = ARGV[1 + 2 * i], ARGV[2 + 2 * i] end
+local FROM_MASTER = {ci = true, priority = true, source = true}
+local shown = {}
+local answers = {}
+for j = 3 + 2 * n, #ARGV do
+  local id = ARGV[j]
+  local values = redis.call('HMGET', prefix .. id, 'kind', unpack(names))
+  local master = not values[1] and string.match(id, '^(INC%-[^-]+%-%d+)%-%d+$')
+  local ok = 1
+  for i = 1, n do
+    local value = values[i + 1]
+    if master and names[i] == 'kind' then
+      value = 'duplicate'
+    elseif master and FROM_MASTER[names[i]] then
+      local from = shown[master]
+      if not from then
+        from = redis.call('HMGET', prefix .. master, 'ci', 'priority', 'source')
+        from = {ci = from[1], priority = from[2], source = from[3]}
+        shown[master] = from
+      end
+      value = from[names[i]]
+    end
+    if (value or '') ~= wanted[i] then ok = 0; break end
+  end
+  answers[#answers + 1] = ok
+end
+return answers
+"""
