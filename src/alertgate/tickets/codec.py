@@ -28,6 +28,7 @@ JSON_FIELDS = frozenset({"sla", "labels", "links", "channels", "suggested_master
 BOOL_FIELDS = frozenset({"ci_operational"})
 SKIP_FIELDS = frozenset({"timeline"})
 FIELD_NAMES = frozenset(Ticket.__struct_fields__)
+_NAME_BYTES = {name: name.encode() for name in FIELD_NAMES}   # (a stored field's key)
 PACKED = "packed"
 # A new master's fields the ingest script packs: none of them is read by name by a Lua script, the
 # ticket list's filters or the sweeps (the work queue and a duplicate's view of its master read
@@ -102,10 +103,13 @@ def picked(names: tuple[str, ...], values: list[bytes | None]) -> dict[str, byte
     """``names`` → value, from an ``HMGET`` of ``names_to_read(names)``."""
     found = dict(zip(names, values))
     if len(values) > len(names) and values[-1] is not None:
-        spread = unpacked({PACKED.encode(): values[-1]})
+        try:
+            content = _packed_decoder.decode(values[-1])
+        except (msgspec.MsgspecError, RecursionError):
+            content = {}   # (``from_hash`` names what cannot be read)
         for name in names:
-            if found[name] is None:
-                found[name] = spread.get(name.encode())
+            if found[name] is None and (value := content.get(name)) is not None:
+                found[name] = value.encode()
     return found
 
 
@@ -131,7 +135,7 @@ def from_hash(raw: Mapping[bytes, bytes], timeline: list[bytes] = (), ticket_id:
             unreadable.append(PACKED)
             content = {}
         for name, text in content.items():
-            if text == "" or name not in FIELD_NAMES or name.encode() in raw:
+            if text == "" or name not in FIELD_NAMES or _NAME_BYTES[name] in raw:
                 continue
             try:
                 data[name] = _from_field(name, text, text)

@@ -381,11 +381,12 @@ class TicketStore:
         """The masters not yet resolved (the work queue), each with only ``fields`` of its hash
         (and its status and times): a queue of thousands is read in one pass of small HMGETs."""
         wanted = tuple(dict.fromkeys(("status", "created_at", "updated_at", *fields)))
+        stored = {name: name.encode() for name in wanted}
         found: list[Ticket] = []
         async for ticket_id, values in self.masters(wanted):
             status = values["status"]
             if status is not None and status.decode(errors="replace") in _UNRESOLVED_VALUES:
-                found.append(from_hash({k.encode(): v for k, v in values.items() if v is not None}, ticket_id=ticket_id))
+                found.append(from_hash({stored[k]: v for k, v in values.items() if v is not None}, ticket_id=ticket_id))
         return found
 
     async def forget_settled(self, ticket_ids: list[str], kinds: tuple[str, ...], attempts: int) -> int:
