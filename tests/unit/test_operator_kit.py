@@ -141,13 +141,48 @@ tests:
           - exp_labels: {{severity: critical, job: alertgate-worker, instance: "worker:9109"}}
             exp_annotations:
               summary: "alertgate-worker (worker:9109) does not answer scrapes"
+  - interval: 1m
+    input_series:
+      - series: 'alertgate_redis_memory_used_bytes{{job="alertgate",instance="gateway:8080"}}'
+        values: '950x10'
+      - series: 'alertgate_redis_memory_max_bytes{{job="alertgate",instance="gateway:8080"}}'
+        values: '1000x10'
+      - series: 'alertgate_redis_evicting{{job="alertgate",instance="gateway:8080"}}'
+        values: '0x10'
+    alert_rule_test:
+      - eval_time: 6m
+        alertname: AlertgateRedisMemory
+        exp_alerts:
+          - exp_labels: {{severity: critical}}
+            exp_annotations:
+              summary: "alertgate's Redis evicts keys or is over 90% of its maxmemory (docs/operations.md: memory)"
+  - interval: 1m
+    input_series:
+      - series: 'alertgate_redis_memory_used_bytes{{job="alertgate",instance="gateway:8080"}}'
+        values: '950x10'
+      - series: 'alertgate_redis_memory_max_bytes{{job="alertgate",instance="gateway:8080"}}'
+        values: '0x10'
+      - series: 'alertgate_redis_evicting{{job="alertgate",instance="gateway:8080"}}'
+        values: '0x4 1x6'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: AlertgateRedisMemory
+        exp_alerts: []
+      - eval_time: 10m
+        alertname: AlertgateRedisMemory
+        exp_alerts:
+          - exp_labels: {{severity: critical}}
+            exp_annotations:
+              summary: "alertgate's Redis evicts keys or is over 90% of its maxmemory (docs/operations.md: memory)"
 """
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed (apt-get install prometheus)")
 def test_a_mistyped_sender_token_fires_the_shipped_ingest_rule(tmp_path):
     """Issue #19: AlertgateIngestErrors could never fire; it now fires on refused ingest requests
-    (not on a refused ticket read) and AlertgateDown covers the worker (promtool test rules)."""
+    (not on a refused ticket read) and AlertgateDown covers the worker (promtool test rules).
+    AlertgateRedisMemory fires past 90% of maxmemory, or on an evicting policy, and not without a
+    maxmemory."""
     test = tmp_path / "rules_test.yml"
     test.write_text(PROMTOOL_TEST.format(rules=ROOT / "config/prometheus/alertgate-rules.yml"))
     done = subprocess.run(["promtool", "test", "rules", str(test)], capture_output=True, text=True)
