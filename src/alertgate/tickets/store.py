@@ -204,7 +204,7 @@ class TicketStore:
     async def _matching(self, candidates: list[tuple[str, float]], filters: TicketFilter,
                         wanted: int) -> list[tuple[str, float]]:
         """The first ``wanted`` candidates whose fields pass ``filters``, decided in Redis: one
-        script call per shard (``_FILTER``), a few µs a ticket (read field by field here, with a
+        script call per shard (``scripts.FILTER``), a few µs a ticket (read field by field here, with a
         duplicate's master read for what it shows of it, 30–50 µs)."""
         if not candidates or wanted <= 0:
             return []
