@@ -13,6 +13,7 @@ import redis
 from alertgate.keys import masters_key, tag_of
 from alertgate.tickets.store import TicketStore
 from alertgate.workers import recovery
+from tests.integration.helpers import client_for
 from tests.integration.test_lost_jobs import DESK, VIEW, lose_every_job, new_p1, recover
 from tests.integration.test_workers import burst, config, mailbox, sink  # noqa: F401  (fixtures)
 
@@ -30,8 +31,6 @@ def close(client, ticket_id: str) -> None:
 
 
 def test_a_closed_master_leaves_the_masters_index_and_stays_readable(redis_url, config, mailbox, sink):  # noqa: F811
-    from tests.integration.helpers import client_for
-
     with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
         closed, resolved, working = (new_p1(client, name) for name in ("IndexClosed", "IndexResolved", "IndexWorking"))
         burst(redis_url, config)
@@ -51,8 +50,6 @@ def test_a_closed_master_leaves_the_masters_index_and_stays_readable(redis_url, 
 
 
 def test_a_closed_master_that_still_owes_work_stays_until_it_is_done(redis_url, config, mailbox, sink):  # noqa: F811
-    from tests.integration.helpers import client_for
-
     with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
         tid = new_p1(client, "IndexOwes")
         burst(redis_url, config)
@@ -69,8 +66,6 @@ def test_a_closed_master_that_still_owes_work_stays_until_it_is_done(redis_url, 
 def test_the_index_is_left_alone_when_work_was_owed_after_the_sweep_read(redis_url, config, mailbox, sink):  # noqa: F811
     """The removal decides again in Redis, atomically: an action that owes the closed master work
     between the sweep's read and its removal keeps it in the index."""
-    from tests.integration.helpers import client_for
-
     with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
         tid = new_p1(client, "IndexRace")
         burst(redis_url, config)
