@@ -215,7 +215,9 @@ def test_expected_heartbeats_are_registered_by_the_sweep_and_auto_register_off_r
             feed_ = build_intake(loaded, redis, rules, None).heartbeats
             await feed_.register(loaded.heartbeats.expected, at)
             await feed_.register(loaded.heartbeats.expected, at + timedelta(minutes=1))  # every sweep: no change
-            return await feed_.sweep(at + timedelta(days=1))
+            # two days on: past the next 02:30 + 30m whatever the hour the test runs at (one day on
+            # is short of it between 02:30 and 03:00 UTC, where this failed once in CI)
+            return await feed_.sweep(at + timedelta(days=2))
         finally:
             await redis.aclose()
 
