@@ -132,7 +132,8 @@ def test_alerts_during_a_window_are_held_and_its_end_opens_what_still_fires_with
 def test_a_recurring_window_is_in_force_on_its_days_only(redis_url):
     now = datetime.now(timezone.utc).replace(microsecond=0)
     start = now - timedelta(days=7, minutes=5)
-    today, tomorrow = now.strftime("%a")[:2].upper(), (now + timedelta(days=1)).strftime("%a")[:2].upper()
+    opened = now - timedelta(minutes=5)  # the weekday of today's occurrence, also in the first minutes after midnight
+    today, tomorrow = opened.strftime("%a")[:2].upper(), (opened + timedelta(days=1)).strftime("%a")[:2].upper()
     with client_for(redis_url) as client:
         weekly = client.post("/api/v1/maintenance", headers=DESK, json=window(
             starts_at=iso(start), ends_at=iso(start + timedelta(hours=1)), recurrence=f"FREQ=WEEKLY;BYDAY={today}")).json()
