@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.conftest import ADMIN_SECRET, DESK_SECRET, ENGINEER_SECRET, SOURCE_SECRET, VIEWER_SECRET
-from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+from tests.integration.helpers import ALERTS_PERIOD, SOURCE, am_alert, am_body, client_for
 
 pytestmark = pytest.mark.integration
 AM = "/api/v1/alerts/alertmanager"
@@ -170,9 +170,9 @@ def test_heartbeats_and_reports_with_their_csv(redis_url):
         new_ticket(client)
         sign_in(client, VIEWER_SECRET)
         assert "backup-job" in client.get("/console/heartbeats").text
-        page = client.get("/console/reports")
+        page = client.get("/console/reports", params=ALERTS_PERIOD)
         assert page.status_code == 200 and 'id="chart-priority"' in page.text and "<svg" in page.text
-        csv = client.get("/console/reports.csv")
+        csv = client.get("/console/reports.csv", params=ALERTS_PERIOD)
         assert csv.headers["content-type"].startswith("text/csv") and csv.text.startswith("scope,key,indicator,value,ratio")
         assert client.get("/console/reports?from=yesterday").status_code == 400
 

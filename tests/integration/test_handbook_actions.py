@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import DESK_SECRET, ENGINEER_SECRET, LEAD_SECRET, MANAGER_SECRET
-from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+from tests.integration.helpers import ALERTS_PERIOD, SOURCE, am_alert, am_body, client_for
 from tests.integration.test_workers import burst, config, mailbox, sink, ticket  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.integration
@@ -145,7 +145,7 @@ def test_the_duty_team_lead_returns_a_closed_record_the_desk_corrects_it_and_it_
         assert act(client, tid, "resolve", DESK, resolution_code="resolved_by_workaround").status_code == 200
         assert act(client, tid, "verify", LEAD, verdict="checked").status_code == 409   # not closed yet
         assert act(client, tid, "close", DESK, closure_code="completed").status_code == 200
-        assert client.get("/api/v1/kpi", headers=DESK).json()["overall"]["awaiting_verification"]["count"] == 1
+        assert client.get("/api/v1/kpi", params=ALERTS_PERIOD, headers=DESK).json()["overall"]["awaiting_verification"]["count"] == 1
         assert act(client, tid, "verify", DESK, verdict="checked").status_code == 403
         assert act(client, tid, "verify", LEAD, verdict="returned").status_code == 400   # a note says why
         back = act(client, tid, "verify", LEAD, verdict="returned", note="the outage began at 01:10")
@@ -164,7 +164,7 @@ def test_the_duty_team_lead_returns_a_closed_record_the_desk_corrects_it_and_it_
         assert shown["ci_operational"] is False and shown["status"] == "closed"
         assert shown["timeline"][-1]["action"] == "edit" and "outage_start:" in shown["timeline"][-1]["note"]
         assert act(client, tid, "verify", LEAD, verdict="checked").status_code == 200
-        assert client.get("/api/v1/kpi", headers=DESK).json()["overall"]["awaiting_verification"]["count"] == 0
+        assert client.get("/api/v1/kpi", params=ALERTS_PERIOD, headers=DESK).json()["overall"]["awaiting_verification"]["count"] == 0
         checked = ticket(client, tid)
         assert (checked["verification"], checked["verified_by"]) == ("checked", "bootstrap-duty_lead")
 

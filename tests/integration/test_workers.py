@@ -16,7 +16,7 @@ import yaml
 from alertgate.settings import load_settings
 from alertgate.workers.worker import work_burst
 from tests.conftest import BOOTSTRAP, ENGINEER_SECRET, ROOT, VIEWER_SECRET
-from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+from tests.integration.helpers import ALERTS_PERIOD, SOURCE, am_alert, am_body, client_for
 from tests.integration.receivers import Mailbox, WebhookSink
 
 pytestmark = pytest.mark.integration
@@ -315,7 +315,7 @@ def test_a_resolved_ticket_is_reminded_to_the_service_desk_until_closed(redis_ur
         again = jobs.sweep(interval=3600.0)
         if time.monotonic() - reminded < 1.8:
             assert "closure reminders" not in again
-        kpi = client.get("/api/v1/kpi", headers=VIEW).json()
+        kpi = client.get("/api/v1/kpi", params=ALERTS_PERIOD, headers=VIEW).json()
         assert kpi["overall"]["awaiting_closure"]["count"] == 1
         time.sleep(2.0)
         assert jobs.sweep(interval=3600.0).endswith("; 1 closure reminders")  # the second one
