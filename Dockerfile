@@ -6,12 +6,12 @@ FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
 # src/alertgate/defaults links to ../../config: the shipped settings travel in the wheel
 COPY config ./config
 RUN pip install --no-cache-dir --upgrade pip setuptools wheel \
-    && pip wheel --no-cache-dir --wheel-dir /wheels .
+    && pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \

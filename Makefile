@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test serve worker clean bench bench-peers bench-script bench-app
+.PHONY: run test serve worker clean constraints bench bench-peers bench-script bench-app
 
-$(STAMP): pyproject.toml
+# The versions every install uses are pinned in constraints.txt (`make constraints` renews them).
+$(STAMP): pyproject.toml constraints.txt
 	@sh scripts/check-build-tools.sh $(PYTHON)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -27,6 +28,11 @@ worker: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# The newest versions pyproject.toml's ranges allow, resolved in a new venv and pinned; run
+# `make test` with them before committing the file.
+constraints:
+	sh scripts/renew-constraints.sh $(PYTHON)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --workers $(or $(WORKERS),2)

