@@ -113,6 +113,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
     """Validate every rule file; exit 1 listing every error with file and line."""
+    from alertgate.rules.compile import check_sizes
     from alertgate.rules.schema import RulesInvalid, check_against_tables, load_rules
     from alertgate.rules.tables import TablesInvalid, load_tables
 
@@ -121,6 +122,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         tables = load_tables(directory.parent)
         rules = load_rules(directory)
         check_against_tables(rules, tables)
+        check_sizes(rules)
     except TablesInvalid as exc:
         print(exc, file=sys.stderr)
         return 1

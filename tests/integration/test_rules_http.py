@@ -162,3 +162,61 @@ def test_cli_rules_check_lists_every_error_and_rules_test_explains(tmp_path):
     assert explained.returncode == 0, explained.stderr
     out = json.loads(explained.stdout)
     assert out["source"] == "zabbix" and out["results"][0]["ticket"]["priority"] == 1
+
+
+def many_rules(hosts: int = 1500) -> str:
+    """A rule set as an operator generates it from an inventory: a classify rule per host (CI and
+    label, 2 values each: 3,000 values in one stage), a broad regex rule placed early, one rule
+    listing 1,000 CIs, then a catch-all. durable_rules holds 255 entries in a message and 512
+    branches under a node: one ruleset of these failed every alert (error 302) or hung the reload."""
+    def host(i: int) -> dict:
+        return {"name": f"host-{i}", "when": {"all": [{"field": "ci", "equals": f"h{i}"}, {"label": "env", "equals": "prod"}]},
+                "set": {"affected_service": f"S{i}"}}
+    classify = [host(i) for i in range(100)]
+    classify.append({"name": "broad", "when": {"field": "ci", "regex": "^h12"}, "set": {"affected_service": "Broad"}})
+    classify += [host(i) for i in range(100, hosts)]
+    classify.append({"name": "listed", "when": {"field": "ci", "in": [f"h{i}" for i in range(hosts - 1000, hosts)]},
+                     "set": {"affected_service": "Listed"}})
+    classify.append({"name": "rest", "when": {"field": "ci", "exists": True}, "set": {"affected_service": "Rest"}})
+    return json.dumps({"classify": classify})   # (JSON is YAML)
+
+
+def test_a_rule_set_of_thousands_of_rules_reloads_and_each_alert_gets_its_first_matching_rule(redis_url, config_dir):
+    (config_dir / "rules" / "15-inventory.yaml").write_text(many_rules())
+    payload = config_dir.parent / "payload.json"
+    payload.write_text(json.dumps(am_body(am_alert("Anything", host="h1499", env="prod"))))
+    env = {"ALERTGATE_CONFIG_DIR": str(config_dir), "PATH": "/usr/bin:/bin"}
+    # (a process of its own with a time limit: a regression that hangs durable_rules fails here)
+    explained = subprocess.run([sys.executable, "-m", "alertgate", "rules", "test", str(payload)],
+                               capture_output=True, text=True, env=env, timeout=300)
+    assert explained.returncode == 0, explained.stderr[-2000:]
+    assert json.loads(explained.stdout)["results"][0]["ticket"]["affected_service"] == "S1499"
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config_dir)) as client:
+        expected = {("h7", "prod"): "S7",            # its own rule, before the broad one
+                    ("h1200", "prod"): "Broad",      # the broad rule comes first in the file
+                    ("h1234", "dev"): "Broad",
+                    ("h1499", "prod"): "S1499",      # in the last part of the host rules
+                    ("h1499", "dev"): "Listed",      # no host rule for dev: the list
+                    ("h3", "dev"): "Rest"}
+        alerts = [am_alert(f"Check{n}", host=ci, env=env_) for n, (ci, env_) in enumerate(expected)]
+        results = client.post(AM, json=am_body(*alerts), headers=SOURCE).json()["results"]
+        for (key, service), result in zip(expected.items(), results):
+            assert result["outcome"] == "new", (key, result)
+            shown = client.get(f"/api/v1/tickets/{result['ticket_id']}", headers=VIEW).json()["ticket"]
+            assert shown["affected_service"] == service, key
+        reloaded = client.post("/api/v1/rules/reload", headers=ADMIN)
+        assert reloaded.status_code == 200 and reloaded.json()["rules"] > 1500
+
+
+def test_a_rule_too_large_for_durable_rules_is_refused_with_its_file_and_line(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    tags = "\n".join(f"        t{i}: v" for i in range(250))
+    (rules / "10-tags.yaml").write_text(
+        "classify:\n  - name: fine\n    when: {field: ci, in: [" + ", ".join(f"h{i}" for i in range(2000)) + "]}\n"
+        "    set: {category: x}\n  - name: huge\n    when:\n      tags_any:\n" + tags + "\n    set: {category: y}\n")
+    env = {"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "alertgate", "rules", "check", str(rules)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1
+    assert "10-tags.yaml:5: rule huge compares 500 values and facts; one rule may compare at most 200" in done.stderr

@@ -326,10 +326,15 @@ def test_an_alert_whose_fields_hold_much_text_is_evaluated_but_not_kept(tmp_path
     assert classify(engine, description="cpu " + "x" * KEY_CHARACTERS) is None
     assert len(engine._active.cache) == 0
     assert classify(engine, description="disk full") == "hit" and len(engine._active.cache) == 1
-    compared = engine_for(tmp_path, "classify:\n  - name: hit\n    when: {field: description, in: [a, b]}\n"
+    compared = engine_for(tmp_path, "classify:\n  - name: hit\n    when: {field: description, equals: a}\n"
                                     "    set: {category: x}\n")   # (the value itself in the stage's decision key)
     assert all(classify(compared, description=text) is None for text in long_ones)
     assert all(len(decisions) == 0 for decisions in compared._active.decisions)
+    listed = engine_for(tmp_path, "classify:\n  - name: hit\n    when: {field: description, in: [a, b]}\n"
+                                  "    set: {category: x}\n")   # (only whether it is listed: one decision)
+    assert all(classify(listed, description=text) is None for text in long_ones)
+    assert classify(listed, description="b") == "hit"
+    assert sorted(len(decisions) for decisions in listed._active.decisions) == [0, 0, 0, 2]
 
 
 _FRAGMENTS = ["disk full", "fan", "sw-", "core-sw1", "Backup", "login", "cpu", "down", "BGP", "ddos", "web", "db",

@@ -10,7 +10,7 @@ INVALID = Path(__file__).resolve().parents[1] / "rules_invalid"
 ROOT = Path(__file__).resolve().parents[2]
 
 EXPECTED = {
-    "bad_yaml.yaml": (4, "not valid YAML: expected ',' or ']', but got '<stream end>'"),
+    "bad_yaml.yaml": (4, "not valid YAML: did not find expected ',' or ']'"),   # (libyaml's words)
     "unknown_stage.yaml": (1, "unknown stage 'clasify' (one of suppress, classify, prioritise, route)"),
     "unknown_rule_key.yaml": (3, "unknown key 'colour' in a rule (a rule has name, when, set, during)"),
     "missing_name.yaml": (2, "rule 1 of classify has no 'name'"),

@@ -14,7 +14,7 @@ import msgspec
 import yaml
 
 from alertgate.correlation.catalogue import CI, Entry
-from alertgate.yaml_lines import error_path, line_index, line_of
+from alertgate.yaml_lines import compose_and_load, error_path, line_index, line_of
 
 LISTS = ("aliases", "parents", "contacts")
 COLUMNS = frozenset(CI.__struct_fields__)
@@ -39,8 +39,7 @@ def load_directory(directory: Path) -> tuple[list[Entry], list[str]]:
 def load_yaml(path: Path) -> tuple[list[Entry], list[str]]:
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = compose_and_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         return [], [f"{path}:1: cannot read: {exc}"]
     except yaml.YAMLError as exc:

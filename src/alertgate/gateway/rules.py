@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 import msgspec
@@ -32,7 +33,7 @@ def rule_handlers(service: RulesService, auth: Authenticator, settings: Settings
     @post("/api/v1/rules/reload", status_code=200)
     async def reload(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), ADMIN)
-        errors = service.reload()
+        errors = await asyncio.to_thread(service.reload)   # (see RulesService.watch)
         if errors:
             detail = [ErrorDetail(f"{e.file}:{e.line}", e.message) for e in errors]
             return error_response(422, "rules rejected; the running rules are kept", detail)

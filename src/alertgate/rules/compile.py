@@ -5,7 +5,15 @@ a parameter (``p0``, ``p1``, …) compared field-to-field (``{"$m": "p0"}``). Ru
 in their values therefore compile to the same ruleset, which the engine registers once and reuses
 across reloads (durable_rules cannot unregister the state a ruleset allocates). Regular
 expressions (Python's, not durable_rules' pattern language) and maintenance windows are evaluated
-here and posted as boolean facts. ``pri`` gives first-match-wins in file order.
+here and posted as boolean facts, and so is membership in an ``in`` list. ``pri`` gives
+first-match-wins in file order.
+
+A stage is compiled into **parts**, rulesets of consecutive rules, posted in order until one
+matches. durable_rules 2.0.28 keeps at most 255 entries in a message (every post of a larger one
+fails, error 302) and at most 512 branches under one node of its network (past that, a lookup in
+the full table never returns: the reload hangs). A part therefore reads at most ``PART_READS``
+entries of a message and holds at most ``PART_RULES`` rules; a rule that alone reads more is
+refused with its file and line (``check_sizes``).
 """
 
 from __future__ import annotations
@@ -19,24 +27,45 @@ from typing import Any, Mapping
 
 from alertgate.rules.conditions import INT_FIELDS, AllOf, AnyOf, Condition, Leaf, Not
 from alertgate.rules.patterns import PatternGroup
-from alertgate.rules.schema import Rule, Window
+from alertgate.rules.schema import Rule, RuleError, RulesInvalid, Window
 
 ALWAYS = {"k": 1}          # every message carries k: 1
+PART_READS = 200          # message entries one part reads (durable_rules holds 255, with k and id)
+PART_RULES = 100          # rules in one part (a node's beta list holds 256)
 SEARCHED_LIMIT = 10_000   # regex results remembered per stage
 SEARCHED_LENGTH = 256     # bytes of the longest value remembered (a stage holds at most ~3 MB)
+
+
+@dataclass
+class Part:
+    """Consecutive rules of a stage as one durable_rules ruleset, and what its messages carry."""
+    stage: str
+    definition: dict[str, dict] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)   # the values its rules compare with
+    facts: set[str] = field(default_factory=set)           # the facts its rules read
+
+    @functools.cached_property  # read on every evaluation; the definition never changes
+    def name(self) -> str:
+        shape = json.dumps(self.definition, sort_keys=True)
+        return f"{self.stage}_{hashlib.sha256(shape.encode()).hexdigest()[:16]}"
+
+    def message(self, facts: Mapping[str, Any]) -> dict[str, Any]:
+        """What durable_rules is posted: the facts this part reads and its rules' values."""
+        return {"k": 1, **self.params, **{alias: facts[alias] for alias in self.facts if alias in facts}}
 
 
 @dataclass
 class CompiledStage:
     stage: str
     rules: list[Rule]
-    definition: dict[str, dict]
+    parts: list[Part] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)            # alias → label name
     numbers: dict[str, tuple[str, str]] = field(default_factory=dict)  # alias → (kind, name)
     regexes: list[tuple[str, str, str, Any]] = field(default_factory=list)  # (alias, kind, name, RE2 pattern)
     windows: list[tuple[str, tuple[Window, ...]]] = field(default_factory=list)
     presence: dict[str, str] = field(default_factory=dict)          # fact alias → subject alias
+    sets: list[tuple[str, str, str, frozenset]] = field(default_factory=list)  # (alias, kind, name, values)
     fields: set[str] = field(default_factory=set)                   # fields compared as they are
     # (group's number, value as UTF-8) → whether each of its patterns matched: bounded, emptied when full
     searched: dict[tuple[int, bytes], tuple[bool, ...]] = field(default_factory=dict, repr=False, compare=False)
@@ -54,27 +83,18 @@ class CompiledStage:
         return tuple((kind, name, tuple(a for a, _ in found), PatternGroup([p for _, p in found]))
                      for (kind, name), found in by_value.items())
 
-    @functools.cached_property  # read on every evaluation; the definition never changes
-    def name(self) -> str:
-        shape = json.dumps(self.definition, sort_keys=True)
-        return f"{self.stage}_{hashlib.sha256(shape.encode()).hexdigest()[:16]}"
-
     @functools.cached_property
     def facts(self) -> tuple[str, ...]:
         """The entries of a message that the rules read: the fields they compare as they are and
-        every fact computed here (labels, numbers, regex and window results, presence)."""
+        every fact computed here (labels, numbers, regex, set and window results, presence)."""
         return tuple(sorted({*("f_" + name for name in self.fields), *self.labels, *self.numbers,
-                             *(alias for alias, *_ in self.regexes), *(alias for alias, _ in self.windows),
-                             *self.presence}))
+                             *(alias for alias, *_ in self.regexes), *(alias for alias, *_ in self.sets),
+                             *(alias for alias, _ in self.windows), *self.presence}))
 
     def decision_key(self, facts: Mapping[str, Any]) -> tuple:
         """Two messages with the same facts get the same first matching rule: a regex on the CI
         enters as its result, so a new CI that matches the same way needs no new decision."""
         return tuple(map(facts.get, self.facts))
-
-    def message(self, facts: Mapping[str, Any]) -> dict[str, Any]:
-        """What durable_rules is posted: the facts and the rules' values (``params``)."""
-        return {"k": 1, **self.params, **facts}
 
     def facts_of(self, fields: Mapping[str, Any], labels: Mapping[str, str], now: datetime) -> dict[str, Any]:
         """The alert's facts as this stage's rules read them (no rule values: a decision found
@@ -111,6 +131,9 @@ class CompiledStage:
                             searched.clear()
                         found = searched[(number, text)] = group.found(text)
             msg.update(zip(aliases, found))
+        for alias, kind, name, values in self.sets:
+            value = fields.get(name) if kind == "field" else labels.get(name)
+            msg[alias] = value is not None and value in values
         for alias, windows in self.windows:
             msg[alias] = any(w.start <= now < w.end for w in windows)
         for alias, subject in self.presence.items():
@@ -129,7 +152,7 @@ def _number(value: Any) -> float | None:
 
 class _StageCompiler:
     def __init__(self, stage: str) -> None:
-        self.out = CompiledStage(stage, [], {})
+        self.out = CompiledStage(stage, [])
         self._label_alias: dict[str, str] = {}
         self._number_alias: dict[tuple[str, str], str] = {}
 
@@ -181,33 +204,76 @@ class _StageCompiler:
             flipped = {"lt": "ge", "le": "gt", "gt": "le", "ge": "lt"}[op] if negate else op
             test = {f"${_DURABLE_OPS[flipped]}": {key: self.param(float(leaf.value))}}
             return _join("$or", [self.present(key, False), test]) if negate else test
+        if op == "in":   # (one fact however long the list: a branch per value would overflow a part)
+            alias = f"s{len(self.out.sets)}"
+            self.out.sets.append((alias, leaf.kind, leaf.name, frozenset(leaf.value)))
+            return {alias: not negate}
         key = self.subject(leaf)
         if op == "exists":
             return self.present(key, leaf.value != negate)
         if op == "not_equals":
-            op, negate = "equals", not negate
-        values = leaf.value if op == "in" else (leaf.value,)
+            negate = not negate
         if not negate:
-            return _join("$or", [{key: self.param(v)} for v in values])
-        # absent, or different from every value
-        return _join("$or", [self.present(key, False),
-                             _join("$and", [{"$neq": {key: self.param(v)}} for v in values])])
+            return {key: self.param(leaf.value)}
+        # absent, or different from the value
+        return _join("$or", [self.present(key, False), {"$neq": {key: self.param(leaf.value)}}])
 
     def rule(self, position: int, rule: Rule) -> None:
-        parts = [self.condition(rule.when)] if rule.when is not None else [ALWAYS]
+        terms = [self.condition(rule.when)] if rule.when is not None else [ALWAYS]
         if rule.during:
             alias = f"t{len(self.out.windows)}"
             self.out.windows.append((alias, rule.during))
-            parts.append({alias: True})
-        self.out.definition[f"r{position}"] = {"all": [{"m": _join("$and", parts)}], "pri": position + 1}
+            terms.append({alias: True})
+        condition = _join("$and", terms)
+        params, facts = set(), set()
+        _reads(condition, params, facts)
+        if len(params) + len(facts) > PART_READS:
+            raise RulesInvalid([RuleError(rule.file, rule.line, f"rule {rule.name} compares {len(params) + len(facts)} "
+                                          f"values and facts; one rule may compare at most {PART_READS} (durable_rules' "
+                                          "limit on a message): split it, or list the values with 'in'")])
+        part = self.out.parts[-1] if self.out.parts else None
+        if (part is None or len(part.definition) >= PART_RULES
+                or len(part.params) + len(params) + len(part.facts | facts) > PART_READS):
+            part = Part(self.out.stage)
+            self.out.parts.append(part)
+        part.definition[f"r{position}"] = {"all": [{"m": condition}], "pri": position + 1}
+        part.params.update((alias, self.out.params[alias]) for alias in params)
+        part.facts |= facts
         self.out.rules.append(rule)
 
 
 _DURABLE_OPS = {"lt": "lt", "le": "lte", "gt": "gt", "ge": "gte"}
 
 
-def _join(op: str, parts: list[dict]) -> dict:
-    return parts[0] if len(parts) == 1 else {op: parts}
+def _join(op: str, terms: list[dict]) -> dict:
+    return terms[0] if len(terms) == 1 else {op: terms}
+
+
+def _reads(condition: Any, params: set[str], facts: set[str]) -> None:
+    """The message entries a compiled condition reads: parameters (``{"$m": alias}``) and facts
+    (every other name it tests; ``k`` is in every message)."""
+    if isinstance(condition, list):
+        for item in condition:
+            _reads(item, params, facts)
+    elif isinstance(condition, dict):
+        for name, value in condition.items():
+            if name == "$m":
+                params.add(value)
+            elif not name.startswith("$") and name != "k":
+                facts.add(name)
+            _reads(value, params, facts)
+
+
+def check_sizes(rules: list[Rule]) -> None:
+    """Every rule fits one part (RulesInvalid names the ones that do not, with file and line)."""
+    errors = []
+    for rule in rules:
+        try:
+            compile_stage(rule.stage, [rule])
+        except RulesInvalid as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise RulesInvalid(errors)
 
 
 def compile_stage(stage: str, rules: list[Rule]) -> CompiledStage:

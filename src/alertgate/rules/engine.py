@@ -8,7 +8,8 @@ durable_rules 2.0.28 facts designed around:
   reuses the registered rulesets, and memory grows only with shapes never seen before;
 - it has no locking: every post happens under ``self._lock``;
 - it drops an event whose id it has seen (a 32-bit hash): every message gets a fresh id;
-- ``post`` delivers an event to one rule: with ``pri`` = rule order that is first-match-wins.
+- ``post`` delivers an event to one rule: with ``pri`` = rule order that is first-match-wins;
+  a stage of many rules is several rulesets (compile.py, "parts"), posted in order until one matches.
 A reload compiles and registers first, then swaps one reference: an evaluation in flight keeps the
 rule set it started with, so none sees a half-loaded set.
 """
@@ -175,10 +176,10 @@ class RuleEngine:
     def _activate(self, rules: list[Rule], tables: Tables, default_window: float) -> _Active:
         stages = tuple(compile_stage(stage, rules) for stage in STAGES)
         with self._lock:
-            for stage in stages:
-                if stage.definition and stage.name not in self._registered:
-                    self._host.register_rulesets({stage.name: self._with_actions(stage.definition)})
-                    self._registered.add(stage.name)
+            for part in (part for stage in stages for part in stage.parts):
+                if part.name not in self._registered:
+                    self._host.register_rulesets({part.name: self._with_actions(part.definition)})
+                    self._registered.add(part.name)
         leaves = [leaf for rule in rules for leaf in _leaves(rule.when)]
         subjects = {leaf.subject() for leaf in leaves}
         key_fields = tuple(sorted(n for k, n in subjects if k == "field" and n in ALERT_FIELDS))
@@ -244,23 +245,28 @@ class RuleEngine:
         key = stage.decision_key(facts)
         found = decisions.get(key, _UNSEEN)
         if found is _UNSEEN:
-            found = self._post(stage, stage.message(facts))
+            found = self._post(stage, facts)
             if _small(*key):
                 _remember(decisions, key, found)
         return found
 
-    def _post(self, stage: CompiledStage, message: dict[str, Any]) -> Rule | None:
-        """The stage's first matching rule, decided by durable_rules."""
-        with self._lock:
-            message["id"] = next(self._ids)
-            self._hit.clear()
-            try:
-                self._host.post(stage.name, message)
-            except MessageNotHandledException:
-                return None
-            except _SecondDelivery:
-                pass
-            return stage.rules[self._hit[0]] if self._hit else None
+    def _post(self, stage: CompiledStage, facts: dict[str, Any]) -> Rule | None:
+        """The stage's first matching rule, decided by durable_rules: its parts in order, the
+        first with a match answers."""
+        for part in stage.parts:
+            message = part.message(facts)
+            with self._lock:
+                message["id"] = next(self._ids)
+                self._hit.clear()
+                try:
+                    self._host.post(part.name, message)
+                except MessageNotHandledException:
+                    continue
+                except _SecondDelivery:
+                    pass
+                if self._hit:
+                    return stage.rules[self._hit[0]]
+        return None
 
     def _evaluate(self, active: _Active, alert: Alert, now: datetime, ci: CI | None) -> Evaluation:
         fields: dict[str, Any] = {f: (getattr(alert, f).value if f == "status" else getattr(alert, f))

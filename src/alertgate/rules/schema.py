@@ -17,7 +17,7 @@ from alertgate.durations import parse_duration
 from alertgate.rules.conditions import Condition, ConditionError, parse_condition
 from alertgate.rules.policy import DEFAULT_ESCALATION, HeartbeatPing
 from alertgate.rules.tables import Channel, Tables
-from alertgate.yaml_lines import error_path, line_index, line_of
+from alertgate.yaml_lines import compose_and_load, error_path, line_index, line_of
 
 STAGES = ("suppress", "classify", "prioritise", "route")
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
@@ -127,8 +127,7 @@ def load_file(path: Path) -> tuple[list[Rule], list[RuleError]]:
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = compose_and_load(text)
     except (OSError, UnicodeDecodeError) as exc:
         return [], [RuleError(name, 1, f"cannot read: {exc}")]
     except yaml.YAMLError as exc:
