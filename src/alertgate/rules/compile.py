@@ -10,10 +10,12 @@ first-match-wins in file order.
 
 A stage is compiled into **parts**, rulesets of consecutive rules, posted in order until one
 matches. durable_rules 2.0.28 keeps at most 255 entries in a message (every post of a larger one
-fails, error 302) and at most 512 branches under one node of its network (past that, a lookup in
-the full table never returns: the reload hangs). A part therefore reads at most ``PART_READS``
-entries of a message and holds at most ``PART_RULES`` rules; a rule that alone reads more is
-refused with its file and line (``check_sizes``).
+fails, error 302), at most 512 branches under one node of its network (past that, a lookup in
+the full table never returns: the reload hangs), and at most 64 of its nodes matched at once
+(error 303). A part therefore reads at most ``PART_READS`` entries of a message, has at most
+``PART_NODES`` nodes (its conditions, an ``$or`` spread into its branches) and holds at most
+``PART_RULES`` rules; a rule that alone is larger is refused with its file and line
+(``check_sizes``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from alertgate.rules.schema import Rule, RuleError, RulesInvalid, Window
 
 ALWAYS = {"k": 1}          # every message carries k: 1
 PART_READS = 200          # message entries one part reads (durable_rules holds 255, with k and id)
+PART_NODES = 60           # conditions in one part (durable_rules follows at most 64 matched at once)
 PART_RULES = 100          # rules in one part (a node's beta list holds 256)
 SEARCHED_LIMIT = 10_000   # regex results remembered per stage
 SEARCHED_LENGTH = 256     # bytes of the longest value remembered (a stage holds at most ~3 MB)
@@ -43,6 +46,14 @@ class Part:
     definition: dict[str, dict] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)   # the values its rules compare with
     facts: set[str] = field(default_factory=set)           # the facts its rules read
+    # Entries of which at least one must hold for any of its rules to match (fact → the values
+    # that would do), or None when a rule has no such entry: a part none of whose rules can
+    # match is not posted. (A stage of a rule per host posts only the part of that host.)
+    guard: dict[str, set] | None = field(default_factory=dict)
+    nodes: int = 0   # its rules' conditions as durable_rules' network holds them (``_paths``)
+
+    def may_match(self, facts: Mapping[str, Any]) -> bool:
+        return self.guard is None or any(facts.get(alias) in values for alias, values in self.guard.items())
 
     @functools.cached_property  # read on every evaluation; the definition never changes
     def name(self) -> str:
@@ -227,18 +238,28 @@ class _StageCompiler:
         condition = _join("$and", terms)
         params, facts = set(), set()
         _reads(condition, params, facts)
-        if len(params) + len(facts) > PART_READS:
-            raise RulesInvalid([RuleError(rule.file, rule.line, f"rule {rule.name} compares {len(params) + len(facts)} "
-                                          f"values and facts; one rule may compare at most {PART_READS} (durable_rules' "
-                                          "limit on a message): split it, or list the values with 'in'")])
+        nodes = sum(_paths(condition))
+        if len(params) + len(facts) > PART_READS or nodes > PART_NODES:
+            counted = f"more than {PART_NODES}" if nodes > PART_NODES else str(nodes)
+            raise RulesInvalid([RuleError(rule.file, rule.line, f"rule {rule.name} has {counted} conditions (each 'any' "
+                                          f"alternative counted apart) comparing {len(params) + len(facts)} values and "
+                                          f"facts; one rule may have at most {PART_NODES} and compare at most "
+                                          f"{PART_READS} (durable_rules' limits): split it, or list values with 'in'")])
         part = self.out.parts[-1] if self.out.parts else None
-        if (part is None or len(part.definition) >= PART_RULES
+        if (part is None or len(part.definition) >= PART_RULES or part.nodes + nodes > PART_NODES
                 or len(part.params) + len(params) + len(part.facts | facts) > PART_READS):
             part = Part(self.out.stage)
             self.out.parts.append(part)
+        part.nodes += nodes
         part.definition[f"r{position}"] = {"all": [{"m": condition}], "pri": position + 1}
         part.params.update((alias, self.out.params[alias]) for alias in params)
         part.facts |= facts
+        guard = _guard(condition, self.out.params)
+        if guard is None or part.guard is None:
+            part.guard = None
+        else:
+            for alias, values in guard.items():
+                part.guard.setdefault(alias, set()).update(values)
         self.out.rules.append(rule)
 
 
@@ -262,6 +283,51 @@ def _reads(condition: Any, params: set[str], facts: set[str]) -> None:
             elif not name.startswith("$") and name != "k":
                 facts.add(name)
             _reads(value, params, facts)
+
+
+def _paths(condition: dict, limit: int = PART_NODES + 1) -> list[int]:
+    """The lengths of the paths durable_rules makes of a compiled condition: an ``$and`` chains
+    its terms, an ``$or`` is a path per alternative (so an ``$and`` of ``$or``s multiplies them).
+    Stops counting past ``limit`` nodes."""
+    if "$and" in condition:
+        paths = [0]
+        for term in condition["$and"]:
+            paths = [a + b for a in paths for b in _paths(term, limit)]
+            if sum(paths) > limit:
+                return paths
+        return paths
+    if "$or" in condition:
+        paths = []
+        for term in condition["$or"]:
+            paths += _paths(term, limit)
+            if sum(paths) > limit:
+                return paths
+        return paths
+    return [1]
+
+
+def _guard(condition: dict, params: Mapping[str, Any]) -> dict[str, set] | None:
+    """Message entries of which one must hold for a compiled condition to match (entry → the
+    values that would do), or None where that is not known: an equality with a value, or a fact
+    (set membership, regex, presence, window) that must be true or false; of an ``$and``, its first
+    term's that has one; of an ``$or``, all of its terms' together."""
+    if "$and" in condition:
+        return next((found for term in condition["$and"] if (found := _guard(term, params)) is not None), None)
+    if "$or" in condition:
+        merged: dict[str, set] = {}
+        for term in condition["$or"]:
+            found = _guard(term, params)
+            if found is None:
+                return None
+            for alias, values in found.items():
+                merged.setdefault(alias, set()).update(values)
+        return merged
+    [(name, value)] = condition.items()
+    if name.startswith("$") or name == "k":   # (a comparison other than equality; ALWAYS)
+        return None
+    if isinstance(value, dict):   # {"$m": parameter}
+        return {name: {params[value["$m"]]}} if "$m" in value else None
+    return {name: {value}}
 
 
 def check_sizes(rules: list[Rule]) -> None:

@@ -254,6 +254,8 @@ class RuleEngine:
         """The stage's first matching rule, decided by durable_rules: its parts in order, the
         first with a match answers."""
         for part in stage.parts:
+            if not part.may_match(facts):
+                continue
             message = part.message(facts)
             with self._lock:
                 message["id"] = next(self._ids)
