@@ -13,7 +13,7 @@ import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from alertgate.rules.compile import PART_READS, PART_RULES
+from alertgate.rules.compile import PART_NODES, PART_READS
 from alertgate.rules.engine import RuleEngine
 from alertgate.rules.schema import RulesInvalid, load_rules
 from alertgate.rules.tables import Tables
@@ -98,7 +98,7 @@ def test_every_part_stays_within_durable_rules_limits(tmp_path):
     engine = engine_of(tmp_path, hosts + regexes)
     [classify] = [stage for stage in engine._active.stages if stage.stage == "classify"]
     for part in classify.parts:
-        assert len(part.definition) <= PART_RULES and len(part.params) + len(part.facts) <= PART_READS
+        assert part.nodes <= PART_NODES and len(part.params) + len(part.facts) <= PART_READS
     assert engine.evaluate(alert("h999", None, "prod"), NOW).matches[1].rule == "host-999"
     titled = Alert(source="alertmanager", occurrence_id="x", ci="zz", symptom="X", status=AlertStatus.FIRING,
                    title="disk 599", observed_at=NOW, received_at=NOW)

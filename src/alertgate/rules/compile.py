@@ -13,9 +13,9 @@ matches. durable_rules 2.0.28 keeps at most 255 entries in a message (every post
 fails, error 302), at most 512 branches under one node of its network (past that, a lookup in
 the full table never returns: the reload hangs), and at most 64 of its nodes matched at once
 (error 303). A part therefore reads at most ``PART_READS`` entries of a message, has at most
-``PART_NODES`` nodes (its conditions, an ``$or`` spread into its branches) and holds at most
-``PART_RULES`` rules; a rule that alone is larger is refused with its file and line
-(``check_sizes``).
+``PART_NODES`` nodes (its conditions, an ``$or`` spread into its branches; so at most as many
+rules, well within the 256 a node's beta list holds); a rule that alone is larger is refused with
+its file and line (``check_sizes``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from alertgate.rules.schema import Rule, RuleError, RulesInvalid, Window
 ALWAYS = {"k": 1}          # every message carries k: 1
 PART_READS = 200          # message entries one part reads (durable_rules holds 255, with k and id)
 PART_NODES = 60           # conditions in one part (durable_rules follows at most 64 matched at once)
-PART_RULES = 100          # rules in one part (a node's beta list holds 256)
 SEARCHED_LIMIT = 10_000   # regex results remembered per stage
 SEARCHED_LENGTH = 256     # bytes of the longest value remembered (a stage holds at most ~3 MB)
 
@@ -246,7 +245,7 @@ class _StageCompiler:
                                           f"facts; one rule may have at most {PART_NODES} and compare at most "
                                           f"{PART_READS} (durable_rules' limits): split it, or list values with 'in'")])
         part = self.out.parts[-1] if self.out.parts else None
-        if (part is None or len(part.definition) >= PART_RULES or part.nodes + nodes > PART_NODES
+        if (part is None or part.nodes + nodes > PART_NODES
                 or len(part.params) + len(params) + len(part.facts | facts) > PART_READS):
             part = Part(self.out.stage)
             self.out.parts.append(part)
