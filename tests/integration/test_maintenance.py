@@ -79,6 +79,7 @@ def test_the_api_creates_lists_changes_and_ends_windows_with_an_audit_trail(redi
     ({"matchers": [{"field": "ci", "op": "eq", "value": "db9", "x": 1}]}, "$.matchers[0]"),      # unknown key
     ({"recurrence": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"}, "$.recurrence"),                      # never fires
     ({"recurrence": "every sunday"}, "$.recurrence"),
+    ({"recurrence": "FREQ=HOURLY;BYMINUTE=0,30"}, "$.recurrence"),                               # denser than hourly
     ({"recurrence": "FREQ=DAILY;COUNT=1", "starts_at": "2026-01-01T00:00:00Z",
       "ends_at": "2026-01-01T02:00:00Z"}, "$.recurrence"),                                        # all occurrences past
     ({"starts_at": "1900-01-01T00:00:00Z"}, "$.starts_at"),

@@ -1,17 +1,31 @@
 """When a window is in force (pure). A window without ``recurrence`` is in force from
 ``starts_at`` to ``ends_at``; with an RFC 5545 RRULE, each occurrence starts at a time the rule
 gives from ``starts_at`` (its DTSTART) and lasts ``ends_at - starts_at``. Times are UTC: the
-rule is evaluated on aware UTC datetimes (no daylight-saving gaps to mishandle; ANCHORS §3)."""
+rule is evaluated on aware UTC datetimes (no daylight-saving gaps to mishandle; ANCHORS §3).
+
+dateutil finds the occurrence in force by walking the rule from its DTSTART, so the cost of a
+rule grows with its age and its density. Two bounds keep it small: occurrences must be at least
+``MIN_GAP`` apart (an hour: ``FREQ=HOURLY;BYMINUTE=0,1,…`` is as dense as MINUTELY, and such a
+rule from a year back took a gateway 0.3 s per evaluation, at every start and end of an
+occurrence), and each process remembers the latest occurrence it found per rule and walks on
+from there (``_Walk``), so an old rule costs what a new one does."""
 
 from __future__ import annotations
 
+import re
+import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from dateutil.rrule import rrule, rrulestr
 
 from alertgate.maintenance.model import Window
 
 _REFUSED = ("DTSTART", "TZID", "EXDATE", "RDATE", "FREQ=SECONDLY", "FREQ=MINUTELY")
+MIN_GAP = timedelta(hours=1)
+_GAP_SAMPLE = 1000   # the first occurrences whose gaps are checked (a rule's pattern repeats per period)
+_COUNT = re.compile(r"(?:^|;)COUNT=(\d+)", re.IGNORECASE)
 
 
 class ScheduleError(ValueError):
@@ -54,6 +68,10 @@ def check(window: Window, now: datetime, max_duration: float) -> None:
         first = rule.after(window.starts_at, inc=True)
         if first is None:
             raise ScheduleError("recurrence", "the rule never fires from starts_at")
+        for one, other in pairwise(rule.xafter(first, count=_GAP_SAMPLE, inc=True)):
+            if other - one < MIN_GAP:
+                raise ScheduleError("recurrence", f"occurrences must be at least an hour apart; this rule has "
+                                                  f"{one.isoformat()} and then {other.isoformat()}")
         if occurrence_at(window, now) is None and next_occurrence(window, now) is None:
             raise ScheduleError("recurrence", "every occurrence of this rule is in the past")
     elif window.ends_at <= now:
@@ -68,7 +86,7 @@ def occurrence_at(window: Window, now: datetime) -> tuple[datetime, datetime] | 
     if not window.recurrence:
         found = (window.starts_at, window.ends_at) if window.starts_at <= now < window.ends_at else None
     else:
-        start = parse_rule(window.recurrence, window.starts_at).before(now, inc=True)
+        start = _walk(window).latest(now)
         found = (start, start + length) if start is not None and now < start + length else None
     if found and window.ended_at is not None:
         found = (found[0], min(found[1], window.ended_at))
@@ -81,7 +99,7 @@ def next_occurrence(window: Window, after: datetime) -> tuple[datetime, datetime
     length = window.ends_at - window.starts_at
     if not window.recurrence:
         return (window.starts_at, window.ends_at) if window.starts_at > after else None
-    start = parse_rule(window.recurrence, window.starts_at).after(after)
+    start = _walk(window).after(after)
     return (start, start + length) if start is not None else None
 
 
@@ -95,3 +113,59 @@ def horizon(window: Window, now: datetime, ahead: timedelta) -> list[tuple[datet
             return found
         found.append(upcoming)
         cursor = upcoming[0]
+
+
+class _Walk:
+    """A window's rule, and the latest occurrence found so far with its number: a later question
+    walks on from there. The rule from an occurrence ``o`` on is the same rule with DTSTART ``o``
+    (and COUNT less the occurrences before ``o``): its period, interval and defaults all fall on
+    ``o`` again (tests/unit/test_maintenance_schedule.py holds it against dateutil's own walk)."""
+
+    def __init__(self, text: str, starts_at: datetime) -> None:
+        self.rule = parse_rule(text, starts_at)
+        count = _COUNT.search(text.upper().removeprefix("RRULE:"))
+        self.count = int(count.group(1)) if count else None
+        self.mark: tuple[datetime, int] | None = None   # (an occurrence, how many came before it)
+
+    def _from(self, moment: datetime) -> tuple[rrule, int]:
+        """The rule from the latest known occurrence at or before ``moment``, and its number."""
+        mark = self.mark
+        if mark is None or mark[0] > moment:
+            return self.rule, 0
+        start, before = mark
+        return self.rule.replace(dtstart=start, count=self.count - before if self.count else None), before
+
+    def latest(self, now: datetime) -> datetime | None:
+        rule, before = self._from(now)
+        found, number = None, before - 1
+        for occurrence in rule:
+            if occurrence > now:
+                break
+            found, number = occurrence, number + 1
+        if found is not None and (self.mark is None or found > self.mark[0]):
+            self.mark = (found, number)
+        return found
+
+    def after(self, moment: datetime) -> datetime | None:
+        rule, _ = self._from(moment)
+        return rule.after(moment)
+
+
+_WALKS: OrderedDict[tuple[str, datetime], _Walk] = OrderedDict()
+_WALKS_KEPT = 4096
+_WALKS_LOCK = threading.Lock()
+
+
+def _walk(window: Window) -> _Walk:
+    key = (window.recurrence or "", window.starts_at)
+    with _WALKS_LOCK:
+        walk = _WALKS.get(key)
+        if walk is not None:
+            _WALKS.move_to_end(key)
+            return walk
+    walk = _Walk(key[0], window.starts_at)
+    with _WALKS_LOCK:
+        _WALKS[key] = walk
+        while len(_WALKS) > _WALKS_KEPT:
+            _WALKS.popitem(last=False)
+    return walk
