@@ -254,6 +254,8 @@ def heartbeat_key(name: str) -> str:
 MAINTENANCE_SEQUENCE = "ag:{mw}:seq"
 MAINTENANCE_IDS = "ag:{mw}:ids"          # zset: created_at → window id
 MAINTENANCE_VERSION = "ag:{mw}:version"  # new at every change: gateways reload their windows
+MAINTENANCE_LIVE = "ag:{mw}:live"        # zset: window id → until when the processes need it (epoch s)
+MAINTENANCE_LIVE_BUILT = "ag:{mw}:live-built"   # set once MAINTENANCE_LIVE holds every window
 MAINTENANCE_RELEASE_LOCK = "ag:maintenance:release-lock"
 CATALOGUE_RECORDS = "ag:{cis}:records"   # hash: CI name → the CI pushed through the API (JSON)
 CATALOGUE_VERSION = "ag:{cis}:version"   # new at every change: processes reload the catalogue

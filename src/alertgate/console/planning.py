@@ -41,12 +41,18 @@ def utc_moment(text: str, field: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+RECENT_OVER = 50   # windows that are over, newest first, shown below those in force or to come
+
+
 def planning_handlers(console: Console, planner: WindowPlanner, heartbeats: HeartbeatStore) -> list[HTTPRouteHandler]:
     async def page(request: Request, session, status: int = 200, error: str | None = None, form: dict | None = None):
         now = datetime.now(timezone.utc)
-        views = sorted(await planner.views(now), key=lambda v: (v.window.ended_at is not None, not v.active,
-                                                                v.window.starts_at))
+        views = await planner.not_over(now)
+        shown = {v.window.id for v in views}
+        recent, _ = await planner.page(now, RECENT_OVER + len(views))
+        views += [v for v in recent if v.window.id not in shown][:RECENT_OVER]
         return console.page(request, session, "maintenance.html", status, windows=views, error=error,
+                            earlier=max(0, await planner.store.count() - len(views)),
                             form=form or {}, can_plan=session.role in PLANNERS, done=request.query_params.get("done"))
 
     @get("/console/maintenance", include_in_schema=False)

@@ -8,7 +8,7 @@ from litestar import Request, Response, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
 
 from alertgate.credentials import READERS, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response, json_response
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
 from alertgate.gateway.media_type import require_json
 from alertgate.intake.sources.common import decode_json
 from alertgate.intake.windows import InvalidWindow, WindowPlanner, view
@@ -42,8 +42,16 @@ def maintenance_handlers(planner: WindowPlanner, auth: Authenticator) -> list[HT
         wanted = request.query_params.get("active")
         if wanted not in (None, "true", "false"):
             return error_response(400, "invalid query", [ErrorDetail("active", "true or false")])
-        active = None if wanted is None else wanted == "true"
-        return json_response({"windows": await planner.views(datetime.now(timezone.utc), active)})
+        now = datetime.now(timezone.utc)
+        if wanted == "true":   # (every window in force: few, read from the live ones)
+            return json_response({"windows": await planner.in_force(now), "next_cursor": None})
+        limit = query_int(request, "limit", 500, 1, 1000)
+        try:
+            views, cursor = await planner.page(now, limit, request.query_params.get("cursor"),
+                                               None if wanted is None else False)
+        except WindowNotFound:
+            return error_response(400, "invalid query", [ErrorDetail("cursor", "not a cursor this API returned")])
+        return json_response({"windows": views, "next_cursor": cursor})
 
     @get("/api/v1/maintenance/{window_id:str}")
     async def show(request: Request) -> Response[bytes]:

@@ -56,9 +56,20 @@ class WindowPlanner:
     async def _changed(self) -> None:
         await self._active.refresh(self.store)
 
-    async def views(self, now: datetime, active: bool | None = None) -> list[WindowView]:
-        views = [view(w, now) for w in await self.store.all()]
-        return views if active is None else [v for v in views if v.active == active]
+    async def in_force(self, now: datetime) -> list[WindowView]:
+        return [v for v in (view(w, now) for w in await self.store.live(now)) if v.active]
+
+    async def not_over(self, now: datetime) -> list[WindowView]:
+        """The windows in force or still to come: in force first, then by start."""
+        views = [v for v in (view(w, now) for w in await self.store.live(now)) if v.active or v.next]
+        return sorted(views, key=lambda v: (not v.active, (v.current or v.next)[0]))
+
+    async def page(self, now: datetime, limit: int, after: str | None = None,
+                   active: bool | None = None) -> tuple[list[WindowView], str | None]:
+        """Newest first (a page may be short when ``active`` filters it). Raises WindowNotFound."""
+        windows, cursor = await self.store.page(limit, after)
+        views = [view(w, now) for w in windows]
+        return (views if active is None else [v for v in views if v.active == active]), cursor
 
     async def create(self, new: NewWindow, actor: str, now: datetime) -> WindowView:
         window = Window(id="", title=new.title, starts_at=new.starts_at, ends_at=new.ends_at, matchers=new.matchers,

@@ -7,7 +7,7 @@ alert try them all (a request's cost 202 → 626 µs, measured 2026-12-07)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from alertgate.maintenance import schedule
 from alertgate.maintenance.match import Test, compile_matchers, matches
@@ -31,7 +31,7 @@ class ActiveWindows:
     async def refresh(self, store: WindowStore) -> None:
         version = await store.version()
         if version != self._version:
-            self.load(await store.all())
+            self.load(await store.live(datetime.now(timezone.utc)))
             self._version = version
 
     def load(self, windows: list[Window]) -> None:

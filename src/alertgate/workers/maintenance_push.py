@@ -50,7 +50,7 @@ class MaintenancePush:
             now = datetime.now(UTC)
             ahead = timedelta(seconds=float(settings.maintenance.push_ahead))
             async with httpx.AsyncClient(timeout=float(settings.reconcile.timeout)) as client:
-                for window in await store.all():
+                for window in await store.live(now):
                     wanted = _wanted(window, now, ahead)
                     for key, api in targets:
                         before = window.pushes.get(key)
