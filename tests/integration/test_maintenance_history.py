@@ -111,6 +111,7 @@ def test_the_api_pages_through_every_window_newest_first_and_the_console_shows_t
         assert len(inactive["windows"]) == 9 and inactive["next_cursor"]   # (a page may be short when filtered)
         assert client.get("/api/v1/maintenance?cursor=MW-999999", headers=VIEW).status_code == 400
         assert client.get("/api/v1/maintenance?limit=0", headers=VIEW).status_code == 400
+        assert client.get("/api/v1/maintenance?active=true&limit=5", headers=VIEW).status_code == 400
 
         sign_in(client, DESK_SECRET)
         page = client.get("/console/maintenance").text

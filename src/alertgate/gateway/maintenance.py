@@ -43,7 +43,10 @@ def maintenance_handlers(planner: WindowPlanner, auth: Authenticator) -> list[HT
         if wanted not in (None, "true", "false"):
             return error_response(400, "invalid query", [ErrorDetail("active", "true or false")])
         now = datetime.now(timezone.utc)
-        if wanted == "true":   # (every window in force: few, read from the live ones)
+        if wanted == "true":   # (every window in force, read from the live ones: one page)
+            for name in ("limit", "cursor"):
+                if name in request.query_params:
+                    return error_response(400, "invalid query", [ErrorDetail(name, "not with active=true: every window in force is listed")])
             return json_response({"windows": await planner.in_force(now), "next_cursor": None})
         limit = query_int(request, "limit", 500, 1, 1000)
         try:

@@ -149,9 +149,12 @@ def openapi_document() -> dict:
         "/api/v1/maintenance": {
             "post": _operation("Plan a maintenance window (service_desk, incident_manager, admin)",
                                ("201", _ref("WindowView")), _ref("NewWindow"), errors=("400", "401", "403", "415", "503")),
-            "get": _operation("Maintenance windows, those in force or not with ?active=", (
-                "200", {"type": "object", "properties": {"windows": {"type": "array", "items": _ref("WindowView")}}}),
-                parameters=[_param("active", "query", {"type": "string", "enum": ["true", "false"]})],
+            "get": _operation("Maintenance windows: every one in force (?active=true), else newest first by pages", (
+                "200", {"type": "object", "properties": {"windows": {"type": "array", "items": _ref("WindowView")},
+                                                         "next_cursor": {"type": ["string", "null"]}}}),
+                parameters=[_param("active", "query", {"type": "string", "enum": ["true", "false"]}),
+                            _param("cursor", "query", text),
+                            _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000})],
                 errors=("400", "401", "403", "503")),
         },
         "/api/v1/maintenance/{window_id}": {

@@ -57,7 +57,8 @@ class WindowPlanner:
         await self._active.refresh(self.store)
 
     async def in_force(self, now: datetime) -> list[WindowView]:
-        return [v for v in (view(w, now) for w in await self.store.live(now)) if v.active]
+        views = [v for v in (view(w, now) for w in await self.store.live(now)) if v.active]
+        return sorted(views, key=lambda v: v.window.created_at, reverse=True)
 
     async def not_over(self, now: datetime) -> list[WindowView]:
         """The windows in force or still to come: in force first, then by start."""
