@@ -42,6 +42,10 @@ class Seconds(float):
     """A duration in seconds, written in config as ``30m``, ``45s``, ``1h30m`` or a number."""
 
 
+class Delay(float):
+    """Seconds that may be none: ``0`` or ``0s`` turns the wait off."""
+
+
 class Role(str, enum.Enum):
     SOURCE = "source"
     SERVICE_DESK = "service_desk"
@@ -94,6 +98,9 @@ class Notify(msgspec.Struct, forbid_unknown_fields=True):
     max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
     # A warning to the ticket's group when this share of an SLA target's time has passed (0: none).
     warn_at: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.8
+    # A recovery the monitoring reported is announced once it has held this long; a master that
+    # fires again sooner (it flaps) tells nobody of either (workers/flapping.py; 0: at once).
+    restoration_hold: Delay = Delay(300.0)
 
 
 class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
@@ -261,7 +268,10 @@ def parse_bootstrap_tokens(text: str | None) -> list[TokenConfig]:
 def _dec_hook(type_: type, obj: Any) -> Any:
     if type_ is Seconds:
         return Seconds(parse_duration(obj).total_seconds())
-    raise TypeError(f"no conversion to {type_!r}")  # Seconds is the only custom type in Settings
+    if type_ is Delay:
+        none = (not isinstance(obj, bool) and obj == 0) or (isinstance(obj, str) and obj.strip().lower() in ("0", "0s"))
+        return Delay(0.0 if none else parse_duration(obj).total_seconds())
+    raise TypeError(f"no conversion to {type_!r}")  # Seconds and Delay are the custom types in Settings
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:

@@ -53,6 +53,16 @@ def action_job(function: str, ticket_id: str, note: str = "", max_attempts: int 
         retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
 
 
+def held_restoration_job(connection: Redis, ticket_id: str, due: datetime, resolved_at: datetime,
+                         max_attempts: int = 5) -> None:
+    """The restoration notice of a recovery, scheduled for when it has held (workers/flapping.py):
+    one job id per ticket and recovery, so the jobs of a flapping master's recoveries end as one."""
+    queue(NOTIFY, connection).enqueue_at(
+        due, "alertgate.workers.jobs.restoration", ticket_id, "held",
+        job_id=_id(f"restoration-{ticket_id}-{int(resolved_at.timestamp() * 1000)}-held"),
+        retry=retry(max_attempts), result_ttl=3600, failure_ttl=7 * 86400)
+
+
 def timer_job(ticket_id: str, since: float, max_attempts: int = 5) -> tuple[str, EnqueueData]:
     """A ticket's timer entry the intents consumer could not fire (``workers/intents.py``), handed
     to RQ: one job id per ticket and due time (``workers/timers.py``)."""
@@ -85,7 +95,7 @@ def enqueue_all(connection: Redis, jobs: Iterable[tuple[str, EnqueueData]]) -> l
 # Which ticket and work a job id stands for (ids are made above and in jobs.schedule).
 _JOB_WORK = (
     (re.compile(r"^dispatch-(INC-[A-Z0-9]+-\d+)-"), "dispatch"),
-    (re.compile(r"^(restoration|replan|problem_on_close)-(INC-[A-Z0-9]+-\d+)-\d+$"), None),
+    (re.compile(r"^(restoration|replan|problem_on_close)-(INC-[A-Z0-9]+-\d+)-\d+(?:-held)?$"), None),
     (re.compile(r"^(INC-[A-Z0-9]+-\d+)-timers?-"), "timers"),
 )
 

@@ -59,6 +59,7 @@ def config(tmp_path, mailbox, sink) -> Path:
         "phone": {"url": sink.url + "/voice"},
         "max_attempts": 3,
         "warn_at": 0,   # (these tests count notices; the warning has its own test)
+        "restoration_hold": "0s",   # (restorations at once; the hold has its own tests: test_flapping.py)
     }
     (folder / "alertgate.yaml").write_text(yaml.safe_dump(settings))
     return folder

@@ -35,6 +35,7 @@ from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus
 from alertgate.tickets.store import TicketStore
 from alertgate.work_queue import dispatch_job, enqueue_all
 from alertgate.workers.context import WorkerContext
+from alertgate.workers import flapping
 from alertgate.workers.delivery import DeliveryFailed, deliver, deliver_many
 from alertgate.workers.notices import Notice, compose
 from alertgate.workers.plan import Timer, plan
@@ -167,6 +168,9 @@ def _assigned(ctx: WorkerContext, ticket: Ticket, reason: str) -> Ticket:
 
 
 def _notices(ctx: WorkerContext, ticket: Ticket) -> list[Notice]:
+    if flapping.quiet_reopening(ticket, float(ctx.settings.notify.restoration_hold)):
+        log.info("reopening_not_announced", ticket_id=ticket.id, reopen_count=ticket.reopen_count)
+        return []
     desk = ctx.settings.notify.service_desk
     notices = [compose(ticket, "incident", ticket.handling_group, desk, step=f"dispatch{ticket.reopen_count}")]
     if ticket.kind is TicketKind.MAJOR:  # (SPEC §11: a storm's major incident goes to the incident manager too)

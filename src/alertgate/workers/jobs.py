@@ -36,8 +36,9 @@ from alertgate.workers.notices import after_action, compose
 from alertgate.workers.plan import Timer, plan, still_due
 from alertgate.workers.source_sync import sync
 from alertgate.workers.timers import TimerSets
-from alertgate.workers import recovery
-from alertgate.work_queue import action_job, closure_reminder_job, dispatch_job, enqueue_all, pending_work
+from alertgate.workers import flapping, recovery
+from alertgate.work_queue import (action_job, closure_reminder_job, dispatch_job, enqueue_all, held_restoration_job,
+                                  pending_work)
 
 log = structlog.get_logger("alertgate.jobs")
 SCHEDULER = Actor("alertgate", Role.SERVICE_DESK)   # resumes a ticket suspended until a time
@@ -205,14 +206,20 @@ def restoration(ticket_id: str, note: str = "") -> str:
     async def body() -> str:
         async with _JobStateStore(ctx) as (redis, store):
             seen = await store.owed(ticket_id, "restoration")
-            sent = await _restore(ctx, redis, store, ticket_id)
+            ticket = await store.get(ticket_id)
+            due = flapping.restoration_due(ticket, float(ctx.settings.notify.restoration_hold))
+            if due is not None and due > _now():   # (owed still: the sweep sees the scheduled job)
+                await asyncio.to_thread(held_restoration_job, connect_queue_redis(ctx.settings), ticket_id, due,
+                                        ticket.resolved_at, ctx.settings.notify.max_attempts)
+                log.info("restoration_held", ticket_id=ticket_id, until=due.isoformat())
+                return f"held until {due.isoformat()}"
+            sent = await _restore(ctx, redis, store, ticket)
             await store.settle(ticket_id, "restoration", seen)
             return sent
     return _run(body())
 
 
-async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket_id: str) -> str:
-    ticket = await store.get(ticket_id)
+async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticket: Ticket) -> str:
     if ticket.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED) or ticket.kind is not TicketKind.MASTER:
         return "left alone: not resolved"
     told = [ticket.handling_group]
