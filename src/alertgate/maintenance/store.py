@@ -100,7 +100,7 @@ class WindowStore:
         if not await self._redis.exists(MAINTENANCE_LIVE_BUILT):
             await self._build_live()
         ids = await self._redis.zrangebyscore(MAINTENANCE_LIVE, now.timestamp(), "+inf")
-        return await self._windows(sorted(i.decode() for i in ids))
+        return await self._windows(sorted((i.decode() for i in ids), key=lambda i: (len(i), i)))   # (by number)
 
     async def page(self, limit: int, after: str | None = None) -> tuple[list[Window], str | None]:
         """Up to ``limit`` windows, newest first, from the one after ``after``; and the cursor of

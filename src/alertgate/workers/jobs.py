@@ -209,7 +209,7 @@ def restoration(ticket_id: str, note: str = "") -> str:
             ticket = await store.get(ticket_id)
             due = flapping.restoration_due(ticket, float(ctx.settings.notify.restoration_hold))
             if due is not None and due > _now():   # (owed still: the sweep sees the scheduled job)
-                await asyncio.to_thread(held_restoration_job, connect_queue_redis(ctx.settings), ticket_id, due,
+                await asyncio.to_thread(held_restoration_job, shared_queue_redis(ctx.settings), ticket_id, due,
                                         ticket.resolved_at, ctx.settings.notify.max_attempts)
                 log.info("restoration_held", ticket_id=ticket_id, until=due.isoformat())
                 return f"held until {due.isoformat()}"
