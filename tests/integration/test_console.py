@@ -210,3 +210,22 @@ def test_a_storm_masters_page_links_its_newest_duplicates_and_counts_the_rest(re
         assert re.findall(r"/console/tickets/([^\"]+)", line) == [f"{master}-{n}" for n in range(51, 151)]
         chinese = client.get(f"/console/tickets/{master}", headers={"Accept-Language": "zh-CN"}).text
         assert "更早的 50 条从略" in chinese
+
+
+def test_a_flapping_masters_page_shows_the_first_and_newest_timeline_entries_and_counts_the_rest(redis_url):
+    with client_for(redis_url) as client:
+        sign_in(client, DESK_SECRET)
+        starts = [f"2026-11-22T0{4 + n // 60}:{n % 60:02d}:00Z" for n in range(130)]
+        master = None
+        for moment in starts:   # fires, recovers: each flap a reopening and a resolution
+            fired = client.post(AM, headers=SOURCE, json=am_body(am_alert(host="flappy1", starts=moment))).json()
+            master = master or fired["results"][0]["ticket_id"]
+            client.post(AM, headers=SOURCE, json=am_body(am_alert(host="flappy1", starts=moment, status="resolved")))
+        api = client.get(f"/api/v1/tickets/{master}", headers={"Authorization": f"Bearer {VIEWER_SECRET}"}).json()
+        entries = len(api["ticket"]["timeline"])
+        assert entries > 250
+        page = client.get(f"/console/tickets/{master}").text
+        timeline = re.search(r'<ol class="timeline">(.*?)</ol>', page, re.S).group(1)
+        assert timeline.count("<li><time>") == 220
+        assert f"{entries - 220} entries between are left out here" in timeline
+        assert f"{entries - 220} 条记录此处从略" in client.get(f"/console/tickets/{master}", headers={"Accept-Language": "zh-CN"}).text
