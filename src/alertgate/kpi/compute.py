@@ -184,8 +184,19 @@ def report(tickets: Iterable[Ticket], problem_linked: set[str], start: datetime,
                   staff(incidents) if by == "staff" else {})
 
 
+def spreadsheet_text(text: str) -> str:
+    """Text a spreadsheet shows as text: a cell that starts with ``=``, ``+``, ``-``, ``@``, a tab
+    or a carriage return is read as a formula by Excel and LibreOffice, and a CI's name comes
+    from an alert's labels (CSV injection, OWASP): such a cell gets a leading apostrophe."""
+    return "'" + text if text[:1] in _FORMULA_START else text
+
+
+_FORMULA_START = frozenset("=+-@\t\r")
+
+
 def rows(result: Report) -> list[dict[str, object]]:
-    """Flat rows (scope, key, indicator, count, ratio) for a CSV monthly report."""
+    """Flat rows (scope, key, indicator, count, ratio) for a CSV monthly report; its text cells are
+    ``spreadsheet_text``."""
     out: list[dict[str, object]] = []
     scopes = [("overall", "all", result.overall)]
     scopes += [("priority", k, v) for k, v in result.by_priority.items()]
@@ -193,6 +204,7 @@ def rows(result: Report) -> list[dict[str, object]]:
     scopes += [(result.by or "", k, v) for k, v in result.by_key.items()]
     scopes += [("staff", k, v) for k, v in result.staff.items()]
     for scope, key, values in scopes:
+        key = spreadsheet_text(str(key))
         for name in type(values).__struct_fields__:
             value = getattr(values, name)
             if isinstance(value, Count):
