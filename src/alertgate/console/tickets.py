@@ -123,7 +123,7 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
         return console.page(request, session, "ticket.html", status, ticket=ticket, actions=actions, choices=CHOICES,
                             moments=MOMENTS,
                             duplicates=shown, duplicates_earlier=len(duplicates) - len(shown), recurrences=await store.recurrences_of(ticket),
-                            timeline=_timeline_shown(ticket.timeline),
+                            timeline=timeline_shown(ticket.timeline),
                             correlated=await store.correlated_to(ticket.id), members=await store.grouped_under(ticket.id),
                             reports=await store.linked_reports(ticket.id), may_link=may_link,
                             clocks=[(e, queue.clock_state(e, now) if e.met_at is None else "met") for e in ticket.sla],
@@ -180,7 +180,7 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
     return [queue_page, queue_rows, events, show, act]
 
 
-def _timeline_shown(timeline: list) -> tuple[list, int, list]:
+def timeline_shown(timeline: list) -> tuple[list, int, list]:
     """(the first entries, how many are left out, the newest ones) of a ticket's page."""
     if len(timeline) <= TIMELINE_FIRST + TIMELINE_NEWEST:
         return timeline, 0, []
