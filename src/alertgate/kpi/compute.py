@@ -195,8 +195,8 @@ _FORMULA_START = frozenset("=+-@\t\r")
 
 
 def rows(result: Report) -> list[dict[str, object]]:
-    """Flat rows (scope, key, indicator, count, ratio) for a CSV monthly report; its text cells are
-    ``spreadsheet_text``."""
+    """Flat rows (scope, key, indicator, count, ratio) for a CSV monthly report; each key is
+    ``spreadsheet_text`` (an indicator starts with a field's name)."""
     out: list[dict[str, object]] = []
     scopes = [("overall", "all", result.overall)]
     scopes += [("priority", k, v) for k, v in result.by_priority.items()]
