@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated, Any
 
 import msgspec
@@ -223,6 +224,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # time as long (SPEC §9; never closed automatically)
     closure_reminder: Seconds = Seconds(86400.0)
     console_poll: Seconds = Seconds(2.0)   # how often an open console's queue is checked for changes
+    console_timezone: str = "UTC"   # the IANA zone the console shows times in and reads them in (Asia/Shanghai)
     reconcile: Reconcile = msgspec.field(default_factory=Reconcile)
     maintenance: Maintenance = msgspec.field(default_factory=Maintenance)
     sync: SourceSync = msgspec.field(default_factory=SourceSync)
@@ -281,7 +283,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
         "redis_wait_replicas", "redis_wait_timeout",
         "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir", "head_timeout", "body_timeout",
         "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval", "sweep_interval", "closure_reminder",
-        "console_poll", "intent_claim_idle",
+        "console_poll", "console_timezone", "intent_claim_idle",
     }
     found = {}
     for field in scalar:
@@ -330,6 +332,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if settings.redis_wait_replicas and settings.redis_wait_timeout >= settings.redis_timeout:
             raise SettingsError("redis_wait_timeout must be shorter than redis_timeout: the WAIT for "
                                 "replicas happens inside one Redis call")
+        try:
+            ZoneInfo(settings.console_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"bad setting console_timezone ({origin.get('console_timezone', 'default')}): "
+                                f"{settings.console_timezone!r} is not an IANA time zone such as Asia/Shanghai") from None
         smtp = settings.notify.email
         if smtp is not None and not _ascii_address(smtp.sender):
             raise SettingsError(f"bad setting notify.email.sender ({origin.get('notify', 'default')}): "

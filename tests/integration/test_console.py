@@ -241,3 +241,33 @@ def test_a_flapping_masters_page_shows_the_first_and_newest_timeline_entries_and
         assert timeline.count("<li><time>") == 220
         assert f"{entries - 220} entries between are left out here" in timeline
         assert f"{entries - 220} 条记录此处从略" in client.get(f"/console/tickets/{master}", headers={"Accept-Language": "zh-CN"}).text
+
+
+def test_the_console_shows_and_reads_times_in_its_time_zone(redis_url):
+    """``console_timezone``: a desk in Shanghai plans 02:00 its time and reads 02:00; the API and
+    the rules stay in UTC."""
+    with client_for(redis_url, ALERTGATE_CONSOLE_TIMEZONE="Asia/Shanghai") as client:
+        csrf = sign_in(client, DESK_SECRET)
+        tomorrow = (datetime.now(timezone.utc) + timedelta(days=2)).strftime("%Y-%m-%d")
+        page = client.get("/console/maintenance").text
+        assert "Starts (Asia/Shanghai)" in page and "its days and hours are UTC" in page
+        done = client.post("/console/maintenance", data={
+            "csrf": csrf, "title": "night patch", "starts_at": f"{tomorrow}T02:00", "ends_at": f"{tomorrow}T04:00",
+            "matchers": "ci eq db9"}, follow_redirects=False)
+        assert done.status_code == 303, done.text
+        window_id = done.headers["location"].split("done=")[1]
+        api = client.get(f"/api/v1/maintenance/{window_id}", headers={"Authorization": f"Bearer {VIEWER_SECRET}"}).json()
+        day_before = (datetime.fromisoformat(tomorrow) - timedelta(days=1)).strftime("%Y-%m-%d")
+        assert api["window"]["starts_at"] == f"{day_before}T18:00:00Z"
+        assert f"{tomorrow} 02:00 UTC+08:00 – {tomorrow} 04:00 UTC+08:00" in client.get("/console/maintenance").text
+        moment = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        master = client.post(AM, headers=SOURCE, json=am_body(am_alert(host="tz1", starts=moment))).json()["results"][0]["ticket_id"]
+        created = client.get(f"/api/v1/tickets/{master}", headers={"Authorization": f"Bearer {VIEWER_SECRET}"}).json()
+        local = datetime.fromisoformat(created["ticket"]["created_at"].replace("Z", "+00:00")) + timedelta(hours=8)
+        assert f"{local:%Y-%m-%d %H:%M} UTC+08:00" in client.get(f"/console/tickets/{master}").text
+        today = f"{datetime.now(timezone.utc) + timedelta(hours=8):%Y-%m-%d}"
+        report = client.get("/console/reports.csv", params={"from": today, "to": today}).text
+        assert "overall,all,incidents,1," in report
+    with pytest.raises(Exception, match="console_timezone"):
+        with client_for(redis_url, ALERTGATE_CONSOLE_TIMEZONE="Mars/Olympus"):
+            pass

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -32,13 +32,14 @@ def matchers_from(text: str) -> list[dict]:
     return found
 
 
-def utc_moment(text: str, field: str) -> datetime:
-    """A browser's datetime-local value (no zone: UTC, as the form says) or an RFC 3339 time."""
+def form_moment(text: str, field: str, zone: tzinfo) -> datetime:
+    """A browser's datetime-local value (no zone: the console's, as the form says) or an RFC 3339
+    time, in UTC."""
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidWindow(f"$.{field}", "write a date and time, YYYY-MM-DDTHH:MM (UTC)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        raise InvalidWindow(f"$.{field}", "write a date and time, YYYY-MM-DDTHH:MM") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(timezone.utc)
 
 
 RECENT_OVER = 50   # windows that are over, newest first, shown below those in force or to come
@@ -79,8 +80,8 @@ def planning_handlers(console: Console, planner: WindowPlanner, heartbeats: Hear
             return console.refused(request, None, refusal)
         try:
             new = msgspec.convert({
-                "title": form.get("title", "").strip(), "starts_at": utc_moment(form.get("starts_at", ""), "starts_at"),
-                "ends_at": utc_moment(form.get("ends_at", ""), "ends_at"), "all": form.get("all") == "true",
+                "title": form.get("title", "").strip(), "starts_at": form_moment(form.get("starts_at", ""), "starts_at", console.renderer.zone),
+                "ends_at": form_moment(form.get("ends_at", ""), "ends_at", console.renderer.zone), "all": form.get("all") == "true",
                 "recurrence": form.get("recurrence", "").strip() or None,
                 "change_id": form.get("change_id", "").strip() or None,
                 "comment": form.get("comment", "").strip() or None,

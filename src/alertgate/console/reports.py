@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
@@ -20,9 +20,9 @@ from alertgate.kpi.report import kpi_report
 BAR_WIDTH = 320
 
 
-def period(request: Request) -> tuple[date, date]:
-    """[from, to] as whole UTC days; the last 30 days by default."""
-    today = datetime.now(timezone.utc).date()
+def period(request: Request, zone: tzinfo = timezone.utc) -> tuple[date, date]:
+    """[from, to] as whole days of the console's zone; the last 30 days by default."""
+    today = datetime.now(zone).date()
     try:
         start = date.fromisoformat(request.query_params.get("from") or str(today - timedelta(days=30)))
         end = date.fromisoformat(request.query_params.get("to") or str(today))
@@ -53,12 +53,14 @@ def charts(report: Report) -> dict[str, list]:
 
 def report_handlers(console: Console, redis: Redis) -> list[HTTPRouteHandler]:
     async def computed(request: Request) -> tuple[date, date, Report]:
-        start, end = period(request)
+        zone = console.renderer.zone
+        start, end = period(request, zone)
         by = request.query_params.get("by") or None
         if by is not None and by not in BY:
             raise Refused(400, "A report is by CI, group, staff or requester.")
-        begin = datetime.combine(start, time(), timezone.utc)
-        return start, end, await kpi_report(redis, begin, datetime.combine(end, time(), timezone.utc) + timedelta(days=1), by)
+        begin = datetime.combine(start, time(), zone).astimezone(timezone.utc)
+        until = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(timezone.utc)
+        return start, end, await kpi_report(redis, begin, until, by)
 
     @get("/console/reports", include_in_schema=False)
     async def reports(request: Request) -> Response:

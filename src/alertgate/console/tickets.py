@@ -13,7 +13,7 @@ from litestar.response import ServerSentEvent
 
 from alertgate.console import i18n
 from alertgate.console.pages import Console, Refused, redirect
-from alertgate.console.planning import utc_moment
+from alertgate.console.planning import form_moment
 from alertgate.intake.windows import InvalidWindow
 from alertgate.console.watch import QueueWatch
 from alertgate.intake.handoff import JobHandoff
@@ -34,7 +34,7 @@ FORMS: dict[Action, tuple[str, ...]] = {
     Action.SUSPEND: ("until", "note"), Action.VERIFY: ("verdict*", "note"),
     Action.MARK_DUPLICATE: ("master_id*", "note"), Action.ENGAGE_THIRD_PARTY: ("third_party*", "note"),
 }
-MOMENTS = frozenset({"until", "outage_start", "outage_end"})   # datetime-local inputs (UTC)
+MOMENTS = frozenset({"until", "outage_start", "outage_end"})   # datetime-local inputs (the console's zone)
 # What a queue row shows and filters on (read for every unresolved master: no description, labels
 # or timeline), and how many rows a page shows (the most urgent; the rest are counted).
 QUEUE_FIELDS = queue.QUEUE_FIELDS
@@ -151,9 +151,9 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
         except Refused as refusal:
             return console.refused(request, None, refusal)
         fields = {k: v.strip() for k, v in form.items() if k in ActionRequest.__struct_fields__ and v.strip()}
-        for name in MOMENTS.intersection(fields):   # (a browser's datetime-local has no zone: UTC, as the form says)
+        for name in MOMENTS.intersection(fields):   # (a browser's datetime-local has no zone: the console's, as the form says)
             try:
-                fields[name] = utc_moment(fields[name], name).isoformat()
+                fields[name] = form_moment(fields[name], name, console.renderer.zone).isoformat()
             except InvalidWindow:
                 pass   # (left as typed: the form's check below names it)
         try:
