@@ -1,8 +1,10 @@
-"""One reading of a moment for the API's query parameters and the CLI's options."""
+"""One reading of a moment for the API's query parameters and the CLI's options, and one way of
+showing a moment to people (the console, the notices) in ``display_timezone``."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 FORMS = "a date (2026-11-01) or an RFC 3339 date-time (2026-11-01T08:00:00+08:00)"
 
@@ -23,3 +25,19 @@ def parse_moment(text: str) -> datetime:
         return value.astimezone(timezone.utc)
     except OverflowError:
         raise ValueError(f"{text!r} is outside the years 1–9999 in UTC") from None
+
+
+def zone_named(name: str) -> tzinfo:
+    """An IANA zone (``Asia/Shanghai``), or UTC. Raises ZoneInfoNotFoundError, ValueError."""
+    return timezone.utc if name.upper() == "UTC" else ZoneInfo(name)
+
+
+def shown(moment: datetime | None, zone: tzinfo = timezone.utc) -> str:
+    """A moment as people read it: in their zone, with the offset (``2026-12-07 14:00 UTC+08:00``)."""
+    if not moment:
+        return "—"
+    if zone is timezone.utc:
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    local = moment.astimezone(zone)
+    offset = local.strftime("%z")
+    return local.strftime("%Y-%m-%d %H:%M ") + f"UTC{offset[:3]}:{offset[3:]}"

@@ -224,7 +224,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # time as long (SPEC §9; never closed automatically)
     closure_reminder: Seconds = Seconds(86400.0)
     console_poll: Seconds = Seconds(2.0)   # how often an open console's queue is checked for changes
-    console_timezone: str = "UTC"   # the IANA zone the console shows times in and reads them in (Asia/Shanghai)
+    # the IANA zone people read and write times in: the console and the notices (the API, the rules
+    # and maintenance RRULEs stay in UTC); e.g. Asia/Shanghai
+    display_timezone: str = "UTC"
     reconcile: Reconcile = msgspec.field(default_factory=Reconcile)
     maintenance: Maintenance = msgspec.field(default_factory=Maintenance)
     sync: SourceSync = msgspec.field(default_factory=SourceSync)
@@ -283,7 +285,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
         "redis_wait_replicas", "redis_wait_timeout",
         "retry_after", "dedup_window", "recurrence_lookback", "body_limit", "data_dir", "head_timeout", "body_timeout",
         "log_level", "bootstrap_tokens", "worker_metrics_port", "scheduler_interval", "sweep_interval", "closure_reminder",
-        "console_poll", "console_timezone", "intent_claim_idle",
+        "console_poll", "display_timezone", "intent_claim_idle",
     }
     found = {}
     for field in scalar:
@@ -333,10 +335,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError("redis_wait_timeout must be shorter than redis_timeout: the WAIT for "
                                 "replicas happens inside one Redis call")
         try:
-            ZoneInfo(settings.console_timezone)
+            if settings.display_timezone.upper() != "UTC":
+                ZoneInfo(settings.display_timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(f"bad setting console_timezone ({origin.get('console_timezone', 'default')}): "
-                                f"{settings.console_timezone!r} is not an IANA time zone such as Asia/Shanghai") from None
+            raise SettingsError(f"bad setting display_timezone ({origin.get('display_timezone', 'default')}): "
+                                f"{settings.display_timezone!r} is not an IANA time zone such as Asia/Shanghai") from None
         smtp = settings.notify.email
         if smtp is not None and not _ascii_address(smtp.sender):
             raise SettingsError(f"bad setting notify.email.sender ({origin.get('notify', 'default')}): "

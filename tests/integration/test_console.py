@@ -244,9 +244,9 @@ def test_a_flapping_masters_page_shows_the_first_and_newest_timeline_entries_and
 
 
 def test_the_console_shows_and_reads_times_in_its_time_zone(redis_url):
-    """``console_timezone``: a desk in Shanghai plans 02:00 its time and reads 02:00; the API and
+    """``display_timezone``: a desk in Shanghai plans 02:00 its time and reads 02:00; the API and
     the rules stay in UTC."""
-    with client_for(redis_url, ALERTGATE_CONSOLE_TIMEZONE="Asia/Shanghai") as client:
+    with client_for(redis_url, ALERTGATE_DISPLAY_TIMEZONE="Asia/Shanghai") as client:
         csrf = sign_in(client, DESK_SECRET)
         tomorrow = (datetime.now(timezone.utc) + timedelta(days=2)).strftime("%Y-%m-%d")
         page = client.get("/console/maintenance").text
@@ -268,6 +268,6 @@ def test_the_console_shows_and_reads_times_in_its_time_zone(redis_url):
         today = f"{datetime.now(timezone.utc) + timedelta(hours=8):%Y-%m-%d}"
         report = client.get("/console/reports.csv", params={"from": today, "to": today}).text
         assert "overall,all,incidents,1," in report
-    with pytest.raises(Exception, match="console_timezone"):
-        with client_for(redis_url, ALERTGATE_CONSOLE_TIMEZONE="Mars/Olympus"):
+    with pytest.raises(Exception, match="display_timezone"):
+        with client_for(redis_url, ALERTGATE_DISPLAY_TIMEZONE="Mars/Olympus"):
             pass

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import shutil
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -348,3 +350,18 @@ def test_a_storms_major_incident_is_dispatched_and_told_to_the_incident_manager(
         [told] = mailbox.to("im@example.com")
         assert major["id"] in told["Subject"] and "Major incident: HostDown on 3 CIs of erp" in told["Subject"]
         assert len([m for m in mailbox.to("net@example.com") if major["id"] in m["Subject"]]) == 1
+
+
+def test_notices_write_their_times_in_the_display_timezone(redis_url, config, mailbox):
+    settings = yaml.safe_load((config / "alertgate.yaml").read_text())
+    settings["display_timezone"] = "Asia/Shanghai"
+    (config / "alertgate.yaml").write_text(yaml.safe_dump(settings))
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        body = am_body(am_alert("InterfaceDown", host="core-sw-9", severity="critical"))
+        tid = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"][0]["ticket_id"]
+        burst(redis_url, config)
+        created = datetime.fromisoformat(ticket(client, tid)["created_at"].replace("Z", "+00:00"))
+    [mail] = mailbox.to("net@example.com")
+    written = re.search(r"Expected restoration: (\S+ \S+) UTC\+08:00\.", mail.get_content()).group(1)
+    expected = created.replace(tzinfo=None) + timedelta(hours=8)   # (and the SLA's 1.5 min, P1 of FAST_TABLES)
+    assert timedelta(0) <= datetime.strptime(written, "%Y-%m-%d %H:%M") - expected.replace(second=0, microsecond=0) <= timedelta(minutes=2)

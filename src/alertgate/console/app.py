@@ -23,7 +23,7 @@ from alertgate.tickets.store import TicketStore
 def console_handlers(settings: Settings, redis, auth: Authenticator, intake: Intake, rules: RulesService,
                      store: TicketStore, redis_errors: tuple[type[BaseException], ...] = ()) -> list[HTTPRouteHandler]:
     """``redis_errors``: what a Redis that is away raises (the queue's watcher waits them out)."""
-    console = Console(ConsoleSessions(redis, auth), Renderer(settings.console_timezone))
+    console = Console(ConsoleSessions(redis, auth), Renderer(settings.display_timezone))
     return [*signin_handlers(console),
             *tickets_handlers(console, store, intake.handoff, QueueWatch(store, float(settings.console_poll), redis_errors),
                              rules),

@@ -5,12 +5,13 @@ served from the package with a content hash in their URL and a year of caching."
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone, tzinfo
+from datetime import timezone
 from importlib.resources import files
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from litestar import Response
+
+from alertgate.moments import shown, zone_named
 
 # No inline script or style anywhere: the page's own files only (SPEC §12).
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -36,21 +37,6 @@ class Assets:
             "ETag": f'"{self.version[name]}"'})
 
 
-def when(moment: datetime | None, zone: tzinfo = timezone.utc) -> str:
-    """A moment as the console shows it: in its zone, with the offset (``2026-12-07 14:00 UTC+08:00``)."""
-    if not moment:
-        return "—"
-    if zone is timezone.utc:
-        return moment.strftime("%Y-%m-%d %H:%M UTC")
-    local = moment.astimezone(zone)
-    offset = local.strftime("%z")
-    return local.strftime("%Y-%m-%d %H:%M ") + f"UTC{offset[:3]}:{offset[3:]}"
-
-
-def zone_named(name: str) -> tzinfo:
-    return timezone.utc if name.upper() == "UTC" else ZoneInfo(name)
-
-
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -68,7 +54,7 @@ class Renderer:
         self.zone = zone_named(zone_name)
         self.env = Environment(loader=PackageLoader("alertgate.console", "templates"), autoescape=True,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(when=lambda moment: when(moment, self.zone), duration=duration)
+        self.env.filters.update(when=lambda moment: shown(moment, self.zone), duration=duration)
         self.env.globals["zone"] = "UTC" if self.zone is timezone.utc else zone_name
         self.assets = Assets()
         self.env.globals["asset"] = self.assets.url

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from alertgate.moments import zone_named
 from alertgate.observability.metrics import WorkerMetrics
 from alertgate.rules.tables import Tables, load_tables
 from alertgate.settings import Settings, load_settings
+from alertgate.workers.notices import Letterhead
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,11 @@ class WorkerContext:
     settings: Settings
     tables: Tables
     metrics: WorkerMetrics
+
+    @property
+    def letterhead(self) -> Letterhead:
+        """How every notice names the service desk, and the zone it writes times in."""
+        return Letterhead(self.settings.notify.service_desk, zone_named(self.settings.display_timezone))
 
 
 _current: WorkerContext | None = None

@@ -171,7 +171,7 @@ def _notices(ctx: WorkerContext, ticket: Ticket) -> list[Notice]:
     if flapping.quiet_reopening(ticket, float(ctx.settings.notify.restoration_hold)):
         log.info("reopening_not_announced", ticket_id=ticket.id, reopen_count=ticket.reopen_count)
         return []
-    desk = ctx.settings.notify.service_desk
+    desk = ctx.letterhead
     notices = [compose(ticket, "incident", ticket.handling_group, desk, step=f"dispatch{ticket.reopen_count}")]
     if ticket.kind is TicketKind.MAJOR:  # (SPEC §11: a storm's major incident goes to the incident manager too)
         notices.append(compose(ticket, "incident", Role.INCIDENT_MANAGER.value, desk, step=f"major{ticket.reopen_count}"))

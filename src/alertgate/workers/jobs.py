@@ -89,7 +89,7 @@ def replan(ticket_id: str, note: str = "") -> str:
             seen = await store.owed(ticket_id, "replan")
             ticket = await store.get(ticket_id)
             planned = await plan_after(ctx, redis, ticket)
-            desk = ctx.settings.notify.service_desk
+            desk = ctx.letterhead
             notices = [compose(ticket, kind, recipient, desk, step=step, detail=detail)
                        for kind, recipient, step, detail in after_action(ticket, note)]
             if notices:
@@ -141,7 +141,7 @@ async def _fire(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ticke
     ticket_id = ticket.id
     if not still_due(ticket, timer, ctx.tables):
         return "left alone: no longer due"
-    now, desk = _now(), ctx.settings.notify.service_desk
+    now, desk = _now(), ctx.letterhead
     if timer.kind == "resume":
         return await _resume(ctx, store, ticket_id, now)
     if timer.kind == "sla_warning":   # (issue #26, item 9: before the breach, not only at it)
@@ -232,7 +232,7 @@ async def _restore(ctx: WorkerContext, redis: StateRedis, store: TicketStore, ti
             told.append(role)
     if ticket.contact:
         told.append(ticket.contact)   # the reporting user (handbook §3.1.3.7: 告知服务已恢复)
-    desk = ctx.settings.notify.service_desk
+    desk = ctx.letterhead
     notices = [compose(ticket, "restoration", r, desk, step=f"r{ticket.reopen_count}") for r in dict.fromkeys(told)]
     sent = await deliver(ctx, redis, notices, ticket.notice_channels)
     # The user reports marked its duplicates follow it, and their users are told (§3.1.3.8).
@@ -268,7 +268,7 @@ def closure_reminder(ticket_id: str, number: int) -> str:
             if changed is None:
                 return "left alone: closed, reopened or reminded already"
             ctx.metrics.closure_reminders.inc()
-            notice = compose(changed, "closure_reminder", DEFAULT_GROUP, ctx.settings.notify.service_desk, step=str(number))
+            notice = compose(changed, "closure_reminder", DEFAULT_GROUP, ctx.letterhead, step=str(number))
             await deliver(ctx, redis, [notice], changed.notice_channels)
             return f"closure reminder {number}"
     return _run(body())

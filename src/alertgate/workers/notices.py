@@ -4,11 +4,22 @@ follows when the incident is resolved."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
 
 import msgspec
 
+from alertgate.moments import shown
 from alertgate.tickets.model import SlaTarget, Ticket
+
+
+@dataclass(frozen=True)
+class Letterhead:
+    """What every notice says the same way: how to reach the service desk, and the zone its times
+    are written in (``display_timezone``)."""
+
+    service_desk: str
+    zone: tzinfo = timezone.utc
 
 
 class Notice(msgspec.Struct, kw_only=True, frozen=True):
@@ -53,15 +64,15 @@ def expected_restoration(ticket: Ticket) -> datetime | None:
     return ticket.created_at + timedelta(minutes=sum(e.minutes for e in ticket.sla))
 
 
-def compose(ticket: Ticket, kind: str, recipient: str, service_desk: str, step: str = "", detail: str = "") -> Notice:
+def compose(ticket: Ticket, kind: str, recipient: str, letterhead: Letterhead, step: str = "", detail: str = "") -> Notice:
     """``detail``: why it is sent, when the kind alone does not say (a report, a returned record)."""
     what = f"{ticket.title} on {ticket.ci}" + (f" — {ticket.description}" if ticket.description else "")
     service = ticket.affected_service or ticket.ci
     restore = expected_restoration(ticket) if kind != "restoration" else ticket.resolved_at
     heading = HEADINGS[kind].format(priority=ticket.priority, id=ticket.id, title=ticket.title, step=step,
                                     target=step.partition(":")[0], master_id=ticket.master_id)
-    restoration_line = (f"Service restored at {restore:%Y-%m-%d %H:%M} UTC." if kind == "restoration" and restore
-                        else f"Expected restoration: {restore:%Y-%m-%d %H:%M} UTC." if restore
+    restoration_line = (f"Service restored at {shown(restore, letterhead.zone)}." if kind == "restoration" and restore
+                        else f"Expected restoration: {shown(restore, letterhead.zone)}." if restore
                         else "Expected restoration: not yet known.")
     body = "\n".join([
         *([f"Why: {detail}"] if detail else []),
@@ -69,13 +80,13 @@ def compose(ticket: Ticket, kind: str, recipient: str, service_desk: str, step: 
         f"Affected service: {service}",
         f"Priority: P{ticket.priority}; status: {ticket.status.value}; group: {ticket.assignment_group or ticket.route_group}",
         restoration_line,
-        f"Service desk: {service_desk}",
+        f"Service desk: {letterhead.service_desk}",
         f"Ticket: {ticket.id}",
     ])
     return Notice(
         dedup_key=f"{ticket.id}:{kind}:{step or ticket.reopen_count}:{recipient}", kind=kind, ticket_id=ticket.id,
         priority=ticket.priority, recipient=recipient, subject=heading, body=body, what_happened=what,
-        affected_service=service, expected_restoration=restore, service_desk=service_desk,
+        affected_service=service, expected_restoration=restore, service_desk=letterhead.service_desk,
     )
 
 
