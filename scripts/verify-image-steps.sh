@@ -60,5 +60,6 @@ chroot "$RUNTIME" /bin/bash -euo pipefail -c '
   python3 -m venv /opt/venv
   /opt/venv/bin/pip install --no-cache-dir --no-index /wheels/*.whl >/install.log 2>&1 || { tail -30 /install.log; exit 1; }
   cd /tmp && /opt/venv/bin/alertgate rules check && /opt/venv/bin/alertgate init /tmp/config >/dev/null
+  /opt/venv/bin/python -c "from alertgate.moments import zone_named; zone_named(\"Asia/Shanghai\")"   # (display_timezone: tzdata)
   test -f /tmp/config/zabbix/media_alertgate.yaml && echo "runtime stage: installed alertgate starts from its own config"'
 say "ok: the image steps build and install without a compiler at runtime"
