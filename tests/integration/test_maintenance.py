@@ -80,6 +80,7 @@ def test_the_api_creates_lists_changes_and_ends_windows_with_an_audit_trail(redi
     ({"recurrence": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"}, "$.recurrence"),                      # never fires
     ({"recurrence": "every sunday"}, "$.recurrence"),
     ({"recurrence": "FREQ=HOURLY;BYMINUTE=0,30"}, "$.recurrence"),                               # denser than hourly
+    ({"recurrence": "FREQ=WEEKLY", "timezone": "Mars/Olympus"}, "$.timezone"),                   # not an IANA zone
     ({"recurrence": "FREQ=DAILY;COUNT=1", "starts_at": "2026-01-01T00:00:00Z",
       "ends_at": "2026-01-01T02:00:00Z"}, "$.recurrence"),                                        # all occurrences past
     ({"starts_at": "1900-01-01T00:00:00Z"}, "$.starts_at"),
@@ -205,3 +206,18 @@ def test_a_gateway_just_started_holds_alerts_of_a_window_already_in_force(redis_
         with client_for(redis_url) as started:
             result = started.post(AM, headers=SOURCE, json=am_body(am_alert("DiskFull", "db9", starts=moment))).json()
             assert result["results"][0]["outcome"] == "suppressed"
+
+
+def test_a_recurring_window_in_a_time_zone_is_in_force_on_that_zones_days(redis_url):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    opened = now - timedelta(minutes=5)
+    shanghai = opened + timedelta(hours=8)   # (Asia/Shanghai keeps UTC+8 all year)
+    weekday = shanghai.strftime("%a")[:2].upper()
+    with client_for(redis_url) as client:
+        made = client.post("/api/v1/maintenance", headers=DESK, json=window(
+            starts_at=iso(opened - timedelta(days=14)), ends_at=iso(opened - timedelta(days=14, hours=-1)),
+            recurrence=f"FREQ=WEEKLY;BYDAY={weekday};BYHOUR={shanghai.hour};BYMINUTE={shanghai.minute};BYSECOND={shanghai.second}",
+            timezone="Asia/Shanghai")).json()
+        assert made["window"]["timezone"] == "Asia/Shanghai"
+        assert made["active"] and made["current"][0] == iso(opened).replace("+00:00", "Z"), made
+        assert client.post(AM, headers=SOURCE, json=am_body(am_alert("X", "db9"))).json()["results"][0]["outcome"] == "suppressed"

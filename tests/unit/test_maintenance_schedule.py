@@ -13,15 +13,16 @@ from hypothesis import strategies as st
 
 from alertgate.maintenance import schedule
 from alertgate.maintenance.model import Window
+from alertgate.moments import zone_named
 
 UTC = timezone.utc
 NOW = datetime(2026, 12, 7, 5, 30, tzinfo=UTC)
 DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 
 
-def window(recurrence: str, starts_at: datetime, length: timedelta = timedelta(hours=2)) -> Window:
+def window(recurrence: str, starts_at: datetime, length: timedelta = timedelta(hours=2), zone: str | None = None) -> Window:
     return Window(id="MW-1", title="patch night", starts_at=starts_at, ends_at=starts_at + length, all=True,
-                  recurrence=recurrence, created_by="desk", created_at=starts_at)
+                  recurrence=recurrence, timezone=zone, created_by="desk", created_at=starts_at)
 
 
 @st.composite
@@ -51,18 +52,22 @@ offsets = st.lists(st.integers(-20 * 86400, 420 * 86400), min_size=1, max_size=1
 
 
 @settings(max_examples=150, deadline=None)
-@given(text=rules(), start=starts, hours=st.integers(1, 30), questions=offsets, ordered=st.booleans())
-def test_walking_on_from_the_latest_occurrence_finds_what_a_walk_from_dtstart_finds(text, start, hours, questions, ordered):
+@given(text=rules(), start=starts, hours=st.integers(1, 30), questions=offsets, ordered=st.booleans(),
+       zone=st.sampled_from([None, "Asia/Shanghai", "America/New_York", "Europe/Berlin"]))
+def test_walking_on_from_the_latest_occurrence_finds_what_a_walk_from_dtstart_finds(text, start, hours, questions, ordered,
+                                                                                   zone):
     schedule._WALKS.clear()
     length = timedelta(hours=hours)
-    held = window(text, start, length)
-    plain = schedule.parse_rule(text, start)
+    held = window(text, start, length, zone)
+    plain = schedule.parse_rule(text, start, zone_named(zone or "UTC"))
     moments = [start + timedelta(seconds=s) for s in (sorted(questions) if ordered else questions)]
     for moment in moments:
         began = plain.before(moment, inc=True)
+        began = began.astimezone(UTC) if began else None
         expected = (began, began + length) if began and moment < began + length else None
         assert schedule.occurrence_at(held, moment) == expected, (text, moment)
         following = plain.after(moment)
+        following = following.astimezone(UTC) if following else None
         assert schedule.next_occurrence(held, moment) == ((following, following + length) if following else None), (text, moment)
 
 
@@ -107,3 +112,18 @@ def test_a_rule_denser_than_hourly_is_refused_however_it_is_spelled(text):
                                   "FREQ=HOURLY;BYHOUR=1,2,3;BYMINUTE=59"])
 def test_hourly_and_sparser_rules_are_taken(text):
     schedule.check(window(text, NOW - timedelta(days=30), timedelta(minutes=20)), NOW, 7 * 86400)
+
+
+def test_a_weekly_rule_runs_on_the_days_and_hours_of_its_zone():
+    sunday_2am_shanghai = datetime(2026, 12, 5, 18, tzinfo=UTC)   # Sunday 6 December, 02:00 in Shanghai
+    held = window("FREQ=WEEKLY;BYDAY=SU;BYHOUR=2", sunday_2am_shanghai, timedelta(hours=2), "Asia/Shanghai")
+    schedule.check(held, sunday_2am_shanghai - timedelta(days=1), 7 * 86400)
+    following = sunday_2am_shanghai + timedelta(days=7, minutes=30)
+    assert schedule.occurrence_at(held, following) == (following - timedelta(minutes=30), following + timedelta(minutes=90))
+    in_utc = window("FREQ=WEEKLY;BYDAY=SU;BYHOUR=2", sunday_2am_shanghai, timedelta(hours=2))
+    assert schedule.occurrence_at(in_utc, following) is None   # (UTC's Sunday 02:00 is 10:00 in Shanghai)
+    with pytest.raises(schedule.ScheduleError) as refused:
+        schedule.check(window("FREQ=WEEKLY", sunday_2am_shanghai, zone="Mars/Olympus"), sunday_2am_shanghai, 7 * 86400)
+    assert refused.value.field == "timezone"
+    assert schedule.occurrence_at(window("FREQ=WEEKLY", sunday_2am_shanghai, zone="Mars/Olympus"),
+                                  sunday_2am_shanghai + timedelta(minutes=5)) is not None   # (a stored one: read as UTC)

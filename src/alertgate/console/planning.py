@@ -83,6 +83,7 @@ def planning_handlers(console: Console, planner: WindowPlanner, heartbeats: Hear
                 "title": form.get("title", "").strip(), "starts_at": form_moment(form.get("starts_at", ""), "starts_at", console.renderer.zone),
                 "ends_at": form_moment(form.get("ends_at", ""), "ends_at", console.renderer.zone), "all": form.get("all") == "true",
                 "recurrence": form.get("recurrence", "").strip() or None,
+                "timezone": None if console.renderer.zone_name == "UTC" else console.renderer.zone_name,
                 "change_id": form.get("change_id", "").strip() or None,
                 "comment": form.get("comment", "").strip() or None,
                 "matchers": matchers_from(form.get("matchers", ""))}, NewWindow, strict=False)

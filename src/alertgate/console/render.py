@@ -55,7 +55,8 @@ class Renderer:
         self.env = Environment(loader=PackageLoader("alertgate.console", "templates"), autoescape=True,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(when=lambda moment: shown(moment, self.zone), duration=duration)
-        self.env.globals["zone"] = "UTC" if self.zone is timezone.utc else zone_name
+        self.zone_name = "UTC" if self.zone is timezone.utc else zone_name
+        self.env.globals["zone"] = self.zone_name
         self.assets = Assets()
         self.env.globals["asset"] = self.assets.url
 

@@ -74,7 +74,8 @@ class WindowPlanner:
 
     async def create(self, new: NewWindow, actor: str, now: datetime) -> WindowView:
         window = Window(id="", title=new.title, starts_at=new.starts_at, ends_at=new.ends_at, matchers=new.matchers,
-                        all=new.all, recurrence=new.recurrence or None, change_id=new.change_id, comment=new.comment,
+                        all=new.all, recurrence=new.recurrence or None, timezone=new.timezone, change_id=new.change_id,
+                        comment=new.comment,
                         created_by=actor, created_at=now, audit=[AuditEntry(at=now, actor=actor, action="created")])
         checked(window, now, self._settings)
         window = await self.store.create(msgspec.structs.replace(window, id=await self.store.new_id()))

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 Text = Annotated[str, msgspec.Meta(max_length=4096)]
+ZoneName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]   # an IANA zone: Asia/Shanghai
 
 
 class Matcher(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -26,6 +27,7 @@ class NewWindow(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     matchers: Annotated[list[Matcher], msgspec.Meta(max_length=100)] = []
     all: bool = False
     recurrence: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    timezone: ZoneName | None = None   # the zone a recurrence's days and hours are in (default UTC)
     change_id: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     comment: Text | None = None
 
@@ -39,6 +41,7 @@ class WindowChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     matchers: Annotated[list[Matcher], msgspec.Meta(max_length=100)] | None = None
     all: bool | None = None
     recurrence: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    timezone: ZoneName | None = None
     change_id: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     comment: Text | None = None
 
@@ -70,6 +73,7 @@ class Window(msgspec.Struct, kw_only=True):
     matchers: list[Matcher] = []
     all: bool = False
     recurrence: str | None = None
+    timezone: str | None = None          # the zone the recurrence's days and hours are in (None: UTC)
     change_id: str | None = None
     comment: str | None = None
     created_by: str

@@ -1,7 +1,9 @@
 """When a window is in force (pure). A window without ``recurrence`` is in force from
 ``starts_at`` to ``ends_at``; with an RFC 5545 RRULE, each occurrence starts at a time the rule
-gives from ``starts_at`` (its DTSTART) and lasts ``ends_at - starts_at``. Times are UTC: the
-rule is evaluated on aware UTC datetimes (no daylight-saving gaps to mishandle; ANCHORS §3).
+gives from ``starts_at`` (its DTSTART) and lasts ``ends_at - starts_at``. The rule's days and
+hours are those of the window's ``timezone`` (UTC unless given: a team in Shanghai means its own
+Sunday); every time that leaves this module is UTC. In a zone with daylight saving, an
+occurrence whose wall-clock start does not exist that day starts an hour later (ANCHORS §3).
 
 dateutil finds the occurrence in force by walking the rule from its DTSTART, so the cost of a
 rule grows with its age and its density. Two bounds keep it small: occurrences must be at least
@@ -15,12 +17,14 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
+from zoneinfo import ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule, rrulestr
 
 from alertgate.maintenance.model import Window
+from alertgate.moments import zone_named
 
 _REFUSED = ("DTSTART", "TZID", "EXDATE", "RDATE", "FREQ=SECONDLY", "FREQ=MINUTELY")
 MIN_GAP = timedelta(hours=1)
@@ -34,7 +38,18 @@ class ScheduleError(ValueError):
         self.field, self.message = field, message
 
 
-def parse_rule(text: str, starts_at: datetime) -> rrule:
+def zone_of(window: Window, strict: bool = True) -> tzinfo:
+    """The zone of the window's recurrence. One that is not a zone is a ScheduleError naming
+    ``timezone`` (``strict``: a window being saved), else UTC (a record read: it never breaks a read)."""
+    try:
+        return zone_named(window.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        if not strict:
+            return timezone.utc
+        raise ScheduleError("timezone", f"{window.timezone!r} is not an IANA time zone such as Asia/Shanghai") from None
+
+
+def parse_rule(text: str, starts_at: datetime, zone: tzinfo = timezone.utc) -> rrule:
     upper = text.upper()
     if upper.startswith("RRULE:"):
         text, upper = text[6:], upper[6:]
@@ -45,7 +60,7 @@ def parse_rule(text: str, starts_at: datetime) -> rrule:
     if "FREQ=" not in upper:
         raise ScheduleError("recurrence", "an RRULE needs FREQ, e.g. FREQ=WEEKLY;BYDAY=SU")
     try:
-        rule = rrulestr(text, dtstart=starts_at)
+        rule = rrulestr(text, dtstart=starts_at.astimezone(zone))
     except (ValueError, TypeError) as exc:
         raise ScheduleError("recurrence", f"not an RRULE: {exc}") from None
     if not isinstance(rule, rrule):
@@ -63,8 +78,9 @@ def check(window: Window, now: datetime, max_duration: float) -> None:
                                        f"{max_duration / 86400:g} days (maintenance.max_duration)")
     if not window.matchers and not window.all:
         raise ScheduleError("matchers", "a window with no matchers matches every alert: say so with \"all\": true")
+    zone = zone_of(window)
     if window.recurrence:
-        rule = parse_rule(window.recurrence, window.starts_at)
+        rule = parse_rule(window.recurrence, window.starts_at, zone)
         first = rule.after(window.starts_at, inc=True)
         if first is None:
             raise ScheduleError("recurrence", "the rule never fires from starts_at")
@@ -86,7 +102,7 @@ def occurrence_at(window: Window, now: datetime) -> tuple[datetime, datetime] | 
     if not window.recurrence:
         found = (window.starts_at, window.ends_at) if window.starts_at <= now < window.ends_at else None
     else:
-        start = _walk(window).latest(now)
+        start = _utc(_walk(window).latest(now))
         found = (start, start + length) if start is not None and now < start + length else None
     if found and window.ended_at is not None:
         found = (found[0], min(found[1], window.ended_at))
@@ -99,8 +115,12 @@ def next_occurrence(window: Window, after: datetime) -> tuple[datetime, datetime
     length = window.ends_at - window.starts_at
     if not window.recurrence:
         return (window.starts_at, window.ends_at) if window.starts_at > after else None
-    start = _walk(window).after(after)
+    start = _utc(_walk(window).after(after))
     return (start, start + length) if start is not None else None
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(timezone.utc) if moment is not None else None
 
 
 def horizon(window: Window, now: datetime, ahead: timedelta) -> list[tuple[datetime, datetime]]:
@@ -121,8 +141,8 @@ class _Walk:
     (and COUNT less the occurrences before ``o``): its period, interval and defaults all fall on
     ``o`` again (tests/unit/test_maintenance_schedule.py holds it against dateutil's own walk)."""
 
-    def __init__(self, text: str, starts_at: datetime) -> None:
-        self.rule = parse_rule(text, starts_at)
+    def __init__(self, text: str, starts_at: datetime, zone: tzinfo) -> None:
+        self.rule = parse_rule(text, starts_at, zone)
         count = _COUNT.search(text.upper().removeprefix("RRULE:"))
         self.count = int(count.group(1)) if count else None
         self.mark: tuple[datetime, int] | None = None   # (an occurrence, how many came before it)
@@ -151,19 +171,19 @@ class _Walk:
         return rule.after(moment)
 
 
-_WALKS: OrderedDict[tuple[str, datetime], _Walk] = OrderedDict()
+_WALKS: OrderedDict[tuple[str, datetime, str], _Walk] = OrderedDict()
 _WALKS_KEPT = 4096
 _WALKS_LOCK = threading.Lock()
 
 
 def _walk(window: Window) -> _Walk:
-    key = (window.recurrence or "", window.starts_at)
+    key = (window.recurrence or "", window.starts_at, window.timezone or "UTC")
     with _WALKS_LOCK:
         walk = _WALKS.get(key)
         if walk is not None:
             _WALKS.move_to_end(key)
             return walk
-    walk = _Walk(key[0], window.starts_at)
+    walk = _Walk(key[0], window.starts_at, zone_of(window, strict=False))
     with _WALKS_LOCK:
         _WALKS[key] = walk
         while len(_WALKS) > _WALKS_KEPT:
