@@ -24,7 +24,8 @@ class Definition(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What a ping's body (or a configured heartbeat) may set; anything left out keeps its value."""
 
     timeout: str | None = None        # a duration: 90s, 15m, 2h, 1d
-    schedule: str | None = None       # cron (5 fields, UTC): it must report after each time, within timeout
+    schedule: str | None = None       # cron (5 fields): it must report after each time, within timeout
+    tz: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None   # the schedule's zone (IANA; UTC)
     ci: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None
     severity: str | None = None
     tags: dict[Annotated[str, msgspec.Meta(max_length=128)], Annotated[str, msgspec.Meta(max_length=1024)]] | None = None
@@ -36,6 +37,7 @@ class Heartbeat(msgspec.Struct, kw_only=True, omit_defaults=True):
     timeout: float                    # seconds
     severity: str = "high"
     schedule: str | None = None
+    tz: str | None = None             # the zone the schedule's times are in (None: UTC)
     tags: dict[str, str] = {}
     status: HeartbeatStatus = HeartbeatStatus.OK
     created_at: datetime
@@ -56,6 +58,7 @@ class HeartbeatView(msgspec.Struct, kw_only=True):
     ci: str
     timeout: float
     schedule: str | None
+    tz: str | None
     severity: str
     tags: dict[str, str]
     status: HeartbeatStatus
@@ -74,7 +77,7 @@ class PingAnswer(msgspec.Struct):
 
 def view(heartbeat: Heartbeat, now: datetime) -> HeartbeatView:
     return HeartbeatView(
-        name=heartbeat.name, ci=heartbeat.ci, timeout=heartbeat.timeout, schedule=heartbeat.schedule,
+        name=heartbeat.name, ci=heartbeat.ci, timeout=heartbeat.timeout, schedule=heartbeat.schedule, tz=heartbeat.tz,
         severity=heartbeat.severity, tags=heartbeat.tags, status=heartbeat.status,
         last_seen=heartbeat.last_seen, expires_at=heartbeat.expires_at,
         age_seconds=round((now - heartbeat.last_seen).total_seconds(), 3) if heartbeat.last_seen else None,
