@@ -4,7 +4,7 @@ showing a moment to people (the console, the notices) in ``display_timezone``.""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone, tzinfo
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 FORMS = "a date (2026-11-01) or an RFC 3339 date-time (2026-11-01T08:00:00+08:00)"
 
@@ -27,9 +27,14 @@ def parse_moment(text: str) -> datetime:
         raise ValueError(f"{text!r} is outside the years 1–9999 in UTC") from None
 
 
-def zone_named(name: str) -> tzinfo:
-    """An IANA zone (``Asia/Shanghai``), or UTC. Raises ZoneInfoNotFoundError, ValueError."""
-    return timezone.utc if name.upper() == "UTC" else ZoneInfo(name)
+def zone_named(name: str) -> tzinfo | None:
+    """An IANA zone (``Asia/Shanghai``) or UTC; None for a name that is neither."""
+    if name.upper() == "UTC":
+        return timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def shown(moment: datetime | None, zone: tzinfo = timezone.utc) -> str:

@@ -115,7 +115,7 @@ class ExpectedHeartbeat(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:@\-]{1,200}$")]
     timeout: str | None = None
     schedule: str | None = None
-    tz: str | None = None
+    timezone: str | None = None
     ci: str | None = None
     severity: str | None = None
     tags: dict[str, str] | None = None

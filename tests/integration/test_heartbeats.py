@@ -71,7 +71,7 @@ def test_bad_pings_are_400_naming_the_field_and_roles_are_enforced(redis_url):
     with client_for(redis_url) as client:
         cases = [({"timeout": "soon"}, "$.timeout"), ({"timeout": "0s"}, "$.timeout"),
                  ({"schedule": "61 * * * *"}, "$.schedule"), ({"severity": "loud"}, "$.severity"),
-                 ({"schedule": "30 2 * * *", "tz": "Mars/Olympus"}, "$.tz"), ({"colour": "red"}, "$")]
+                 ({"schedule": "30 2 * * *", "timezone": "Mars/Olympus"}, "$.timezone"), ({"colour": "red"}, "$")]
         for body, path in cases:
             answer = client.post("/api/v1/heartbeats/job", headers=SOURCE, json=body)
             assert answer.status_code == 400, (body, answer.text)
@@ -236,9 +236,9 @@ def test_a_scheduled_heartbeat_runs_in_its_time_zone(redis_url):
     """"The backup reports by 02:30 Shanghai time, 30 minutes late at most"."""
     with client_for(redis_url) as client:
         answer = client.post("/api/v1/heartbeats/nightly-backup", headers=SOURCE,
-                             json={"schedule": "30 2 * * *", "tz": "Asia/Shanghai", "timeout": "30m"})
+                             json={"schedule": "30 2 * * *", "timezone": "Asia/Shanghai", "timeout": "30m"})
         assert answer.status_code == 200, answer.text
         due = datetime.fromisoformat(answer.json()["expires_at"].replace("Z", "+00:00"))
         assert (due.hour, due.minute) == (19, 0)   # (02:30 in Shanghai is 18:30 UTC)
         shown = client.get("/api/v1/heartbeats/nightly-backup", headers=VIEW).json()
-        assert shown["tz"] == "Asia/Shanghai" and shown["schedule"] == "30 2 * * *"
+        assert shown["timezone"] == "Asia/Shanghai" and shown["schedule"] == "30 2 * * *"

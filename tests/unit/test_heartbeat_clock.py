@@ -35,20 +35,20 @@ def test_with_a_schedule_it_must_report_after_each_scheduled_time_within_timeout
 def test_a_schedule_runs_in_the_heartbeats_zone_and_across_daylight_saving():
     """"By 02:30 Shanghai time" is 18:30 UTC the day before; in New York, the night the clocks
     spring forward has no 02:30 (cronsim runs it at 03:00), and the deadline is the UTC moment."""
-    shanghai = clock.applied(beat(), Definition(schedule="30 2 * * *", tz="Asia/Shanghai"))
-    assert shanghai.tz == "Asia/Shanghai"
+    shanghai = clock.applied(beat(), Definition(schedule="30 2 * * *", timezone="Asia/Shanghai"))
+    assert shanghai.timezone == "Asia/Shanghai"
     assert clock.deadline(shanghai, T0) == datetime(2026, 12, 4, 19, 0, tzinfo=timezone.utc)
-    new_york = beat(schedule="30 2 * * *", tz="America/New_York")
+    new_york = beat(schedule="30 2 * * *", timezone="America/New_York")
     assert clock.deadline(new_york, datetime(2027, 3, 13, 12, tzinfo=timezone.utc)) == \
         datetime(2027, 3, 14, 7, 30, tzinfo=timezone.utc)   # (03:00 EDT, plus 30m)
-    assert clock.deadline(beat(schedule="30 2 * * *", tz="Mars/Olympus"), T0) == \
+    assert clock.deadline(beat(schedule="30 2 * * *", timezone="Mars/Olympus"), T0) == \
         datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)   # (a stored zone that is none: read as UTC)
 
 
 @pytest.mark.parametrize("field,definition", [
     ("timeout", Definition(timeout="soon")), ("timeout", Definition(timeout="0s")), ("timeout", Definition(timeout="200d")),
     ("schedule", Definition(schedule="61 * * * *")), ("schedule", Definition(schedule="every day")),
-    ("severity", Definition(severity="loud")), ("tz", Definition(tz="Mars/Olympus")),
+    ("severity", Definition(severity="loud")), ("timezone", Definition(timezone="Mars/Olympus")),
 ])
 def test_a_bad_definition_names_its_field(field, definition):
     with pytest.raises(clock.DefinitionError) as caught:

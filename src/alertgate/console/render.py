@@ -51,7 +51,7 @@ def duration(seconds: float | None) -> str:
 class Renderer:
     def __init__(self, zone_name: str = "UTC") -> None:
         """``zone_name``: the IANA zone the console shows times in and reads a form's times in."""
-        self.zone = zone_named(zone_name)
+        self.zone = zone_named(zone_name) or timezone.utc   # (checked when the settings load)
         self.env = Environment(loader=PackageLoader("alertgate.console", "templates"), autoescape=True,
                                undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(when=lambda moment: shown(moment, self.zone), duration=duration)

@@ -2,7 +2,7 @@
 
 A deadline is ``last seen + timeout``; with a cron ``schedule``, it is the first scheduled time
 after the last ping, plus ``timeout``: "the backup reports by 02:30" is ``30 2 * * *`` with a
-timeout of how late it may be. The schedule's times are those of the heartbeat's ``tz`` (UTC
+timeout of how late it may be. The schedule's times are those of the heartbeat's ``timezone`` (UTC
 unless given), iterated on aware datetimes and brought back to UTC before the timeout is added,
 as Healthchecks does (a local time plus a timedelta is wrong across daylight saving). Schedules
 are read by cronsim (Healthchecks' parser, written to match Debian's cron), not croniter (see
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfoNotFoundError
 
 import msgspec
 from cronsim import CronSim, CronSimError
@@ -59,12 +58,10 @@ def applied(heartbeat: Heartbeat, definition: Definition) -> Heartbeat:
         changes["timeout"] = timeout_seconds(definition.timeout)
     if definition.schedule is not None:
         changes["schedule"] = check_schedule(definition.schedule) if definition.schedule.strip() else None
-    if definition.tz is not None:
-        try:
-            zone_named(definition.tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise DefinitionError("tz", f"{definition.tz!r} is not an IANA time zone such as Asia/Shanghai") from None
-        changes["tz"] = definition.tz
+    if definition.timezone is not None:
+        if zone_named(definition.timezone) is None:
+            raise DefinitionError("timezone", f"{definition.timezone!r} is not an IANA time zone such as Asia/Shanghai")
+        changes["timezone"] = definition.timezone
     if definition.severity is not None:
         if definition.severity not in SEVERITIES:
             raise DefinitionError("severity", f"one of {', '.join(SEVERITIES)}")
@@ -89,10 +86,7 @@ def deadline(heartbeat: Heartbeat, since: datetime) -> datetime:
 
 def _zone(heartbeat: Heartbeat) -> tzinfo:
     """The schedule's zone (checked when set; a stored one that is not a zone is read as UTC)."""
-    try:
-        return zone_named(heartbeat.tz or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return timezone.utc
+    return zone_named(heartbeat.timezone or "UTC") or timezone.utc
 
 
 def pinged(heartbeat: Heartbeat, now: datetime) -> Heartbeat:
@@ -123,7 +117,7 @@ def alert_of(heartbeat: Heartbeat, expiry: datetime, status: AlertStatus, now: d
         status=status, severity=heartbeat.severity, title=f"Heartbeat {heartbeat.name} missing",
         description=f"{late}; expected within {heartbeat.timeout:g} s"
                     + (f" after each time of '{heartbeat.schedule}'" if heartbeat.schedule else "")
-                    + (f" ({heartbeat.tz})" if heartbeat.schedule and heartbeat.tz else ""),
+                    + (f" ({heartbeat.timezone})" if heartbeat.schedule and heartbeat.timezone else ""),
         labels={**heartbeat.tags, "heartbeat": heartbeat.name}, observed_at=expiry if status is AlertStatus.FIRING else now,
         received_at=now, delivery_id=f"{occurrence}:{status.value}")
 

@@ -25,7 +25,7 @@ class Definition(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     timeout: str | None = None        # a duration: 90s, 15m, 2h, 1d
     schedule: str | None = None       # cron (5 fields): it must report after each time, within timeout
-    tz: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None   # the schedule's zone (IANA; UTC)
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None   # the schedule's zone (IANA; UTC)
     ci: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None
     severity: str | None = None
     tags: dict[Annotated[str, msgspec.Meta(max_length=128)], Annotated[str, msgspec.Meta(max_length=1024)]] | None = None
@@ -37,7 +37,7 @@ class Heartbeat(msgspec.Struct, kw_only=True, omit_defaults=True):
     timeout: float                    # seconds
     severity: str = "high"
     schedule: str | None = None
-    tz: str | None = None             # the zone the schedule's times are in (None: UTC)
+    timezone: str | None = None       # the zone the schedule's times are in (None: UTC)
     tags: dict[str, str] = {}
     status: HeartbeatStatus = HeartbeatStatus.OK
     created_at: datetime
@@ -58,7 +58,7 @@ class HeartbeatView(msgspec.Struct, kw_only=True):
     ci: str
     timeout: float
     schedule: str | None
-    tz: str | None
+    timezone: str | None
     severity: str
     tags: dict[str, str]
     status: HeartbeatStatus
@@ -77,7 +77,7 @@ class PingAnswer(msgspec.Struct):
 
 def view(heartbeat: Heartbeat, now: datetime) -> HeartbeatView:
     return HeartbeatView(
-        name=heartbeat.name, ci=heartbeat.ci, timeout=heartbeat.timeout, schedule=heartbeat.schedule, tz=heartbeat.tz,
+        name=heartbeat.name, ci=heartbeat.ci, timeout=heartbeat.timeout, schedule=heartbeat.schedule, timezone=heartbeat.timezone,
         severity=heartbeat.severity, tags=heartbeat.tags, status=heartbeat.status,
         last_seen=heartbeat.last_seen, expires_at=heartbeat.expires_at,
         age_seconds=round((now - heartbeat.last_seen).total_seconds(), 3) if heartbeat.last_seen else None,

@@ -80,7 +80,7 @@ class HeartbeatFeed:
     async def register(self, configured: list[ExpectedHeartbeat], now: datetime) -> None:
         """The settings' heartbeats exist, expected from now if new; their definitions updated."""
         for item in configured:
-            definition = Definition(timeout=item.timeout, schedule=item.schedule, tz=item.tz, ci=item.ci,
+            definition = Definition(timeout=item.timeout, schedule=item.schedule, timezone=item.timezone, ci=item.ci,
                                     severity=item.severity, tags=item.tags)
 
             def change(current: Heartbeat | None, item=item, definition=definition) -> Heartbeat | None:

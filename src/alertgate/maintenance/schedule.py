@@ -19,7 +19,6 @@ import threading
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
-from zoneinfo import ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule, rrulestr
 
@@ -41,12 +40,10 @@ class ScheduleError(ValueError):
 def zone_of(window: Window, strict: bool = True) -> tzinfo:
     """The zone of the window's recurrence. One that is not a zone is a ScheduleError naming
     ``timezone`` (``strict``: a window being saved), else UTC (a record read: it never breaks a read)."""
-    try:
-        return zone_named(window.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        if not strict:
-            return timezone.utc
-        raise ScheduleError("timezone", f"{window.timezone!r} is not an IANA time zone such as Asia/Shanghai") from None
+    zone = zone_named(window.timezone or "UTC")
+    if zone is None and strict:
+        raise ScheduleError("timezone", f"{window.timezone!r} is not an IANA time zone such as Asia/Shanghai")
+    return zone or timezone.utc
 
 
 def parse_rule(text: str, starts_at: datetime, zone: tzinfo = timezone.utc) -> rrule:

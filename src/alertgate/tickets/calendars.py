@@ -11,11 +11,12 @@ says it is, that day.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Annotated, Iterator, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+
+from alertgate.moments import zone_named
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -37,10 +38,9 @@ class BusinessCalendar(msgspec.Struct, forbid_unknown_fields=True, dict=True):
     workdays: list[date] = []      # make-up working days (调休), though their weekday is off
 
     def __post_init__(self) -> None:
-        try:
-            zone = ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise CalendarInvalid(f"unknown time zone {self.timezone!r} (an IANA name, e.g. Asia/Shanghai)") from None
+        zone = zone_named(self.timezone)
+        if zone is None:
+            raise CalendarInvalid(f"unknown time zone {self.timezone!r} (an IANA name, e.g. Asia/Shanghai)")
         spans = []
         for part in filter(None, (p.strip() for p in self.hours.split(","))):
             found = HOURS.fullmatch(part)
@@ -123,7 +123,7 @@ class BusinessCalendar(msgspec.Struct, forbid_unknown_fields=True, dict=True):
         return total.total_seconds() / 60
 
 
-def _local(day: date, minute: int, zone: ZoneInfo) -> datetime:
+def _local(day: date, minute: int, zone: tzinfo) -> datetime:
     if minute >= 24 * 60:
         return datetime.combine(day + timedelta(days=1), time(), zone)
     return datetime.combine(day, time(minute // 60, minute % 60), zone)

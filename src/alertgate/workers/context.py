@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timezone
 from pathlib import Path
 
 from alertgate.moments import zone_named
@@ -21,7 +22,7 @@ class WorkerContext:
     @property
     def letterhead(self) -> Letterhead:
         """How every notice names the service desk, and the zone it writes times in."""
-        return Letterhead(self.settings.notify.service_desk, zone_named(self.settings.display_timezone))
+        return Letterhead(self.settings.notify.service_desk, zone_named(self.settings.display_timezone) or timezone.utc)
 
 
 _current: WorkerContext | None = None
