@@ -52,7 +52,8 @@ def test_with_no_catalogue_nothing_is_counted_as_unknown(redis_url):
     with client_for(redis_url) as client:
         client.post("/api/v1/alerts/alertmanager", headers=SOURCE, json=am_body(am_alert("DiskFull", "db1")))
         assert client.get("/api/v1/unknown-cis", headers=VIEW).json() == {"unknown": []}
-        assert client.get("/api/v1/cis", headers=VIEW).json() == {"count": 0, "problems": [], "cis": []}
+        assert client.get("/api/v1/cis", headers=VIEW).json() == {"count": 0, "problems": [], "cis": [],
+                                                                    "next_cursor": None}
 
 
 def test_the_api_pushes_shows_and_removes_cis_and_refuses_what_would_break_the_catalogue(redis_url, catalogue_config):
@@ -91,6 +92,27 @@ def test_the_api_pushes_shows_and_removes_cis_and_refuses_what_would_break_the_c
         assert client.delete("/api/v1/cis/batch7-app", headers=ADMIN).json() == {"removed": "batch7-app"}
         assert client.delete("/api/v1/cis/batch7", headers=ADMIN).status_code == 200
         assert client.get("/api/v1/cis/batch7", headers=VIEW).status_code == 404
+
+
+def test_the_list_pages_by_name_and_filters_by_origin(redis_url, catalogue_config):
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(catalogue_config)) as client:
+        client.put("/api/v1/cis/zz-pushed", headers=ADMIN, json={"service": "crm"})
+        first = client.get("/api/v1/cis", headers=VIEW).json()
+        assert (first["count"], len(first["cis"]), first["next_cursor"]) == (344, 344, None)
+        names, cursor = [], None
+        while True:
+            page = client.get("/api/v1/cis", headers=VIEW,
+                              params={"limit": 100, **({"cursor": cursor} if cursor else {})}).json()
+            assert page["count"] == 344
+            names += [listed["ci"]["name"] for listed in page["cis"]]
+            if (cursor := page["next_cursor"]) is None:
+                break
+        assert names == sorted(listed["ci"]["name"] for listed in first["cis"]) and len(set(names)) == 344
+        assert client.get("/api/v1/cis?origin=api", headers=VIEW).json()["cis"] == [
+            {"ci": {"name": "zz-pushed", "service": "crm"}, "origin": "api"}]
+        for query, where in (("limit=0", "limit"), ("limit=1001", "limit"), ("origin=cmdb", "origin")):
+            answer = client.get(f"/api/v1/cis?{query}", headers=VIEW)
+            assert answer.status_code == 400 and answer.json()["detail"][0]["path"] == where, answer.text
 
 
 def test_a_ci_pushed_to_one_process_is_known_to_another(redis_url, catalogue_config):

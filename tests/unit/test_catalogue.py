@@ -135,3 +135,25 @@ prioritise:
         None, None, None, 3, 3)
     other = engine.evaluate(alert("db1"), NOW, CI(name="db1", service="mail", criticality=4)).policy
     assert (other.category, other.affected_service, other.impact) == (None, "mail", 4)
+
+
+def test_pages_walk_every_ci_once_by_name_and_filter_by_origin():
+    entries = [Entry(CI(name=f"ci-{n:03}"), "api" if n % 3 == 0 else f"f.yaml:{n}") for n in range(250, 0, -1)]
+    whole = Catalogue(entries)
+    seen, cursor = [], None
+    while True:
+        page, cursor, count = whole.page(cursor, 40)
+        assert count == 250 and len(page) <= 40
+        seen += [entry.ci.name for entry in page]
+        if cursor is None:
+            break
+    assert seen == sorted(f"ci-{n:03}" for n in range(1, 251))
+    api, cursor, count = whole.page(None, 1000, "api")
+    assert count == len(api) == 83 and cursor is None and all(entry.origin == "api" for entry in api)
+    assert whole.page(None, 1000, "files")[2] == 167
+    # a cursor is a name: one that is gone, or any text, starts the page after where it would sort
+    assert [e.ci.name for e in whole.page("ci-100x", 2)[0]] == ["ci-101", "ci-102"]
+    assert whole.page("zzz", 10) == ([], None, 250)
+    # a page that ends on the last CI says so
+    last, cursor, _ = whole.page("ci-240", 10)
+    assert len(last) == 10 and cursor is None

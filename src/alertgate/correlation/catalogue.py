@@ -5,6 +5,7 @@ no name or alias may name two CIs, and parents must exist and never loop."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from typing import Annotated
 
@@ -43,6 +44,10 @@ class Entry(msgspec.Struct, frozen=True, gc=False):
     origin: str
 
 
+_ORIGINS = {None: lambda origin: True, "api": lambda origin: origin == "api",
+            "files": lambda origin: origin != "api"}
+
+
 class CatalogueInvalid(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
@@ -70,6 +75,7 @@ class Catalogue:
         if problems:
             raise CatalogueInvalid(problems)
         self.parents = frozenset(p for entry in self.entries.values() for p in entry.ci.parents)
+        self._sorted: list[str] | None = None
         self._ancestors: dict[tuple[str, int], tuple[str, ...]] = {}
         # every spelling as written and folded → its CI (read directly by the intake's loop)
         self.index: dict[str, CI] = {folded: entry.ci for folded, entry in owner.items()}
@@ -99,6 +105,30 @@ class Catalogue:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def page(self, after: str | None, limit: int, origin: str | None = None) -> tuple[list[Entry], str | None, int]:
+        """At most ``limit`` entries by name after ``after`` (any string: the names that sort after
+        it), the cursor of the next page (None at the end), and how many entries the filter holds.
+        ``origin``: "api" for the API's own CIs, "files" for the files', None for all."""
+        names = self._sorted
+        if names is None:
+            names = self._sorted = sorted(self.entries)
+        wanted = _ORIGINS[origin]
+        start = 0 if after is None else bisect.bisect_right(names, after)
+        shown: list[Entry] = []
+        for index in range(start, len(names)):
+            entry = self.entries[names[index]]
+            if wanted(entry.origin):
+                if len(shown) == limit:
+                    return shown, shown[-1].ci.name, self.count(origin)
+                shown.append(entry)
+        return shown, None, self.count(origin)
+
+    def count(self, origin: str | None = None) -> int:
+        if origin is None:
+            return len(self.entries)
+        api = sum(1 for entry in self.entries.values() if entry.origin == "api")
+        return api if origin == "api" else len(self.entries) - api
 
     def resolve(self, raw: str) -> CI | None:
         """The CI a sender's name means: exact name or alias, then case-insensitively; None if unknown."""

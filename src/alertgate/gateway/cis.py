@@ -31,9 +31,13 @@ class CIView(msgspec.Struct):
 
 
 class CIList(msgspec.Struct):
-    count: int
+    count: int             # CIs the filter holds, on every page
     problems: list[str]    # of the last reload of the files, if it was refused (the last good set runs)
-    cis: list[CIListed]
+    cis: list[CIListed]    # by name
+    next_cursor: str | None = None   # pass as ?cursor= for the next page; None on the last
+
+
+ORIGINS = ("api", "files")
 
 
 class UnknownCI(msgspec.Struct):
@@ -57,8 +61,12 @@ def ci_handlers(service: CatalogueService, auth: Authenticator) -> list[HTTPRout
     @get("/api/v1/cis")
     async def list_cis(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), READERS)
-        entries = service.catalogue.entries.values()
-        return json_response(CIList(len(entries), service.last_problems, [CIListed(e.ci, e.origin) for e in entries]))
+        limit = query_int(request, "limit", 500, 1, 1000)
+        origin = request.query_params.get("origin")
+        if origin is not None and origin not in ORIGINS:
+            return error_response(400, "invalid query", [ErrorDetail("origin", "api or files")])
+        entries, cursor, count = service.catalogue.page(request.query_params.get("cursor"), limit, origin)
+        return json_response(CIList(count, service.last_problems, [CIListed(e.ci, e.origin) for e in entries], cursor))
 
     @get("/api/v1/cis/{name:str}")
     async def show(request: Request) -> Response[bytes]:

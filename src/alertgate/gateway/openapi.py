@@ -15,7 +15,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from alertgate.credentials import READERS, Authenticator
 from alertgate.correlation.catalogue import CIBody
-from alertgate.gateway.cis import CIList, CIView, Removed, UnknownCIs
+from alertgate.gateway.cis import ORIGINS, CIList, CIView, Removed, UnknownCIs
 from alertgate.gateway.errors import ErrorBody
 from alertgate.gateway.intake import IngestResponse
 from alertgate.gateway.rules import RuleTest
@@ -172,8 +172,12 @@ def openapi_document() -> dict:
                         _param("due_before", "query", when),
                         _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000})],
             errors=("400", "401", "403", "503"))},
-        "/api/v1/cis": {"get": _operation("The CI catalogue: every CI of the files and the API", ("200", _ref("CIList")),
-                                          errors=("401", "403", "503"))},
+        "/api/v1/cis": {"get": _operation(
+            "The CI catalogue (the files' CIs and the API's) by name, in pages", ("200", _ref("CIList")),
+            parameters=[_param("origin", "query", {"type": "string", "enum": list(ORIGINS)}),
+                        _param("cursor", "query", text),
+                        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000})],
+            errors=("400", "401", "403", "503"))},
         "/api/v1/cis/{name}": {
             "get": _operation("One CI, with its ancestors", ("200", _ref("CIView")), parameters=[ci_name],
                               errors=("401", "403", "404", "503")),
