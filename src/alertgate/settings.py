@@ -123,6 +123,9 @@ class ExpectedHeartbeat(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
 
 class Heartbeats(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     auto_register: bool = True                 # an unknown name's first ping registers it
+    # ... while fewer heartbeats than this exist (a sender that pings a new name each time must
+    # not make a ticket per name); ``expected`` ones are always registered
+    auto_register_limit: Annotated[int, msgspec.Meta(ge=1)] = 1000
     default_timeout: Seconds = Seconds(600.0)  # for one registered without a timeout
     expected: list[ExpectedHeartbeat] = []
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from alertgate.heartbeats import clock
+from alertgate.heartbeats.store import HeartbeatLimitReached
 from alertgate.intake.assembly import build_intake
 from alertgate.rules.service import RulesService
 from alertgate.runtime.connections import connect_state
@@ -230,6 +231,67 @@ def test_expected_heartbeats_are_registered_by_the_sweep_and_auto_register_off_r
         assert client.post("/api/v1/heartbeats/typo", headers=SOURCE).status_code == 404
         assert client.get("/api/v1/heartbeats/typo", headers=VIEW).status_code == 404
         assert client.post("/api/v1/heartbeats/nightly-backup", headers=SOURCE).json()["status"] == "ok"
+
+
+def test_new_names_stop_registering_at_the_limit_and_nothing_else_stops(redis_url, tmp_path):
+    """A cron wrapper that pings a new name each run (a timestamp in it) must not make a heartbeat,
+    and in time a ticket, per run: past `auto_register_limit` a new name is 409 and registers
+    nothing; known names, `expected` ones and a heartbeat rule's traffic go on."""
+    import shutil
+
+    import yaml
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    settings = yaml.safe_load((config / "alertgate.yaml").read_text())
+    settings["heartbeats"] = {"auto_register_limit": 3, "expected": [{"name": "configured", "timeout": "1h"}]}
+    (config / "alertgate.yaml").write_text(yaml.safe_dump(settings))
+    loaded = settings_for(redis_url, ALERTGATE_CONFIG_DIR=str(config))
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        for n in range(3):
+            assert client.post(f"/api/v1/heartbeats/run-{n}", headers=SOURCE).status_code == 200
+        refused = client.post("/api/v1/heartbeats/run-3", headers=SOURCE, json={"timeout": "5m"})
+        assert refused.status_code == 409, refused.text
+        assert "3 heartbeats exist" in refused.json()["error"] and refused.json()["detail"][0]["path"] == "name"
+        assert client.get("/api/v1/heartbeats/run-3", headers=VIEW).status_code == 404
+        assert client.post("/api/v1/heartbeats/run-0", headers=SOURCE).status_code == 200   # known: pinged
+
+        async def sweep():
+            rules = RulesService(Path(loaded.config_dir), loaded.dedup_window)
+            redis = connect_state(loaded, fail_fast=False)
+            try:
+                await build_intake(loaded, redis, rules, None).heartbeats.register(loaded.heartbeats.expected,
+                                                                                  datetime.now(timezone.utc))
+            finally:
+                await redis.aclose()
+        asyncio.run(sweep())
+        names = [hb["name"] for hb in client.get("/api/v1/heartbeats", headers=VIEW).json()["heartbeats"]]
+        assert names == ["configured", "run-0", "run-1", "run-2"]   # the settings' own pass the limit
+
+        # a heartbeat rule's new name is answered as a heartbeat and registers nothing
+        answer = client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                             json=am_body(am_alert("Watchdog", "p", prometheus="late")))
+        assert answer.json()["results"][0]["outcome"] == "heartbeat"
+        assert client.get("/api/v1/heartbeats/prometheus:late", headers=VIEW).status_code == 404
+        assert client.get("/api/v1/tickets", headers=VIEW).json()["tickets"] == []
+        # room again once fewer than the limit are left (the settings' own count too)
+        for name in ("run-1", "run-2"):
+            assert client.delete(f"/api/v1/heartbeats/{name}", headers=ADMIN).status_code == 204
+        assert client.post("/api/v1/heartbeats/run-3", headers=SOURCE).status_code == 200
+
+
+def test_concurrent_registrations_never_pass_the_limit(redis_url):
+    async def run():
+        async with feed(redis_url) as feed_:
+            feed_._settings.auto_register_limit = 10
+            now = datetime.now(timezone.utc)
+            answers = await asyncio.gather(*(feed_.ping(f"n{i}", None, now) for i in range(40)),
+                                           return_exceptions=True)
+            return answers, await feed_.store.all()
+
+    answers, stored = asyncio.run(run())
+    assert len(stored) == 10
+    assert sum(1 for a in answers if isinstance(a, HeartbeatLimitReached)) == 30
 
 
 def test_a_scheduled_heartbeat_runs_in_its_time_zone(redis_url):

@@ -13,7 +13,7 @@ from alertgate.gateway.errors import ErrorDetail, error_response, json_response
 from alertgate.gateway.media_type import require_json
 from alertgate.heartbeats.clock import DefinitionError
 from alertgate.heartbeats.model import NAME_PATTERN, Definition, PingAnswer, view
-from alertgate.heartbeats.store import HeartbeatNotFound
+from alertgate.heartbeats.store import HeartbeatLimitReached, HeartbeatNotFound
 from alertgate.intake.heartbeats import HeartbeatFeed
 from alertgate.intake.sources.common import PayloadError, decode_json
 from alertgate.settings import Role
@@ -50,6 +50,9 @@ def heartbeat_handlers(feed: HeartbeatFeed, auth: Authenticator) -> list[HTTPRou
             return error_response(400, "invalid heartbeat", [ErrorDetail(f"$.{exc.field}", exc.message)])
         except HeartbeatNotFound:
             return error_response(404, f"no heartbeat {name} (heartbeats.auto_register is off)")
+        except HeartbeatLimitReached as exc:
+            return error_response(409, str(exc), [ErrorDetail(
+                "name", "remove unused heartbeats (DELETE) or raise heartbeats.auto_register_limit")])
         return json_response(PingAnswer(heartbeat.name, heartbeat.status, heartbeat.expires_at))
 
     @get("/api/v1/heartbeats")

@@ -37,7 +37,8 @@ _ERRORS = {
     "401": "no credential, or an unknown one",
     "403": "the credential's role may not do this",
     "404": "no such ticket, problem, action or heartbeat",
-    "409": "the ticket's status forbids the action; the body lists the allowed ones",
+    "409": "the state forbids it (a ticket's status: the body lists the allowed actions; a CI a file "
+           "defines; the heartbeat limit reached)",
     "413": "body larger than `body_limit`",
     "415": "the body is not sent as JSON (Content-Type application/json, application/*+json, text/plain or none)",
     "422": "rule files rejected; the running rules are kept",
@@ -135,8 +136,9 @@ def openapi_document() -> dict:
             errors=("401", "503"))},
         "/api/v1/heartbeats/{name}": {
             "post": {**_operation(
-                "A ping (source, admin); an optional body registers or changes the heartbeat",
-                ("200", _ref("PingAnswer")), errors=("400", "401", "403", "404", "415", "503"),
+                "A ping (source, admin); an optional body registers or changes the heartbeat; a new name is "
+                "409 once heartbeats.auto_register_limit heartbeats exist",
+                ("200", _ref("PingAnswer")), errors=("400", "401", "403", "404", "409", "415", "503"),
                 parameters=[heartbeat]), "requestBody": {"required": False, "content": _json(_ref("Definition"))}},
             "get": _operation("One heartbeat (any role)", ("200", _ref("HeartbeatView")), parameters=[heartbeat],
                               errors=("400", "401", "404", "503")),

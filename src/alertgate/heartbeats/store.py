@@ -26,6 +26,14 @@ class HeartbeatNotFound(KeyError):
     pass
 
 
+class HeartbeatLimitReached(Exception):
+    """A new heartbeat would make more than the limit (``heartbeats.auto_register_limit``)."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(f"no heartbeat {name}: {limit} heartbeats exist (heartbeats.auto_register_limit)")
+        self.name, self.limit = name, limit
+
+
 def _read(raw: bytes | None, name: str) -> Heartbeat | None:
     if raw is None:
         return None
@@ -53,18 +61,28 @@ class HeartbeatStore:
     async def due(self, now: datetime) -> list[str]:
         return [n.decode() for n in await self._redis.zrangebyscore(HEARTBEAT_DEADLINES, "-inf", now.timestamp())]
 
-    async def change(self, name: str, change: Change) -> tuple[Heartbeat | None, Heartbeat | None]:
-        """(before, after) of ``change`` applied atomically; after None from it: nothing written."""
+    async def change(self, name: str, change: Change,
+                     limit: int | None = None) -> tuple[Heartbeat | None, Heartbeat | None]:
+        """(before, after) of ``change`` applied atomically; after None from it: nothing written.
+        With ``limit``, a new heartbeat is refused (HeartbeatLimitReached) when that many exist:
+        the count is watched with the record, so concurrent registrations never pass it."""
         key = heartbeat_key(name)
         while True:
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(key)
                     before = _read(await pipe.get(key), name)
+                    full = False
+                    if before is None and limit is not None:
+                        await pipe.watch(HEARTBEAT_NAMES)
+                        full = await pipe.scard(HEARTBEAT_NAMES) >= limit and not await pipe.exists(key)
                     after = change(before)
                     if after is None:
                         await pipe.reset()
                         return before, None
+                    if full:
+                        await pipe.reset()
+                        raise HeartbeatLimitReached(name, limit)
                     pipe.multi()
                     pipe.set(key, _encode(after))
                     pipe.sadd(HEARTBEAT_NAMES, name)

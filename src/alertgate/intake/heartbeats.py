@@ -17,6 +17,7 @@ sweep finishes (``owed``), and every send is idempotent.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,7 +26,7 @@ import structlog
 
 from alertgate.heartbeats import clock
 from alertgate.heartbeats.model import Definition, Heartbeat, HeartbeatStatus
-from alertgate.heartbeats.store import HeartbeatNotFound, HeartbeatStore
+from alertgate.heartbeats.store import HeartbeatLimitReached, HeartbeatNotFound, HeartbeatStore
 from alertgate.settings import ExpectedHeartbeat, Settings
 from alertgate.tickets.alert import AlertStatus
 
@@ -49,6 +50,7 @@ class HeartbeatFeed:
         self.store = store
         self._settings = settings.heartbeats
         self._send = send
+        self._refusals = _Refusals()
 
     def _new(self, name: str, definition: Definition | None, now: datetime) -> Heartbeat:
         base = Heartbeat(name=name, ci=name, timeout=float(self._settings.default_timeout), created_at=now)
@@ -59,7 +61,8 @@ class HeartbeatFeed:
         """Seen now; an open expiry recovers. ``definition`` (a ping's body) sets its fields. An
         unknown name is registered if ``heartbeats.auto_register``, or always with a
         ``registration`` (a heartbeat rule's: its fields apply to a new heartbeat only, so that
-        what an operator set later through the API stays)."""
+        what an operator set later through the API stays). A new name is refused with
+        HeartbeatLimitReached once ``heartbeats.auto_register_limit`` heartbeats exist."""
         allowed = registration is not None or self._settings.auto_register
         for checked in (definition, registration):  # a 400 before any write
             if checked is not None:
@@ -71,7 +74,11 @@ class HeartbeatFeed:
             base = current or self._new(name, registration, now)
             return clock.pinged(clock.applied(base, definition) if definition else base, now)
 
-        _, after = await self.store.change(name, change)
+        try:
+            _, after = await self.store.change(name, change, self._settings.auto_register_limit)
+        except HeartbeatLimitReached:
+            self._refusals.note(name)
+            raise
         assert after is not None
         if after.recovering is not None:
             await self._recover(after, now)
@@ -151,6 +158,23 @@ class HeartbeatFeed:
                 return None
             return _replace(current, recovering=None, raised=False)
         await self.store.change(heartbeat.name, clear)
+
+
+class _Refusals:
+    """Registrations refused at the limit, logged at most once a minute (a flood of new names
+    must not flood the log), with how many were held back."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock, self._last, self._held = clock, None, 0
+
+    def note(self, name: str) -> None:
+        now = self._clock()
+        if self._last is not None and now - self._last < 60:
+            self._held += 1
+            return
+        log.warning("heartbeat_limit_reached", name=name, held_back=self._held,
+                    hint="remove unused heartbeats (DELETE /api/v1/heartbeats/{name}) or raise heartbeats.auto_register_limit")
+        self._last, self._held = now, 0
 
 
 def _replace(heartbeat: Heartbeat, **changes) -> Heartbeat:

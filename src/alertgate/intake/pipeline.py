@@ -19,7 +19,7 @@ from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import DedupStore, IngestResult
 from alertgate.heartbeats import clock
 from alertgate.heartbeats.model import Definition
-from alertgate.heartbeats.store import HeartbeatStore
+from alertgate.heartbeats.store import HeartbeatLimitReached, HeartbeatStore
 from alertgate.intake.correlation import Correlator
 from alertgate.intake.handoff import JobHandoff
 from alertgate.intake.heartbeats import HeartbeatFeed
@@ -122,7 +122,10 @@ class Intake:
         rule = policy.heartbeat
         if alert.status is AlertStatus.FIRING and not alert.update:
             name = clock.name_from(rule.name, rule.label, alert)
-            await self.heartbeats.ping(name, None, now, registration=Definition(timeout=rule.timeout))
+            try:
+                await self.heartbeats.ping(name, None, now, registration=Definition(timeout=rule.timeout))
+            except HeartbeatLimitReached:   # logged by the feed; the alert was a ping, not a fault
+                pass
         return IngestResult(alert.occurrence_id, Outcome.HEARTBEAT)
 
 
