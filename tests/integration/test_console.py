@@ -233,9 +233,28 @@ def test_a_flapping_masters_page_shows_the_first_and_newest_timeline_entries_and
             fired = client.post(AM, headers=SOURCE, json=am_body(am_alert(host="flappy1", starts=moment))).json()
             master = master or fired["results"][0]["ticket_id"]
             client.post(AM, headers=SOURCE, json=am_body(am_alert(host="flappy1", starts=moment, status="resolved")))
-        api = client.get(f"/api/v1/tickets/{master}", headers={"Authorization": f"Bearer {VIEWER_SECRET}"}).json()
-        entries = len(api["ticket"]["timeline"])
-        assert entries > 250
+        view = {"Authorization": f"Bearer {VIEWER_SECRET}"}
+        api = client.get(f"/api/v1/tickets/{master}", headers=view).json()["ticket"]
+        entries = api["timeline_omitted"] + len(api["timeline"])
+        assert entries > 250 and len(api["timeline"]) == 220
+        # the API pages through every entry by its place; a ticket's answers show the first and newest
+        whole, offset = [], 0
+        while offset is not None:
+            page = client.get(f"/api/v1/tickets/{master}/timeline", headers=view, params={"offset": offset, "limit": 100}).json()
+            assert page["total"] == entries
+            whole, offset = whole + page["entries"], page["next_offset"]
+        assert len(whole) == entries and whole[0]["action"] == "create"
+        assert api["timeline"] == whole[:20] + whole[-200:]
+        listed = client.get("/api/v1/tickets?ci=flappy1", headers=view).json()["tickets"]
+        assert [(t["id"], len(t["timeline"]), t["timeline_omitted"]) for t in listed] == [(master, 220, entries - 220)]
+        answer = client.post(f"/api/v1/tickets/{master}/actions/comment", json={"note": "flapping"},
+                             headers={"Authorization": f"Bearer {DESK_SECRET}"}).json()
+        assert len(answer["timeline"]) == 220 and answer["timeline"][-1]["note"] == "flapping"
+        assert answer["timeline_omitted"] == entries + 1 - 220
+        entries += 1
+        for query in ("offset=-1", "limit=0", "limit=1001"):
+            assert client.get(f"/api/v1/tickets/{master}/timeline?{query}", headers=view).status_code == 400
+        assert client.get("/api/v1/tickets/INC-NONE-1/timeline", headers=view).status_code == 404
         page = client.get(f"/console/tickets/{master}").text
         timeline = re.search(r'<ol class="timeline">(.*?)</ol>', page, re.S).group(1)
         assert timeline.count("<li><time>") == 220

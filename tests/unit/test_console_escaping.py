@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from alertgate.console import i18n
 from alertgate.console.render import Renderer
-from alertgate.console.tickets import timeline_shown
+from alertgate.tickets.timeline import parts as timeline_shown
 from alertgate.tickets import queue
 from alertgate.tickets.model import SlaEntry, SlaTarget, Ticket, TimelineEntry
 
@@ -59,7 +59,7 @@ def pages(text: str) -> str:
             "csrf": "c", "nav": [], "path": "/console", "here": "/console", "now": NOW}
     ticket_page = RENDERER.env.get_template("ticket.html").render(
         base, ticket=t, actions=[], choices={}, duplicates=[text], duplicates_earlier=1, recurrences=[], correlated=[text], members=[text], clocks=[(t.sla[0], "ok")],
-        timeline=timeline_shown(t.timeline),
+        timeline=timeline_shown(t),
         reports=[text], may_link=True,
         done=None, error=text)
     rows = RENDERER.env.get_template("_queue_rows.html").render(

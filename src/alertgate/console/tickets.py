@@ -18,7 +18,7 @@ from alertgate.intake.windows import InvalidWindow
 from alertgate.console.watch import QueueWatch
 from alertgate.intake.handoff import JobHandoff
 from alertgate.rules.service import RulesService
-from alertgate.tickets import queue
+from alertgate.tickets import queue, timeline
 from alertgate.tickets.lifecycle import (Action, ActionRequest, Actor, IllegalTransition, InvalidArgument, MissingArgument,
                                          RoleNotAllowed, actions_for, entry_of, job_after)
 from alertgate.tickets.model import UNRESOLVED, ClosureCode, ResolutionCode, Ticket, TicketKind, TicketSource
@@ -40,9 +40,7 @@ MOMENTS = frozenset({"until", "outage_start", "outage_end"})   # datetime-local 
 QUEUE_FIELDS = queue.QUEUE_FIELDS
 MAX_ROWS = 300
 DUPLICATES_SHOWN = 100   # the newest duplicates a ticket page links (the API lists every one)
-# A flapping master gathers two timeline entries a flap (40,000 after 20,000 flaps: a 6.8 MB
-# page): its page shows the first and the newest entries and counts those between (the API has all).
-TIMELINE_FIRST, TIMELINE_NEWEST = 20, 200
+# (A long timeline shows its first and newest entries: tickets/timeline.py.)
 CHOICES = {"resolution_code": [c.value for c in ResolutionCode], "closure_code": [c.value for c in ClosureCode],
            "verdict": ["checked", "returned"], "ci_operational": ["true", "false"],
            "impact": ["1", "2", "3", "4"], "urgency": ["1", "2", "3", "4"], "priority": ["1", "2", "3", "4"]}
@@ -110,7 +108,7 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
 
     async def ticket_page(request: Request, session, ticket_id: str, status: int = 200, error: str | None = None):
         try:
-            ticket = await store.get(ticket_id)
+            ticket = await store.get_shown(ticket_id)
         except TicketNotFound:
             return console.refused(request, session, Refused(404, "There is no such ticket."))
         now = datetime.now(timezone.utc)
@@ -123,7 +121,7 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
         return console.page(request, session, "ticket.html", status, ticket=ticket, actions=actions, choices=CHOICES,
                             moments=MOMENTS,
                             duplicates=shown, duplicates_earlier=len(duplicates) - len(shown), recurrences=await store.recurrences_of(ticket),
-                            timeline=timeline_shown(ticket.timeline),
+                            timeline=timeline.parts(ticket),
                             correlated=await store.correlated_to(ticket.id), members=await store.grouped_under(ticket.id),
                             reports=await store.linked_reports(ticket.id), may_link=may_link,
                             clocks=[(e, queue.clock_state(e, now) if e.met_at is None else "met") for e in ticket.sla],
@@ -178,10 +176,3 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
         return redirect(f"/console/tickets/{ticket_id}?done={chosen.value}")
 
     return [queue_page, queue_rows, events, show, act]
-
-
-def timeline_shown(timeline: list) -> tuple[list, int, list]:
-    """(the first entries, how many are left out, the newest ones) of a ticket's page."""
-    if len(timeline) <= TIMELINE_FIRST + TIMELINE_NEWEST:
-        return timeline, 0, []
-    return timeline[:TIMELINE_FIRST], len(timeline) - TIMELINE_FIRST - TIMELINE_NEWEST, timeline[-TIMELINE_NEWEST:]

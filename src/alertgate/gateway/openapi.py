@@ -26,12 +26,13 @@ from alertgate.maintenance.model import NewWindow, WindowChange, WindowView
 from alertgate.problems.store import Problem
 from alertgate.tickets.lifecycle import Action, ActionRequest
 from alertgate.tickets.model import Ticket
+from alertgate.tickets.timeline import TimelinePage
 
 DOCUMENT_PATH = "/api/v1/openapi.json"
 _TYPES: list[Any] = [NewTicket, ActionRequest, RuleTest,
                      IngestResponse, ErrorBody, TicketPage, TicketDetail, Ticket, Problem,
                      Definition, PingAnswer, HeartbeatView, NewWindow, WindowChange, WindowView,
-                     CIBody, CIList, CIView, Removed, UnknownCIs, QueuePage]
+                     CIBody, CIList, CIView, Removed, UnknownCIs, QueuePage, TimelinePage]
 _ERRORS = {
     "400": "malformed JSON, wrong types or missing fields; `detail` names each path",
     "401": "no credential, or an unknown one",
@@ -106,8 +107,14 @@ def openapi_document() -> dict:
                                errors=("400", "401", "403", "415", "429", "503")),
         },
         "/api/v1/tickets/{ticket_id}": {"get": _operation(
-            "One ticket, its duplicates and recurrences", ("200", _ref("TicketDetail")),
+            "One ticket, its duplicates and recurrences; a timeline longer than 220 entries shows the first 20 "
+            "and the newest 200 (timeline_omitted: how many between)", ("200", _ref("TicketDetail")),
             parameters=[ticket_id], errors=("401", "403", "404", "503"))},
+        "/api/v1/tickets/{ticket_id}/timeline": {"get": _operation(
+            "Every entry of a ticket's timeline by its place, in pages", ("200", _ref("TimelinePage")),
+            parameters=[ticket_id, _param("offset", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}),
+                        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000})],
+            errors=("400", "401", "403", "404", "503"))},
         "/api/v1/tickets/{ticket_id}/actions/{action}": {"post": _operation(
             "A lifecycle action (409 with the allowed actions when the status forbids it)",
             ("200", _ref("Ticket")), _ref("ActionRequest"),

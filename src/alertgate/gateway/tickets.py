@@ -30,9 +30,9 @@ from alertgate.tickets.lifecycle import (
     MissingArgument,
     RoleNotAllowed,
 )
-from alertgate.tickets import queue
+from alertgate.tickets import queue, timeline
 from alertgate.tickets.model import Ticket, TicketKind, TicketSource, TicketStatus, TimelineEntry
-from alertgate.tickets.store import TicketFilter, TicketNotFound, TicketStore, valid_cursor
+from alertgate.tickets.store import TicketFilter, TicketNotFound, TicketStore, valid_cursor, with_creation_entry
 from alertgate.tickets.user_reports import suggest_masters
 
 SUGGEST_FIELDS = ("kind", "ci", "affected_service", "priority")   # what a suggestion reads of each open master
@@ -158,7 +158,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         if cursor is not None and not valid_cursor(cursor):
             return error_response(400, "invalid query", [ErrorDetail("cursor", "not a cursor this API returned")])
         tickets, cursor = await store.list(filters, cursor, limit)
-        return json_response(TicketPage(tickets, cursor))
+        return json_response(TicketPage(tickets, cursor))   # (each as an answer shows it)
 
     @get("/api/v1/queue")
     async def work_queue(request: Request) -> Response[bytes]:
@@ -174,8 +174,9 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
     async def get_ticket(request: Request) -> Response[bytes]:
         ticket_id = request.path_params["ticket_id"]
         auth.authorize(request.headers.get("authorization"), READERS)
-        ticket = await store.get(ticket_id)
-        return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket), await store.recurrences_of(ticket),
+        ticket = await store.get_shown(ticket_id)
+        return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket),
+                                          await store.recurrences_of(ticket),
                                           await store.correlated_to(ticket.id), await store.grouped_under(ticket.id),
                                           await store.linked_reports(ticket.id)))
 
@@ -223,6 +224,16 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         ticket, _ = await store.act(ticket_id, chosen, args, Actor(principal.name, principal.role),
                                     datetime.now(timezone.utc), owe=job_after(chosen), tables=rules.engine.tables)
         await handoff.after_action(ticket_id, chosen, entry_of(ticket, chosen))
-        return json_response(ticket)
+        return json_response(timeline.shown_in_answer(with_creation_entry(ticket)))   # (as GET shows it)
 
-    return [list_tickets, work_queue, get_ticket, open_ticket, act]
+    @get("/api/v1/tickets/{ticket_id:str}/timeline")
+    async def ticket_timeline(request: Request) -> Response[bytes]:
+        """Every entry of a ticket's timeline by its place, in pages (an answer with the ticket
+        shows the first and newest only, and ``timeline_omitted``)."""
+        auth.authorize(request.headers.get("authorization"), READERS)
+        offset = query_int(request, "offset", 0, 0, 10**9)
+        limit = query_int(request, "limit", 500, 1, 1000)
+        ticket = await store.get(request.path_params["ticket_id"])
+        return json_response(timeline.page(ticket.timeline, offset, limit))
+
+    return [list_tickets, work_queue, get_ticket, open_ticket, act, ticket_timeline]

@@ -26,7 +26,7 @@ TIME_FIELDS = frozenset({
 })
 JSON_FIELDS = frozenset({"sla", "labels", "links", "channels", "suggested_masters"})
 BOOL_FIELDS = frozenset({"ci_operational"})
-SKIP_FIELDS = frozenset({"timeline"})
+SKIP_FIELDS = frozenset({"timeline", "timeline_omitted"})
 FIELD_NAMES = frozenset(Ticket.__struct_fields__)
 _NAME_BYTES = {name: name.encode() for name in FIELD_NAMES}   # (a stored field's key)
 PACKED = "packed"

@@ -153,6 +153,7 @@ class Ticket(msgspec.Struct, kw_only=True):
     labels: dict[str, str] = {}
     links: dict[str, str] = {}
     timeline: list[TimelineEntry] = []
+    timeline_omitted: int = 0   # entries an answer left out between its first and newest (tickets/timeline.py)
 
     @property
     def routed_group(self) -> str:

@@ -21,6 +21,7 @@ from alertgate.tickets import lifecycle
 from alertgate.tickets.codec import SKIP_FIELDS, from_hash, names_to_read, picked, to_hash
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
 from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus, TimelineEntry
+from alertgate.tickets.timeline import FIRST, NEWEST, shown_in_answer
 
 # What a duplicate shows of its master ("copying its content", SPEC §2) without storing it twice.
 CONTENT_FIELDS = (
@@ -89,6 +90,26 @@ class TicketStore:
     async def get(self, ticket_id: str) -> Ticket:
         """One ticket; a duplicate carries its master's content."""
         return with_creation_entry(await self._shown(await self._read(ticket_id)))
+
+    async def get_shown(self, ticket_id: str) -> Ticket:
+        """One ticket as an answer shows it (``timeline.shown_in_answer``): of a long timeline only the first
+        and newest entries are read and decoded (a flapping master's 40,000 were read whole)."""
+        key = _key_of(ticket_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key).llen(key + ":tl")
+            pipe.lrange(key + ":tl", 0, FIRST - 1).lrange(key + ":tl", -NEWEST, -1)
+            raw, length, head, tail = await pipe.execute()
+        if not raw:
+            raise TicketNotFound(ticket_id)
+        if length <= 2 * (FIRST + NEWEST):   # (short: read whole, as ``get``)
+            return shown_in_answer(await self.get(ticket_id))
+        # Far apart, head and tail do not overlap; a creation entry derived before them, or an
+        # "unreadable" entry after them, is one more entry of the whole.
+        ticket = with_creation_entry(await self._shown(from_hash(raw, head + tail, ticket_id)))
+        whole = length + len(ticket.timeline) - len(head) - len(tail)
+        return msgspec.structs.replace(
+            ticket, timeline=ticket.timeline[:FIRST] + ticket.timeline[-NEWEST:],
+            timeline_omitted=whole - FIRST - NEWEST)
 
     async def get_marked(self, ticket_id: str, *marks: str) -> tuple[Ticket, dict[str, str]]:
         """One ticket and the bookkeeping fields asked for (``mark``), in the same read."""
@@ -199,7 +220,7 @@ class TicketStore:
             next_cursor = f"{found[-1][1]!r}:{found[-1][0]}"
         elif read_to is not None:
             next_cursor = f"{read_to[1]!r}:{read_to[0]}"
-        return [await self.get(t) for t, _ in found], next_cursor
+        return [await self.get_shown(t) for t, _ in found], next_cursor
 
     async def _matching(self, candidates: list[tuple[str, float]], filters: TicketFilter,
                         wanted: int) -> list[tuple[str, float]]:
