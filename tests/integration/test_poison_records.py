@@ -73,6 +73,52 @@ def test_a_poisoned_record_never_breaks_a_read(redis_url):
         assert field in note
 
 
+@pytest.mark.parametrize("record", [b'{"broken', b'{"id": 7}', b"\xff\xfe", b"[" * 100_000,
+                                    b'{"id": "PRB-000001", "title": "t", "ci": "c", "reason": "r", '
+                                    b'"created_at": "9999-99-99", "updated_at": "x"}'])
+def test_a_poisoned_problem_record_never_breaks_a_read(redis_url, record):
+    """A problem record stored by hand or by an older version: the list and the problem answer,
+    showing it as unreadable with its incidents; a job that links an incident to it still works."""
+    import asyncio
+
+    from alertgate.keys import PROBLEM_INDEX, problem_incidents_key, problem_key, problem_trigger_key
+    from alertgate.problems.store import ProblemStore
+
+    raw = redis.Redis.from_url(redis_url)
+    raw.set(problem_key("PRB-000001"), record)
+    raw.zadd(PROBLEM_INDEX, {"PRB-000001": 1e300})
+    raw.sadd(problem_incidents_key("PRB-000001"), "INC-A-1")
+    raw.set(problem_trigger_key("recurring:web1"), "PRB-000001")
+    with client_for(redis_url) as client:
+        listed = client.get("/api/v1/problems", headers=VIEW)
+        shown = client.get("/api/v1/problems/PRB-000001", headers=VIEW)
+    assert listed.status_code == shown.status_code == 200, listed.text
+    assert listed.json()["problems"] == [shown.json()]
+    assert (shown.json()["status"], shown.json()["incident_ids"]) == ("unreadable", ["INC-A-1"])
+
+    async def link():
+        from redis.asyncio import Redis
+        client = Redis.from_url(redis_url)
+        try:
+            return await ProblemStore(client).open_or_link("recurring:web1", "t", "web1", None, "r", ["INC-B-1"])
+        finally:
+            await client.aclose()
+    problem, created = asyncio.run(link())
+    assert not created and problem.incident_ids == ["INC-A-1", "INC-B-1"]
+
+
+@pytest.mark.parametrize("record", [b'{"name": "x", "role": "service_desk", "token_sha256": "zz", "csrf": "c"}',
+                                    b'{"name": "x", "role": "pope"}', b"\xff"])
+def test_a_poisoned_console_session_signs_out_rather_than_failing(redis_url, record):
+    from alertgate.keys import console_session_key
+
+    redis.Redis.from_url(redis_url).set(console_session_key("s1"), record)
+    with client_for(redis_url) as client:
+        client.cookies.set("ag_console", "s1")
+        answer = client.get("/console/queue", follow_redirects=False)
+    assert answer.status_code in (200, 303) and "internal" not in answer.text, answer.text
+
+
 @pytest.fixture
 def one_attempt_config(config: Path) -> Path:  # noqa: F811
     settings = yaml.safe_load((config / "alertgate.yaml").read_text())

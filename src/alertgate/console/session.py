@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import msgspec
@@ -25,7 +26,7 @@ TTL = 12 * 3600
 class Session(msgspec.Struct, kw_only=True):
     name: str
     role: Role
-    token_sha256: str
+    token_sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]   # (a record changed by hand: no session)
     csrf: str
 
     @property

@@ -1,12 +1,14 @@
 """Problem records in Redis: one hash each (``ag:problem:<id>``), an index by creation time, and a
 pointer per trigger so that a retried job links to the problem it opened instead of opening
-another one."""
+another one. A record that cannot be read is shown as a problem with status ``unreadable`` (its
+incidents still listed) and logged, never a 500: it stays as it is for whoever mends it."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 import msgspec
+import structlog
 from redis.asyncio import Redis
 
 from alertgate.keys import (
@@ -18,6 +20,8 @@ from alertgate.keys import (
 )
 
 INDEX = PROBLEM_INDEX
+UNREADABLE = "unreadable"
+log = structlog.get_logger("alertgate.problems")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -31,6 +35,16 @@ class Problem(msgspec.Struct, kw_only=True):
     incident_ids: list[str] = []
     created_at: datetime
     updated_at: datetime
+
+
+_decode = msgspec.json.Decoder(Problem).decode
+
+
+def _moment(score: float | None) -> datetime:
+    try:
+        return datetime.fromtimestamp(score or 0, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return datetime.fromtimestamp(0, tz=timezone.utc)
 
 
 class ProblemNotFound(Exception):
@@ -66,9 +80,15 @@ class ProblemStore:
         raw = await self._redis.get(problem_key(problem_id))
         if raw is None:
             raise ProblemNotFound(problem_id)
-        problem = msgspec.json.decode(raw, type=Problem)
+        try:
+            problem = _decode(raw)
+        except (msgspec.DecodeError, ValueError, RecursionError):
+            log.error("problem_unreadable", problem=problem_id)
+            at = _moment(await self._redis.zscore(INDEX, problem_id))
+            problem = Problem(id=problem_id, status=UNREADABLE, title="(the stored record could not be read)",
+                              ci="", reason=UNREADABLE, created_at=at, updated_at=at)
         incidents = sorted(i.decode() for i in await self._redis.smembers(problem_incidents_key(problem_id)))
-        return msgspec.structs.replace(problem, incident_ids=incidents)
+        return msgspec.structs.replace(problem, id=problem_id, incident_ids=incidents)
 
     async def list(self, limit: int, offset: int) -> list[Problem]:
         ids = await self._redis.zrevrange(INDEX, offset, offset + limit - 1)
