@@ -77,11 +77,13 @@ def test_ingest_writes_one_intent_per_master_and_a_retry_or_duplicate_none(redis
         assert fire(client, "core-sw-1", starts="2026-11-22T03:05:00Z")["outcome"] == "duplicate"
         assert intents(redis_url) == [(first["ticket_id"], "new")]
         settings, state = settings_for(redis_url, config), redis.Redis.from_url(redis_url)
-        assert work_burst(settings, state) == 1
+        # (at least: the P1's escalation timer of FAST_TABLES is due 1 s on, and a burst that
+        # runs past it works that too; one run in eight did)
+        assert work_burst(settings, state) >= 1
         assert intents(redis_url) == []
         assert fire(client, "core-sw-1", status="resolved")["outcome"] == "resolved"
         assert intents(redis_url) == [(first["ticket_id"], "restoration")]
-        assert work_burst(settings, state) == 1   # (handed to RQ, and sent there)
+        assert work_burst(settings, state) >= 1   # (handed to RQ, and sent there)
         assert intents(redis_url) == []
         subjects = [m["Subject"] for m in mailbox.to("net@example.com")]
         assert sum(s.startswith(f"[P1] Incident {first['ticket_id']}") for s in subjects) == 1
@@ -339,3 +341,34 @@ def test_a_field_the_assign_reads_changed_without_a_timeline_entry_stops_the_bat
     assert answers == [False]
     state = redis.Redis.from_url(redis_url)
     assert state.hget(ticket_key(tid), "assignment_group") == b"db" and assigns(redis_url, tid) == 1
+
+
+def test_a_master_with_a_long_timeline_is_dispatched_by_the_batch_reading_its_first_and_newest(
+        redis_url, config, mailbox):  # noqa: F811
+    """A flapping master's timeline (40,000 entries: 7 MB a read) timed a dispatch batch out. The
+    batch reads the first and newest entries only; the assign is appended after all of them."""
+    from alertgate.tickets.batch import read_many
+    from alertgate.workers import dispatch
+
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        tid = fire(client, "core-sw-long")["ticket_id"]
+    state = redis.Redis.from_url(redis_url)
+    entry = json.dumps({"at": "2026-11-22T03:00:00Z", "actor": "alertgate", "action": "comment", "note": "old"})
+    state.rpush(ticket_key(tid) + ":tl", *([entry] * 5000))
+
+    async def read():
+        client = connect_state(settings, fail_fast=False)
+        try:
+            return (await read_many(client, [tid]))[0]
+        finally:
+            await client.aclose()
+    before = asyncio.run(read())
+    assert before.timeline_length == 5000 and len(before.ticket.timeline) == 220
+    assert before.ticket.timeline_omitted == 4780
+
+    assert run_consumer(settings, "first", dispatch_many=dispatch.dispatch_many) == 1
+    stored = state.lrange(ticket_key(tid) + ":tl", 0, -1)
+    assert len(stored) == 5001 and json.loads(stored[-1])["action"] == "assign"
+    assert state.hget(ticket_key(tid), "dispatched_for") == b"0"
+    assert len([m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {tid}")]) == 1

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import msgspec
+
 from alertgate.keys import ticket_key
 from alertgate.runtime.pipelining import Pipelined
 from alertgate.tickets.codec import from_hash
 from alertgate.tickets.model import Ticket
 from alertgate.tickets.store import changes
+from alertgate.tickets.timeline import FIRST, NEWEST
 
 # What an action is computed from, besides the fields it writes (those are checked too).
 READ_FROM = ("status", "priority", "reopen_count", "assignment_group", "route_group")
@@ -59,22 +62,41 @@ class Read(NamedTuple):
     timeline_length: int
 
 
-# A ticket's hash (as field, value, … pairs) and timeline in one reply.
-READ = "return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}"
+# A ticket's hash (as field, value, … pairs), its timeline's length, and its entries in one reply:
+# of a long timeline the first and the newest only (``timeline.FIRST``, ``NEWEST``: what a dispatch
+# reads and appends to; a flapping master's 40,000 entries were 7 MB a read, and timed batches out).
+READ = """
+local length, first, newest = redis.call('LLEN', KEYS[2]), tonumber(ARGV[1]), tonumber(ARGV[2])
+local entries
+if length <= first + newest then
+  entries = redis.call('LRANGE', KEYS[2], 0, -1)
+else
+  entries = redis.call('LRANGE', KEYS[2], 0, first - 1)
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], -newest, -1)) do entries[#entries + 1] = entry end
+end
+return {redis.call('HGETALL', KEYS[1]), length, entries}
+"""
 
 
 async def read_many(redis: Any, ticket_ids: list[str]) -> list[Read | None]:
-    """Each ticket as stored (no creation entry added, no master's content), in one round trip
-    (one reply each); None for a ticket not found. Ids must be valid (``keys.ticket_key``)."""
+    """Each ticket as stored (no creation entry added, no master's content; a long timeline by
+    its first and newest entries, ``timeline_omitted`` set), in one round trip (one reply each);
+    None for a ticket not found. Ids must be valid (``keys.ticket_key``)."""
     script = redis.register_script(READ)
     pipe = Pipelined(redis)
     for ticket_id in ticket_ids:
         key = ticket_key(ticket_id)
-        pipe.script(script, [key, key + ":tl"])
+        pipe.script(script, [key, key + ":tl"], [FIRST, NEWEST])
     found: list[Read | None] = []
-    for ticket_id, (pairs, timeline) in zip(ticket_ids, await pipe.execute()):
+    for ticket_id, (pairs, length, entries) in zip(ticket_ids, await pipe.execute()):
         raw = dict(zip(pairs[::2], pairs[1::2]))
-        found.append(Read(from_hash(raw, timeline, ticket_id), raw, len(timeline)) if raw else None)
+        if not raw:
+            found.append(None)
+            continue
+        ticket = from_hash(raw, entries, ticket_id)
+        if length > len(entries):
+            ticket = msgspec.structs.replace(ticket, timeline_omitted=length - len(entries))
+        found.append(Read(ticket, raw, length))
     return found
 
 
