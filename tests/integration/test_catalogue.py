@@ -48,6 +48,32 @@ def test_an_unknown_ci_passes_unchanged_and_is_counted(redis_url, catalogue_conf
         assert client.delete("/api/v1/unknown-cis", headers=MANAGER).json() == {"unknown": []}
 
 
+def test_the_unknown_count_keeps_the_most_seen_raw_cis_however_many_senders_invent(redis_url, monkeypatch):
+    """A sender that names a new CI in every alert (a pod, an IP and port): the count kept in
+    Redis stays at UNKNOWN_KEPT raw CIs, the most alerts first; the metric counts every alert."""
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    from alertgate.correlation import store as catalogue_store
+    from alertgate.correlation.store import CatalogueStore
+
+    monkeypatch.setattr(catalogue_store, "UNKNOWN_KEPT", 50)
+
+    async def flushes():
+        client = Redis.from_url(redis_url)
+        try:
+            store = CatalogueStore(client)
+            await store.count_unknown({"db-often": 40, "web-often": 30})
+            for flush in range(10):
+                await store.count_unknown({f"pod-{flush}-{n}": 1 for n in range(30)})
+            return await store.unknown(1000), await client.zcard(catalogue_store.CATALOGUE_UNKNOWN)
+        finally:
+            await client.aclose()
+    kept, size = asyncio.run(flushes())
+    assert size == 50 and kept[:2] == [("db-often", 40), ("web-often", 30)]
+
+
 def test_with_no_catalogue_nothing_is_counted_as_unknown(redis_url):
     with client_for(redis_url) as client:
         client.post("/api/v1/alerts/alertmanager", headers=SOURCE, json=am_body(am_alert("DiskFull", "db1")))

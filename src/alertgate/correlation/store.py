@@ -13,6 +13,9 @@ from alertgate.correlation.catalogue import CI
 from alertgate.keys import CATALOGUE_RECORDS, CATALOGUE_UNKNOWN, CATALOGUE_VERSION
 
 log = structlog.get_logger("alertgate.catalogue")
+# The raw CIs kept counted: the most alerts first. Senders that name a new CI in each alert (a pod,
+# an IP and port) would grow the count without bound; the metric counts every alert still.
+UNKNOWN_KEPT = 10_000
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(CI).decode
 
@@ -50,6 +53,7 @@ class CatalogueStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for raw, count in counts.items():
                 pipe.zincrby(CATALOGUE_UNKNOWN, count, raw)
+            pipe.zremrangebyrank(CATALOGUE_UNKNOWN, 0, -UNKNOWN_KEPT - 1)   # (the fewest alerts go)
             await pipe.execute()
 
     async def unknown(self, limit: int) -> list[tuple[str, int]]:
