@@ -73,6 +73,38 @@ def test_a_poisoned_record_never_breaks_a_read(redis_url):
         assert field in note
 
 
+def test_poisoned_index_entries_and_link_lists_never_break_a_read(redis_url):
+    """The ticket and masters indexes naming a ticket that is gone, or something that is no
+    ticket id (non-UTF-8 too), and a master's duplicate, report and correlated lists holding
+    bytes that are no text: the list (every page), the queue, the KPIs and the ticket answer."""
+    from alertgate.keys import correlated_children_key, index_key, masters_key
+
+    with client_for(redis_url) as client:
+        ids = [client.post("/api/v1/alerts/alertmanager", json=am_body(am_alert("Poison", f"p{n}")),
+                           headers=SOURCE).json()["results"][0]["ticket_id"] for n in range(3)]
+        raw = redis.Redis.from_url(redis_url)
+        created = float(raw.hget(ticket_hash(redis_url, ids[0])[1], "created_at"))
+        tag = ids[0].split("-")[1]
+        for key in (index_key(tag), masters_key(tag)):
+            raw.zadd(key, {b"INC-GONE-1": created + 0.5, b"\xff\xfe": created + 0.25, b"not an id": created - 1})
+        master_key = ticket_hash(redis_url, ids[0])[1]
+        for key in (master_key + ":dups", master_key + ":reports", correlated_children_key(ids[0])):
+            raw.rpush(key, b"\xff\xfe")
+        pages, cursor = [], None
+        while True:
+            page = client.get("/api/v1/tickets", headers=VIEW, params={"limit": 1, **({"cursor": cursor} if cursor else {})})
+            assert page.status_code == 200, page.text
+            pages += [t["id"] for t in page.json()["tickets"]]
+            if (cursor := page.json()["next_cursor"]) is None:
+                break
+        assert sorted(pages) == sorted(ids)
+        queue = client.get("/api/v1/queue", headers=VIEW)
+        assert queue.status_code == 200 and "INC-GONE-1" not in queue.text, queue.text
+        assert client.get("/api/v1/kpi?from=2000-01-01&to=2100-01-01", headers=VIEW).status_code == 200
+        shown = client.get(f"/api/v1/tickets/{ids[0]}", headers=VIEW)
+        assert shown.status_code == 200, shown.text
+
+
 @pytest.mark.parametrize("record", [b'{"broken', b'{"id": 7}', b"\xff\xfe", b"[" * 100_000,
                                     b'{"id": "PRB-000001", "title": "t", "ci": "c", "reason": "r", '
                                     b'"created_at": "9999-99-99", "updated_at": "x"}'])

@@ -4,9 +4,29 @@
 from __future__ import annotations
 
 import heapq
-from typing import Any, AsyncIterator, Sequence
+import re
+from typing import Any, AsyncIterator, Iterable, Sequence
+
+import structlog
 
 from alertgate.keys import index_keys
+
+log = structlog.get_logger("alertgate.tickets")
+# A ticket id as ``keys.ticket_key`` takes it: a member that is not one (written by hand, or
+# broken) is passed over and logged, so that no read of the index breaks on it.
+_TICKET_ID = re.compile(rb"INC-[^-]+-[0-9]+(?:-[0-9]+)?").fullmatch
+
+
+def _ids(members: Iterable[bytes]) -> list[str]:
+    found, skipped = [], 0
+    for member in members:
+        if _TICKET_ID(member):
+            found.append(member.decode("ascii", errors="replace"))
+        else:
+            skipped += 1
+    if skipped:
+        log.error("ticket_index_entries_unreadable", count=skipped)
+    return found
 
 
 async def ids_between(redis: Any, low: float | str, high: float | str) -> list[str]:
@@ -14,7 +34,7 @@ async def ids_between(redis: Any, low: float | str, high: float | str) -> list[s
     pipe = redis.pipeline(transaction=False)
     for key in index_keys():
         pipe.zrangebyscore(key, low, high)
-    return [raw.decode() for ids in await pipe.execute() for raw in ids]
+    return [ticket_id for ids in await pipe.execute() for ticket_id in _ids(ids)]
 
 
 async def all_ids(redis: Any, batch: int = 1000, keys: Sequence[str] | None = None) -> AsyncIterator[list[str]]:
@@ -27,7 +47,7 @@ async def all_ids(redis: Any, batch: int = 1000, keys: Sequence[str] | None = No
             if not chunk:
                 break
             offset += len(chunk)
-            yield [raw.decode() for raw in chunk]
+            yield _ids(chunk)
 
 
 async def newest_first(redis: Any, high: float | str, low: float | str,
@@ -37,7 +57,7 @@ async def newest_first(redis: Any, high: float | str, low: float | str,
     ``batch`` entries at a time."""
     keys = index_keys()
     offsets = dict.fromkeys(keys, 0)
-    heap: list[tuple[float, _Desc, str]] = []
+    heap: list[tuple[float, _Desc, str, bool]] = []
 
     async def read(wanted: Sequence[str]) -> None:
         pipe = redis.pipeline(transaction=False)
@@ -47,14 +67,19 @@ async def newest_first(redis: Any, high: float | str, low: float | str,
             offsets[key] += len(chunk)
             for position, (member, score) in enumerate(chunk):
                 last = position == len(chunk) - 1 and len(chunk) == batch
-                heapq.heappush(heap, (-score, _Desc(member.decode()), key if last else ""))
+                readable = _TICKET_ID(member) is not None
+                if not readable:
+                    _ids([member])   # (logged; passed over, after it refills its shard if it is the last read)
+                heapq.heappush(heap, (-score, _Desc(member.decode("ascii", errors="replace")), key if last else "",
+                                      readable))
 
     await read(keys)
     while heap:
-        negative_score, desc, refill = heapq.heappop(heap)
+        negative_score, desc, refill, readable = heapq.heappop(heap)
         if refill:  # the last entry read from a shard that may have more
             await read([refill])
-        yield desc.value, -negative_score
+        if readable:
+            yield desc.value, -negative_score
 
 
 class _Desc:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 import msgspec
+import structlog
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
@@ -22,6 +23,8 @@ from alertgate.tickets.codec import SKIP_FIELDS, from_hash, names_to_read, picke
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
 from alertgate.tickets.model import UNRESOLVED, Ticket, TicketKind, TicketStatus, TimelineEntry
 from alertgate.tickets.timeline import FIRST, NEWEST, shown_in_answer
+
+log = structlog.get_logger("alertgate.tickets")
 
 # What a duplicate shows of its master ("copying its content", SPEC §2) without storing it twice.
 CONTENT_FIELDS = (
@@ -133,7 +136,7 @@ class TicketStore:
     async def duplicate_ids(self, master: Ticket, client: Any = None) -> list[str]:
         """The duplicates of a master as read (its ``duplicate_count`` numbers them)."""
         listed = await (client or self._redis).lrange(_key_of(master.id) + ":dups", 0, -1)
-        return master_duplicates(master.id, [d.decode() for d in listed], master.duplicate_count)
+        return master_duplicates(master.id, [d.decode(errors="replace") for d in listed], master.duplicate_count)
 
     async def masters_created_between(self, start: datetime, end: datetime, timelines: bool = False) -> list[Ticket]:
         """Masters registered in [start, end), for KPIs; with their timelines only if asked. A
@@ -173,7 +176,7 @@ class TicketStore:
     async def correlated_to(self, ticket_id: str) -> list[str]:
         """The correlated tickets linked to this master (SPEC §11), each once, oldest first."""
         raw = await self._redis.lrange(correlated_children_key(ticket_id), 0, -1)
-        return list(dict.fromkeys(item.decode() for item in raw))
+        return list(dict.fromkeys(item.decode(errors="replace") for item in raw))
 
     async def recurrences_of(self, ticket: Ticket) -> list[str]:
         """Masters of the same key that recur this one (newer tickets linking here)."""
@@ -184,7 +187,7 @@ class TicketStore:
         for other in ids:
             pipe.hget(ticket_key(other), "recurrence_of")
         links = await pipe.execute()
-        return [other for other, link in zip(ids, links) if link and link.decode() == ticket.id]
+        return [other for other, link in zip(ids, links) if link and link.decode(errors="replace") == ticket.id]
 
     async def list(self, filters: TicketFilter, cursor: str | None, limit: int) -> tuple[list[Ticket], str | None]:
         """Newest first. The cursor is ``<created_at>:<id>`` of the last ticket of the page, or of
@@ -220,7 +223,13 @@ class TicketStore:
             next_cursor = f"{found[-1][1]!r}:{found[-1][0]}"
         elif read_to is not None:
             next_cursor = f"{read_to[1]!r}:{read_to[0]}"
-        return [await self.get_shown(t) for t, _ in found], next_cursor
+        shown = []
+        for ticket_id, _ in found:
+            try:
+                shown.append(await self.get_shown(ticket_id))
+            except TicketNotFound:   # (indexed, and its record gone: passed over, as a filter would)
+                log.error("indexed_ticket_missing", ticket_id=ticket_id)
+        return shown, next_cursor
 
     async def _matching(self, candidates: list[tuple[str, float]], filters: TicketFilter,
                         wanted: int) -> list[tuple[str, float]]:
@@ -262,7 +271,7 @@ class TicketStore:
     async def grouped_under(self, major_id: str) -> list[str]:
         """The masters a storm grouped under this major incident (SPEC §11), oldest first."""
         raw = await self._redis.lrange(major_members_key(major_id), 0, -1)
-        return list(dict.fromkeys(item.decode() for item in raw))
+        return list(dict.fromkeys(item.decode(errors="replace") for item in raw))
 
     @staticmethod
     def _write_new(pipe: Any, ticket: Ticket) -> None:
@@ -344,7 +353,7 @@ class TicketStore:
     async def linked_reports(self, master_id: str) -> list[str]:
         """The user reports marked duplicates of this master, each once, oldest first."""
         listed = await self._redis.lrange(_key_of(master_id) + ":reports", 0, -1)
-        return list(dict.fromkeys(item.decode() for item in listed))
+        return list(dict.fromkeys(item.decode(errors="replace") for item in listed))
 
     async def cascade_reports(self, master: Ticket, now: datetime) -> list[Ticket]:
         """The linked reports follow their master into resolved or closed (SPEC §2), each in its
