@@ -105,6 +105,27 @@ def test_poisoned_index_entries_and_link_lists_never_break_a_read(redis_url):
         assert shown.status_code == 200, shown.text
 
 
+def test_poisoned_heartbeat_maintenance_and_problem_indexes_never_break_a_read(redis_url):
+    """Their sets and indexes naming records that are gone, or bytes that are no text."""
+    from alertgate.keys import HEARTBEAT_DEADLINES, HEARTBEAT_NAMES, MAINTENANCE_IDS, MAINTENANCE_LIVE, PROBLEM_INDEX
+
+    raw = redis.Redis.from_url(redis_url)
+    with client_for(redis_url) as client:
+        assert client.post("/api/v1/heartbeats/nightly", headers=SOURCE).status_code == 200
+        raw.sadd(HEARTBEAT_NAMES, b"\xff\xfe", b"gone")
+        raw.zadd(HEARTBEAT_DEADLINES, {b"\xff\xfe": 1, b"gone": 1})
+        for key in (MAINTENANCE_IDS, MAINTENANCE_LIVE):
+            raw.zadd(key, {b"\xff\xfe": 1, b"MW-999999": 2})
+        raw.zadd(PROBLEM_INDEX, {b"\xff\xfe": 1, b"PRB-999999": 2})
+        answers = [client.get(path, headers=VIEW) for path in (
+            "/api/v1/heartbeats", "/api/v1/maintenance", "/api/v1/maintenance?active=true", "/api/v1/problems",
+            "/api/v1/kpi?from=2000-01-01&to=2100-01-01")]
+        for answer in answers:
+            assert answer.status_code == 200, (answer.url, answer.text)
+        assert [hb["name"] for hb in answers[0].json()["heartbeats"]] == ["nightly"]
+        assert answers[1].json()["windows"] == answers[3].json()["problems"] == []
+
+
 @pytest.mark.parametrize("record", [b'{"broken', b'{"id": 7}', b"\xff\xfe", b"[" * 100_000,
                                     b'{"id": "PRB-000001", "title": "t", "ci": "c", "reason": "r", '
                                     b'"created_at": "9999-99-99", "updated_at": "x"}'])

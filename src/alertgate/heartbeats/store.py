@@ -52,14 +52,14 @@ class HeartbeatStore:
         return _read(await self._redis.get(heartbeat_key(name)), name)
 
     async def all(self) -> list[Heartbeat]:
-        names = sorted(n.decode() for n in await self._redis.smembers(HEARTBEAT_NAMES))
+        names = sorted(n.decode(errors="replace") for n in await self._redis.smembers(HEARTBEAT_NAMES))
         if not names:
             return []
         raws = await self._redis.mget([heartbeat_key(n) for n in names])
         return [hb for hb in (_read(raw, n) for n, raw in zip(names, raws)) if hb is not None]
 
     async def due(self, now: datetime) -> list[str]:
-        return [n.decode() for n in await self._redis.zrangebyscore(HEARTBEAT_DEADLINES, "-inf", now.timestamp())]
+        return [n.decode(errors="replace") for n in await self._redis.zrangebyscore(HEARTBEAT_DEADLINES, "-inf", now.timestamp())]
 
     async def change(self, name: str, change: Change,
                      limit: int | None = None) -> tuple[Heartbeat | None, Heartbeat | None]:

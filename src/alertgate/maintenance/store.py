@@ -93,14 +93,14 @@ class WindowStore:
         return found
 
     async def all(self) -> list[Window]:
-        return await self._windows([i.decode() for i in await self._redis.zrange(MAINTENANCE_IDS, 0, -1)])
+        return await self._windows([i.decode(errors="replace") for i in await self._redis.zrange(MAINTENANCE_IDS, 0, -1)])
 
     async def live(self, now: datetime) -> list[Window]:
         """The windows not over at ``now`` (and some just over): what a process holds in force."""
         if not await self._redis.exists(MAINTENANCE_LIVE_BUILT):
             await self._build_live()
         ids = await self._redis.zrangebyscore(MAINTENANCE_LIVE, now.timestamp(), "+inf")
-        return await self._windows(sorted((i.decode() for i in ids), key=lambda i: (len(i), i)))   # (by number)
+        return await self._windows(sorted((i.decode(errors="replace") for i in ids), key=lambda i: (len(i), i)))   # (by number)
 
     async def page(self, limit: int, after: str | None = None) -> tuple[list[Window], str | None]:
         """Up to ``limit`` windows, newest first, from the one after ``after``; and the cursor of
@@ -111,7 +111,7 @@ class WindowStore:
             if rank is None:
                 raise WindowNotFound(after)
             start = rank + 1
-        ids = [i.decode() for i in await self._redis.zrevrange(MAINTENANCE_IDS, start, start + limit)]
+        ids = [i.decode(errors="replace") for i in await self._redis.zrevrange(MAINTENANCE_IDS, start, start + limit)]
         more = len(ids) > limit
         ids = ids[:limit]
         return await self._windows(ids), (ids[-1] if more else None)

@@ -72,7 +72,7 @@ class ProblemStore:
                 await self._redis.zadd(INDEX, {candidate: now.timestamp()})
                 created = True
             existing = await self._redis.get(pointer)
-        problem_id = existing.decode()
+        problem_id = existing.decode(errors="replace")
         await self._redis.sadd(problem_incidents_key(problem_id), *incident_ids)
         return await self.get(problem_id), created
 
@@ -87,16 +87,21 @@ class ProblemStore:
             at = _moment(await self._redis.zscore(INDEX, problem_id))
             problem = Problem(id=problem_id, status=UNREADABLE, title="(the stored record could not be read)",
                               ci="", reason=UNREADABLE, created_at=at, updated_at=at)
-        incidents = sorted(i.decode() for i in await self._redis.smembers(problem_incidents_key(problem_id)))
+        incidents = sorted(i.decode(errors="replace") for i in await self._redis.smembers(problem_incidents_key(problem_id)))
         return msgspec.structs.replace(problem, id=problem_id, incident_ids=incidents)
 
     async def list(self, limit: int, offset: int) -> list[Problem]:
-        ids = await self._redis.zrevrange(INDEX, offset, offset + limit - 1)
-        return [await self.get(i.decode()) for i in ids]
+        found = []
+        for raw in await self._redis.zrevrange(INDEX, offset, offset + limit - 1):
+            try:
+                found.append(await self.get(raw.decode(errors="replace")))
+            except ProblemNotFound:   # (indexed, its record gone: passed over)
+                log.error("indexed_problem_missing", problem=raw.decode(errors="replace"))
+        return found
 
     async def linked_incidents(self) -> set[str]:
         """Every incident linked to a problem (for the KPI "escalated to problem")."""
         linked: set[str] = set()
         for raw in await self._redis.zrange(INDEX, 0, -1):
-            linked |= {i.decode() for i in await self._redis.smembers(problem_incidents_key(raw.decode()))}
+            linked |= {i.decode(errors="replace") for i in await self._redis.smembers(problem_incidents_key(raw.decode(errors="replace")))}
         return linked
