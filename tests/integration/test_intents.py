@@ -372,3 +372,19 @@ def test_a_master_with_a_long_timeline_is_dispatched_by_the_batch_reading_its_fi
     assert len(stored) == 5001 and json.loads(stored[-1])["action"] == "assign"
     assert state.hget(ticket_key(tid), "dispatched_for") == b"0"
     assert len([m for m in mailbox.to("net@example.com") if m["Subject"].startswith(f"[P1] Incident {tid}")]) == 1
+
+
+def test_an_intent_naming_no_ticket_is_acknowledged_and_the_consumer_goes_on(redis_url, config):  # noqa: F811
+    """An entry written by hand (bytes that are no text, an id of no ticket) must not stop the
+    consumer, nor come back on every read; the master beside it is dispatched."""
+    from alertgate.workers import dispatch
+
+    settings = settings_for(redis_url, config)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(config)) as client:
+        tid = fire(client, "core-sw-7")["ticket_id"]
+    state = redis.Redis.from_url(redis_url)
+    stream = intents_keys()[0]
+    state.xadd(stream, {b"ticket": b"\xff\xfe", b"work": b"new"})
+    state.xadd(stream, {b"ticket": b"INC-GONE-1", b"work": b"\xff"})
+    assert run_consumer(settings, "first", dispatch_many=dispatch.dispatch_many) == 3
+    assert intents(redis_url) == [] and assigns(redis_url, tid) == 1

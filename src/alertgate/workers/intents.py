@@ -79,7 +79,7 @@ class Intent:
 
 
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)   # (a hand-made entry: not found, acknowledged)
 
 
 def _intent(stream: Any, entry: Any, fields: dict | None, deliveries: int = 1) -> Intent | None:

@@ -76,7 +76,7 @@ def since_of(text: str) -> float | None:
 
 
 def _ticket_of(member: Any) -> str:
-    text = member.decode() if isinstance(member, bytes) else str(member)
+    text = member.decode(errors="replace") if isinstance(member, bytes) else str(member)
     return text.partition("\t")[0]
 
 
