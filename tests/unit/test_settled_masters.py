@@ -37,3 +37,15 @@ def test_the_list_filters_script_knows_what_a_duplicate_shows_of_its_master():
     shown = {name for name in FILTER_FIELDS if name in CONTENT_FIELDS}
     assert shown == {"ci", "priority", "source"}
     assert "local FROM_MASTER = {ci = true, priority = true, source = true}" in _FILTER
+
+
+def test_numbers_written_by_hand_that_are_no_numbers_count_as_absent():
+    """"inf" and "nan" are floats, and int() of them raises: the sweep would fail on every pass."""
+    from alertgate.workers.recovery import closure_reminder_due, open_priority, owed_work
+
+    for bad in (b"inf", b"-inf", b"nan", b"1e999", b"x"):
+        record = {"status": b"resolved", "resolved_at": b"1", "closure_reminders": bad, "priority": bad,
+                  "owed_restoration": b"1", "swept_restoration": bad, "owed_dispatch": bad, "created_at": bad}
+        assert [o.kind for o in owed_work(record, before=100.0)] == ["restoration"]
+        assert closure_reminder_due(record, now=10**6, every=60.0) == 1
+        assert open_priority({**record, "status": b"open"}) == 3

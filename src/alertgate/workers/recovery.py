@@ -27,6 +27,8 @@ they had left it; measured 2026-12-07).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 KINDS = ("dispatch", "restoration", "replan", "problem_on_close", "timers")
@@ -107,7 +109,9 @@ def _dispatched(fields: dict[str, bytes | None]) -> bool:
 
 
 def _number(raw: bytes | None) -> float | None:
+    """A stored number; None when absent or unreadable ("inf" and "nan" too: ``int`` of them raises)."""
     try:
-        return float(raw) if raw else None
+        value = float(raw) if raw else None
     except (ValueError, OverflowError):
         return None
+    return value if value is not None and math.isfinite(value) else None
