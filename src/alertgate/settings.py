@@ -127,6 +127,8 @@ class Heartbeats(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # not make a ticket per name); ``expected`` ones are always registered
     auto_register_limit: Annotated[int, msgspec.Meta(ge=1)] = 1000
     default_timeout: Seconds = Seconds(600.0)  # for one registered without a timeout
+    # a ping this much before a scheduled time (and nearer to it than to the one before) counts for it
+    early_tolerance: Seconds = Seconds(60.0)
     expected: list[ExpectedHeartbeat] = []
 
 

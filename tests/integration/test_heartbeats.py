@@ -280,6 +280,18 @@ def test_new_names_stop_registering_at_the_limit_and_nothing_else_stops(redis_ur
         assert client.post("/api/v1/heartbeats/run-3", headers=SOURCE).status_code == 200
 
 
+def test_a_ping_a_little_early_counts_for_the_scheduled_time_it_came_before(redis_url):
+    """`heartbeats.early_tolerance` (1m): the nightly job on a host whose clock runs fast."""
+    from alertgate.heartbeats.model import Definition
+
+    async def run():
+        async with feed(redis_url) as feed_:
+            early = datetime(2026, 12, 4, 2, 29, 45, tzinfo=timezone.utc)
+            return await feed_.ping("fast-clock", Definition(schedule="30 2 * * *", timeout="30m"), early)
+
+    assert asyncio.run(run()).expires_at == datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
+
+
 def test_concurrent_registrations_never_pass_the_limit(redis_url):
     async def run():
         async with feed(redis_url) as feed_:

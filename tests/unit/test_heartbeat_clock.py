@@ -32,6 +32,29 @@ def test_with_a_schedule_it_must_report_after_each_scheduled_time_within_timeout
         datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
 
 
+def test_a_ping_just_before_its_scheduled_time_counts_for_that_time():
+    """A job whose clock runs a minute fast reports at 02:29:45 (Healthchecks #888, #830: counted
+    for the 02:30 it came before, it expired at 03:00 every night though the job ran)."""
+    nightly = beat(schedule="30 2 * * *")
+    early = datetime(2026, 12, 4, 2, 29, 45, tzinfo=timezone.utc)
+    assert clock.deadline(nightly, early) == datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)   # (no tolerance)
+    assert clock.deadline(nightly, early, early=60) == datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
+    assert clock.pinged(nightly, early, early=60).expires_at == datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
+    # more than the tolerance before: a run of something else, not tonight's report
+    assert clock.deadline(nightly, early - timedelta(minutes=5), early=60) == \
+        datetime(2026, 12, 4, 3, 0, tzinfo=timezone.utc)
+
+
+def test_the_tolerance_never_skips_a_scheduled_time_of_a_frequent_schedule():
+    """Every 5 minutes, a tolerance of 10: a ping counts for the next time only when it is
+    nearer to it than to the one before, so that a missed run is still found."""
+    frequent = msgspec.structs.replace(beat(schedule="*/5 * * * *"), timeout=60.0)
+    late = datetime(2026, 12, 4, 1, 1, tzinfo=timezone.utc)      # the 01:00 run, a minute late
+    assert clock.deadline(frequent, late, early=600) == datetime(2026, 12, 4, 1, 6, tzinfo=timezone.utc)
+    early = datetime(2026, 12, 4, 1, 4, 30, tzinfo=timezone.utc)  # the 01:05 run, 30 s early
+    assert clock.deadline(frequent, early, early=600) == datetime(2026, 12, 4, 1, 11, tzinfo=timezone.utc)
+
+
 def test_a_schedule_runs_in_the_heartbeats_zone_and_across_daylight_saving():
     """"By 02:30 Shanghai time" is 18:30 UTC the day before; in New York, the night the clocks
     spring forward has no 02:30 (cronsim runs it at 03:00), and the deadline is the UTC moment."""

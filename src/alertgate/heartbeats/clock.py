@@ -73,12 +73,23 @@ def applied(heartbeat: Heartbeat, definition: Definition) -> Heartbeat:
     return msgspec.structs.replace(heartbeat, **changes) if changes else heartbeat
 
 
-def deadline(heartbeat: Heartbeat, since: datetime) -> datetime:
-    """When a heartbeat last seen (or started, resumed) at ``since`` expires."""
+def deadline(heartbeat: Heartbeat, since: datetime, early: float = 0.0) -> datetime:
+    """When a heartbeat last seen (or started, resumed) at ``since`` expires. With a schedule, a
+    ping at most ``early`` seconds before a scheduled time, and nearer to it than to the time
+    before, counts for that time (a job whose clock runs a minute fast, Healthchecks #888, #830:
+    counted for the time it came just before, it expired at that time plus the timeout)."""
     timeout = timedelta(seconds=heartbeat.timeout)
     if heartbeat.schedule:
+        local = since.astimezone(_zone(heartbeat))
         try:
-            return next(CronSim(heartbeat.schedule, since.astimezone(_zone(heartbeat)))).astimezone(timezone.utc) + timeout
+            ticks = CronSim(heartbeat.schedule, local)
+            tick = next(ticks)
+            ahead = tick.astimezone(timezone.utc) - since   # (in UTC: a zone's wall clock jumps)
+            if early > 0 and ahead.total_seconds() <= early:
+                before = next(CronSim(heartbeat.schedule, local, reverse=True), None)
+                if before is None or ahead < since - before.astimezone(timezone.utc):
+                    tick = next(ticks)
+            return tick.astimezone(timezone.utc) + timeout
         except (CronSimError, StopIteration):  # (checked when set; a schedule that never fires again)
             pass
     return since + timeout
@@ -89,14 +100,14 @@ def _zone(heartbeat: Heartbeat) -> tzinfo:
     return zone_named(heartbeat.timezone or "UTC") or timezone.utc
 
 
-def pinged(heartbeat: Heartbeat, now: datetime) -> Heartbeat:
-    """After a ping: seen now, due again at its next deadline; an open expiry starts its recovery.
-    A paused heartbeat stays paused (seen, not due)."""
+def pinged(heartbeat: Heartbeat, now: datetime, early: float = 0.0) -> Heartbeat:
+    """After a ping: seen now, due again at its next deadline (``deadline``: ``early``); an open
+    expiry starts its recovery. A paused heartbeat stays paused (seen, not due)."""
     recovering = heartbeat.expiry or heartbeat.recovering
     changes: dict = {"last_seen": now, "expiry": None, "recovering": recovering}
     if heartbeat.status is HeartbeatStatus.PAUSED:
         return msgspec.structs.replace(heartbeat, **changes)
-    return msgspec.structs.replace(heartbeat, status=HeartbeatStatus.OK, expires_at=deadline(heartbeat, now), **changes)
+    return msgspec.structs.replace(heartbeat, status=HeartbeatStatus.OK, expires_at=deadline(heartbeat, now, early), **changes)
 
 
 def expired(heartbeat: Heartbeat, now: datetime) -> Heartbeat | None:

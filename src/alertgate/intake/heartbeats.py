@@ -51,6 +51,7 @@ class HeartbeatFeed:
         self._settings = settings.heartbeats
         self._send = send
         self._refusals = _Refusals()
+        self._early = float(self._settings.early_tolerance)
 
     def _new(self, name: str, definition: Definition | None, now: datetime) -> Heartbeat:
         base = Heartbeat(name=name, ci=name, timeout=float(self._settings.default_timeout), created_at=now)
@@ -72,7 +73,7 @@ class HeartbeatFeed:
             if current is None and not allowed:
                 raise HeartbeatNotFound(name)
             base = current or self._new(name, registration, now)
-            return clock.pinged(clock.applied(base, definition) if definition else base, now)
+            return clock.pinged(clock.applied(base, definition) if definition else base, now, self._early)
 
         try:
             _, after = await self.store.change(name, change, self._settings.auto_register_limit)
