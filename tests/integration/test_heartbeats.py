@@ -316,3 +316,8 @@ def test_a_scheduled_heartbeat_runs_in_its_time_zone(redis_url):
         assert (due.hour, due.minute) == (19, 0)   # (02:30 in Shanghai is 18:30 UTC)
         shown = client.get("/api/v1/heartbeats/nightly-backup", headers=VIEW).json()
         assert shown["timezone"] == "Asia/Shanghai" and shown["schedule"] == "30 2 * * *"
+        expected = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in shown["next_expected"]]
+        assert len(expected) == 5 and all((t.hour, t.minute) == (18, 30) for t in expected)
+        assert [(b - a).days for a, b in zip(expected, expected[1:])] == [1, 1, 1, 1]
+        listed = client.get("/api/v1/heartbeats", headers=VIEW).json()["heartbeats"]
+        assert listed[0]["next_expected"] == []   # (one heartbeat's view only)

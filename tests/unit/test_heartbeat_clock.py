@@ -55,6 +55,17 @@ def test_the_tolerance_never_skips_a_scheduled_time_of_a_frequent_schedule():
     assert clock.deadline(frequent, early, early=600) == datetime(2026, 12, 4, 1, 11, tzinfo=timezone.utc)
 
 
+def test_the_next_expected_times_show_a_misread_schedule():
+    """`* 9 * * *` is every minute of 09:xx, not 09:00 daily (Healthchecks #1004)."""
+    misread = beat(schedule="* 9 * * *")
+    assert clock.upcoming(misread, datetime(2026, 12, 4, 8, 0, tzinfo=timezone.utc), 3) == [
+        datetime(2026, 12, 4, 9, minute, tzinfo=timezone.utc) for minute in range(3)]
+    shanghai = beat(schedule="30 2 * * *", timezone="Asia/Shanghai")
+    assert clock.upcoming(shanghai, T0, 2) == [datetime(2026, 12, 4, 18, 30, tzinfo=timezone.utc),
+                                               datetime(2026, 12, 5, 18, 30, tzinfo=timezone.utc)]
+    assert clock.upcoming(beat(), T0) == []
+
+
 def test_a_schedule_runs_in_the_heartbeats_zone_and_across_daylight_saving():
     """"By 02:30 Shanghai time" is 18:30 UTC the day before; in New York, the night the clocks
     spring forward has no 02:30 (cronsim runs it at 03:00), and the deadline is the UTC moment."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
 
 from alertgate.credentials import ANY_ROLE, INGEST, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response
 from alertgate.gateway.media_type import require_json
-from alertgate.heartbeats.clock import DefinitionError
+from alertgate.heartbeats.clock import DefinitionError, upcoming
 from alertgate.heartbeats.model import NAME_PATTERN, Definition, PingAnswer, view
 from alertgate.heartbeats.store import HeartbeatLimitReached, HeartbeatNotFound
 from alertgate.intake.heartbeats import HeartbeatFeed
@@ -66,7 +67,10 @@ def heartbeat_handlers(feed: HeartbeatFeed, auth: Authenticator) -> list[HTTPRou
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
         name = _name(request)
         heartbeat = await store.get(name)
-        return json_response(view(heartbeat, datetime.now(timezone.utc))) if heartbeat else missing(name)
+        if heartbeat is None:
+            return missing(name)
+        now = datetime.now(timezone.utc)
+        return json_response(msgspec.structs.replace(view(heartbeat, now), next_expected=upcoming(heartbeat, now)))
 
     @delete("/api/v1/heartbeats/{name:str}", status_code=200)  # (204 set on the answer)
     async def delete_heartbeat(request: Request) -> Response[bytes]:

@@ -95,6 +95,21 @@ def deadline(heartbeat: Heartbeat, since: datetime, early: float = 0.0) -> datet
     return since + timeout
 
 
+def upcoming(heartbeat: Heartbeat, now: datetime, count: int = 5) -> list[datetime]:
+    """The next ``count`` scheduled times after ``now``, in UTC ([] without a schedule)."""
+    if not heartbeat.schedule:
+        return []
+    found: list[datetime] = []
+    try:
+        for tick in CronSim(heartbeat.schedule, now.astimezone(_zone(heartbeat))):
+            found.append(tick.astimezone(timezone.utc))
+            if len(found) == count:
+                break
+    except CronSimError:
+        pass
+    return found
+
+
 def _zone(heartbeat: Heartbeat) -> tzinfo:
     """The schedule's zone (checked when set; a stored one that is not a zone is read as UTC)."""
     return zone_named(heartbeat.timezone or "UTC") or timezone.utc

@@ -67,6 +67,9 @@ class HeartbeatView(msgspec.Struct, kw_only=True):
     age_seconds: float | None         # since last_seen
     expired_count: int
     open_expiry: datetime | None      # the deadline of an expiry not yet recovered
+    # the next scheduled times a report must follow, in UTC (one heartbeat's view only): a misread
+    # cron (``* 9 * * *`` is every minute of 09:xx) shows itself before it pages anyone
+    next_expected: list[datetime] = []
 
 
 class PingAnswer(msgspec.Struct):
