@@ -103,6 +103,26 @@ def test_pause_resume_and_delete(redis_url):
         assert client.post("/api/v1/heartbeats/job/resume", headers=ADMIN).status_code == 404
 
 
+def test_a_job_that_reports_its_failure_opens_its_ticket_at_once_and_its_next_ping_resolves_it(redis_url):
+    """`POST .../fail` (Healthchecks' /fail, what a cron wrapper sends on a non-zero exit)."""
+    with client_for(redis_url) as client:
+        assert client.post("/api/v1/heartbeats/backup/fail", headers=VIEW).status_code == 403
+        client.post("/api/v1/heartbeats/backup", headers=SOURCE, json={"timeout": "26h", "ci": "backup-01"})
+        failed = client.post("/api/v1/heartbeats/backup/fail", headers=SOURCE)
+        assert failed.status_code == 200 and failed.json()["status"] == "expired", failed.text
+        [ticket] = heartbeat_tickets(client)
+        assert (ticket["ci"], ticket["symptom"], ticket["status"]) == ("backup-01", "heartbeat_missing:backup", "open")
+        assert client.post("/api/v1/heartbeats/backup/fail", headers=SOURCE).json()["status"] == "expired"
+        assert len(heartbeat_tickets(client)) == 1                        # (a retry of the report: the same)
+        assert client.post("/api/v1/heartbeats/backup", headers=SOURCE).json()["status"] == "ok"
+        assert heartbeat_tickets(client)[0]["status"] == "resolved"
+        # a paused one stays paused; an unknown name is registered, then failed (as a first ping would register)
+        client.post("/api/v1/heartbeats/backup/pause", headers=MANAGER)
+        assert client.post("/api/v1/heartbeats/backup/fail", headers=SOURCE).json()["status"] == "paused"
+        assert client.post("/api/v1/heartbeats/first-run/fail", headers=SOURCE).json()["status"] == "expired"
+        assert [t["symptom"] for t in heartbeat_tickets(client)].count("heartbeat_missing:first-run") == 1
+
+
 def test_an_expiry_opens_one_ticket_through_the_pipeline_and_the_next_ping_resolves_it(redis_url):
     """Several sweeps at once, and again, make one ticket: source heartbeat, the heartbeat's CI,
     symptom heartbeat_missing:<name>, outage start the missed deadline."""
@@ -172,7 +192,8 @@ def test_a_crash_between_steps_is_finished_by_the_next_sweep_without_a_second_ti
 
 def test_a_watchdog_alert_pings_its_heartbeat_and_opens_no_ticket(redis_url):
     """The shipped rule: Alertmanager's Watchdog → heartbeat prometheus:<prometheus label>, or the
-    receiver's name without it; outcome heartbeat; a resolved Watchdog pings nothing."""
+    receiver's name without it; outcome heartbeat; a resolved Watchdog fails its heartbeat, unless
+    it was pinged after the Watchdog's end."""
     with client_for(redis_url) as client:
         body = am_body(am_alert("Watchdog", "prom", prometheus="monitoring/k8s"),
                        am_alert("Watchdog", "prom2"), am_alert("HighCPU", "web1"))
@@ -183,12 +204,24 @@ def test_a_watchdog_alert_pings_its_heartbeat_and_opens_no_ticket(redis_url):
         assert names["prometheus:alertgate"]["timeout"] == 900.0  # the rule's timeout, for a new one
         # an operator's timeout stays: the rule's applies to a new heartbeat only
         client.post("/api/v1/heartbeats/prometheus:alertgate", headers=SOURCE, json={"timeout": "30m"})
+        # a resolved Watchdog whose end (2026-11-22T03:30) came before the last ping: late news, nothing
         resolved = am_body(am_alert("Watchdog", "prom2", status="resolved"))
         assert client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
                            json=resolved).json()["results"][0]["outcome"] == "heartbeat"
+        assert client.get("/api/v1/heartbeats/prometheus:alertgate", headers=VIEW).json()["status"] == "ok"
         client.post("/api/v1/alerts/alertmanager", headers=SOURCE, json=am_body(am_alert("Watchdog", "prom2")))
         assert client.get("/api/v1/heartbeats/prometheus:alertgate", headers=VIEW).json()["timeout"] == 1800.0
         assert len(client.get("/api/v1/tickets?limit=100", headers=VIEW).json()["tickets"]) == 1
+        # its Prometheus stopped after the last ping: the heartbeat fails now, not at its timeout
+        stopped = am_alert("Watchdog", "prom2", status="resolved")
+        stopped["endsAt"] = (datetime.now(timezone.utc) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        client.post("/api/v1/alerts/alertmanager", headers=SOURCE, json=am_body(stopped))
+        assert client.get("/api/v1/heartbeats/prometheus:alertgate", headers=VIEW).json()["status"] == "expired"
+        assert [t["symptom"] for t in heartbeat_tickets(client)] == ["heartbeat_missing:prometheus:alertgate"]
+        # a resolved Watchdog of no heartbeat registers none
+        client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                    json=am_body(am_alert("Watchdog", "p9", prometheus="never-seen", status="resolved")))
+        assert client.get("/api/v1/heartbeats/prometheus:never-seen", headers=VIEW).status_code == 404
         verdict = client.post("/api/v1/rules/test", headers=ADMIN, json={
             "source": "alertmanager", "payload": am_body(am_alert("Watchdog", "p", prometheus="x"))}).json()
         assert verdict["results"][0]["heartbeat"] == "prometheus:x"

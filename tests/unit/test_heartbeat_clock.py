@@ -66,6 +66,18 @@ def test_the_next_expected_times_show_a_misread_schedule():
     assert clock.upcoming(beat(), T0) == []
 
 
+def test_a_failure_report_expires_it_now_unless_paused_expired_or_seen_since():
+    seen = beat(status=HeartbeatStatus.OK, last_seen=T0, expires_at=T0 + timedelta(minutes=30))
+    failed = clock.failed(seen, T0 + timedelta(minutes=5))
+    assert (failed.status, failed.expiry, failed.raised, failed.expired_count) == (
+        HeartbeatStatus.EXPIRED, T0 + timedelta(minutes=5), False, 1)
+    assert clock.failed(failed, T0 + timedelta(minutes=6)) is None                       # expired already
+    assert clock.failed(msgspec.structs.replace(seen, status=HeartbeatStatus.PAUSED), T0) is None
+    # a resolved Watchdog whose Prometheus stopped before the last ping: late news (two Alertmanagers)
+    assert clock.failed(seen, T0 + timedelta(minutes=5), stopped_at=T0 - timedelta(minutes=1)) is None
+    assert clock.failed(seen, T0 + timedelta(minutes=5), stopped_at=T0 + timedelta(minutes=1)) is not None
+
+
 def test_a_schedule_runs_in_the_heartbeats_zone_and_across_daylight_saving():
     """"By 02:30 Shanghai time" is 18:30 UTC the day before; in New York, the night the clocks
     spring forward has no 02:30 (cronsim runs it at 03:00), and the deadline is the UTC moment."""

@@ -30,6 +30,11 @@ def _name(request: Request) -> str:
     return name
 
 
+def _limit_reached(exc: HeartbeatLimitReached) -> Response[bytes]:
+    return error_response(409, str(exc), [ErrorDetail(
+        "name", "remove unused heartbeats (DELETE) or raise heartbeats.auto_register_limit")])
+
+
 def heartbeat_handlers(feed: HeartbeatFeed, auth: Authenticator) -> list[HTTPRouteHandler]:
     store = feed.store
 
@@ -52,8 +57,21 @@ def heartbeat_handlers(feed: HeartbeatFeed, auth: Authenticator) -> list[HTTPRou
         except HeartbeatNotFound:
             return error_response(404, f"no heartbeat {name} (heartbeats.auto_register is off)")
         except HeartbeatLimitReached as exc:
-            return error_response(409, str(exc), [ErrorDetail(
-                "name", "remove unused heartbeats (DELETE) or raise heartbeats.auto_register_limit")])
+            return _limit_reached(exc)
+        return json_response(PingAnswer(heartbeat.name, heartbeat.status, heartbeat.expires_at))
+
+    @post("/api/v1/heartbeats/{name:str}/fail", status_code=200)
+    async def fail(request: Request) -> Response[bytes]:
+        """A job reports that it failed: expired now, its ticket opened at once (Healthchecks'
+        /fail); the next ping recovers it."""
+        auth.authorize(request.headers.get("authorization"), INGEST)
+        name = _name(request)
+        try:
+            heartbeat = await feed.fail(name, datetime.now(timezone.utc))
+        except HeartbeatNotFound:
+            return error_response(404, f"no heartbeat {name} (heartbeats.auto_register is off)")
+        except HeartbeatLimitReached as exc:
+            return _limit_reached(exc)
         return json_response(PingAnswer(heartbeat.name, heartbeat.status, heartbeat.expires_at))
 
     @get("/api/v1/heartbeats")
@@ -90,5 +108,5 @@ def heartbeat_handlers(feed: HeartbeatFeed, auth: Authenticator) -> list[HTTPRou
             return json_response(view(heartbeat, datetime.now(timezone.utc)))
         return handler
 
-    return [ping, list_heartbeats, get_heartbeat, delete_heartbeat,
+    return [ping, fail, list_heartbeats, get_heartbeat, delete_heartbeat,
             switch("/api/v1/heartbeats/{name:str}/pause", False), switch("/api/v1/heartbeats/{name:str}/resume", True)]

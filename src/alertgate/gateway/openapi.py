@@ -152,6 +152,9 @@ def openapi_document() -> dict:
             "delete": _operation("Remove a heartbeat (admin)", ("204", None), parameters=[heartbeat],
                                  errors=("400", "401", "403", "404", "503")),
         },
+        "/api/v1/heartbeats/{name}/fail": {"post": _operation(
+            "A job reports that it failed (source, admin): expired now, its ticket opened at once",
+            ("200", _ref("PingAnswer")), parameters=[heartbeat], errors=("400", "401", "403", "404", "409", "503"))},
         **{f"/api/v1/heartbeats/{{name}}/{verb}": {"post": _operation(
             f"{verb.capitalize()} a heartbeat (incident_manager, admin)", ("200", _ref("HeartbeatView")),
             parameters=[heartbeat], errors=("400", "401", "403", "404", "503"))} for verb in ("pause", "resume")},

@@ -133,6 +133,19 @@ def expired(heartbeat: Heartbeat, now: datetime) -> Heartbeat | None:
                                    raised=False, expired_count=heartbeat.expired_count + 1)
 
 
+def failed(heartbeat: Heartbeat, now: datetime, stopped_at: datetime | None = None) -> Heartbeat | None:
+    """The heartbeat expired now, on a report that it failed (a job's ``/fail``; a resolved
+    Watchdog: its Prometheus stopped at ``stopped_at``); None when that changes nothing: paused,
+    expired already, or seen again after ``stopped_at`` (a late resolution, as two Alertmanagers
+    may send)."""
+    if heartbeat.status is not HeartbeatStatus.OK:
+        return None
+    if stopped_at is not None and heartbeat.last_seen is not None and heartbeat.last_seen > stopped_at:
+        return None
+    return msgspec.structs.replace(heartbeat, status=HeartbeatStatus.EXPIRED, expiry=now, raised=False,
+                                   expired_count=heartbeat.expired_count + 1)
+
+
 def alert_of(heartbeat: Heartbeat, expiry: datetime, status: AlertStatus, now: datetime) -> Alert:
     """The alert of one expiry, firing or resolved: the same occurrence for both, and a delivery id
     per status, so that raising or recovering it twice is a repeat."""

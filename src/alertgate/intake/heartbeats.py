@@ -85,6 +85,27 @@ class HeartbeatFeed:
             await self._recover(after, now)
         return after
 
+    async def fail(self, name: str, now: datetime, stopped_at: datetime | None = None,
+                   register: bool = True) -> Heartbeat:
+        """A report that it failed: expired now (``clock.failed``), its alert raised at once (the
+        sweep finishes it after a crash, as for any expiry). An unknown name is registered first
+        as a ping would (``register``), or HeartbeatNotFound."""
+        def change(current: Heartbeat | None) -> Heartbeat | None:
+            if current is None and not (register and self._settings.auto_register):
+                raise HeartbeatNotFound(name)
+            return clock.failed(current or self._new(name, None, now), now, stopped_at)
+
+        try:
+            before, after = await self.store.change(name, change, self._settings.auto_register_limit)
+        except HeartbeatLimitReached:
+            self._refusals.note(name)
+            raise
+        if after is None:
+            return before
+        log.warning("heartbeat_failed", name=name, stopped_at=stopped_at.isoformat() if stopped_at else None)
+        await self._raise(after, after.expiry, now)
+        return await self.store.get(name) or after
+
     async def register(self, configured: list[ExpectedHeartbeat], now: datetime) -> None:
         """The settings' heartbeats exist, expected from now if new; their definitions updated."""
         for item in configured:

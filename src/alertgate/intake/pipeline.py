@@ -19,7 +19,7 @@ from alertgate.dedup.decide import Outcome
 from alertgate.dedup.store import DedupStore, IngestResult
 from alertgate.heartbeats import clock
 from alertgate.heartbeats.model import Definition
-from alertgate.heartbeats.store import HeartbeatLimitReached, HeartbeatStore
+from alertgate.heartbeats.store import HeartbeatLimitReached, HeartbeatNotFound, HeartbeatStore
 from alertgate.intake.correlation import Correlator
 from alertgate.intake.handoff import JobHandoff
 from alertgate.intake.heartbeats import HeartbeatFeed
@@ -117,15 +117,20 @@ class Intake:
         return merged_alerts, merged_policies, merged
 
     async def _ping(self, alert: Alert, policy: Policy, now: datetime) -> IngestResult:
-        """A firing alert a rule maps to a heartbeat pings it; a resolved one (the sender stopped
-        repeating it) is only answered: the heartbeat's own timeout tells that it went quiet."""
+        """A firing alert a rule maps to a heartbeat pings it. A resolved one says its sender
+        stopped (a Watchdog resolves when its Prometheus no longer evaluates it): the heartbeat
+        fails now rather than at its timeout, unless it was pinged after that end."""
         rule = policy.heartbeat
-        if alert.status is AlertStatus.FIRING and not alert.update:
-            name = clock.name_from(rule.name, rule.label, alert)
-            try:
+        if alert.update:
+            return IngestResult(alert.occurrence_id, Outcome.HEARTBEAT)
+        name = clock.name_from(rule.name, rule.label, alert)
+        try:
+            if alert.status is AlertStatus.FIRING:
                 await self.heartbeats.ping(name, None, now, registration=Definition(timeout=rule.timeout))
-            except HeartbeatLimitReached:   # logged by the feed; the alert was a ping, not a fault
-                pass
+            else:
+                await self.heartbeats.fail(name, now, stopped_at=alert.observed_at, register=False)
+        except (HeartbeatLimitReached, HeartbeatNotFound):   # (logged by the feed; an unknown one: nothing to fail)
+            pass
         return IngestResult(alert.occurrence_id, Outcome.HEARTBEAT)
 
 
