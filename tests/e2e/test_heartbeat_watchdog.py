@@ -3,7 +3,8 @@ the shipped files (config/prometheus/alertgate-rules.yml's Watchdog group, the W
 config/alertmanager/alertmanager.yml, the shipped rule in config/rules/00-suppress.yaml), and a
 separate gateway and worker: the Watchdog keeps the heartbeat alive; Prometheus stopped, a ticket
 opens after the timeout; started again, the ticket resolves. The worker is killed and restarted
-in the middle, and the expiry still makes exactly one ticket."""
+in the middle, and the expiry still makes exactly one ticket. With the shipped 15-minute timeout,
+a stopped Prometheus opens its ticket as soon as Alertmanager sends the resolved Watchdog."""
 
 from __future__ import annotations
 
@@ -115,4 +116,34 @@ def test_the_watchdog_keeps_its_heartbeat_alive_and_its_silence_opens_then_resol
             if process is not None:
                 stop_process(process)
         stop_process(worker)
+        stop_process(gateway)
+
+
+def test_a_stopped_prometheus_opens_its_ticket_by_the_resolved_watchdog_long_before_the_timeout(gateway_env, tmp_path):
+    """Prometheus stops: Alertmanager resolves the Watchdog once its end passes and sends that;
+    the heartbeat fails then, not 15 minutes on. Started again, the ticket resolves."""
+    gateway = start_alertgate(["serve"], gateway_env, tmp_path, tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{gateway_env['ALERTGATE_PORT']}"
+    am = prom = None
+    prom_port = free_port()
+    try:
+        wait_for_http(base + "/healthz", process=gateway)
+        am, am_base = shipped_alertmanager(tmp_path, base)
+        prom = start_prometheus(tmp_path, am_base, prom_port)
+        wait_until(lambda: httpx.get(f"{base}/api/v1/heartbeats/{NAME}", headers=VIEW).status_code == 200, 60,
+                   "a Watchdog to register the heartbeat")
+        assert heartbeat(base)["timeout"] == 900.0 and heartbeat(base)["status"] == "ok"   # (the shipped rule's 15m)
+
+        stop_process(prom)
+        opened = wait_until(lambda: heartbeat_tickets(base), 60, "the resolved Watchdog's ticket")
+        assert len(opened) == 1 and heartbeat(base)["status"] == "expired"
+        assert "heartbeat_failed" in (tmp_path / "serve.log").read_text()
+
+        prom = start_prometheus(tmp_path, am_base, prom_port)
+        wait_until(lambda: heartbeat_tickets(base)[0]["status"] == "resolved", 90, "the ticket to resolve")
+        assert heartbeat(base)["status"] == "ok" and len(heartbeat_tickets(base)) == 1
+    finally:
+        for process in (prom, am):
+            if process is not None:
+                stop_process(process)
         stop_process(gateway)
