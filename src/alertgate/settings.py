@@ -128,7 +128,7 @@ class Heartbeats(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     auto_register_limit: Annotated[int, msgspec.Meta(ge=1)] = 1000
     default_timeout: Seconds = Seconds(600.0)  # for one registered without a timeout
     # a ping this much before a scheduled time (and nearer to it than to the one before) counts for it
-    early_tolerance: Seconds = Seconds(60.0)
+    early_tolerance: Delay = Delay(60.0)   # (0: none)
     expected: list[ExpectedHeartbeat] = []
 
 
@@ -154,6 +154,9 @@ class Reconcile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     interval: Seconds = Seconds(300.0)
     timeout: Seconds = Seconds(10.0)
+    # an Alertmanager started less than this ago resolves nothing: it keeps its alerts in memory,
+    # and they come back only as Prometheus sends them again
+    restart_grace: Delay = Delay(300.0)   # (0: none)
     alertmanager: list[AlertmanagerApi] = []
     zabbix: list[ZabbixApi] = []
 

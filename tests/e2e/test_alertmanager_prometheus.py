@@ -36,8 +36,8 @@ def wait_until(check, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_alertmanager(tmp_path: Path, gateway: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_alertmanager(tmp_path: Path, gateway: str, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    port = port or free_port()
     config = {
         "route": {"receiver": "alertgate", "group_by": ["alertname", "instance"], "group_wait": "1s",
                   "group_interval": "1s", "repeat_interval": "1h"},

@@ -32,7 +32,8 @@ def config_with(tmp_path: Path, reconcile: dict) -> Path:
     folder = tmp_path / "config"
     shutil.copytree(ROOT / "config", folder)
     settings = yaml.safe_load((folder / "alertgate.yaml").read_text()) or {}
-    settings["reconcile"] = reconcile
+    # (these tests start their Alertmanager just before: no grace after its start unless asked)
+    settings["reconcile"] = {"restart_grace": "0s", **reconcile}
     (folder / "alertgate.yaml").write_text(yaml.safe_dump(settings))
     return folder
 
@@ -125,6 +126,37 @@ def test_a_master_whose_ci_the_catalogue_renamed_is_still_found_in_alertmanager(
             wait_until(lambda: ticket_of(gateway, "DiskFull"), 30, "the ticket")
             assert ticket_of(gateway, "DiskFull")["ci"] == "db9.prod.example"
             for _ in range(2):
+                time.sleep(1.0)
+                assert sweep.run(state) == "reconcile: 0 resolved of 1 checked"
+            assert ticket_of(gateway, "DiskFull")["status"] == "open"
+    finally:
+        stop_process(am)
+
+
+def test_an_alertmanager_just_restarted_resolves_nothing(gateway_env, redis_url, tmp_path):
+    """Alertmanager keeps its alerts in memory: restarted, it answers none until Prometheus sends
+    them again, and two checks in that gap took every open master for gone. Within
+    `reconcile.restart_grace` of its start it resolves nothing."""
+    port = free_port()
+    env = gateway_env | {"ALERTGATE_PORT": str(port)}
+    am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
+    config = config_with(tmp_path, {"interval": "1s", "timeout": "2s", "restart_grace": "5m",
+                                    "alertmanager": [{"name": "main", "urls": [am_base]}]})
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    create_worker(settings, redis.Redis.from_url(redis_url))
+    state = connect_state_sync(settings)
+    sweep = ReconcileSweep()
+    try:
+        with serving(env | {"ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
+            alert = {"labels": {"alertname": "DiskFull", "instance": "db7:9100", "severity": "critical"},
+                     "startsAt": datetime.now(timezone.utc).isoformat()}
+            assert httpx.post(am_base + "/api/v2/alerts", json=[alert]).status_code == 200
+            wait_until(lambda: ticket_of(gateway, "DiskFull"), 30, "the ticket")
+            stop_process(am)
+            am, _ = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}", int(am_base.rsplit(":", 1)[1]))
+            assert httpx.get(am_base + "/api/v2/alerts").json() == []   # (what it answers now)
+            for _ in range(3):
                 time.sleep(1.0)
                 assert sweep.run(state) == "reconcile: 0 resolved of 1 checked"
             assert ticket_of(gateway, "DiskFull")["status"] == "open"

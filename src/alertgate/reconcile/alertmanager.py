@@ -35,16 +35,43 @@ class _ApiAlert(msgspec.Struct):
 _decode = msgspec.json.Decoder(list[_ApiAlert]).decode
 
 
+class _Status(msgspec.Struct):
+    uptime: datetime | None = None   # when it started (``GET /api/v2/status``)
+
+
+async def _started_recently(client: httpx.AsyncClient, url: str, headers: dict, now: datetime,
+                            grace: float) -> float | None:
+    """Seconds since this Alertmanager started, if fewer than ``grace`` (None: long enough, or an
+    Alertmanager without the status API, which then answers the alerts as before)."""
+    if grace <= 0:
+        return None
+    response = await client.get(url.rstrip("/") + "/api/v2/status", headers=headers)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    started = msgspec.json.decode(response.content, type=_Status).uptime
+    if started is None:
+        return None
+    age = (now - started).total_seconds()
+    return age if age < grace else None
+
+
 async def present_keys(api: AlertmanagerApi, client: httpx.AsyncClient, ctx: SourceContext,
-                       rules: RulesService, catalogue: CatalogueService | None, now: datetime) -> set[tuple[str, str]]:
+                       rules: RulesService, catalogue: CatalogueService | None, now: datetime,
+                       restart_grace: float = 0.0) -> set[tuple[str, str]]:
     """The (CI, symptom) keys of every alert any URL of this Alertmanager still has (its CI as the
-    catalogue names it, if one is in use, as intake named the master's)."""
+    catalogue names it, if one is in use, as intake named the master's). An instance started less
+    than ``restart_grace`` ago cannot be trusted: it holds only the alerts sent since."""
     headers = {}
     if api.bearer_token_file:
         headers["Authorization"] = "Bearer " + Path(api.bearer_token_file).read_text().strip()
     found: list[dict] = []
     for url in api.urls:
         try:
+            age = await _started_recently(client, url, headers, now, restart_grace)
+            if age is not None:
+                raise SourceUnavailable(f"{api.name} ({url}) started {age:.0f} s ago (reconcile.restart_grace "
+                                        f"{restart_grace:g} s): its alerts may not all be back yet")
             response = await client.get(url.rstrip("/") + "/api/v2/alerts", params=QUERY, headers=headers)
             response.raise_for_status()
             alerts = _decode(response.content)

@@ -98,7 +98,8 @@ class ReconcileSweep:
         settings = context().settings
         ctx = SourceContext(now, tuple(settings.ci_labels), tuple(settings.symptom_labels))
         present = await _ask_all(settings.reconcile.alertmanager, ALERTMANAGER,
-                                 lambda api: alertmanager.present_keys(api, client, ctx, self._rules, self._catalogue, now))
+                                 lambda api: alertmanager.present_keys(api, client, ctx, self._rules, self._catalogue, now,
+                                                                      float(settings.reconcile.restart_grace)))
         source = f"Alertmanager {', '.join(api.name for api in settings.reconcile.alertmanager)}"
         out = []
         for ticket_id in ids:
