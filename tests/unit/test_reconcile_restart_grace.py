@@ -45,6 +45,12 @@ def test_one_up_long_enough_without_the_status_api_or_with_no_grace_is_asked():
     assert ask(started(timedelta(seconds=10)), 0) == (set(), ["/api/v2/alerts"])
 
 
+def test_a_start_time_without_its_zone_is_read_as_utc():
+    naive = httpx.Response(200, json={"uptime": (NOW - timedelta(seconds=30)).replace(tzinfo=None).isoformat()})
+    with pytest.raises(SourceUnavailable, match=r"started 30 s ago"):
+        ask(naive, 300)
+
+
 def test_a_status_that_cannot_be_read_is_no_answer():
     for broken in (httpx.Response(500), httpx.Response(200, content=b"{not json")):
         with pytest.raises(SourceUnavailable):

@@ -186,11 +186,11 @@ class _Refusals:
     """Registrations refused at the limit, logged at most once a minute (a flood of new names
     must not flood the log), with how many were held back."""
 
-    def __init__(self, clock=time.monotonic) -> None:
-        self._clock, self._last, self._held = clock, None, 0
+    def __init__(self, monotonic=time.monotonic) -> None:
+        self._monotonic, self._last, self._held = monotonic, None, 0
 
     def note(self, name: str) -> None:
-        now = self._clock()
+        now = self._monotonic()
         if self._last is not None and now - self._last < 60:
             self._held += 1
             return

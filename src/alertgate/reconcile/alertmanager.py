@@ -6,7 +6,7 @@ they opened."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -52,6 +52,8 @@ async def _started_recently(client: httpx.AsyncClient, url: str, headers: dict, 
     started = msgspec.json.decode(response.content, type=_Status).uptime
     if started is None:
         return None
+    if started.tzinfo is None:   # (Alertmanager writes UTC with a Z; a proxy might drop it)
+        started = started.replace(tzinfo=timezone.utc)
     age = (now - started).total_seconds()
     return age if age < grace else None
 
