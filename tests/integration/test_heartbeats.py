@@ -114,6 +114,7 @@ def test_a_job_that_reports_its_failure_opens_its_ticket_at_once_and_its_next_pi
         assert (ticket["ci"], ticket["symptom"], ticket["status"]) == ("backup-01", "heartbeat_missing:backup", "open")
         assert client.post("/api/v1/heartbeats/backup/fail", headers=SOURCE).json()["status"] == "expired"
         assert len(heartbeat_tickets(client)) == 1                        # (a retry of the report: the same)
+        assert 'alertgate_heartbeat_expired_total{name="backup"} 1.0' in client.get("/metrics", headers=VIEW).text
         assert client.post("/api/v1/heartbeats/backup", headers=SOURCE).json()["status"] == "ok"
         assert heartbeat_tickets(client)[0]["status"] == "resolved"
         # a paused one stays paused; an unknown name is registered, then failed (as a first ping would register)

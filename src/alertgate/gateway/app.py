@@ -60,7 +60,8 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
     rules = load_rules_service(settings, metrics)
     queue_url = settings.queue_url
     queue_redis = SyncRedis.from_url(queue_url, socket_timeout=settings.redis_timeout) if queue_url else None
-    intake = build_intake(settings, redis, rules, queue_redis, on_unknown_ci=metrics.unknown_ci)
+    intake = build_intake(settings, redis, rules, queue_redis, on_unknown_ci=metrics.unknown_ci,
+                          on_heartbeat_failed=lambda name: metrics.heartbeat_failed.labels(name).inc())
     handoff = intake.handoff
 
     tasks: list[asyncio.Task] = []

@@ -29,7 +29,8 @@ def auto_resolve_defaults(settings: Settings) -> dict[str, bool]:
 
 
 def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: SyncRedis | None,
-                 on_unknown_ci: Callable[[str, int], None] | None = None) -> Intake:
+                 on_unknown_ci: Callable[[str, int], None] | None = None,
+                 on_heartbeat_failed: Callable[[str], None] | None = None) -> Intake:
     # Occurrences are kept as long as a closed ticket can still make a recurrence.
     retention = int(settings.recurrence_lookback + settings.dedup_window)
     dedup = DedupStore(redis, retention, settings.recurrence_lookback, auto_resolve_defaults(settings),
@@ -38,5 +39,7 @@ def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: Sy
     catalogue = CatalogueService(Path(settings.config_dir) / "cmdb", CatalogueStore(redis), on_unknown_ci)
     handoff = JobHandoff(queue_redis, settings.notify.max_attempts,
                          settings.sync.zabbix_acknowledge or settings.sync.alertmanager_silence)
-    return Intake(settings, dedup, rules, handoff, HeartbeatStore(redis), WindowStore(redis), catalogue,
-                  Correlator(catalogue, redis, settings.topology.window, settings.topology.max_depth))
+    intake = Intake(settings, dedup, rules, handoff, HeartbeatStore(redis), WindowStore(redis), catalogue,
+                    Correlator(catalogue, redis, settings.topology.window, settings.topology.max_depth))
+    intake.heartbeats.on_failed = on_heartbeat_failed
+    return intake

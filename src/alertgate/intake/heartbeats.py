@@ -18,6 +18,7 @@ sweep finishes (``owed``), and every send is idempotent.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -51,6 +52,7 @@ class HeartbeatFeed:
         self._settings = settings.heartbeats
         self._send = send
         self._refusals = _Refusals()
+        self.on_failed: Callable[[str], None] | None = None   # (the gateway's counter)
         self._early = float(self._settings.early_tolerance)
 
     def _new(self, name: str, definition: Definition | None, now: datetime) -> Heartbeat:
@@ -103,6 +105,8 @@ class HeartbeatFeed:
         if after is None:
             return before
         log.warning("heartbeat_failed", name=name, stopped_at=stopped_at.isoformat() if stopped_at else None)
+        if self.on_failed is not None:
+            self.on_failed(name)
         await self._raise(after, after.expiry, now)
         return await self.store.get(name) or after
 

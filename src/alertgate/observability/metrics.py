@@ -103,6 +103,11 @@ class GatewayMetrics:
             "alertgate_ci_unknown_total", "Alerts whose CI the catalogue does not name (counted only while "
             "the catalogue holds any CI), by source.", ["source"], registry=register,
         )
+        # (the worker's sweep counts the timed-out expiries under the same name: one series to watch)
+        self.heartbeat_failed = Counter(
+            "alertgate_heartbeat_expired_total", "Heartbeat expiries, by heartbeat (here: failure reports, "
+            "/fail or a resolved Watchdog).", ["name"], registry=register,
+        )
 
     def unknown_ci(self, source: str, count: int) -> None:
         self.tally.inc(self.unknown_cis.labels(source), count)
