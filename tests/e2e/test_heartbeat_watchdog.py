@@ -64,6 +64,16 @@ def start_prometheus(tmp_path: Path, alertmanager: str, port: int) -> subprocess
     return process
 
 
+def watchdog_chain(tmp_path: Path, gateway: str, started: list) -> tuple[str, int]:
+    """The shipped Alertmanager, then a Prometheus sending it the Watchdog (each appended to
+    ``started`` as it starts, the Prometheus last): the Alertmanager's URL and Prometheus' port."""
+    am, am_base = shipped_alertmanager(tmp_path, gateway)
+    started.append(am)
+    prom_port = free_port()
+    started.append(start_prometheus(tmp_path, am_base, prom_port))
+    return am_base, prom_port
+
+
 def heartbeat(base: str) -> dict:
     return httpx.get(f"{base}/api/v1/heartbeats/{NAME}", headers=VIEW).json()
 
@@ -123,27 +133,23 @@ def test_a_stopped_prometheus_opens_its_ticket_by_the_resolved_watchdog_long_bef
     """Prometheus stops: Alertmanager resolves the Watchdog once its end passes and sends that;
     the heartbeat fails then, not 15 minutes on. Started again, the ticket resolves."""
     gateway = start_alertgate(["serve"], gateway_env, tmp_path, tmp_path / "serve.log")
-    base = f"http://127.0.0.1:{gateway_env['ALERTGATE_PORT']}"
-    am = prom = None
-    prom_port = free_port()
+    base, chain = f"http://127.0.0.1:{gateway_env['ALERTGATE_PORT']}", []
     try:
         wait_for_http(base + "/healthz", process=gateway)
-        am, am_base = shipped_alertmanager(tmp_path, base)
-        prom = start_prometheus(tmp_path, am_base, prom_port)
+        am_base, prom_port = watchdog_chain(tmp_path, base, chain)
         wait_until(lambda: httpx.get(f"{base}/api/v1/heartbeats/{NAME}", headers=VIEW).status_code == 200, 60,
                    "a Watchdog to register the heartbeat")
         assert heartbeat(base)["timeout"] == 900.0 and heartbeat(base)["status"] == "ok"   # (the shipped rule's 15m)
 
-        stop_process(prom)
+        stop_process(chain.pop())   # the Prometheus
         opened = wait_until(lambda: heartbeat_tickets(base), 60, "the resolved Watchdog's ticket")
         assert len(opened) == 1 and heartbeat(base)["status"] == "expired"
         assert "heartbeat_failed" in (tmp_path / "serve.log").read_text()
 
-        prom = start_prometheus(tmp_path, am_base, prom_port)
+        chain.append(start_prometheus(tmp_path, am_base, prom_port))
         wait_until(lambda: heartbeat_tickets(base)[0]["status"] == "resolved", 90, "the ticket to resolve")
         assert heartbeat(base)["status"] == "ok" and len(heartbeat_tickets(base)) == 1
     finally:
-        for process in (prom, am):
-            if process is not None:
-                stop_process(process)
+        for process in chain:
+            stop_process(process)
         stop_process(gateway)

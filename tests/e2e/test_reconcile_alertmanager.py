@@ -43,24 +43,48 @@ def ticket_of(gateway: str, symptom: str) -> dict | None:
     return next((t for t in found if t["symptom"] == symptom and t["kind"] == "master"), None)
 
 
-def test_a_silenced_alert_that_cleared_is_reconciled_and_nothing_is_resolved_while_alertmanager_is_down(
-        gateway_env, redis_url, tmp_path):
+def reconciling(gateway_env: dict, redis_url: str, tmp_path: Path, cmdb: str | None = None, **reconcile):
+    """The gateway's environment (on a free port, with a config that reconciles with a real
+    Alertmanager calling that gateway: ``reconcile``, more of its settings; ``cmdb``, a catalogue
+    file), the Alertmanager and its URL, and a state client and reconcile sweep in this process."""
     port = free_port()
-    env = gateway_env | {"ALERTGATE_PORT": str(port)}
     am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
-    config = config_with(tmp_path, {"interval": "1s", "timeout": "2s", "alertmanager": [{"name": "main", "urls": [am_base]}]})
+    config = config_with(tmp_path, {"interval": "1s", "timeout": "2s",
+                                    "alertmanager": [{"name": "main", "urls": [am_base]}], **reconcile})
+    if cmdb is not None:
+        (config / "cmdb" / "hosts.yaml").write_text(cmdb)
     settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
                               "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
     create_worker(settings, redis.Redis.from_url(redis_url))  # the worker's context, in this process
-    state = connect_state_sync(settings)
-    sweep = ReconcileSweep()
+    env = gateway_env | {"ALERTGATE_PORT": str(port), "ALERTGATE_CONFIG_DIR": str(config)}
+    return env, am, am_base, connect_state_sync(settings), ReconcileSweep()
+
+
+def fire_disk_full(am_base: str, gateway: str, host: str) -> None:
+    alert = {"labels": {"alertname": "DiskFull", "instance": f"{host}:9100", "severity": "critical"},
+             "startsAt": datetime.now(timezone.utc).isoformat()}
+    assert httpx.post(am_base + "/api/v2/alerts", json=[alert]).status_code == 200
+    wait_until(lambda: ticket_of(gateway, "DiskFull"), 30, "the ticket")
+
+
+def assert_kept_open(gateway: str, sweep: ReconcileSweep, state, checks: int) -> None:
+    """Reconciled ``checks`` times (a second apart: one per interval), the DiskFull master stays open."""
+    for _ in range(checks):
+        time.sleep(1.0)
+        assert sweep.run(state) == "reconcile: 0 resolved of 1 checked"
+    assert ticket_of(gateway, "DiskFull")["status"] == "open"
+
+
+def test_a_silenced_alert_that_cleared_is_reconciled_and_nothing_is_resolved_while_alertmanager_is_down(
+        gateway_env, redis_url, tmp_path):
+    env, am, am_base, state, sweep = reconciling(gateway_env, redis_url, tmp_path)
 
     def reconcile() -> str:
         time.sleep(1.0)  # (one reconcile per interval among the workers)
         return sweep.run(state)
 
     try:
-        with serving(env | {"ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
+        with serving(env, tmp_path) as gateway:
             now = datetime.now(timezone.utc)
             alerts = [{"labels": {"alertname": name, "instance": "db9:9100", "severity": "critical"},
                        "startsAt": now.isoformat()} for name in ("DiskFull", "LoadHigh")]
@@ -108,27 +132,13 @@ def test_a_master_whose_ci_the_catalogue_renamed_is_still_found_in_alertmanager(
     """SPEC §9 with §11: Alertmanager's API answers the sender's CI (``db9``), the master holds
     the catalogue's (``db9.prod.example``); reconciliation asks back through the same catalogue,
     so a firing alert is never taken for a gone one."""
-    port = free_port()
-    env = gateway_env | {"ALERTGATE_PORT": str(port)}
-    am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
-    config = config_with(tmp_path, {"interval": "1s", "timeout": "2s", "alertmanager": [{"name": "main", "urls": [am_base]}]})
-    (config / "cmdb" / "hosts.yaml").write_text("- {name: db9.prod.example, aliases: [db9], service: billing}\n")
-    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
-                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
-    create_worker(settings, redis.Redis.from_url(redis_url))
-    state = connect_state_sync(settings)
-    sweep = ReconcileSweep()
+    env, am, am_base, state, sweep = reconciling(
+        gateway_env, redis_url, tmp_path, cmdb="- {name: db9.prod.example, aliases: [db9], service: billing}\n")
     try:
-        with serving(env | {"ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
-            alert = {"labels": {"alertname": "DiskFull", "instance": "db9:9100", "severity": "critical"},
-                     "startsAt": datetime.now(timezone.utc).isoformat()}
-            assert httpx.post(am_base + "/api/v2/alerts", json=[alert]).status_code == 200
-            wait_until(lambda: ticket_of(gateway, "DiskFull"), 30, "the ticket")
+        with serving(env, tmp_path) as gateway:
+            fire_disk_full(am_base, gateway, "db9")
             assert ticket_of(gateway, "DiskFull")["ci"] == "db9.prod.example"
-            for _ in range(2):
-                time.sleep(1.0)
-                assert sweep.run(state) == "reconcile: 0 resolved of 1 checked"
-            assert ticket_of(gateway, "DiskFull")["status"] == "open"
+            assert_kept_open(gateway, sweep, state, checks=2)
     finally:
         stop_process(am)
 
@@ -137,28 +147,13 @@ def test_an_alertmanager_just_restarted_resolves_nothing(gateway_env, redis_url,
     """Alertmanager keeps its alerts in memory: restarted, it answers none until Prometheus sends
     them again, and two checks in that gap took every open master for gone. Within
     `reconcile.restart_grace` of its start it resolves nothing."""
-    port = free_port()
-    env = gateway_env | {"ALERTGATE_PORT": str(port)}
-    am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
-    config = config_with(tmp_path, {"interval": "1s", "timeout": "2s", "restart_grace": "5m",
-                                    "alertmanager": [{"name": "main", "urls": [am_base]}]})
-    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
-                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
-    create_worker(settings, redis.Redis.from_url(redis_url))
-    state = connect_state_sync(settings)
-    sweep = ReconcileSweep()
+    env, am, am_base, state, sweep = reconciling(gateway_env, redis_url, tmp_path, restart_grace="5m")
     try:
-        with serving(env | {"ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
-            alert = {"labels": {"alertname": "DiskFull", "instance": "db7:9100", "severity": "critical"},
-                     "startsAt": datetime.now(timezone.utc).isoformat()}
-            assert httpx.post(am_base + "/api/v2/alerts", json=[alert]).status_code == 200
-            wait_until(lambda: ticket_of(gateway, "DiskFull"), 30, "the ticket")
+        with serving(env, tmp_path) as gateway:
+            fire_disk_full(am_base, gateway, "db7")
             stop_process(am)
-            am, _ = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}", int(am_base.rsplit(":", 1)[1]))
+            am, _ = start_alertmanager(tmp_path, gateway, int(am_base.rsplit(":", 1)[1]))
             assert httpx.get(am_base + "/api/v2/alerts").json() == []   # (what it answers now)
-            for _ in range(3):
-                time.sleep(1.0)
-                assert sweep.run(state) == "reconcile: 0 resolved of 1 checked"
-            assert ticket_of(gateway, "DiskFull")["status"] == "open"
+            assert_kept_open(gateway, sweep, state, checks=3)
     finally:
         stop_process(am)
