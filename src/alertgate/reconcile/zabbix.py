@@ -1,5 +1,7 @@
 """Asking Zabbix which problems are still open: ``problem.get`` by event id, with an API token.
-A problem closed by hand, or recovered while the webhook was lost, is no longer listed."""
+A problem closed by hand, or recovered while the webhook was lost, is no longer listed; that it
+is closed is confirmed with ``event.get`` (its recovery event), since a problem on a host the
+token's user may not read is not listed either."""
 
 from __future__ import annotations
 
@@ -80,11 +82,26 @@ class ZabbixClient:
         await self._call("event.acknowledge", {"eventids": [event_id], "action": 6 if acknowledge else 4,
                                                "message": message})
 
-    async def open_events(self, event_ids: list[str]) -> set[str]:
-        """Which of these events are still open problems."""
+    async def event_states(self, event_ids: list[str]) -> tuple[set[str], set[str]]:
+        """Which of these events are still open problems (``problem.get``), and which are closed:
+        ``event.get`` shows their recovery event. One in neither is one this API user cannot
+        see, or another Zabbix's (``decide.events_present``)."""
         if not event_ids:
-            return set()
-        result = await self._call("problem.get", {"eventids": event_ids, "output": ["eventid"]})
+            return set(), set()
+        still_open = self._ids(await self._call("problem.get", {"eventids": event_ids, "output": ["eventid"]}),
+                               "problem.get")
+        rest = [event for event in event_ids if event not in still_open]
+        if not rest:
+            return still_open, set()
+        found = await self._call("event.get", {"eventids": rest, "output": ["eventid", "r_eventid"]})
+        closed = {str(row.get("eventid")) for row in self._rows(found, "event.get")
+                  if str(row.get("r_eventid") or "0") != "0"}
+        return still_open, closed
+
+    def _rows(self, result: object, method: str) -> list[dict]:
         if not isinstance(result, list):
-            raise SourceUnavailable(f"{self.api.name}: problem.get answered {str(result)[:200]}")
-        return {str(row.get("eventid")) for row in result if isinstance(row, dict)}
+            raise SourceUnavailable(f"{self.api.name}: {method} answered {str(result)[:200]}")
+        return [row for row in result if isinstance(row, dict)]
+
+    def _ids(self, result: object, method: str) -> set[str]:
+        return {str(row.get("eventid")) for row in self._rows(result, method)}

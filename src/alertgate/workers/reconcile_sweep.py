@@ -25,7 +25,7 @@ from alertgate.heartbeats.model import SOURCE as HEARTBEAT
 from alertgate.keys import RECONCILE_LOCK
 from alertgate.reconcile import alertmanager
 from alertgate.reconcile.alertmanager import SourceUnavailable
-from alertgate.reconcile.decide import Verdict, stale, verdict
+from alertgate.reconcile.decide import Verdict, events_present, stale, verdict
 from alertgate.reconcile.zabbix import ZabbixClient, event_id
 from alertgate.rules.service import RulesService
 from alertgate.runtime.connections import connect_queue_redis, connect_state
@@ -114,12 +114,16 @@ class ReconcileSweep:
         tickets = [t for t in [await _get(store, i) for i in ids] if t is not None]
         events = {t.id: await _open_event_ids(store, t) for t in tickets}
         wanted = sorted({e for found in events.values() for e in found})
-        still = await _ask_all(settings.reconcile.zabbix, ZABBIX, lambda api: ZabbixClient(api, client).open_events(wanted))
+        async def states(api) -> set[tuple[str, str]]:   # (each state tagged: _ask_all unions sets)
+            still_open, closed = await ZabbixClient(api, client).event_states(wanted)
+            return {("open", e) for e in still_open} | {("closed", e) for e in closed}
+        answers = await _ask_all(settings.reconcile.zabbix, ZABBIX, states)
         source = f"Zabbix {', '.join(api.name for api in settings.reconcile.zabbix)}"
         out = []
         for ticket in tickets:
             mine = events[ticket.id]
-            found = None if still is None or not mine else bool(mine & still)
+            found = None if answers is None else events_present(
+                mine, {e for state, e in answers if state == "open"}, {e for state, e in answers if state == "closed"})
             out.append((ticket.id, await self._apply(store, ticket, found, ZABBIX, source, now)))
         return out
 
