@@ -149,14 +149,8 @@ def test_a_problem_closed_by_hand_without_a_recovery_webhook_is_reconciled(zabbi
     comes; the worker asks problem.get with an API token and resolves the ticket after two checks."""
     import time
 
-    import redis
 
-    from alertgate.runtime.connections import connect_state_sync
-    from alertgate.settings import load_settings
     from alertgate.workers.reconcile_sweep import ReconcileSweep
-    from alertgate.workers.worker import create_worker
-    from tests.conftest import BOOTSTRAP
-    from tests.e2e.test_reconcile_alertmanager import config_with
 
     api, ids = monitored["api"], monitored
     import_media_type(api, gateway)
@@ -170,14 +164,7 @@ def test_a_problem_closed_by_hand_without_a_recovery_webhook_is_reconciled(zabbi
     assert ticket["status"] in ("open", "assigned")
 
     admin = api.call("user.get", {"output": ["userid"], "filter": {"username": "Admin"}})[0]["userid"]
-    token_id = api.call("token.create", {"name": f"alertgate-{event}", "userid": admin})["tokenids"][0]
-    token = api.call("token.generate", [token_id])[0]["token"]
-    config = config_with(tmp_path, {"interval": "1s", "timeout": "5s",
-                                    "zabbix": [{"name": "zbx-e2e", "url": zabbix.api_url, "token": token}]})
-    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
-                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
-    create_worker(settings, redis.Redis.from_url(redis_url))
-    state = connect_state_sync(settings)
+    state = reconciling_as(zabbix, api, admin, f"alertgate-{event}", redis_url, tmp_path)
 
     def reconcile() -> str:  # a new worker each time: what one check learnt is in Redis
         time.sleep(1.0)
@@ -196,6 +183,27 @@ def test_a_problem_closed_by_hand_without_a_recovery_webhook_is_reconciled(zabbi
     resolved = master_of_event(gateway, event)
     assert resolved["status"] == "resolved" and resolved["resolution_code"] == "monitoring_reconciled"
     assert "Zabbix zbx-e2e no longer has it" in resolved["timeline"][-1]["note"]
+
+
+def reconciling_as(zabbix: ZabbixServer, api: ZabbixApi, user: str, name: str, redis_url: str, tmp_path):
+    """A worker's context in this process that reconciles with this Zabbix through an API token
+    of ``user`` (named ``name``); the state Redis client its sweeps take."""
+    import redis
+
+    from alertgate.runtime.connections import connect_state_sync
+    from alertgate.settings import load_settings
+    from alertgate.workers.worker import create_worker
+    from tests.conftest import BOOTSTRAP
+    from tests.e2e.test_reconcile_alertmanager import config_with
+
+    token_id = api.call("token.create", {"name": name, "userid": user})["tokenids"][0]
+    token = api.call("token.generate", [token_id])[0]["token"]
+    config = config_with(tmp_path, {"interval": "1s", "timeout": "5s",
+                                    "zabbix": [{"name": "zbx-e2e", "url": zabbix.api_url, "token": token}]})
+    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
+                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
+    create_worker(settings, redis.Redis.from_url(redis_url))
+    return connect_state_sync(settings)
 
 
 def fresh_problem(zabbix: ZabbixServer, api: ZabbixApi, ids: dict) -> str:
@@ -227,14 +235,8 @@ def test_a_problem_the_token_s_user_cannot_see_is_never_taken_for_closed(zabbix:
     import secrets
     import time
 
-    import redis
 
-    from alertgate.runtime.connections import connect_state_sync
-    from alertgate.settings import load_settings
     from alertgate.workers.reconcile_sweep import ReconcileSweep
-    from alertgate.workers.worker import create_worker
-    from tests.conftest import BOOTSTRAP
-    from tests.e2e.test_reconcile_alertmanager import config_with
 
     api, ids = monitored["api"], monitored
     import_media_type(api, gateway)
@@ -247,14 +249,7 @@ def test_a_problem_the_token_s_user_cannot_see_is_never_taken_for_closed(zabbix:
     group = api.call("usergroup.create", {"name": f"no rights {event}"})["usrgrpids"][0]
     blind = api.call("user.create", {"username": f"blind-{event}", "passwd": secrets.token_urlsafe(18), "roleid": role,
                                      "usrgrps": [{"usrgrpid": group}]})["userids"][0]
-    token_id = api.call("token.create", {"name": f"blind-{event}", "userid": blind})["tokenids"][0]
-    token = api.call("token.generate", [token_id])[0]["token"]
-    config = config_with(tmp_path, {"interval": "1s", "timeout": "5s",
-                                    "zabbix": [{"name": "zbx-e2e", "url": zabbix.api_url, "token": token}]})
-    settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
-                              "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
-    create_worker(settings, redis.Redis.from_url(redis_url))
-    state = connect_state_sync(settings)
+    state = reconciling_as(zabbix, api, blind, f"blind-{event}", redis_url, tmp_path)
     for _ in range(3):
         time.sleep(1.0)
         assert ReconcileSweep().run(state) == "reconcile: 0 resolved of 1 checked"
