@@ -149,7 +149,6 @@ def test_a_problem_closed_by_hand_without_a_recovery_webhook_is_reconciled(zabbi
     comes; the worker asks problem.get with an API token and resolves the ticket after two checks."""
     import time
 
-
     from alertgate.workers.reconcile_sweep import ReconcileSweep
 
     api, ids = monitored["api"], monitored
@@ -234,7 +233,6 @@ def test_a_problem_the_token_s_user_cannot_see_is_never_taken_for_closed(zabbix:
     recovery event); a problem it does not show either is unknown, and nothing is resolved."""
     import secrets
     import time
-
 
     from alertgate.workers.reconcile_sweep import ReconcileSweep
 
