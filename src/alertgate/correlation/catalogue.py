@@ -76,6 +76,7 @@ class Catalogue:
             raise CatalogueInvalid(problems)
         self.parents = frozenset(p for entry in self.entries.values() for p in entry.ci.parents)
         self._sorted: list[str] | None = None
+        self._api_count: int | None = None
         self._ancestors: dict[tuple[str, int], tuple[str, ...]] = {}
         # every spelling as written and folded → its CI (read directly by the intake's loop)
         self.index: dict[str, CI] = {folded: entry.ci for folded, entry in owner.items()}
@@ -127,8 +128,9 @@ class Catalogue:
     def count(self, origin: str | None = None) -> int:
         if origin is None:
             return len(self.entries)
-        api = sum(1 for entry in self.entries.values() if entry.origin == "api")
-        return api if origin == "api" else len(self.entries) - api
+        if self._api_count is None:   # (once per catalogue: a catalogue is never changed, only replaced)
+            self._api_count = sum(1 for entry in self.entries.values() if entry.origin == "api")
+        return self._api_count if origin == "api" else len(self.entries) - self._api_count
 
     def resolve(self, raw: str) -> CI | None:
         """The CI a sender's name means: exact name or alias, then case-insensitively; None if unknown."""

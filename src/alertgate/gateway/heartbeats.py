@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from datetime import datetime, timezone
 
 import msgspec
@@ -13,7 +14,7 @@ from alertgate.credentials import ANY_ROLE, INGEST, Authenticator
 from alertgate.gateway.errors import ErrorDetail, error_response, json_response
 from alertgate.gateway.media_type import require_json
 from alertgate.heartbeats.clock import DefinitionError, upcoming
-from alertgate.heartbeats.model import NAME_PATTERN, Definition, PingAnswer, view
+from alertgate.heartbeats.model import NAME_PATTERN, Definition, Heartbeat, PingAnswer, view
 from alertgate.heartbeats.store import HeartbeatLimitReached, HeartbeatNotFound
 from alertgate.intake.heartbeats import HeartbeatFeed
 from alertgate.intake.sources.common import PayloadError, decode_json
@@ -30,9 +31,16 @@ def _name(request: Request) -> str:
     return name
 
 
-def _limit_reached(exc: HeartbeatLimitReached) -> Response[bytes]:
-    return error_response(409, str(exc), [ErrorDetail(
-        "name", "remove unused heartbeats (DELETE) or raise heartbeats.auto_register_limit")])
+async def _reported(name: str, report: Awaitable[Heartbeat]) -> Response[bytes]:
+    """The answer to a ping or a failure report: the heartbeat's state, or why none was kept."""
+    try:
+        heartbeat = await report
+    except HeartbeatNotFound:
+        return error_response(404, f"no heartbeat {name} (heartbeats.auto_register is off)")
+    except HeartbeatLimitReached as exc:
+        return error_response(409, str(exc), [ErrorDetail(
+            "name", "remove unused heartbeats (DELETE) or raise heartbeats.auto_register_limit")])
+    return json_response(PingAnswer(heartbeat.name, heartbeat.status, heartbeat.expires_at))
 
 
 def heartbeat_handlers(feed: HeartbeatFeed, auth: Authenticator) -> list[HTTPRouteHandler]:
@@ -51,14 +59,9 @@ def heartbeat_handlers(feed: HeartbeatFeed, auth: Authenticator) -> list[HTTPRou
             require_json(request.headers.get("content-type"))
             definition = decode_json(body, Definition)
         try:
-            heartbeat = await feed.ping(name, definition, datetime.now(timezone.utc))
+            return await _reported(name, feed.ping(name, definition, datetime.now(timezone.utc)))
         except DefinitionError as exc:
             return error_response(400, "invalid heartbeat", [ErrorDetail(f"$.{exc.field}", exc.message)])
-        except HeartbeatNotFound:
-            return error_response(404, f"no heartbeat {name} (heartbeats.auto_register is off)")
-        except HeartbeatLimitReached as exc:
-            return _limit_reached(exc)
-        return json_response(PingAnswer(heartbeat.name, heartbeat.status, heartbeat.expires_at))
 
     @post("/api/v1/heartbeats/{name:str}/fail", status_code=200)
     async def fail(request: Request) -> Response[bytes]:
@@ -66,13 +69,7 @@ def heartbeat_handlers(feed: HeartbeatFeed, auth: Authenticator) -> list[HTTPRou
         /fail); the next ping recovers it."""
         auth.authorize(request.headers.get("authorization"), INGEST)
         name = _name(request)
-        try:
-            heartbeat = await feed.fail(name, datetime.now(timezone.utc))
-        except HeartbeatNotFound:
-            return error_response(404, f"no heartbeat {name} (heartbeats.auto_register is off)")
-        except HeartbeatLimitReached as exc:
-            return _limit_reached(exc)
-        return json_response(PingAnswer(heartbeat.name, heartbeat.status, heartbeat.expires_at))
+        return await _reported(name, feed.fail(name, datetime.now(timezone.utc)))
 
     @get("/api/v1/heartbeats")
     async def list_heartbeats(request: Request) -> Response[bytes]:

@@ -71,11 +71,12 @@ class HeartbeatStore:
             async with self._redis.pipeline(transaction=True) as pipe:
                 try:
                     await pipe.watch(key)
-                    before = _read(await pipe.get(key), name)
+                    raw = await pipe.get(key)
+                    before = _read(raw, name)
                     full = False
-                    if before is None and limit is not None:
+                    if raw is None and limit is not None:   # (an unreadable record is replaced, not added)
                         await pipe.watch(HEARTBEAT_NAMES)
-                        full = await pipe.scard(HEARTBEAT_NAMES) >= limit and not await pipe.exists(key)
+                        full = await pipe.scard(HEARTBEAT_NAMES) >= limit
                     after = change(before)
                     if after is None:
                         await pipe.reset()

@@ -39,7 +39,6 @@ def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: Sy
     catalogue = CatalogueService(Path(settings.config_dir) / "cmdb", CatalogueStore(redis), on_unknown_ci)
     handoff = JobHandoff(queue_redis, settings.notify.max_attempts,
                          settings.sync.zabbix_acknowledge or settings.sync.alertmanager_silence)
-    intake = Intake(settings, dedup, rules, handoff, HeartbeatStore(redis), WindowStore(redis), catalogue,
-                    Correlator(catalogue, redis, settings.topology.window, settings.topology.max_depth))
-    intake.heartbeats.on_failed = on_heartbeat_failed
-    return intake
+    return Intake(settings, dedup, rules, handoff, HeartbeatStore(redis), WindowStore(redis), catalogue,
+                  Correlator(catalogue, redis, settings.topology.window, settings.topology.max_depth),
+                  on_heartbeat_failed)

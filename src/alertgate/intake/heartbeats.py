@@ -47,12 +47,13 @@ class Swept:
 class HeartbeatFeed:
     """``send(alerts, now)`` is the pipeline (``Intake.record``: the script writes the work intents)."""
 
-    def __init__(self, store: HeartbeatStore, settings: Settings, send) -> None:
+    def __init__(self, store: HeartbeatStore, settings: Settings, send,
+                 on_failed: Callable[[str], None] | None = None) -> None:
         self.store = store
         self._settings = settings.heartbeats
         self._send = send
         self._refusals = _Refusals()
-        self.on_failed: Callable[[str], None] | None = None   # (the gateway's counter)
+        self._on_failed = on_failed   # (the gateway's counter of failure reports)
         self._early = float(self._settings.early_tolerance)
 
     def _new(self, name: str, definition: Definition | None, now: datetime) -> Heartbeat:
@@ -77,11 +78,7 @@ class HeartbeatFeed:
             base = current or self._new(name, registration, now)
             return clock.pinged(clock.applied(base, definition) if definition else base, now, self._early)
 
-        try:
-            _, after = await self.store.change(name, change, self._settings.auto_register_limit)
-        except HeartbeatLimitReached:
-            self._refusals.note(name)
-            raise
+        _, after = await self._registering(name, change)
         assert after is not None
         if after.recovering is not None:
             await self._recover(after, now)
@@ -97,18 +94,23 @@ class HeartbeatFeed:
                 raise HeartbeatNotFound(name)
             return clock.failed(current or self._new(name, None, now), now, stopped_at)
 
-        try:
-            before, after = await self.store.change(name, change, self._settings.auto_register_limit)
-        except HeartbeatLimitReached:
-            self._refusals.note(name)
-            raise
+        before, after = await self._registering(name, change)
         if after is None:
             return before
         log.warning("heartbeat_failed", name=name, stopped_at=stopped_at.isoformat() if stopped_at else None)
-        if self.on_failed is not None:
-            self.on_failed(name)
+        if self._on_failed is not None:
+            self._on_failed(name)
         await self._raise(after, after.expiry, now)
         return await self.store.get(name) or after
+
+    async def _registering(self, name: str, change) -> tuple[Heartbeat | None, Heartbeat | None]:
+        """``store.change`` for a ping or a report, which may register a new heartbeat: refused at
+        ``heartbeats.auto_register_limit`` (HeartbeatLimitReached, logged)."""
+        try:
+            return await self.store.change(name, change, self._settings.auto_register_limit)
+        except HeartbeatLimitReached:
+            self._refusals.note(name)
+            raise
 
     async def register(self, configured: list[ExpectedHeartbeat], now: datetime) -> None:
         """The settings' heartbeats exist, expected from now if new; their definitions updated."""

@@ -36,11 +36,11 @@ from alertgate.tickets.alert import Alert, AlertStatus
 class Intake:
     def __init__(self, settings: Settings, dedup: DedupStore, rules: RulesService, handoff: JobHandoff,
                  heartbeats: HeartbeatStore, windows: WindowStore, catalogue: CatalogueService,
-                 correlation: Correlator) -> None:
+                 correlation: Correlator, on_heartbeat_failed: Callable[[str], None] | None = None) -> None:
         self._dedup, self._rules, self.handoff, self.catalogue = dedup, rules, handoff, catalogue
         self.correlation = correlation
         self._redis_timeout = float(settings.redis_timeout)
-        self.heartbeats = HeartbeatFeed(heartbeats, settings, self.send)
+        self.heartbeats = HeartbeatFeed(heartbeats, settings, self.send, on_heartbeat_failed)
         self.windows, self.maintenance = windows, ActiveWindows()
         self._window_changes = 0   # (maintenance.changes when the dedup store last heard of them)
         self.planner = WindowPlanner(windows, self.maintenance, settings)

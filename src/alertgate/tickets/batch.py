@@ -24,6 +24,7 @@ import msgspec
 
 from alertgate.keys import ticket_key
 from alertgate.runtime.pipelining import Pipelined
+from alertgate.tickets import scripts
 from alertgate.tickets.codec import from_hash
 from alertgate.tickets.model import Ticket
 from alertgate.tickets.store import changes
@@ -62,27 +63,11 @@ class Read(NamedTuple):
     timeline_length: int
 
 
-# A ticket's hash (as field, value, … pairs), its timeline's length, and its entries in one reply:
-# of a long timeline the first and the newest only (``timeline.FIRST``, ``NEWEST``: what a dispatch
-# reads and appends to; a flapping master's 40,000 entries were 7 MB a read, and timed batches out).
-READ = """
-local length, first, newest = redis.call('LLEN', KEYS[2]), tonumber(ARGV[1]), tonumber(ARGV[2])
-local entries
-if length <= first + newest then
-  entries = redis.call('LRANGE', KEYS[2], 0, -1)
-else
-  entries = redis.call('LRANGE', KEYS[2], 0, first - 1)
-  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], -newest, -1)) do entries[#entries + 1] = entry end
-end
-return {redis.call('HGETALL', KEYS[1]), length, entries}
-"""
-
-
 async def read_many(redis: Any, ticket_ids: list[str]) -> list[Read | None]:
     """Each ticket as stored (no creation entry added, no master's content; a long timeline by
     its first and newest entries, ``timeline_omitted`` set), in one round trip (one reply each);
     None for a ticket not found. Ids must be valid (``keys.ticket_key``)."""
-    script = redis.register_script(READ)
+    script = redis.register_script(scripts.READ_WINDOW)
     pipe = Pipelined(redis)
     for ticket_id in ticket_ids:
         key = ticket_key(ticket_id)

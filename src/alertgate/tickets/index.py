@@ -68,8 +68,8 @@ async def newest_first(redis: Any, high: float | str, low: float | str,
             for position, (member, score) in enumerate(chunk):
                 last = position == len(chunk) - 1 and len(chunk) == batch
                 readable = _TICKET_ID(member) is not None
-                if not readable:
-                    _ids([member])   # (logged; passed over, after it refills its shard if it is the last read)
+                if not readable:   # (passed over, once it has refilled its shard if it is the last read)
+                    log.error("ticket_index_entries_unreadable", count=1)
                 heapq.heappush(heap, (-score, _Desc(member.decode("ascii", errors="replace")), key if last else "",
                                       readable))
 

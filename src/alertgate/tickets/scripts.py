@@ -77,3 +77,20 @@ for j = 3 + 2 * n, #ARGV do
 end
 return answers
 """
+
+
+# KEYS: a ticket's hash, its timeline. ARGV: how many first and newest entries to read. Returns
+# {its hash as field, value, … pairs, the timeline's length, its entries}: all of them, or of a
+# longer timeline the first and the newest only (tickets/timeline.py: a flapping master's 40,000
+# entries were 7 MB a read).
+READ_WINDOW = """
+local length, first, newest = redis.call('LLEN', KEYS[2]), tonumber(ARGV[1]), tonumber(ARGV[2])
+local entries
+if length <= first + newest then
+  entries = redis.call('LRANGE', KEYS[2], 0, -1)
+else
+  entries = redis.call('LRANGE', KEYS[2], 0, first - 1)
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], -newest, -1)) do entries[#entries + 1] = entry end
+end
+return {redis.call('HGETALL', KEYS[1]), length, entries}
+"""

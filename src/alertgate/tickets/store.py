@@ -95,24 +95,22 @@ class TicketStore:
         return with_creation_entry(await self._shown(await self._read(ticket_id)))
 
     async def get_shown(self, ticket_id: str) -> Ticket:
-        """One ticket as an answer shows it (``timeline.shown_in_answer``): of a long timeline only the first
-        and newest entries are read and decoded (a flapping master's 40,000 were read whole)."""
+        """One ticket as an answer shows it (``timeline.shown_in_answer``), in one round trip: of a
+        long timeline only the first and newest entries are read and decoded (a flapping master's
+        40,000 were read whole)."""
         key = _key_of(ticket_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(key).llen(key + ":tl")
-            pipe.lrange(key + ":tl", 0, FIRST - 1).lrange(key + ":tl", -NEWEST, -1)
-            raw, length, head, tail = await pipe.execute()
-        if not raw:
+        pairs, length, entries = await self._redis.register_script(scripts.READ_WINDOW)(
+            keys=[key, key + ":tl"], args=[FIRST, NEWEST])
+        if not pairs:
             raise TicketNotFound(ticket_id)
-        if length <= 2 * (FIRST + NEWEST):   # (short: read whole, as ``get``)
-            return shown_in_answer(await self.get(ticket_id))
-        # Far apart, head and tail do not overlap; a creation entry derived before them, or an
-        # "unreadable" entry after them, is one more entry of the whole.
-        ticket = with_creation_entry(await self._shown(from_hash(raw, head + tail, ticket_id)))
-        whole = length + len(ticket.timeline) - len(head) - len(tail)
-        return msgspec.structs.replace(
-            ticket, timeline=ticket.timeline[:FIRST] + ticket.timeline[-NEWEST:],
-            timeline_omitted=whole - FIRST - NEWEST)
+        ticket = with_creation_entry(await self._shown(from_hash(dict(zip(pairs[::2], pairs[1::2])), entries, ticket_id)))
+        if length == len(entries):
+            return shown_in_answer(ticket)
+        # Head and tail apart: a creation entry derived before them, or an "unreadable" entry
+        # after them, is one more entry of the whole.
+        whole = length + len(ticket.timeline) - len(entries)
+        return msgspec.structs.replace(ticket, timeline=ticket.timeline[:FIRST] + ticket.timeline[-NEWEST:],
+                                       timeline_omitted=whole - FIRST - NEWEST)
 
     async def get_marked(self, ticket_id: str, *marks: str) -> tuple[Ticket, dict[str, str]]:
         """One ticket and the bookkeeping fields asked for (``mark``), in the same read."""
