@@ -113,7 +113,7 @@ class ExpectedHeartbeat(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     """A heartbeat expected from the start (SPEC §9); the fields as a ping's body has them."""
 
     name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:@\-]{1,200}$")]
-    timeout: str | None = None
+    timeout: str | float | None = None   # a duration (15m) or seconds
     schedule: str | None = None
     timezone: str | None = None
     ci: str | None = None

@@ -66,13 +66,18 @@ def test_a_ping_registers_and_answers_its_deadline_and_the_api_lists_it(redis_ur
         listed = client.get("/api/v1/heartbeats", headers={"Authorization": SOURCE["Authorization"]}).json()
         assert [h["name"] for h in listed["heartbeats"]] == ["nightly-backup"]  # any role reads them
         assert client.get("/api/v1/heartbeats/nope", headers=VIEW).status_code == 404
+        # the timeout as GET shows it, in seconds, is taken back as it is (Healthchecks' API takes seconds too)
+        assert client.post("/api/v1/heartbeats/nightly-backup", headers=SOURCE, json={"timeout": one["timeout"] / 2}).status_code == 200
+        assert client.get("/api/v1/heartbeats/nightly-backup", headers=VIEW).json()["timeout"] == 3600.0
 
 
 def test_bad_pings_are_400_naming_the_field_and_roles_are_enforced(redis_url):
     with client_for(redis_url) as client:
         cases = [({"timeout": "soon"}, "$.timeout"), ({"timeout": "0s"}, "$.timeout"),
                  ({"schedule": "61 * * * *"}, "$.schedule"), ({"severity": "loud"}, "$.severity"),
-                 ({"schedule": "30 2 * * *", "timezone": "Mars/Olympus"}, "$.timezone"), ({"colour": "red"}, "$")]
+                 ({"schedule": "30 2 * * *", "timezone": "Mars/Olympus"}, "$.timezone"), ({"colour": "red"}, "$"),
+                 ({"timeout": 0}, "$.timeout"), ({"timeout": 1e12}, "$.timeout"), ({"timeout": True}, "$.timeout"),
+                 ({"ci": "   "}, "$.ci")]
         for body, path in cases:
             answer = client.post("/api/v1/heartbeats/job", headers=SOURCE, json=body)
             assert answer.status_code == 400, (body, answer.text)

@@ -105,6 +105,8 @@ def test_firing_and_resolved_of_one_occurrence_are_different_deliveries():
     ({"service": "api", "job": "j"}, "api"),
     ({"job": "node"}, "node"),
     ({"host": "", "job": "node"}, "node"),
+    ({"instance": ":9100", "job": "node"}, "node"),      # a port names no host
+    ({"instance": "  :9100"}, "unknown"),
     ({"other": "x"}, "unknown"),
 ])
 def test_ci_follows_label_precedence(labels, ci):

@@ -155,6 +155,21 @@ suppress:
     assert not engine.evaluate(alert(ci="web1"), NOW).policy.suppress
 
 
+@pytest.mark.parametrize("start,end", [("2026-11-22T03:00:00", "2026-11-22T05:00:00"),
+                                       ("2026-11-22 03:00:00", "2026-11-22T13:00:00+08:00")])
+def test_a_window_s_times_without_a_zone_are_utc(tmp_path, start, end):
+    """Loaded as given, a zoneless time failed every alert's evaluation (500) from then on."""
+    engine = engine_for(tmp_path, f"""
+suppress:
+  - name: upgrade
+    when: {{field: ci, regex: '^core-sw'}}
+    during: [{{start: "{start}", end: "{end}"}}]
+""")
+    assert engine.evaluate(alert(ci="core-sw-1"), NOW).policy.suppress
+    assert not engine.evaluate(alert(ci="core-sw-1"), NOW + timedelta(hours=2)).policy.suppress
+    assert not engine.evaluate(alert(ci="web1"), NOW).policy.suppress
+
+
 def _threads() -> int:
     return threading.active_count()
 

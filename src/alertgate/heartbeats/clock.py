@@ -33,11 +33,15 @@ class DefinitionError(ValueError):
         self.field, self.message = field, message
 
 
-def timeout_seconds(text: str) -> float:
-    try:
-        seconds = parse_duration(text).total_seconds()
-    except ValueError as exc:
-        raise DefinitionError("timeout", str(exc)) from None
+def timeout_seconds(value: str | float) -> float:
+    """A duration (``15m``) or a number of seconds (``900``, as a heartbeat's view shows it)."""
+    if isinstance(value, str):
+        try:
+            seconds = parse_duration(value).total_seconds()
+        except ValueError as exc:
+            raise DefinitionError("timeout", str(exc)) from None
+    else:
+        seconds = float(value)
     if not MIN_TIMEOUT <= seconds <= MAX_TIMEOUT:
         raise DefinitionError("timeout", f"must be from {MIN_TIMEOUT:g}s to {MAX_TIMEOUT / 86400:g}d")
     return seconds
@@ -67,6 +71,8 @@ def applied(heartbeat: Heartbeat, definition: Definition) -> Heartbeat:
             raise DefinitionError("severity", f"one of {', '.join(SEVERITIES)}")
         changes["severity"] = definition.severity
     if definition.ci is not None:
+        if definition.ci.isspace():
+            raise DefinitionError("ci", "must not be blank")
         changes["ci"] = definition.ci
     if definition.tags is not None:
         changes["tags"] = dict(definition.tags)

@@ -23,7 +23,7 @@ class HeartbeatStatus(str, enum.Enum):
 class Definition(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """What a ping's body (or a configured heartbeat) may set; anything left out keeps its value."""
 
-    timeout: str | None = None        # a duration: 90s, 15m, 2h, 1d
+    timeout: str | float | None = None   # a duration (90s, 15m, 2h, 1d) or seconds, as GET shows it
     schedule: str | None = None       # cron (5 fields): it must report after each time, within timeout
     timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None   # the schedule's zone (IANA; UTC)
     ci: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None

@@ -77,7 +77,7 @@ class WindowPlanner:
                         all=new.all, recurrence=new.recurrence or None, timezone=new.timezone, change_id=new.change_id,
                         comment=new.comment,
                         created_by=actor, created_at=now, audit=[AuditEntry(at=now, actor=actor, action="created")])
-        checked(window, now, self._settings)
+        window = checked(window, now, self._settings)
         window = await self.store.create(msgspec.structs.replace(window, id=await self.store.new_id()))
         await self._changed()
         return view(window, now)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 
 import msgspec
 import structlog
@@ -58,10 +58,19 @@ def _read(raw: bytes | None, window_id: str) -> Window | None:
     if raw is None:
         return None
     try:
-        return _decode(raw)
+        window = _decode(raw)
     except (msgspec.DecodeError, ValueError):
         log.error("maintenance_window_unreadable", id=window_id)
         return None
+    return _in_utc(window)
+
+
+def _in_utc(window: Window) -> Window:
+    """The window with a time stored without a zone read as UTC: an older version stored a
+    POST's zoneless times as sent, and one such window failed every alert's intake."""
+    naive = {name: moment.replace(tzinfo=timezone.utc) for name in ("starts_at", "ends_at", "created_at", "ended_at")
+             if (moment := getattr(window, name)) is not None and moment.tzinfo is None}
+    return msgspec.structs.replace(window, **naive) if naive else window
 
 
 class WindowStore:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,8 +25,17 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Z
 
 
 class Window(msgspec.Struct, forbid_unknown_fields=True):
+    """A suppress rule's ``during``: times without a zone are UTC (compared with aware ones, they
+    failed every alert's evaluation once the file loaded)."""
+
     start: datetime
     end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None:
+            self.start = self.start.replace(tzinfo=timezone.utc)
+        if self.end.tzinfo is None:
+            self.end = self.end.replace(tzinfo=timezone.utc)
 
 
 class SuppressSet(msgspec.Struct, forbid_unknown_fields=True):

@@ -6,7 +6,7 @@ generatorURL may be missing; unknown keys are ignored; firing and resolved may m
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
 import msgspec
@@ -54,13 +54,16 @@ def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
 def _checked_times(alert: AlertmanagerAlert, index: int) -> AlertmanagerAlert:
     """startsAt and endsAt in the accepted range; an endsAt in the year 1 (Alertmanager's
     0001-01-01T00:00:00Z, "no end yet", in whatever zone) is no end. The times keep the sender's
-    offset: startsAt is part of the occurrence's identity as sent."""
+    offset: startsAt is part of the occurrence's identity as sent. A time without a zone is UTC
+    (Alertmanager always sends one; a hand-made sender may not)."""
     sane_time(alert.startsAt, f"$.alerts[{index}].startsAt")
     ends = alert.endsAt
     if ends is not None and ends.year <= _STILL_FIRING_YEAR:
         alert.endsAt = None
     elif ends is not None:
-        sane_time(ends, f"$.alerts[{index}].endsAt")
+        utc_ends = sane_time(ends, f"$.alerts[{index}].endsAt")
+        if ends.tzinfo is None:
+            alert.endsAt = utc_ends
     return alert
 
 
@@ -93,6 +96,8 @@ def _normalize(alert: AlertmanagerAlert, external_url: str | None, receiver: str
     )
     ends = alert.endsAt
     observed = ends if status is AlertStatus.RESOLVED and ends and ends.year > 1 else alert.startsAt
+    if observed.tzinfo is None:
+        observed = observed.replace(tzinfo=timezone.utc)
     links = {}
     for name, url in (("generator", alert.generatorURL), ("runbook", notes.get("runbook_url")),
                       ("dashboard", notes.get("dashboard_url")), ("alertmanager", external_url)):

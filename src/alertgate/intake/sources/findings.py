@@ -51,8 +51,9 @@ def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
 
 
 def _normalize(finding: Finding, path: str, ctx: SourceContext) -> Alert:
+    observed = None
     if finding.observed_at is not None:
-        sane_time(finding.observed_at, f"{path}.observed_at")
+        observed = sane_time(finding.observed_at, f"{path}.observed_at")   # in UTC (a naive time is UTC)
     ci, title = finding.ci.strip(), finding.title.strip()
     if not ci or not title:
         field = "ci" if not ci else "title"
@@ -81,7 +82,7 @@ def _normalize(finding: Finding, path: str, ctx: SourceContext) -> Alert:
         title=title,
         description=finding.description,
         labels=labels,
-        observed_at=finding.observed_at or ctx.received_at,
+        observed_at=observed or ctx.received_at,
         received_at=ctx.received_at,
         links=finding.links,
         delivery_id=f"{occurrence_id}:{status.value}",
