@@ -214,3 +214,41 @@ def test_a_dispatch_that_always_fails_stops_is_counted_and_stays_visible(redis_u
     assert [(e["ticket_id"], e["kind"]) for e in logged if e["event"] == "work_abandoned"] == [(tid, "dispatch")]
     store.delete(key + ":tl")
     shutil.rmtree(one_attempt_config, ignore_errors=True)
+
+
+@pytest.mark.parametrize("change", [{"recurrence": "FREQ=FORTNIGHTLY"}, {"recurrence": "FREQ=DAILY;UNTIL=garbage"},
+                                    {"timezone": "Mars/Olympus", "recurrence": "FREQ=DAILY"}])
+def test_a_window_record_that_cannot_be_worked_breaks_no_intake_and_no_read(redis_url, change):
+    """Written by hand or by another version: the other windows still hold their alerts, every
+    other alert is taken, and the window lists stay readable."""
+    from datetime import datetime, timedelta, timezone
+
+    import msgspec
+
+    from alertgate.keys import maintenance_key
+
+    now = datetime.now(timezone.utc)
+    with client_for(redis_url) as client:
+        ids = [client.post("/api/v1/maintenance", headers=DESK, json={
+            "title": f"patch {ci}", "starts_at": (now - timedelta(minutes=1)).isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat(),
+            "matchers": [{"field": "ci", "op": "eq", "value": ci}]}).json()["window"]["id"] for ci in ("db8", "db9")]
+    raw = redis.Redis.from_url(redis_url)
+    record = msgspec.json.decode(raw.get(maintenance_key(ids[0])))
+    raw.set(maintenance_key(ids[0]), msgspec.json.encode({**record, **change}))
+    with client_for(redis_url) as client:
+        answers = [client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                               json=am_body(am_alert("DiskFull", host=host))) for host in ("db8", "db9", "web1")]
+        reads = [client.get(path, headers=VIEW) for path in (
+            "/api/v1/maintenance", "/api/v1/maintenance?active=true", f"/api/v1/maintenance/{ids[1]}",
+            f"/api/v1/maintenance/{ids[0]}")]
+        from tests.integration.test_console import sign_in
+        sign_in(client, VIEWER_SECRET)
+        console = client.get("/console/maintenance")
+    assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+    outcomes = [a.json()["results"][0]["outcome"] for a in answers]
+    assert outcomes[1:] == ["suppressed", "new"] and outcomes[0] in ("new", "suppressed")
+    assert [r.status_code for r in reads] == [200] * 4, [r.text for r in reads]
+    if outcomes[0] == "new":   # (an unknown zone is read as UTC: that window still works)
+        assert reads[3].json()["unusable"] and not reads[3].json()["active"]
+    assert console.status_code == 200 and "patch db9" in console.text, console.text

@@ -25,9 +25,12 @@ class InvalidWindow(Exception):
 
 
 def view(window: Window, now: datetime) -> WindowView:
-    current = schedule.occurrence_at(window, now)
-    return WindowView(window=window, active=current is not None, current=current,
-                      next=schedule.next_occurrence(window, current[1] if current else now))
+    try:
+        current = schedule.occurrence_at(window, now)
+        upcoming = schedule.next_occurrence(window, current[1] if current else now)
+    except (ValueError, TypeError, OverflowError) as exc:   # (ActiveWindows skips it too)
+        return WindowView(window=window, active=False, current=None, next=None, unusable=str(exc) or type(exc).__name__)
+    return WindowView(window=window, active=current is not None, current=current, next=upcoming)
 
 
 def checked(window: Window, now: datetime, settings: Settings) -> Window:

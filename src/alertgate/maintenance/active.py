@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import structlog
+
 from alertgate.maintenance import schedule
 from alertgate.maintenance.match import Test, compile_matchers, matches
 from alertgate.maintenance.model import Window
@@ -16,6 +18,7 @@ from alertgate.maintenance.store import WindowStore
 from alertgate.rules.policy import Policy
 from alertgate.tickets.alert import Alert, AlertStatus
 
+log = structlog.get_logger("alertgate.maintenance")
 
 
 class ActiveWindows:
@@ -36,11 +39,17 @@ class ActiveWindows:
 
     def load(self, windows: list[Window]) -> None:
         loaded = []
+        now = datetime.now(timezone.utc)
         for window in windows:
-            try:
-                loaded.append((window, compile_matchers(window.matchers)))
-            except ValueError:  # (checked when saved: a record from elsewhere is skipped)
+            try:   # (checked when saved: a record from elsewhere that cannot be worked is skipped,
+                #     never left to fail every alert's intake)
+                tests = compile_matchers(window.matchers)
+                schedule.occurrence_at(window, now)
+                schedule.next_occurrence(window, now)
+            except (ValueError, TypeError, OverflowError) as exc:
+                log.error("maintenance_window_unusable", id=window.id, error=str(exc))
                 continue
+            loaded.append((window, tests))
         self._windows, self._valid = loaded, None
 
     def in_force(self, now: datetime) -> list[tuple[str, list[Test]]]:

@@ -88,3 +88,4 @@ class WindowView(msgspec.Struct, kw_only=True):
     active: bool
     current: tuple[datetime, datetime] | None   # the occurrence in force now
     next: tuple[datetime, datetime] | None      # the next one to come
+    unusable: str | None = None   # why a stored record cannot be worked (written by hand): it holds nothing

@@ -51,7 +51,11 @@ class MaintenancePush:
             ahead = timedelta(seconds=float(settings.maintenance.push_ahead))
             async with httpx.AsyncClient(timeout=float(settings.reconcile.timeout)) as client:
                 for window in await store.live(now):
-                    wanted = _wanted(window, now, ahead)
+                    try:
+                        wanted = _wanted(window, now, ahead)
+                    except (ValueError, TypeError, OverflowError) as exc:   # (a record written by hand)
+                        log.error("maintenance_window_unusable", id=window.id, error=str(exc))
+                        continue
                     for key, api in targets:
                         before = window.pushes.get(key)
                         after = await _sync(api, client, window, wanted, before, now)
