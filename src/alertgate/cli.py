@@ -118,6 +118,8 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     from alertgate.rules.tables import TablesInvalid, load_tables
 
     directory = Path(args.directory) if args.directory else Path(_settings().config_dir) / "rules"
+    if directory.is_file():   # a file about to go in: checked with the rules it will join
+        return _check_rule_file(directory, Path(_settings().config_dir) / "rules")
     try:
         tables = load_tables(directory.parent)
         rules = load_rules(directory)
@@ -156,6 +158,39 @@ def _file_catalogue(settings: Settings):
     """The files' catalogue for a dry run (the API's CIs live in Redis, which a dry run leaves alone)."""
     catalogue, _ = _catalogue_of(Path(settings.config_dir) / "cmdb")
     return catalogue
+
+
+def _check_rule_file(file: Path, rules_dir: Path) -> int:
+    """``rules check FILE``: the rule directory as it would be with FILE in it (a file of the same
+    name replaced), in a copy; nothing in the directory changes."""
+    import contextlib
+    import io
+    import shutil
+    import tempfile
+
+    if file.suffix not in (".yaml", ".yml"):
+        print(f"{file}: a rule file ends in .yaml or .yml (the gateway reads no other)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as scratch:
+        trial = Path(scratch) / "rules"
+        if rules_dir.is_dir():
+            shutil.copytree(rules_dir, trial)
+        else:
+            trial.mkdir()
+        for table in ("tables.yaml",):
+            if (rules_dir.parent / table).is_file():
+                shutil.copy(rules_dir.parent / table, Path(scratch) / table)
+        shutil.copy(file, trial / file.name)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cmd_rules_check(argparse.Namespace(directory=str(trial)))
+
+    def real(text: str) -> str:   # the copy's paths named as the files are
+        return text.replace(str(trial / file.name), str(file)).replace(str(trial), str(rules_dir))
+    print(real(out.getvalue()), end="")
+    print(real(err.getvalue()), end="", file=sys.stderr)
+    print(f"(checked {file} with the rules in {rules_dir})", file=sys.stderr if code else sys.stdout)
+    return code
 
 
 def cmd_cmdb_check(args: argparse.Namespace) -> int:
@@ -303,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="an RQ worker with its scheduler").set_defaults(func=cmd_worker)
     rules = sub.add_parser("rules", help="check or try the rule files").add_subparsers(dest="rules", required=True)
     check = rules.add_parser("check", help="validate the rule files (exit 1 on any error)")
-    check.add_argument("directory", nargs="?", help="default: $ALERTGATE_CONFIG_DIR/rules")
+    check.add_argument("directory", nargs="?", help="default: $ALERTGATE_CONFIG_DIR/rules; a file: checked with "
+                                                    "the rules it will join")
     check.set_defaults(func=cmd_rules_check)
     cmdb = sub.add_parser("cmdb", help="check the CI catalogue's files").add_subparsers(dest="cmdb", required=True)
     cmdb_check = cmdb.add_parser("check", help="validate config/cmdb (exit 1 on any problem)")

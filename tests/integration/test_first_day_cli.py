@@ -109,6 +109,22 @@ def test_init_writes_the_shipped_files_and_keeps_edited_ones(tmp_path):
     assert alertgate("rules", "check", env=clean_env(), cwd=tmp_path).returncode == 0  # finds ./config
 
 
+def test_rules_check_of_one_file_checks_it_with_the_rules_it_will_join(tmp_path):
+    """Before, a file gave "rule directory does not exist". Errors name the file as it is."""
+    env = {**clean_env(), "ALERTGATE_CONFIG_DIR": str(ROOT / "config")}
+    new = tmp_path / "45-patch-night.yaml"
+    new.write_text("suppress:\n  - name: patch-night\n    when: {field: ci, equals: db9}\n"
+                   "    during: [{start: '2026-12-07T13:00:00', end: '2026-12-07T14:00:00'}]\n")
+    good = alertgate("rules", "check", str(new), env=env, cwd=tmp_path)
+    assert good.returncode == 0 and "ok:" in good.stdout and str(new) in good.stdout, good.stdout + good.stderr
+    clash = tmp_path / "clash.yaml"   # a name the shipped rules already use in that stage
+    shipped = yaml.safe_load((ROOT / "config" / "rules" / "30-route.yaml").read_text())["route"][0]["name"]
+    clash.write_text(f"route:\n  - name: {shipped}\n    when: {{field: ci, equals: db9}}\n    set: {{assignment_group: dba}}\n")
+    bad = alertgate("rules", "check", str(clash), env=env, cwd=tmp_path)
+    assert bad.returncode == 1 and f"{clash}:2" in bad.stderr and str(ROOT / "config" / "rules") in bad.stderr, bad.stderr
+    assert "scratch" not in bad.stderr and "/tmp/tmp" not in bad.stderr
+
+
 def test_token_write_adds_a_valid_entry_under_the_shipped_empty_list(tmp_path):
     config = tmp_path / "config"
     alertgate("init", str(config), env=clean_env(), cwd=tmp_path)

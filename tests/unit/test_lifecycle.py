@@ -165,6 +165,9 @@ def test_change_and_reopen_and_comment():
     assert t.status is S.IN_PROGRESS and t.timeline[-1].note == "called the user"
     with pytest.raises(RoleNotAllowed):
         apply(t, Action.COMMENT, ActionRequest(note="x"), VIEWER, at(6))
+    for empty in (None, "", "  \n"):   # a comment says something
+        with pytest.raises(MissingArgument):
+            apply(t, Action.COMMENT, ActionRequest(note=empty), ENG, at(6))
 
 
 def test_cascade_moves_duplicates_with_their_master():

@@ -439,6 +439,8 @@ def apply(ticket: Ticket, action: Action, request: ActionRequest, actor: Actor,
         _need(request.third_party, "third_party", action)
         changes.update(third_party=request.third_party, third_party_at=now)
         note = request.third_party + (f": {request.note}" if request.note else "")
+    elif action is Action.COMMENT:   # (an empty one would only clutter the timeline)
+        _need((request.note or "").strip(), "note", action)
     elif action is Action.REOPEN:
         to = S.IN_PROGRESS
         changes.update(reopen_count=ticket.reopen_count + 1, resolution_code=None, resolved_at=None,
