@@ -171,6 +171,8 @@ def test_a_bad_catalogue_file_keeps_the_last_good_catalogue_and_names_file_and_l
     ("/api/v1/cis/many", {"aliases": [f"a{n}" for n in range(1001)]}, "$.aliases"),
     ("/api/v1/cis/long", {"service": "s" * 2000}, "$.service"),
     ("/api/v1/cis/blank", {"aliases": [""]}, "$.aliases[0]"),
+    ("/api/v1/cis/blank", {"aliases": ["  "]}, "$.aliases[0]"),
+    ("/api/v1/cis/%20%20", {}, "name"),
     ("/api/v1/cis/deep", {"parents": [[["x"]]]}, "$.parents[0]"),
     ("/api/v1/cis/crit", {"criticality": "1"}, "$.criticality"),
 ])

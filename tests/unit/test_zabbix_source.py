@@ -90,6 +90,15 @@ def test_tags_as_json_text_and_repeated_tags():
     assert a.labels == {"scope": "availability,performance", "app": ""}
 
 
+def test_tags_as_event_tags_text_from_a_media_type_of_one_s_own():
+    """{EVENT.TAGS} instead of {EVENT.TAGSJSON}: every alert of that media type was a 400."""
+    [a] = parse(event(event_tags="scope:availability, app, scope:performance, url:http://x:8080/a"), CTX)
+    assert a.labels == {"scope": "availability,performance", "app": "", "url": "http://x:8080/a"}
+    with pytest.raises(PayloadError) as info:
+        parse(event(event_tags=", ".join(f"t{n}:v" for n in range(300))), CTX)
+    assert info.value.detail[0].path == "$.event_tags"
+
+
 def test_numbers_instead_of_strings_are_accepted():
     [a] = parse(event(event_id=777, event_value=1, event_nseverity=5, event_timestamp=1795318364), CTX)
     assert a.occurrence_id == "zabbix:777"

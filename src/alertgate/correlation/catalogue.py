@@ -13,7 +13,7 @@ import msgspec
 
 from alertgate.tickets.alert import Alert
 
-CIName = Annotated[str, msgspec.Meta(min_length=1, max_length=253)]
+CIName = Annotated[str, msgspec.Meta(min_length=1, max_length=253, pattern=r"\S")]   # (not blank)
 Text = Annotated[str, msgspec.Meta(max_length=1024)]
 Criticality = Annotated[int, msgspec.Meta(ge=1, le=4)]
 MANY = 1000   # aliases, parents or contacts of one CI at most

@@ -84,6 +84,8 @@ def ci_handlers(service: CatalogueService, auth: Authenticator) -> list[HTTPRout
         body = decode_json(await request.body(), CIBody)
         if body.name is not None and body.name != name:
             return error_response(400, "invalid CI", [ErrorDetail("$.name", f"the path names {name!r}")])
+        if name.isspace():
+            return error_response(400, "invalid CI", [ErrorDetail("name", "must not be blank")])
         try:
             ci = body.named(name)
         except msgspec.ValidationError as exc:

@@ -109,7 +109,7 @@ class Tables(Protocol):
 
 
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
-Moment = Annotated[datetime, msgspec.Meta(tz=True)]
+Moment = datetime   # a time without a zone is UTC (ActionRequest.__post_init__), as on every endpoint
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)   # (the store keeps no time before it)
 CLOCK_SKEW = timedelta(minutes=5)                     # a corrected time this far ahead is still "now"
 LONGEST_SUSPENSION = timedelta(days=366)
@@ -133,6 +133,12 @@ class ActionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     verdict: Literal["checked", "returned"] | None = None   # verify (returned: with a note)
     master_id: str | None = None                       # mark_duplicate: the open master it joins
     third_party: str | None = None                     # engage_third_party: the vendor engaged
+
+    def __post_init__(self) -> None:
+        for name in ("outage_start", "outage_end", "until"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                setattr(self, name, moment.replace(tzinfo=timezone.utc))
 
 
 class IllegalTransition(Exception):

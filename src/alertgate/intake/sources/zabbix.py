@@ -26,7 +26,7 @@ from alertgate.intake.sources.common import (
     stable_hash,
 )
 from alertgate.intake.sources.base import Source
-from alertgate.intake.sources.limits import PER_ALERT, Labels, LabelName, Text, Value
+from alertgate.intake.sources.limits import NAME_CHARS, PER_ALERT, VALUE_CHARS, Labels, LabelName, Text, Value
 from alertgate.tickets.alert import Alert, AlertStatus
 
 NAME = "zabbix"
@@ -97,12 +97,16 @@ def _required(value: Scalar, path: str, allowed: tuple[str, ...] | None = None) 
 
 
 def _tags(raw: str | list[ZabbixTag] | dict[str, str] | None) -> dict[str, str]:
-    """``{EVENT.TAGSJSON}`` as sent (JSON text or list) → labels; a repeated tag joins its values."""
+    """``{EVENT.TAGSJSON}`` as sent (JSON text or list) → labels; a repeated tag joins its values.
+    A media type of one's own may send ``{EVENT.TAGS}`` instead (``service:mysql, env:prod``):
+    read too, rather than refusing every alert of that media type."""
     if isinstance(raw, dict):
         return raw
     if isinstance(raw, str):
         if present(raw) is None:
             return {}
+        if not raw.lstrip().startswith("["):
+            return _plain_tags(raw)
         try:
             raw = msgspec.json.decode(raw, type=ZabbixTags)
         except (msgspec.MsgspecError, RecursionError) as exc:
@@ -110,6 +114,20 @@ def _tags(raw: str | list[ZabbixTag] | dict[str, str] | None) -> dict[str, str]:
     labels: dict[str, str] = {}
     for item in raw or ():
         labels[item.tag] = f"{labels[item.tag]},{item.value}" if item.tag in labels else item.value
+    return labels
+
+
+def _plain_tags(text: str) -> dict[str, str]:
+    """``{EVENT.TAGS}``: ``tag:value`` (or a bare ``tag``) separated by commas."""
+    labels: dict[str, str] = {}
+    for part in text.split(","):
+        tag, _, value = part.strip().partition(":")
+        tag, value = tag.strip(), value.strip()
+        if tag:
+            labels[tag] = f"{labels[tag]},{value}" if tag in labels else value
+    if len(labels) > PER_ALERT or any(len(t) > NAME_CHARS or len(v) > VALUE_CHARS for t, v in labels.items()):
+        raise PayloadError("invalid payload", [ErrorDetail("$.event_tags", (
+            f"at most {PER_ALERT} tags, names of {NAME_CHARS} and values of {VALUE_CHARS} characters"))])
     return labels
 
 
