@@ -148,8 +148,8 @@ def ticket_key(ticket_id: str) -> str:
     """``INC-<tag>-<n>`` lives at ``ag:{<shard>}:t:INC-<tag>-<n>``: the id carries its slot. The
     k-th duplicate of a master is ``<master id>-<k>``."""
     parts = ticket_id.split("-")
-    if (len(parts) not in (3, 4) or parts[0] != "INC" or not parts[1]
-            or not all(part.isdigit() for part in parts[2:])):
+    if (len(parts) not in (3, 4) or parts[0] != "INC" or not parts[1] or parts[1][0] not in BASE32
+            or not all(part.isdigit() for part in parts[2:])):   # (no shard: an id no ticket has, not a 503)
         raise KeyError(ticket_id)
     return ticket_prefix(parts[1]) + ticket_id
 

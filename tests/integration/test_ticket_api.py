@@ -28,6 +28,12 @@ def test_unknown_ticket_is_404_and_unknown_action_is_404(redis_url):
         assert act(client, "INC-NOPE-1", "accept").status_code == 404
         tid = new_master(client)
         assert act(client, tid, "teleport").status_code == 404
+        # an id whose tag no shard starts with (lower case, a digit, bytes): a 404, not "retry later"
+        for typo in ("INC-xyz-1", "INC-1ABC-1", "INC-%FF-1", tid.lower()):
+            assert client.get(f"/api/v1/tickets/{typo}", headers=VIEW).status_code == 404, typo
+            assert client.get(f"/api/v1/tickets/{typo}/timeline", headers=VIEW).status_code == 404, typo
+            assert act(client, typo, "comment", note="x").status_code == 404, typo
+        assert act(client, tid, "mark_duplicate", master_id="INC-xyz-1").status_code in (400, 404, 409)
 
 
 def test_illegal_transition_is_409_with_status_and_allowed_actions(redis_url):
