@@ -31,6 +31,17 @@ def test_without_id_identity_is_ci_title_and_observed_at():
     assert a.symptom == "Fan noise"  # no check: the title
 
 
+def test_a_numeric_finding_id_is_its_text():
+    [a] = parse(b'{"finding_id": 12345, "ci": "UPS-2", "title": "Battery swollen"}', CTX)
+    [b] = parse(b'{"finding_id": "12345", "ci": "UPS-2", "title": "Battery swollen"}', CTX)
+    assert a.occurrence_id == b.occurrence_id == "finding:12345"
+
+
+def test_a_zoneless_observed_at_is_utc_and_keeps_its_identity():
+    [a] = parse(b'{"ci": "UPS-2", "title": "Fan noise", "observed_at": "2026-11-22T02:00:00"}', CTX)
+    assert a.observed_at == datetime(2026, 11, 22, 2, 0, tzinfo=timezone.utc)
+
+
 def test_array_of_findings_keeps_order():
     alerts = parse(b'[{"finding_id": "1", "ci": "a", "title": "t"}, {"finding_id": "2", "ci": "b", "title": "t"}]', CTX)
     assert [a.ci for a in alerts] == ["a", "b"]

@@ -31,7 +31,7 @@ NAME = "finding"
 class Finding(msgspec.Struct):
     ci: NonEmptyValue
     title: NonEmptyValue
-    finding_id: Value | None = None
+    finding_id: Value | int | None = None   # (an inspection system's numeric id: the same as its text)
     check: Value | None = None
     observed_at: datetime | None = None
     status: Literal["firing", "resolved"] = "firing"
