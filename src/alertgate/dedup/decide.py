@@ -30,6 +30,11 @@ class Outcome(str, enum.Enum):
     CORRELATED = "correlated"  # a parent CI's recent master caused it: linked, not dispatched (SPEC §11)
 
 
+# The kind of ticket an outcome creates (alertgate_tickets_created_total{kind}).
+CREATED_KIND = {Outcome.NEW: "master", Outcome.RECURRENCE: "master", Outcome.DUPLICATE: "duplicate",
+                Outcome.CORRELATED: "correlated"}
+
+
 class KeyState(msgspec.Struct, kw_only=True):
     """What is known for one (ci, symptom) key; times are epoch seconds."""
 

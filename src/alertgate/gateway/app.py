@@ -61,7 +61,8 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
     queue_url = settings.queue_url
     queue_redis = SyncRedis.from_url(queue_url, socket_timeout=settings.redis_timeout) if queue_url else None
     intake = build_intake(settings, redis, rules, queue_redis, on_unknown_ci=metrics.unknown_ci,
-                          on_heartbeat_failed=lambda name: metrics.heartbeat_failed.labels(name).inc())
+                          on_heartbeat_failed=lambda name: metrics.heartbeat_failed.labels(name).inc(),
+                          on_created=metrics.ticket_created)
     handoff = intake.handoff
 
     tasks: list[asyncio.Task] = []
@@ -88,7 +89,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
             task.cancel()
         await redis.aclose()
 
-    tickets = TicketStore(redis)
+    tickets = TicketStore(redis, on_created=lambda ticket: metrics.ticket_created(ticket.kind.value, ticket.priority))
     return Litestar(
         route_handlers=[
             *intake_handlers(settings, auth, intake, metrics),

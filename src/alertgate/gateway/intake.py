@@ -11,7 +11,7 @@ import msgspec
 import structlog
 from litestar.handlers import ASGIRouteHandler
 
-from alertgate.dedup.decide import Outcome
+from alertgate.dedup.decide import CREATED_KIND, Outcome
 from alertgate.dedup.store import IngestResult
 from alertgate.credentials import INGEST, Authenticator
 from alertgate.gateway.limits import RateLimiter
@@ -38,8 +38,6 @@ _encode = msgspec.json.Encoder().encode
 QUIET = frozenset({Outcome.REPEAT, Outcome.DUPLICATE, Outcome.SUPPRESSED, Outcome.HEARTBEAT})
 
 
-CREATED = {Outcome.NEW: "master", Outcome.RECURRENCE: "master", Outcome.DUPLICATE: "duplicate"}
-
 
 def intake_handlers(settings: Settings, auth: Authenticator, intake: Intake,
                     metrics: GatewayMetrics) -> list[ASGIRouteHandler]:
@@ -53,13 +51,14 @@ def intake_handlers(settings: Settings, auth: Authenticator, intake: Intake,
         received = metrics.alerts_received.labels(source)
         duration = metrics.ingest_duration.labels(source)
         processed = {o: metrics.alerts_processed.labels(source, o.value) for o in Outcome}
-        created = {(o, p): metrics.tickets_created.labels(kind, str(p)) for o, kind in CREATED.items() for p in range(1, 5)}
+        created = {(o, p): metrics.tickets_created.labels(kind, str(p)) for o, kind in CREATED_KIND.items()
+                   for p in range(1, 5)}
         tally = metrics.tally.inc  # (counted at the end of the event-loop turn)
 
         def count_outcomes(results: list[IngestResult], policies: list[Policy]) -> None:
             for result, policy in zip(results, policies):
                 tally(processed[result.outcome])
-                if result.outcome in CREATED:
+                if result.outcome in CREATED_KIND:
                     tally(created[(result.outcome, policy.priority)])
 
         async def ingest(authorization: str | None, read_body: Callable[[], Awaitable[bytes]]) -> bytes:

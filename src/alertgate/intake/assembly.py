@@ -30,7 +30,8 @@ def auto_resolve_defaults(settings: Settings) -> dict[str, bool]:
 
 def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: SyncRedis | None,
                  on_unknown_ci: Callable[[str, int], None] | None = None,
-                 on_heartbeat_failed: Callable[[str], None] | None = None) -> Intake:
+                 on_heartbeat_failed: Callable[[str], None] | None = None,
+                 on_created: Callable[[str, int], None] | None = None) -> Intake:
     # Occurrences are kept as long as a closed ticket can still make a recurrence.
     retention = int(settings.recurrence_lookback + settings.dedup_window)
     dedup = DedupStore(redis, retention, settings.recurrence_lookback, auto_resolve_defaults(settings),
@@ -41,4 +42,4 @@ def build_intake(settings: Settings, redis, rules: RulesService, queue_redis: Sy
                          settings.sync.zabbix_acknowledge or settings.sync.alertmanager_silence)
     return Intake(settings, dedup, rules, handoff, HeartbeatStore(redis), WindowStore(redis), catalogue,
                   Correlator(catalogue, redis, settings.topology.window, settings.topology.max_depth),
-                  on_heartbeat_failed)
+                  on_heartbeat_failed, on_created)

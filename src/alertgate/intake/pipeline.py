@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alertgate.correlation.catalogue import CI
 from alertgate.correlation.service import CatalogueService
-from alertgate.dedup.decide import Outcome
+from alertgate.dedup.decide import CREATED_KIND, Outcome
 from alertgate.dedup.store import DedupStore, IngestResult
 from alertgate.heartbeats import clock
 from alertgate.heartbeats.model import Definition
@@ -36,10 +36,12 @@ from alertgate.tickets.alert import Alert, AlertStatus
 class Intake:
     def __init__(self, settings: Settings, dedup: DedupStore, rules: RulesService, handoff: JobHandoff,
                  heartbeats: HeartbeatStore, windows: WindowStore, catalogue: CatalogueService,
-                 correlation: Correlator, on_heartbeat_failed: Callable[[str], None] | None = None) -> None:
+                 correlation: Correlator, on_heartbeat_failed: Callable[[str], None] | None = None,
+                 on_created: Callable[[str, int], None] | None = None) -> None:
         self._dedup, self._rules, self.handoff, self.catalogue = dedup, rules, handoff, catalogue
         self.correlation = correlation
         self._redis_timeout = float(settings.redis_timeout)
+        self._on_created = on_created   # (kind, priority) of each ticket ``send`` creates
         self.heartbeats = HeartbeatFeed(heartbeats, settings, self.send, on_heartbeat_failed)
         self.windows, self.maintenance = windows, ActiveWindows()
         self._window_changes = 0   # (maintenance.changes when the dedup store last heard of them)
@@ -64,8 +66,13 @@ class Intake:
             await asyncio.sleep(interval)
 
     async def send(self, alerts: list[Alert], now: datetime) -> list[IngestResult]:
-        """The whole pipeline for alerts made here (a heartbeat's expiry and recovery)."""
-        _, _, results = await self.record(alerts, now)
+        """The whole pipeline for alerts made here (a heartbeat's expiry and recovery, held alerts
+        released); the tickets it creates are counted (the gateway counts a sender's itself)."""
+        _, policies, results = await self.record(alerts, now)
+        if self._on_created is not None:
+            for policy, result in zip(policies, results):
+                if result.outcome in CREATED_KIND:
+                    self._on_created(CREATED_KIND[result.outcome], policy.priority)
         return results
 
     async def record(self, alerts: list[Alert], now: datetime) -> tuple[list[Alert], list[Policy], list[IngestResult]]:

@@ -63,6 +63,13 @@ class Tally:
             counter.inc(amount)
 
 
+def created_counter(registry: CollectorRegistry | None) -> Counter:
+    """Tickets created, wherever: the gateway counts those of alerts it is sent, user reports and
+    follow-ups; the worker those of heartbeat expiries, released maintenance and major incidents."""
+    return Counter("alertgate_tickets_created_total", "Tickets created, by kind and priority.", ["kind", "priority"],
+                   registry=registry)
+
+
 def rejected_counter(registry: CollectorRegistry | None) -> Counter:
     return Counter("alertgate_requests_rejected_total", "Requests refused (4xx), by endpoint, status and reason.",
                    ["endpoint", "status", "reason"], registry=registry)
@@ -88,10 +95,7 @@ class GatewayMetrics:
             ["source"], buckets=_LATENCY_BUCKETS, registry=register,
         )
 
-        self.tickets_created = Counter(
-            "alertgate_tickets_created_total", "Tickets created, by kind and priority.", ["kind", "priority"],
-            registry=register,
-        )
+        self.tickets_created = created_counter(register)
         self.rule_matches = Counter(
             "alertgate_rule_matches_total", "Rule matches, by stage and rule.", ["stage", "rule"], registry=register
         )
@@ -108,6 +112,9 @@ class GatewayMetrics:
             "alertgate_heartbeat_expired_total", "Heartbeat expiries, by heartbeat (here: failure reports, "
             "/fail or a resolved Watchdog).", ["name"], registry=register,
         )
+
+    def ticket_created(self, kind: str, priority: int) -> None:
+        self.tally.inc(self.tickets_created.labels(kind, str(priority)))
 
     def unknown_ci(self, source: str, count: int) -> None:
         self.tally.inc(self.unknown_cis.labels(source), count)
@@ -140,6 +147,7 @@ class WorkerMetrics:
             "alertgate_escalations_total", "Escalations, by priority and level.", ["priority", "level"],
             registry=register,
         )
+        self.tickets_created = created_counter(register)   # (ticket_created)
         self.jobs_failed = Counter(
             "alertgate_jobs_failed_total", "Jobs that failed their last attempt (kept in RQ's failed "
             "registry for 7 days), by function.", ["function"], registry=register,
@@ -161,3 +169,6 @@ class WorkerMetrics:
             "alertgate_work_abandoned_total", "Follow-up work (dispatch, restoration, replan, problem_on_close) "
             "the sweep stopped queueing after it failed every time, by kind.", ["kind"], registry=register,
         )
+
+    def ticket_created(self, kind: str, priority: int) -> None:
+        self.tickets_created.labels(kind, str(priority)).inc()

@@ -72,8 +72,9 @@ def valid_cursor(cursor: str) -> bool:
 class TicketStore:
     SCANNED_PER_PAGE = 30_000   # index entries one ``list`` reads at most (about half a second)
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, on_created: Callable[[Ticket], None] | None = None) -> None:
         self._redis = redis
+        self._on_created = on_created   # each ticket ``create`` and a closure's follow-up make (the metric)
 
     async def _read(self, ticket_id: str, client: Any = None) -> Ticket:
         return from_hash(*await self._read_raw(ticket_id, client), ticket_id)
@@ -260,6 +261,8 @@ class TicketStore:
         pipe = self._redis.pipeline(transaction=True)
         self._write_new(pipe, ticket)
         await pipe.execute()
+        if self._on_created is not None:
+            self._on_created(ticket)
         return ticket
 
     @staticmethod
@@ -321,6 +324,8 @@ class TicketStore:
                     if follow_up is not None:
                         self._write_new(pipe, follow_up)
                     await pipe.execute()
+                    if follow_up is not None and self._on_created is not None:
+                        self._on_created(follow_up)
                     if master is not None:
                         updated = await self._follow_master(updated, now)
                     return await self._shown(updated), effects

@@ -194,7 +194,8 @@ async def _count_in_storm(ctx: WorkerContext, redis: StateRedis, ticket: Ticket,
     if reason not in ("new", "recurrence") or not ticket.affected_service or ticket.kind is not TicketKind.MASTER:
         return
     topology = ctx.settings.topology
-    storms = StormGrouping(redis, ctx.tables, topology.storm_masters, topology.storm_window)
+    storms = StormGrouping(redis, ctx.tables, topology.storm_masters, topology.storm_window,
+                           on_created=lambda major: ctx.metrics.ticket_created(major.kind.value, major.priority))
     major = await storms.count(ticket, now())
     if major is not None:
         enqueue_all(shared_queue_redis(ctx.settings), [dispatch_job(major, "new", ctx.settings.notify.max_attempts)])

@@ -32,7 +32,8 @@ class HeartbeatSweep:
         redis = connect_state(ctx.settings, fail_fast=False)
         try:
             await layout.ensure(redis)
-            intake = build_intake(ctx.settings, redis, self._rules, connect_queue_redis(ctx.settings))
+            intake = build_intake(ctx.settings, redis, self._rules, connect_queue_redis(ctx.settings),
+                                  on_created=ctx.metrics.ticket_created)
             await intake.maintenance.refresh(intake.windows)  # (an expiry inside a window is held by it)
             await intake.catalogue.refresh()
             await intake.correlation.refresh(datetime.now(UTC))

@@ -43,7 +43,8 @@ class MaintenanceRelease:
         redis = connect_state(settings, fail_fast=False)
         try:
             await layout.ensure(redis)
-            intake = build_intake(settings, redis, self._rules, connect_queue_redis(settings))
+            intake = build_intake(settings, redis, self._rules, connect_queue_redis(settings),
+                                  on_created=context().metrics.ticket_created)
             await intake.maintenance.refresh(intake.windows)
             await intake.catalogue.refresh()
             await intake.correlation.refresh(datetime.now(UTC))

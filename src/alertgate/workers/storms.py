@@ -7,6 +7,7 @@ for it. A dispatch retried after a crash counts its master again harmlessly (the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import structlog
@@ -22,10 +23,11 @@ log = structlog.get_logger("alertgate.storms")
 
 
 class StormGrouping:
-    def __init__(self, redis, tables: Tables, masters: int, window: float) -> None:
+    def __init__(self, redis, tables: Tables, masters: int, window: float,
+                 on_created: Callable[[Ticket], None] | None = None) -> None:
         self._redis = redis
         self._script = redis.register_script(STORM_SCRIPT)
-        self._tickets = TicketStore(redis)
+        self._tickets = TicketStore(redis, on_created)
         self._tables = tables
         self.masters, self.window = masters, float(window)
 
