@@ -113,9 +113,11 @@ def ci_from_labels(labels: Mapping[str, str], precedence: Iterable[str]) -> str:
     """The first present label of ``precedence``; ``instance`` loses its port; else ``unknown``."""
     for name in precedence:
         value = present(labels.get(name))
-        if value is not None and name == "instance":
-            value = present(strip_port(value))   # (":9100" names no host)
         if value is not None:
+            if name == "instance":
+                value = strip_port(value)
+                if not value or value.isspace():   # (":9100" names no host)
+                    continue
             return value
     return UNKNOWN
 
