@@ -252,3 +252,5 @@ def test_a_window_record_that_cannot_be_worked_breaks_no_intake_and_no_read(redi
     if outcomes[0] == "new":   # (an unknown zone is read as UTC: that window still works)
         assert reads[3].json()["unusable"] and not reads[3].json()["active"]
     assert console.status_code == 200 and "patch db9" in console.text, console.text
+    if outcomes[0] == "new":
+        assert "unusable" in console.text
