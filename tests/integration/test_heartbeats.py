@@ -360,3 +360,18 @@ def test_a_scheduled_heartbeat_runs_in_its_time_zone(redis_url):
         assert [(b - a).days for a, b in zip(expected, expected[1:])] == [1, 1, 1, 1]
         listed = client.get("/api/v1/heartbeats", headers=VIEW).json()["heartbeats"]
         assert listed[0]["next_expected"] == []   # (one heartbeat's view only)
+
+
+def test_the_list_filters_by_status_and_no_list_ignores_a_parameter_it_does_not_take(redis_url):
+    """`?status=expired` was ignored: the whole list answered as if every heartbeat had expired."""
+    with client_for(redis_url) as client:
+        client.post("/api/v1/heartbeats/ok-job", headers=SOURCE)
+        client.post("/api/v1/heartbeats/failed-job/fail", headers=SOURCE)
+        expired = client.get("/api/v1/heartbeats?status=expired", headers=VIEW)
+        assert [h["name"] for h in expired.json()["heartbeats"]] == ["failed-job"], expired.text
+        assert client.get("/api/v1/heartbeats?status=late", headers=VIEW).status_code == 400
+        for path in ("/api/v1/heartbeats?state=expired", "/api/v1/maintenance?status=active", "/api/v1/cis?name=x",
+                     "/api/v1/unknown-cis?source=zabbix", "/api/v1/problems?status=open", "/api/v1/kpi?since=2026-01-01",
+                     "/api/v1/queue?priority=1"):
+            answer = client.get(path, headers=VIEW)
+            assert answer.status_code == 400 and "unknown parameter" in answer.json()["detail"][0]["message"], (path, answer.text)

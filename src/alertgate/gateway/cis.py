@@ -10,7 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from alertgate.correlation.catalogue import CI, CIBody
 from alertgate.correlation.service import CatalogueService
 from alertgate.credentials import READERS, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response, only_parameters, query_int
 from alertgate.gateway.media_type import require_json
 from alertgate.intake.sources.common import decode_json
 from alertgate.settings import Role
@@ -61,6 +61,7 @@ def ci_handlers(service: CatalogueService, auth: Authenticator) -> list[HTTPRout
     @get("/api/v1/cis")
     async def list_cis(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), READERS)
+        only_parameters(request.query_params, ("origin", "cursor", "limit"))
         limit = query_int(request, "limit", 500, 1, 1000)
         origin = request.query_params.get("origin")
         if origin is not None and origin not in ORIGINS:
@@ -114,6 +115,7 @@ def ci_handlers(service: CatalogueService, auth: Authenticator) -> list[HTTPRout
     @get("/api/v1/unknown-cis")
     async def unknown(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), READERS)
+        only_parameters(request.query_params, ("limit",))
         limit = query_int(request, "limit", 100, 1, 1000)
         await service.flush_unknown()
         rows = await service.unknown(limit)

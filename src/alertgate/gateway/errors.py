@@ -74,6 +74,15 @@ def error_response(status: int, error: str, detail: list[ErrorDetail] | None = N
     return json_response(ErrorBody(error, detail or []), status, headers)
 
 
+def only_parameters(query: Any, allowed: tuple[str, ...]) -> None:
+    """A 400 naming a query parameter the endpoint does not take, and those it does: ignored, a
+    misspelt or unsupported filter (``?status=expired``) would answer as if it were met."""
+    for name in query:
+        if name not in allowed:
+            detail = f"unknown parameter; one of {', '.join(allowed)}" if allowed else "takes no parameters"
+            raise PayloadError("invalid query", [ErrorDetail(name, detail)])
+
+
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
     """A whole-number query parameter within [low, high], else a 400 naming it."""
     text = request.query_params.get(name)

@@ -11,10 +11,10 @@ from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
 
 from alertgate.credentials import ANY_ROLE, INGEST, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response, json_response
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response, only_parameters
 from alertgate.gateway.media_type import require_json
 from alertgate.heartbeats.clock import DefinitionError, upcoming
-from alertgate.heartbeats.model import NAME_PATTERN, Definition, Heartbeat, PingAnswer, view
+from alertgate.heartbeats.model import NAME_PATTERN, Definition, Heartbeat, HeartbeatStatus, PingAnswer, view
 from alertgate.heartbeats.store import HeartbeatLimitReached, HeartbeatNotFound
 from alertgate.intake.heartbeats import HeartbeatFeed
 from alertgate.intake.sources.common import PayloadError, decode_json
@@ -74,8 +74,14 @@ def heartbeat_handlers(feed: HeartbeatFeed, auth: Authenticator) -> list[HTTPRou
     @get("/api/v1/heartbeats")
     async def list_heartbeats(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), ANY_ROLE)
+        only_parameters(request.query_params, ("status",))
+        wanted = request.query_params.get("status")
+        statuses = {status.value for status in HeartbeatStatus}
+        if wanted is not None and wanted not in statuses:
+            return error_response(400, "invalid query", [ErrorDetail("status", f"one of {', '.join(sorted(statuses))}")])
         now = datetime.now(timezone.utc)
-        return json_response({"heartbeats": [view(hb, now) for hb in await store.all()]})
+        return json_response({"heartbeats": [view(hb, now) for hb in await store.all()
+                                             if wanted is None or hb.status.value == wanted]})
 
     @get("/api/v1/heartbeats/{name:str}")
     async def get_heartbeat(request: Request) -> Response[bytes]:

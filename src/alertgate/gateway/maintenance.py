@@ -8,7 +8,7 @@ from litestar import Request, Response, delete, get, patch, post
 from litestar.handlers import HTTPRouteHandler
 
 from alertgate.credentials import READERS, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response, only_parameters, query_int
 from alertgate.gateway.media_type import require_json
 from alertgate.intake.sources.common import decode_json
 from alertgate.intake.windows import InvalidWindow, WindowPlanner, view
@@ -39,6 +39,7 @@ def maintenance_handlers(planner: WindowPlanner, auth: Authenticator) -> list[HT
     @get("/api/v1/maintenance")
     async def list_windows(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), READERS)
+        only_parameters(request.query_params, ("active", "limit", "cursor"))
         wanted = request.query_params.get("active")
         if wanted not in (None, "true", "false"):
             return error_response(400, "invalid query", [ErrorDetail("active", "true or false")])

@@ -138,9 +138,10 @@ def openapi_document() -> dict:
                         _param("by", "query", {"type": "string", "enum": ["ci", "group", "staff", "requester"]})],
             errors=("400", "401", "403", "503"))},
         "/api/v1/heartbeats": {"get": _operation(
-            "Every heartbeat: status, last seen, deadline, age (any role)",
+            "Every heartbeat (or those of one status): status, last seen, deadline, age (any role)",
             ("200", {"type": "object", "properties": {"heartbeats": {"type": "array", "items": _ref("HeartbeatView")}}}),
-            errors=("401", "503"))},
+            parameters=[_param("status", "query", {"type": "string", "enum": ["ok", "expired", "paused"]})],
+            errors=("400", "401", "503"))},
         "/api/v1/heartbeats/{name}": {
             "post": {**_operation(
                 "A ping (source, admin); an optional body registers or changes the heartbeat; a new name is "

@@ -9,7 +9,7 @@ from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
 
 from alertgate.credentials import READERS, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response, only_parameters, query_int
 from alertgate.kpi.compute import BY
 from alertgate.kpi.report import kpi_report
 from alertgate.moments import parse_moment
@@ -41,6 +41,7 @@ def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]
     @get("/api/v1/problems")
     async def list_problems(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), READERS)
+        only_parameters(request.query_params, ("limit", "offset"))
         limit = query_int(request, "limit", 50, 1, 500)
         offset = query_int(request, "offset", 0, 0, 2**31)
         return json_response({"problems": await problems.list(limit, offset)})
@@ -56,6 +57,7 @@ def report_handlers(redis: Redis, auth: Authenticator) -> list[HTTPRouteHandler]
     @get("/api/v1/kpi")
     async def kpi(request: Request) -> Response[bytes]:
         auth.authorize(request.headers.get("authorization"), READERS)
+        only_parameters(request.query_params, ("from", "to", "by"))
         try:
             start, end = _period(request)
         except PeriodError as exc:

@@ -10,7 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 
 from alertgate.credentials import ANY_ROLE, READERS, Authenticator
-from alertgate.gateway.errors import ErrorDetail, error_response, json_response, query_int
+from alertgate.gateway.errors import ErrorDetail, error_response, json_response, only_parameters, query_int
 from alertgate.heartbeats.model import SOURCE as HEARTBEAT_SOURCE
 from alertgate.intake.sources import SOURCES
 from alertgate.intake.sources.common import PayloadError, decode_json, sane_time
@@ -72,10 +72,8 @@ PAGING = ("limit", "cursor")
 
 def ticket_filter(query: dict[str, str]) -> TicketFilter:
     """The list's query as a TicketFilter; raises PayloadError naming a bad parameter or value."""
+    only_parameters(query, (*FILTER_VALUES, *PAGING))
     for name, value in query.items():
-        if name not in FILTER_VALUES and name not in PAGING:
-            allowed = ", ".join((*FILTER_VALUES, *PAGING))
-            raise PayloadError("invalid query", [ErrorDetail(name, f"unknown parameter; one of {allowed}")])
         choices = FILTER_VALUES.get(name)
         if choices is not None and value not in choices:
             raise PayloadError("invalid query", [ErrorDetail(
@@ -94,9 +92,7 @@ QUEUE_PARAMS = (*queue.FILTERS, "due_before", "limit")
 
 def queue_filter(query: dict[str, str]) -> queue.QueueFilter:
     """The work queue's query (``GET /api/v1/queue``); raises PayloadError naming a bad one."""
-    for name in query:
-        if name not in QUEUE_PARAMS:
-            raise PayloadError("invalid query", [ErrorDetail(name, f"unknown parameter; one of {', '.join(QUEUE_PARAMS)}")])
+    only_parameters(query, QUEUE_PARAMS)
     values: dict[str, object] = {k: v for k, v in query.items() if k in queue.FILTERS and v}
     if "breached" in query:
         if query["breached"] not in ("true", "false"):
@@ -231,6 +227,7 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         """Every entry of a ticket's timeline by its place, in pages (an answer with the ticket
         shows the first and newest only, and ``timeline_omitted``)."""
         auth.authorize(request.headers.get("authorization"), READERS)
+        only_parameters(request.query_params, ("offset", "limit"))
         offset = query_int(request, "offset", 0, 0, 10**9)
         limit = query_int(request, "limit", 500, 1, 1000)
         ticket = await store.get(request.path_params["ticket_id"])
