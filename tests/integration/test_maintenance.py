@@ -84,6 +84,7 @@ def test_the_api_creates_lists_changes_and_ends_windows_with_an_audit_trail(redi
     ({"recurrence": "FREQ=DAILY;COUNT=1", "starts_at": "2026-01-01T00:00:00Z",
       "ends_at": "2026-01-01T02:00:00Z"}, "$.recurrence"),                                        # all occurrences past
     ({"starts_at": "1900-01-01T00:00:00Z"}, "$.starts_at"),
+    ({"title": "   "}, "$.title"),
 ])
 def test_a_window_that_cannot_hold_as_meant_is_a_400_naming_the_field(redis_url, change, path):
     with client_for(redis_url) as client:

@@ -54,6 +54,10 @@ def test_wrong_role_is_403_and_missing_argument_is_400(redis_url):
         assert act(client, tid, "assign", headers={"Authorization": f"Bearer {SOURCE_SECRET}"}, group="g").status_code == 403
         missing = act(client, tid, "assign")
         assert missing.status_code == 400 and missing.json()["detail"][0]["path"] == "$.group"
+        blank = act(client, tid, "assign", group="   ")   # (was taken: a ticket assigned to no one)
+        assert blank.status_code == 400 and blank.json()["detail"][0]["path"] == "$.group"
+        huge = act(client, tid, "comment", note="x" * 70_000)   # (the limits of a sender's texts)
+        assert huge.status_code == 400 and huge.json()["detail"][0]["path"] == "$.note"
         bad = act(client, tid, "resolve", resolution_code="fixed_it")
         assert bad.status_code == 400 and bad.json()["detail"][0]["path"] == "$.resolution_code"
         assert client.post(f"/api/v1/tickets/{tid}/actions/assign", json={"group": "g"}).status_code == 401
@@ -188,6 +192,10 @@ def test_service_desk_opens_a_user_reported_ticket(redis_url):
         assert client.post("/api/v1/tickets", json=body, headers=VIEW).status_code == 403
         bad = client.post("/api/v1/tickets", json={"title": "x", "impact": 9}, headers=DESK)
         assert bad.status_code == 400 and bad.json()["detail"][0]["path"] == "$.impact"
+        for wrong, path in (({"title": "  "}, "$.title"), ({"title": "x", "ci": " "}, "$.ci"),
+                            ({"title": "x" * 5000}, "$.title"), ({"title": "x", "description": "d" * 70_000}, "$.description")):
+            refused = client.post("/api/v1/tickets", json=wrong, headers=DESK)
+            assert refused.status_code == 400 and refused.json()["detail"][0]["path"] == path, refused.text
 
 
 def test_list_filters_and_cursor_pagination(redis_url):

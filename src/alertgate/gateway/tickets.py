@@ -14,6 +14,7 @@ from alertgate.gateway.errors import ErrorDetail, error_response, json_response,
 from alertgate.heartbeats.model import SOURCE as HEARTBEAT_SOURCE
 from alertgate.intake.sources import SOURCES
 from alertgate.intake.sources.common import PayloadError, decode_json, sane_time
+from alertgate.intake.sources.limits import NonEmptyValue, Text, Value
 from alertgate.moments import parse_moment
 from alertgate.intake.handoff import JobHandoff
 from alertgate.gateway.media_type import require_json
@@ -42,18 +43,20 @@ Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
 
 
 class NewTicket(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    title: Annotated[str, msgspec.Meta(min_length=1)]
-    description: str = ""
-    ci: str = "unknown"
-    affected_service: str | None = None
-    category: str | None = None
-    area: str | None = None
-    subarea: str | None = None
-    nature: str | None = None
+    """A user report; its texts within the limits a sender's alert has (docs/contract.md)."""
+
+    title: NonEmptyValue
+    description: Text = ""
+    ci: NonEmptyValue = "unknown"
+    affected_service: Value | None = None
+    category: Value | None = None
+    area: Value | None = None
+    subarea: Value | None = None
+    nature: Value | None = None
     impact: Level = 3
     urgency: Level = 3
-    contact: str | None = None
-    location: str | None = None
+    contact: Value | None = None
+    location: Value | None = None
     outage_start: datetime | None = None
 
 
@@ -181,6 +184,9 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         principal = auth.authorize(request.headers.get("authorization"), OPENERS)
         require_json(request.headers.get("content-type"))
         new = decode_json(await request.body(), NewTicket)
+        for name in ("title", "ci"):
+            if getattr(new, name).isspace():
+                raise PayloadError("invalid payload", [ErrorDetail(f"$.{name}", "must not be blank")])
         if new.outage_start is not None:
             new.outage_start = sane_time(new.outage_start, "$.outage_start")
         now = datetime.now(timezone.utc)

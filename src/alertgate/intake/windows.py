@@ -35,6 +35,8 @@ def view(window: Window, now: datetime) -> WindowView:
 
 def checked(window: Window, now: datetime, settings: Settings) -> Window:
     """InvalidWindow (naming the field) unless the window can be in force as meant."""
+    if window.title.isspace():
+        raise InvalidWindow("$.title", "must not be blank")
     times = {}
     for name in ("starts_at", "ends_at"):
         try:
