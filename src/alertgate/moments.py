@@ -4,7 +4,10 @@ showing a moment to people (the console, the notices) in ``display_timezone``.""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
 
 FORMS = "a date (2026-11-01) or an RFC 3339 date-time (2026-11-01T08:00:00+08:00)"
 
@@ -25,6 +28,15 @@ def parse_moment(text: str) -> datetime:
         return value.astimezone(timezone.utc)
     except OverflowError:
         raise ValueError(f"{text!r} is outside the years 1–9999 in UTC") from None
+
+
+def zoned(record: Any) -> Any:
+    """A decoded record (a msgspec Struct) with its top-level times stored without a zone read as
+    UTC: written by hand or by an older version, one such time compared with an aware one failed
+    every read of it (a 500), or every alert's intake for a maintenance window."""
+    naive = {name: value.replace(tzinfo=timezone.utc) for name in record.__struct_fields__
+             if isinstance(value := getattr(record, name), datetime) and value.tzinfo is None}
+    return msgspec.structs.replace(record, **naive) if naive else record
 
 
 def zone_named(name: str) -> tzinfo | None:

@@ -254,3 +254,46 @@ def test_a_window_record_that_cannot_be_worked_breaks_no_intake_and_no_read(redi
     assert console.status_code == 200 and "patch db9" in console.text, console.text
     if outcomes[0] == "new":
         assert "unusable" in console.text
+
+
+def test_heartbeat_and_problem_records_with_zoneless_times_are_read_as_utc(redis_url):
+    """Written by hand or by another version: the heartbeat list and one heartbeat answered 500
+    (its age, a zoneless time less an aware one); the sweep and a ping still work."""
+    import asyncio
+
+    import msgspec
+
+    from alertgate.heartbeats.store import HeartbeatStore
+    from alertgate.keys import PROBLEM_INDEX, heartbeat_key, problem_key
+
+    raw = redis.Redis.from_url(redis_url)
+    with client_for(redis_url) as client:
+        client.post("/api/v1/heartbeats/nightly", headers=SOURCE, json={"timeout": "1h"})
+        record = msgspec.json.decode(raw.get(heartbeat_key("nightly")))
+        raw.set(heartbeat_key("nightly"), msgspec.json.encode({
+            **record, "last_seen": "2026-12-07T10:00:00", "expires_at": "2026-12-07T11:00:00",
+            "created_at": "2026-12-07T09:00:00", "schedule": "not a cron"}))
+        raw.set(problem_key("PRB-000001"), b'{"id": "PRB-000001", "title": "t", "ci": "c", "reason": "r", '
+                                           b'"created_at": "2026-12-07T10:00:00", "updated_at": "2026-12-07T10:00:00"}')
+        raw.zadd(PROBLEM_INDEX, {"PRB-000001": 1})
+        answers = [client.get(path, headers=VIEW) for path in (
+            "/api/v1/heartbeats", "/api/v1/heartbeats/nightly", "/api/v1/problems", "/api/v1/problems/PRB-000001")]
+        assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+        assert answers[1].json()["last_seen"] == "2026-12-07T10:00:00Z"
+        assert answers[3].json()["created_at"] == "2026-12-07T10:00:00Z"
+
+        async def sweep():
+            from redis.asyncio import Redis
+            from alertgate.intake.heartbeats import HeartbeatFeed
+            from alertgate.settings import load_settings
+            client_ = Redis.from_url(redis_url)
+            try:
+                async def send(alerts, now):
+                    return []
+                feed = HeartbeatFeed(HeartbeatStore(client_), load_settings({}), send)
+                from datetime import datetime, timezone
+                return await feed.sweep(datetime.now(timezone.utc))
+            finally:
+                await client_.aclose()
+        asyncio.run(sweep())   # (its deadline is in the deadlines zset: not due yet; read without a fault)
+        assert client.post("/api/v1/heartbeats/nightly", headers=SOURCE).status_code == 200

@@ -14,6 +14,7 @@ from redis.exceptions import WatchError
 
 from alertgate.heartbeats.model import Heartbeat, HeartbeatStatus
 from alertgate.keys import HEARTBEAT_DEADLINES, HEARTBEAT_NAMES, heartbeat_key
+from alertgate.moments import zoned
 
 log = structlog.get_logger("alertgate.heartbeats")
 _encode = msgspec.json.Encoder().encode
@@ -38,7 +39,7 @@ def _read(raw: bytes | None, name: str) -> Heartbeat | None:
     if raw is None:
         return None
     try:
-        return _decode(raw)
+        return zoned(_decode(raw))
     except (msgspec.DecodeError, ValueError):
         log.error("heartbeat_unreadable", name=name)
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 
 import msgspec
 import structlog
@@ -22,6 +22,7 @@ from redis.exceptions import WatchError
 from alertgate.keys import (MAINTENANCE_IDS, MAINTENANCE_LIVE, MAINTENANCE_LIVE_BUILT, MAINTENANCE_SEQUENCE,
                             MAINTENANCE_VERSION, maintenance_key)
 from alertgate.maintenance.model import Window
+from alertgate.moments import zoned
 
 log = structlog.get_logger("alertgate.maintenance")
 _encode = msgspec.json.Encoder().encode
@@ -62,15 +63,7 @@ def _read(raw: bytes | None, window_id: str) -> Window | None:
     except (msgspec.DecodeError, ValueError):
         log.error("maintenance_window_unreadable", id=window_id)
         return None
-    return _in_utc(window)
-
-
-def _in_utc(window: Window) -> Window:
-    """The window with a time stored without a zone read as UTC: an older version stored a
-    POST's zoneless times as sent, and one such window failed every alert's intake."""
-    naive = {name: moment.replace(tzinfo=timezone.utc) for name in ("starts_at", "ends_at", "created_at", "ended_at")
-             if (moment := getattr(window, name)) is not None and moment.tzinfo is None}
-    return msgspec.structs.replace(window, **naive) if naive else window
+    return zoned(window)   # (an older version stored a POST's zoneless times as sent)
 
 
 class WindowStore:

@@ -18,6 +18,7 @@ from alertgate.keys import (
     problem_key,
     problem_trigger_key,
 )
+from alertgate.moments import zoned
 
 INDEX = PROBLEM_INDEX
 UNREADABLE = "unreadable"
@@ -81,7 +82,7 @@ class ProblemStore:
         if raw is None:
             raise ProblemNotFound(problem_id)
         try:
-            problem = _decode(raw)
+            problem = zoned(_decode(raw))
         except (msgspec.DecodeError, ValueError, RecursionError):
             log.error("problem_unreadable", problem=problem_id)
             at = _moment(await self._redis.zscore(INDEX, problem_id))
