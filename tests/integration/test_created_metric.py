@@ -5,6 +5,7 @@ created tickets missed all of these."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
@@ -48,7 +49,6 @@ def test_tickets_made_outside_a_sender_s_post_are_counted_too(redis_url):
 
 def test_a_correlated_ticket_is_counted_as_correlated(redis_url, tmp_path):
     config = tmp_path / "config"
-    import shutil
     shutil.copytree(ROOT / "config", config)
     (config / "cmdb").mkdir(exist_ok=True)
     (config / "cmdb" / "net.yaml").write_text(yaml.safe_dump({"cis": [
