@@ -177,9 +177,8 @@ def _check_rule_file(file: Path, rules_dir: Path) -> int:
             shutil.copytree(rules_dir, trial)
         else:
             trial.mkdir()
-        for table in ("tables.yaml",):
-            if (rules_dir.parent / table).is_file():
-                shutil.copy(rules_dir.parent / table, Path(scratch) / table)
+        if (rules_dir.parent / "tables.yaml").is_file():   # (what the rules are checked against)
+            shutil.copy(rules_dir.parent / "tables.yaml", Path(scratch) / "tables.yaml")
         shutil.copy(file, trial / file.name)
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
