@@ -176,3 +176,21 @@ def test_unknown_route_and_method_are_json_errors(redis_url):
         response = client.get("/api/v1/alerts/alertmanager", headers=SOURCE)
         assert response.status_code == 405 and response.json()["error"]
         assert response.headers["allow"] == "POST"
+
+
+def test_alerts_alertmanager_left_out_are_counted_and_logged(redis_url):
+    """Alertmanager's max_alerts leaves alerts out of each webhook (``truncatedAlerts``): they never
+    arrive, and nothing said so. Now they are counted (rule AlertgateAlertsTruncated) and logged."""
+    import structlog.testing
+
+    view = {"Authorization": f"Bearer {VIEWER_SECRET}"}
+    with client_for(redis_url) as client, structlog.testing.capture_logs() as logs:
+        body = {**am_body(am_alert("DiskFull", host="db1")), "truncatedAlerts": 150}
+        answer = client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE)
+        odd = client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                          json={**am_body(am_alert("DiskFull", host="db2")), "truncatedAlerts": "many"})
+        metrics = client.get("/metrics", headers=view).text
+    assert answer.status_code == odd.status_code == 200, (answer.text, odd.text)   # (still read leniently)
+    assert 'alertgate_alerts_truncated_total{source="alertmanager"} 150.0' in metrics
+    [warning] = [entry for entry in logs if entry["event"] == "alerts_left_out_by_sender"]
+    assert warning["left_out"] == 150 and "max_alerts: 0" in warning["fix"]

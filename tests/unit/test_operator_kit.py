@@ -132,6 +132,17 @@ tests:
               summary: "/api/v1/alerts/alertmanager refused requests (401 unknown_credential): alerts are being lost"
   - interval: 1m
     input_series:
+      - series: 'alertgate_alerts_truncated_total{{source="alertmanager"}}'
+        values: '0 0 150 150'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: AlertgateAlertsTruncated
+        exp_alerts:
+          - exp_labels: {{severity: warning, source: alertmanager}}
+            exp_annotations:
+              summary: "alertmanager leaves alerts out of its webhooks (they never become tickets): set max_alerts: 0 on the alertgate receiver"
+  - interval: 1m
+    input_series:
       - series: 'up{{job="alertgate-worker",instance="worker:9109"}}'
         values: '0 0 0 0'
     alert_rule_test:

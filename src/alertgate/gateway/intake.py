@@ -54,6 +54,12 @@ def intake_handlers(settings: Settings, auth: Authenticator, intake: Intake,
         created = {(o, p): metrics.tickets_created.labels(kind, str(p)) for o, kind in CREATED_KIND.items()
                    for p in range(1, 5)}
         tally = metrics.tally.inc  # (counted at the end of the event-loop turn)
+        truncated_counter = metrics.alerts_truncated.labels(source)
+
+        def truncated(count: int) -> None:   # (the sender's own setting loses them: say so, loudly)
+            tally(truncated_counter, count)
+            log.warning("alerts_left_out_by_sender", source=source, left_out=count,
+                        fix="set max_alerts: 0 on Alertmanager's alertgate receiver")
 
         def count_outcomes(results: list[IngestResult], policies: list[Policy]) -> None:
             for result, policy in zip(results, policies):
@@ -65,7 +71,7 @@ def intake_handlers(settings: Settings, auth: Authenticator, intake: Intake,
             started = perf_counter()
             limiter.check(auth.authorize(authorization, INGEST))
             now = datetime.now(timezone.utc)
-            alerts = parse(await read_body(), SourceContext(now, ci_labels, symptom_labels))
+            alerts = parse(await read_body(), SourceContext(now, ci_labels, symptom_labels, truncated))
             tally(received, len(alerts))
             alerts, policies, results = await intake.record(alerts, now)
             count_outcomes(results, policies)

@@ -86,6 +86,11 @@ class GatewayMetrics:
         self.alerts_received = Counter(
             "alertgate_alerts_received_total", "Alerts received, by source.", ["source"], registry=register
         )
+        self.alerts_truncated = Counter(
+            "alertgate_alerts_truncated_total", "Alerts a sender said it left out of its deliveries "
+            "(Alertmanager's truncatedAlerts under max_alerts): they never arrive, by source.", ["source"],
+            registry=register,
+        )
         self.alerts_processed = Counter(
             "alertgate_alerts_processed_total", "Alerts processed, by source and outcome.",
             ["source", "outcome"], registry=register,

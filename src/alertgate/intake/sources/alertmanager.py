@@ -7,7 +7,7 @@ generatorURL may be missing; unknown keys are ignored; firing and resolved may m
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -42,10 +42,14 @@ class AlertmanagerPayload(msgspec.Struct):
     alerts: list[AlertmanagerAlert]
     externalURL: Value | None = None
     receiver: Value | None = None
+    truncatedAlerts: Any = None   # alerts max_alerts left out (they never arrive); read leniently, as before
 
 
 def parse(body: bytes, ctx: SourceContext) -> list[Alert]:
     payload = decode_json(body, AlertmanagerPayload)
+    left_out = payload.truncatedAlerts
+    if ctx.on_truncated is not None and type(left_out) is int and left_out > 0:
+        ctx.on_truncated(left_out)
     receiver = payload.receiver if payload.receiver and present(payload.receiver) else None
     return [_normalize(_checked_times(alert, i), payload.externalURL, receiver, ctx)
             for i, alert in enumerate(payload.alerts)]

@@ -7,7 +7,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import msgspec
 
@@ -44,6 +44,9 @@ class SourceContext:
     received_at: datetime
     ci_labels: tuple[str, ...]
     symptom_labels: tuple[str, ...] = field(default=())
+    # called with the number of alerts the sender says it left out of this delivery (Alertmanager's
+    # ``truncatedAlerts`` under ``max_alerts``): they will never arrive, so someone must hear of it
+    on_truncated: Callable[[int], None] | None = None
 
 
 @functools.lru_cache(maxsize=None)  # one per payload type; a kept Decoder decodes faster
