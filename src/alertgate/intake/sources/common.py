@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
@@ -37,13 +36,13 @@ class PayloadError(Exception):
         self.detail = list(detail)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceContext:
-    """What normalization needs besides the payload: the clock and the label settings."""
+class SourceContext(msgspec.Struct, frozen=True):
+    """What normalization needs besides the payload: the clock and the label settings. (A Struct:
+    one is made per request, and a frozen dataclass's __init__ costs several times as much.)"""
 
     received_at: datetime
     ci_labels: tuple[str, ...]
-    symptom_labels: tuple[str, ...] = field(default=())
+    symptom_labels: tuple[str, ...] = ()
     # called with the number of alerts the sender says it left out of this delivery (Alertmanager's
     # ``truncatedAlerts`` under ``max_alerts``): they will never arrive, so someone must hear of it
     on_truncated: Callable[[int], None] | None = None
