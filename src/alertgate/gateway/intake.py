@@ -38,7 +38,6 @@ _encode = msgspec.json.Encoder().encode
 QUIET = frozenset({Outcome.REPEAT, Outcome.DUPLICATE, Outcome.SUPPRESSED, Outcome.HEARTBEAT})
 
 
-
 def intake_handlers(settings: Settings, auth: Authenticator, intake: Intake,
                     metrics: GatewayMetrics) -> list[ASGIRouteHandler]:
     """One POST handler per registered source."""
