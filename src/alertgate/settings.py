@@ -329,6 +329,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             loaded = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise SettingsError(f"{config_file}: not valid YAML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            from alertgate.yaml_lines import unreadable
+            line, why = unreadable(config_file, exc)
+            raise SettingsError(f"{config_file}:{line}: {why}") from None
         if not isinstance(loaded, dict):
             raise SettingsError(f"{config_file}: expected a mapping of settings")
         raw.update(loaded)

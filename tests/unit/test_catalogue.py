@@ -100,7 +100,7 @@ def test_the_fixture_files_load_a_few_hundred_cis_with_their_topology():
     ("a.yaml", "name: x\n", "a.yaml:1: a catalogue file is a list of CIs"),
     ("a.csv", "name,criticality\nx,9\n", "a.csv:2: Expected `int` <= 4"),
     ("a.csv", "host,service\nx,erp\n", "a.csv:1: the header has no `name` column"),
-    ("a.csv", b"name\n\xff\n", "a.csv:1: cannot read"),
+    ("a.csv", b"name\n\xff\n", "a.csv:2: not UTF-8 text"),
 ])
 def test_a_bad_file_names_file_and_line(tmp_path, name, text, expected):
     (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -157,3 +157,14 @@ def test_pages_walk_every_ci_once_by_name_and_filter_by_origin():
     # a page that ends on the last CI says so
     last, cursor, _ = whole.page("ci-240", 10)
     assert len(last) == 10 and cursor is None
+
+
+def test_a_csv_excel_saved_in_gbk_is_named_at_its_line_with_the_fix(tmp_path):
+    cmdb = tmp_path / "cmdb"
+    cmdb.mkdir()
+    (cmdb / "bom.csv").write_bytes("\ufeffname,service\r\nweb1,商城\r\n".encode("utf-8"))   # Excel's "CSV UTF-8"
+    (cmdb / "gbk.csv").write_bytes("name,service\r\nweb2,ok\r\nweb3,商城\r\n".encode("gbk"))
+    entries, problems = load_directory(cmdb)
+    assert [e.ci.name for e in entries] == ["web1"]
+    [problem] = problems
+    assert problem.startswith(f"{cmdb / 'gbk.csv'}:3: not UTF-8") and "CSV UTF-8" in problem

@@ -72,3 +72,28 @@ def test_yaml_cannot_construct_objects(tmp_path):
     with pytest.raises(RulesInvalid) as info:
         load_rules(tmp_path)
     assert "not valid YAML" in info.value.errors[0].message
+
+
+def test_a_file_not_in_utf8_is_named_at_its_line_with_the_fix(tmp_path):
+    """A rule file saved in GBK (a Chinese Windows editor's default) said only "'utf-8' codec can't
+    decode byte 0xca in position 57"."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "cn.yaml").write_bytes("classify:\n  - name: cn\n    when: {field: ci, equals: 数据库}\n"
+                                    "    set: {category: db}\n".encode("gbk"))
+    with pytest.raises(RulesInvalid) as info:
+        load_rules(rules)
+    [error] = info.value.errors
+    assert (error.line, "not UTF-8" in error.message, "iconv" in error.message) == (3, True, True)
+
+
+def test_settings_and_tables_not_in_utf8_name_file_line_and_fix(tmp_path):
+    from alertgate.rules.tables import TablesInvalid, load_tables
+    from alertgate.settings import SettingsError, load_settings
+
+    (tmp_path / "alertgate.yaml").write_bytes("port: 8080\n# 值班表\n".encode("gbk"))
+    (tmp_path / "tables.yaml").write_bytes("# 值班表\n".encode("gbk"))
+    with pytest.raises(SettingsError, match=r"alertgate\.yaml:2: not UTF-8"):
+        load_settings({"ALERTGATE_CONFIG_DIR": str(tmp_path)})
+    with pytest.raises(TablesInvalid, match=r"tables\.yaml:1: not UTF-8"):
+        load_tables(tmp_path)

@@ -8,13 +8,14 @@ NetBox): a header row, columns matched case-insensitively to the CI's fields, li
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import msgspec
 import yaml
 
 from alertgate.correlation.catalogue import CI, Entry
-from alertgate.yaml_lines import compose_and_load, error_path, line_index, line_of
+from alertgate.yaml_lines import compose_and_load, error_path, line_index, line_of, unreadable
 
 LISTS = ("aliases", "parents", "contacts")
 COLUMNS = frozenset(CI.__struct_fields__)
@@ -41,7 +42,8 @@ def load_yaml(path: Path) -> tuple[list[Entry], list[str]]:
         text = path.read_text(encoding="utf-8")
         node, data = compose_and_load(text)
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [f"{path}:1: cannot read: {exc}"]
+        line, why = unreadable(path, exc)
+        return [], [f"{path}:{line}: {why}"]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return [], [f"{path}:{(mark.line + 1) if mark else 1}: not valid YAML: {getattr(exc, 'problem', exc)}"]
@@ -67,11 +69,12 @@ def load_yaml(path: Path) -> tuple[list[Entry], list[str]]:
 
 
 def load_csv(path: Path) -> tuple[list[Entry], list[str]]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = list(_rows(csv.DictReader(handle)))
+    try:   # (decoded whole, so that a byte that is not UTF-8 is named by its line)
+        text = path.read_bytes().decode("utf-8-sig")
+        rows = list(_rows(csv.DictReader(io.StringIO(text, newline=""))))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        return [], [f"{path}:1: cannot read: {exc}"]
+        line, why = unreadable(path, exc)
+        return [], [f"{path}:{line}: {why}"]
     if not rows:
         return [], []
     if "name" not in rows[0][1]:

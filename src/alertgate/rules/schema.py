@@ -17,7 +17,7 @@ from alertgate.durations import parse_duration
 from alertgate.rules.conditions import Condition, ConditionError, parse_condition
 from alertgate.rules.policy import DEFAULT_ESCALATION, HeartbeatPing
 from alertgate.rules.tables import Channel, Tables
-from alertgate.yaml_lines import compose_and_load, error_path, line_index, line_of
+from alertgate.yaml_lines import compose_and_load, error_path, line_index, line_of, unreadable
 
 STAGES = ("suppress", "classify", "prioritise", "route")
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]
@@ -138,7 +138,7 @@ def load_file(path: Path) -> tuple[list[Rule], list[RuleError]]:
         text = path.read_text(encoding="utf-8")
         node, data = compose_and_load(text)
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [RuleError(name, 1, f"cannot read: {exc}")]
+        return [], [RuleError(name, *unreadable(path, exc))]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return [], [RuleError(name, (mark.line + 1) if mark else 1, f"not valid YAML: {getattr(exc, 'problem', exc)}")]

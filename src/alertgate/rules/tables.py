@@ -16,6 +16,7 @@ import yaml
 from alertgate.durations import parse_duration
 from alertgate.rules.policy import DEFAULT_ESCALATION   # (a route rule without one follows the table)
 from alertgate.tickets.calendars import BusinessCalendar
+from alertgate.yaml_lines import unreadable
 
 ALWAYS = "24x7"   # the calendar name of a clock that never stops (no calendar)
 
@@ -127,5 +128,8 @@ def load_tables(config_dir: Path) -> Tables:
         return Tables()
     try:
         return msgspec.convert(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, Tables, strict=False)
+    except UnicodeDecodeError as exc:   # (a ValueError: before it)
+        line, why = unreadable(path, exc)
+        raise TablesInvalid(f"{path}:{line}: {why}") from None
     except (msgspec.ValidationError, ValueError, yaml.YAMLError) as exc:
         raise TablesInvalid(f"{path}: {exc}") from None
