@@ -20,6 +20,7 @@ import msgspec
 import yaml
 
 from alertgate.durations import parse_duration
+from alertgate.text_files import unreadable
 
 ENV_PREFIX = "ALERTGATE_"
 DEFAULT_CI_LABELS = (
@@ -330,7 +331,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         except yaml.YAMLError as exc:
             raise SettingsError(f"{config_file}: not valid YAML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
-            from alertgate.yaml_lines import unreadable
             line, why = unreadable(config_file, exc)
             raise SettingsError(f"{config_file}:{line}: {why}") from None
         if not isinstance(loaded, dict):

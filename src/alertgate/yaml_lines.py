@@ -5,7 +5,6 @@ paths (``$.classify[0].set``) → the same path."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -13,19 +12,6 @@ import yaml
 # libyaml's parser where PyYAML has it (its wheels do): a rule file of 4,000 rules parsed in 18 s
 # with PyYAML's own, twice (once for the lines, once for the data), and in 1.4 s so.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def unreadable(path: Path, exc: Exception) -> tuple[int, str]:
-    """The line and the reason a configuration file could not be read. A file not in UTF-8 (a CSV
-    Excel saved in GBK, say) is named at its first bad byte, with the way to fix it."""
-    if isinstance(exc, UnicodeDecodeError):
-        try:
-            line = path.read_bytes().count(b"\n", 0, exc.start) + 1
-        except OSError:
-            line = 1
-        return line, ("not UTF-8 text (saved as GBK or another code page?): save it as UTF-8 "
-                      "(Excel: \"CSV UTF-8\"; or iconv -f gbk -t utf-8)")
-    return 1, f"cannot read: {exc}"
 
 
 def compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:

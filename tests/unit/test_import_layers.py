@@ -28,7 +28,7 @@ LAYERS = (
     ("runtime",),
     ("observability", "work_queue", "keys", "config_files", "credentials", "yaml_lines"),
     ("settings", "moments"),
-    ("durations",),
+    ("durations", "text_files"),
 )
 LAYER_OF = {unit: depth for depth, units in enumerate(LAYERS) for unit in units}
 

@@ -16,7 +16,7 @@ import yaml
 from alertgate.durations import parse_duration
 from alertgate.rules.policy import DEFAULT_ESCALATION   # (a route rule without one follows the table)
 from alertgate.tickets.calendars import BusinessCalendar
-from alertgate.yaml_lines import unreadable
+from alertgate.text_files import unreadable
 
 ALWAYS = "24x7"   # the calendar name of a clock that never stops (no calendar)
 
