@@ -97,3 +97,36 @@ def test_settings_and_tables_not_in_utf8_name_file_line_and_fix(tmp_path):
         load_settings({"ALERTGATE_CONFIG_DIR": str(tmp_path)})
     with pytest.raises(TablesInvalid, match=r"tables\.yaml:1: not UTF-8"):
         load_tables(tmp_path)
+
+
+def test_a_key_given_twice_is_an_error_not_the_last_silently(tmp_path):
+    """PyYAML keeps the last of a repeated key: a rule's second `set:` dropped its first, a CI's
+    second `service:` its first, and `rules check` said ok."""
+    from alertgate.correlation.files import load_directory
+    from alertgate.rules.tables import TablesInvalid, load_tables
+    from alertgate.settings import SettingsError, load_settings
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text("classify:\n  - name: db\n    when: {field: ci, equals: db1}\n"
+                                  "    set: {category: database}\n    set: {area: storage}\n")
+    with pytest.raises(RulesInvalid) as info:
+        load_rules(rules)
+    [error] = info.value.errors
+    assert error.line == 5 and "'set' given twice" in error.message and "line 4" in error.message
+    cmdb = tmp_path / "cmdb"
+    cmdb.mkdir()
+    (cmdb / "a.yaml").write_text("- name: web1\n  service: shop\n  service: erp\n")
+    entries, problems = load_directory(cmdb)
+    assert entries == [] and problems[0].startswith(f"{cmdb / 'a.yaml'}:3:")
+    (tmp_path / "alertgate.yaml").write_text("port: 8080\nport: 9090\n")
+    with pytest.raises(SettingsError, match="'port' given twice"):
+        load_settings({"ALERTGATE_CONFIG_DIR": str(tmp_path)})
+    (tmp_path / "tables.yaml").write_text("priority_matrix: {}\npriority_matrix: {}\n")
+    with pytest.raises(TablesInvalid, match="given twice"):
+        load_tables(tmp_path)
+    (rules / "r.yaml").write_text("base: &b {category: x}\nclassify:\n  - name: db\n    when: {field: ci, equals: db1}\n"
+                                  "    set: {<<: *b, area: storage}\n")   # (a merge key is no repeat)
+    with pytest.raises(RulesInvalid) as merged:
+        load_rules(rules)
+    assert "given twice" not in str(merged.value.errors)

@@ -16,7 +16,7 @@ import yaml
 from alertgate.durations import parse_duration
 from alertgate.rules.policy import DEFAULT_ESCALATION   # (a route rule without one follows the table)
 from alertgate.tickets.calendars import BusinessCalendar
-from alertgate.text_files import unreadable
+from alertgate.text_files import refuse_duplicate_keys, unreadable
 
 ALWAYS = "24x7"   # the calendar name of a clock that never stops (no calendar)
 
@@ -127,7 +127,9 @@ def load_tables(config_dir: Path) -> Tables:
     if not path.exists():
         return Tables()
     try:
-        return msgspec.convert(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, Tables, strict=False)
+        text = path.read_text(encoding="utf-8")
+        refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+        return msgspec.convert(yaml.safe_load(text) or {}, Tables, strict=False)
     except UnicodeDecodeError as exc:   # (a ValueError: before it)
         line, why = unreadable(path, exc)
         raise TablesInvalid(f"{path}:{line}: {why}") from None
