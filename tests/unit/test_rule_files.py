@@ -130,3 +130,23 @@ def test_a_key_given_twice_is_an_error_not_the_last_silently(tmp_path):
     with pytest.raises(RulesInvalid) as merged:
         load_rules(rules)
     assert "given twice" not in str(merged.value.errors)
+
+
+@pytest.mark.parametrize("value,says", [("1.10", "the number 1.1"), ("yes", "as true"), ("off", "as false"),
+                                        ("[v1, 2.0]", "the number 2.0")])
+def test_an_unquoted_value_yaml_reads_as_no_text_is_named(tmp_path, value, says):
+    """`equals: 1.10` compared with "1.1" and `equals: yes` with "true": never a match for the label
+    text they look like, and rules check said ok. Quoted, or a whole number, they are text."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    op = "in" if value.startswith("[") else "equals"
+    (rules / "r.yaml").write_text(f"classify:\n  - name: v\n    when: {{label: version, {op}: {value}}}\n"
+                                  "    set: {category: old}\n")
+    with pytest.raises(RulesInvalid) as info:
+        load_rules(rules)
+    [error] = info.value.errors
+    assert error.line == 3 and says in error.message and "quote" in error.message
+    (rules / "r.yaml").write_text("classify:\n  - name: v\n    when: {all: [{label: version, equals: '1.10'}, "
+                                  "{label: code, equals: 200}, {field: ci.known, equals: true}]}\n    set: {category: old}\n")
+    [rule] = load_rules(rules)
+    assert [leaf.value for leaf in rule.when.items] == ["1.10", "200", "true"]

@@ -23,6 +23,7 @@ FIELDS = frozenset({
     *CI_FACTS,
 })
 INT_FIELDS = frozenset({"impact", "urgency", "priority", "ci_criticality"})
+BOOL_FIELDS = frozenset({"ci_known"})   # kept as "true" / "false"
 OPERATORS = ("equals", "not_equals", "in", "regex", "exists", "lt", "le", "gt", "ge")
 NUMERIC = frozenset({"lt", "le", "gt", "ge"})
 
@@ -84,7 +85,7 @@ def parse_condition(raw: Any, path: tuple = ()) -> Condition:
             tags = raw[combinator]
             if not isinstance(tags, dict) or not tags:
                 raise ConditionError(f"'{combinator}' takes a map of label: value", path + (combinator,))
-            return kind(tuple(Leaf("label", str(k), "equals", str(v)) for k, v in tags.items()))
+            return kind(tuple(Leaf("label", str(k), "equals", _text(v, path + (combinator, k))) for k, v in tags.items()))
     return _leaf(raw, keys, path)
 
 
@@ -130,19 +131,34 @@ def _leaf(raw: dict, keys: set, path: tuple) -> Leaf:
     elif op == "in":
         if not isinstance(value, list) or not value or any(isinstance(v, (dict, list)) for v in value):
             raise ConditionError("'in' takes a non-empty list of values", where)
-        value = tuple(_typed(kind, name, v) for v in value)
+        value = tuple(_typed(kind, name, v, where + (i,)) for i, v in enumerate(value))
     else:
         if isinstance(value, (dict, list)) or value is None:
             raise ConditionError(f"'{op}' takes a single value", where)
-        value = _typed(kind, name, value)
+        value = _typed(kind, name, value, where)
     return Leaf(kind, name, op, value)
 
 
-def _typed(kind: str, name: str, value: Any) -> Any:
+def _typed(kind: str, name: str, value: Any, where: tuple) -> Any:
     """Values compare as the subject is typed: impact/urgency/priority as numbers, the rest as text."""
     if kind == "field" and name in INT_FIELDS and not isinstance(value, bool):
         try:
             return int(value)
         except (TypeError, ValueError):
             return str(value)
-    return value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+    if kind == "field" and name in BOOL_FIELDS and isinstance(value, bool):
+        return "true" if value else "false"
+    return _text(value, where)
+
+
+def _text(value: Any, where: tuple) -> str:
+    """A value compared with text (a label, a title): YAML reads ``yes``/``no``/``on``/``off`` as
+    true or false and ``1.10`` as the number 1.1, so such an unquoted value could never match the
+    text it looks like, and ``rules check`` said ok. A whole number is taken as its digits."""
+    if isinstance(value, bool):
+        raise ConditionError(f"YAML reads this value as {str(value).lower()}, not as text: quote the text "
+                             f"you mean ('yes', 'on', 'true')", where)
+    if isinstance(value, float):
+        raise ConditionError(f"YAML reads this value as the number {value!r}, not as text: quote the text "
+                             f"you mean ('1.10')", where)
+    return value if isinstance(value, str) else str(value)
