@@ -27,13 +27,12 @@ VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
 DESK = {"Authorization": f"Bearer {DESK_SECRET}"}
 
 
-def stack(tmp_path, redis_url: str, settings_extra: str):
-    """A real Alertmanager, a config that lists it plus ``settings_extra``, and this process as
+def stack(tmp_path, redis_url: str, **blocks: dict):
+    """A real Alertmanager, a config that lists it with ``blocks`` merged in, and this process as
     the worker (its context); the gateway's port, Alertmanager, its URL, the config folder."""
     port = free_port()
     am, am_base = start_alertmanager(tmp_path, f"http://127.0.0.1:{port}")
-    config = config_with(tmp_path, {"alertmanager": [{"name": "main", "urls": [am_base]}]})
-    (config / "alertgate.yaml").write_text((config / "alertgate.yaml").read_text() + settings_extra + "\n")
+    config = config_with(tmp_path, {"alertmanager": [{"name": "main", "urls": [am_base]}]}, **blocks)
     settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
                               "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
     create_worker(settings, redis.Redis.from_url(redis_url))
@@ -45,7 +44,7 @@ def silences(am: str) -> list[dict]:
 
 
 def test_a_recurring_window_is_a_silence_holds_alerts_and_its_end_opens_what_still_fires(gateway_env, redis_url, tmp_path):
-    port, am, am_base, config = stack(tmp_path, redis_url, "maintenance: {push_alertmanager: true}")
+    port, am, am_base, config = stack(tmp_path, redis_url, maintenance={"push_alertmanager": True})
     push, release = MaintenancePush(), MaintenanceRelease()
     try:
         with serving(gateway_env | {"ALERTGATE_PORT": str(port), "ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
@@ -94,7 +93,7 @@ def test_a_recurring_window_is_a_silence_holds_alerts_and_its_end_opens_what_sti
 
 
 def test_a_window_alertmanager_cannot_express_is_reported_and_a_failed_push_is_retried(gateway_env, redis_url, tmp_path):
-    port, am, am_base, config = stack(tmp_path, redis_url, "maintenance: {push_alertmanager: true}")
+    port, am, am_base, config = stack(tmp_path, redis_url, maintenance={"push_alertmanager": True})
     try:
         with serving(gateway_env | {"ALERTGATE_PORT": str(port), "ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:
             now = datetime.now(timezone.utc)
@@ -127,7 +126,7 @@ def test_a_master_in_progress_holds_a_silence_of_its_alert_until_resolved(gatewa
     from alertgate.workers import jobs
     from tests.conftest import ENGINEER_SECRET
 
-    port, am, am_base, config = stack(tmp_path, redis_url, "sync: {alertmanager_silence: true}")
+    port, am, am_base, config = stack(tmp_path, redis_url, sync={"alertmanager_silence": True})
     engineer = {"Authorization": f"Bearer {ENGINEER_SECRET}"}
     try:
         with serving(gateway_env | {"ALERTGATE_PORT": str(port), "ALERTGATE_CONFIG_DIR": str(config)}, tmp_path) as gateway:

@@ -28,12 +28,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(ALERTMANAGER is None, reason="
 VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
 
 
-def config_with(tmp_path: Path, reconcile: dict) -> Path:
+def config_with(tmp_path: Path, reconcile: dict, **blocks: dict) -> Path:
+    """The shipped config with these ``reconcile`` settings, and ``blocks`` merged into the shipped
+    blocks of those names (a block written again would be a key given twice: refused)."""
     folder = tmp_path / "config"
     shutil.copytree(ROOT / "config", folder)
     settings = yaml.safe_load((folder / "alertgate.yaml").read_text()) or {}
     # (these tests start their Alertmanager just before: no grace after its start unless asked)
     settings["reconcile"] = {"restart_grace": "0s", **reconcile}
+    for name, block in blocks.items():
+        settings[name] = {**(settings.get(name) or {}), **block}
     (folder / "alertgate.yaml").write_text(yaml.safe_dump(settings))
     return folder
 

@@ -282,8 +282,8 @@ def test_a_maintenance_window_is_pushed_to_zabbix_and_removed_when_it_ends(zabbi
     admin = api.call("user.get", {"output": ["userid"], "filter": {"username": "Admin"}})[0]["userid"]
     token_id = api.call("token.create", {"name": "alertgate-push", "userid": admin})["tokenids"][0]
     token = api.call("token.generate", [token_id])[0]["token"]
-    config = config_with(tmp_path, {"zabbix": [{"name": "zbx-e2e", "url": zabbix.api_url, "token": token}]})
-    (config / "alertgate.yaml").write_text((config / "alertgate.yaml").read_text() + "maintenance: {push_zabbix: true}\n")
+    config = config_with(tmp_path, {"zabbix": [{"name": "zbx-e2e", "url": zabbix.api_url, "token": token}]},
+                         maintenance={"push_zabbix": True})
     settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
                               "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
     create_worker(settings, redis.Redis.from_url(redis_url))
@@ -342,8 +342,8 @@ def test_accepting_a_ticket_acknowledges_its_zabbix_event_and_the_echo_does_not_
     operator = api.call("user.get", {"output": ["userid"], "filter": {"username": "operator"}})[0]["userid"]
     token_id = api.call("token.create", {"name": "alertgate-sync", "userid": operator})["tokenids"][0]
     token = api.call("token.generate", [token_id])[0]["token"]
-    config = config_with(tmp_path, {"zabbix": [{"name": "zbx-e2e", "url": zabbix.api_url, "token": token}]})
-    (config / "alertgate.yaml").write_text((config / "alertgate.yaml").read_text() + "sync: {zabbix_acknowledge: true}\n")
+    config = config_with(tmp_path, {"zabbix": [{"name": "zbx-e2e", "url": zabbix.api_url, "token": token}]},
+                         sync={"zabbix_acknowledge": True})
     settings = load_settings({"ALERTGATE_CONFIG_DIR": str(config), "ALERTGATE_REDIS_URL": redis_url,
                               "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
     create_worker(settings, redis.Redis.from_url(redis_url))
