@@ -20,7 +20,7 @@ import msgspec
 import yaml
 
 from alertgate.durations import parse_duration
-from alertgate.text_files import refuse_duplicate_keys, unreadable
+from alertgate.text_files import load_unique, unreadable
 
 ENV_PREFIX = "ALERTGATE_"
 DEFAULT_CI_LABELS = (
@@ -328,8 +328,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if config_file.exists():
         try:
             text = config_file.read_text(encoding="utf-8")
-            refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
-            loaded = yaml.safe_load(text) or {}
+            loaded = load_unique(text) or {}
         except yaml.YAMLError as exc:
             raise SettingsError(f"{config_file}: not valid YAML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:

@@ -1,9 +1,11 @@
-"""Reading the operator's text files (settings, tables, rules, the CI catalogue): what to say when
-one cannot be read, and a YAML key given twice, which ``safe_load`` takes silently."""
+"""Reading the operator's text files (settings, tables, rules, the CI catalogue): one YAML parse
+that refuses a key given twice (``safe_load`` keeps the last silently), and what to say when a
+file cannot be read."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -39,3 +41,27 @@ def refuse_duplicate_keys(root: yaml.Node) -> None:
                 pending.append(value)
         elif isinstance(node, yaml.SequenceNode):
             pending.extend(node.value)
+
+
+# libyaml's parser where PyYAML has it (its wheels do): a rule file of 4,000 rules parsed in 18 s
+# with PyYAML's own, twice (once for the lines, once for the data), and in 1.4 s so.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree (for ``line_index``) and its data as ``safe_load`` gives it, from
+    one parse. Raises ``yaml.YAMLError`` as ``safe_load`` does, and for a key given twice in one
+    mapping (``refuse_duplicate_keys``)."""
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            refuse_duplicate_keys(node)
+        return node, (None if node is None else loader.construct_document(node))
+    finally:
+        loader.dispose()
+
+
+def load_unique(text: str) -> Any:
+    """``safe_load``, with a key given twice refused (settings, tables: no lines wanted)."""
+    return compose_and_load(text)[1]

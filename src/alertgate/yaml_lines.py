@@ -5,29 +5,8 @@ paths (``$.classify[0].set``) → the same path."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import yaml
-
-from alertgate.text_files import refuse_duplicate_keys
-
-# libyaml's parser where PyYAML has it (its wheels do): a rule file of 4,000 rules parsed in 18 s
-# with PyYAML's own, twice (once for the lines, once for the data), and in 1.4 s so.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
-    """The document's node tree (for ``line_index``) and its data as ``safe_load`` gives it, from
-    one parse. Raises ``yaml.YAMLError`` as ``safe_load`` does, and for a key given twice in one
-    mapping (``text_files.refuse_duplicate_keys``)."""
-    loader = _LOADER(text)
-    try:
-        node = loader.get_single_node()
-        if node is not None:
-            refuse_duplicate_keys(node)
-        return node, (None if node is None else loader.construct_document(node))
-    finally:
-        loader.dispose()
 
 
 def line_index(node: yaml.Node, path: tuple = (), index: dict | None = None) -> dict[tuple, int]:

@@ -15,8 +15,8 @@ import msgspec
 import yaml
 
 from alertgate.correlation.catalogue import CI, Entry
-from alertgate.text_files import unreadable
-from alertgate.yaml_lines import compose_and_load, error_path, line_index, line_of
+from alertgate.text_files import compose_and_load, unreadable
+from alertgate.yaml_lines import error_path, line_index, line_of
 
 LISTS = ("aliases", "parents", "contacts")
 COLUMNS = frozenset(CI.__struct_fields__)

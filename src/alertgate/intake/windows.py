@@ -28,7 +28,7 @@ def view(window: Window, now: datetime) -> WindowView:
     try:
         current = schedule.occurrence_at(window, now)
         upcoming = schedule.next_occurrence(window, current[1] if current else now)
-    except (ValueError, TypeError, OverflowError) as exc:   # (ActiveWindows skips it too)
+    except schedule.UNWORKABLE as exc:   # (ActiveWindows skips it too)
         return WindowView(window=window, active=False, current=None, next=None, unusable=str(exc) or type(exc).__name__)
     return WindowView(window=window, active=current is not None, current=current, next=upcoming)
 

@@ -46,7 +46,7 @@ class ActiveWindows:
                 tests = compile_matchers(window.matchers)
                 schedule.occurrence_at(window, now)
                 schedule.next_occurrence(window, now)
-            except (ValueError, TypeError, OverflowError) as exc:
+            except schedule.UNWORKABLE as exc:
                 log.error("maintenance_window_unusable", id=window.id, error=str(exc))
                 continue
             loaded.append((window, tests))

@@ -91,6 +91,11 @@ def check(window: Window, now: datetime, max_duration: float) -> None:
         raise ScheduleError("ends_at", "the window is already over")
 
 
+# What working out a stored window that cannot be worked raises (written by hand or by another
+# version): its readers skip it, never letting it fail an intake or a list.
+UNWORKABLE = (ValueError, TypeError, OverflowError)
+
+
 def occurrence_at(window: Window, now: datetime) -> tuple[datetime, datetime] | None:
     """The occurrence in force at ``now``, if any (an ended window has none from its end)."""
     if window.ended_at is not None and window.ended_at <= now:

@@ -17,8 +17,8 @@ from alertgate.durations import parse_duration
 from alertgate.rules.conditions import Condition, ConditionError, parse_condition
 from alertgate.rules.policy import DEFAULT_ESCALATION, HeartbeatPing
 from alertgate.rules.tables import Channel, Tables
-from alertgate.text_files import unreadable
-from alertgate.yaml_lines import compose_and_load, error_path, line_index, line_of
+from alertgate.text_files import compose_and_load, unreadable
+from alertgate.yaml_lines import error_path, line_index, line_of
 
 STAGES = ("suppress", "classify", "prioritise", "route")
 Level = Annotated[int, msgspec.Meta(ge=1, le=4)]

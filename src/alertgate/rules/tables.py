@@ -16,7 +16,7 @@ import yaml
 from alertgate.durations import parse_duration
 from alertgate.rules.policy import DEFAULT_ESCALATION   # (a route rule without one follows the table)
 from alertgate.tickets.calendars import BusinessCalendar
-from alertgate.text_files import refuse_duplicate_keys, unreadable
+from alertgate.text_files import load_unique, unreadable
 
 ALWAYS = "24x7"   # the calendar name of a clock that never stops (no calendar)
 
@@ -128,8 +128,7 @@ def load_tables(config_dir: Path) -> Tables:
         return Tables()
     try:
         text = path.read_text(encoding="utf-8")
-        refuse_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
-        return msgspec.convert(yaml.safe_load(text) or {}, Tables, strict=False)
+        return msgspec.convert(load_unique(text) or {}, Tables, strict=False)
     except UnicodeDecodeError as exc:   # (a ValueError: before it)
         line, why = unreadable(path, exc)
         raise TablesInvalid(f"{path}:{line}: {why}") from None

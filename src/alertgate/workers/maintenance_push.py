@@ -53,7 +53,7 @@ class MaintenancePush:
                 for window in await store.live(now):
                     try:
                         wanted = _wanted(window, now, ahead)
-                    except (ValueError, TypeError, OverflowError) as exc:   # (a record written by hand)
+                    except schedule.UNWORKABLE as exc:
                         log.error("maintenance_window_unusable", id=window.id, error=str(exc))
                         continue
                     for key, api in targets:
