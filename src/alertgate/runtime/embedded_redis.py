@@ -10,13 +10,26 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
 
+LOADING_REPORT = 5.0   # seconds between reports of a long load's progress
+
+
 class RedisStartError(RuntimeError):
     pass
+
+
+def _loading_progress(client: redis.Redis) -> dict:
+    """How far a loading Redis is (``INFO persistence`` answers while it loads)."""
+    try:
+        info = client.info("persistence")
+    except redis.exceptions.RedisError:
+        return {}
+    return {"loaded_percent": info.get("loading_loaded_perc"), "eta_seconds": info.get("loading_eta_seconds")}
 
 
 def find_redis_server() -> str:
@@ -72,20 +85,29 @@ class EmbeddedRedis:
         # A unix socket never collides with another Redis on this machine's ports.
         return args + ["--port", "0", "--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
 
-    def start(self, timeout: float = 15.0) -> str:
+    def start(self, timeout: float = 15.0, on_loading: Callable[[dict], None] | None = None) -> str:
+        """Starts it and waits until it answers; stops it again if it never does (or on Ctrl-C)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.port is None and len(str(self.socket_path)) > 100:
             self.port = free_port()  # unix socket paths are limited to ~107 bytes
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True)
-        self.wait_ready(timeout)
+                                        start_new_session=True)   # (so it does not get the terminal's Ctrl-C)
+        try:
+            self.wait_ready(timeout, on_loading)
+        except BaseException:
+            self.stop()
+            raise
         return self.url
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float, on_loading: Callable[[dict], None] | None = None) -> None:
+        """Until it answers PING. ``timeout`` bounds the wait for a first answer of any kind; while
+        it answers that it is loading its data (a big AOF: 2.6 GB took 21 s), it is waited for as
+        long as it takes, and ``on_loading`` is told its progress every ``LOADING_REPORT`` s."""
         deadline = time.monotonic() + timeout
+        reported = 0.0
         client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
         try:
-            while time.monotonic() < deadline:
+            while True:
                 if self.process is not None and self.process.poll() is not None:
                     log = (self.data_dir / "redis.log")
                     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
@@ -93,9 +115,16 @@ class EmbeddedRedis:
                 try:
                     if client.ping():
                         return
-                except redis.exceptions.ConnectionError:  # includes "LOADING" while AOF replays
+                except redis.exceptions.BusyLoadingError:
+                    if on_loading is not None and time.monotonic() - reported >= LOADING_REPORT:
+                        reported = time.monotonic()
+                        on_loading(_loading_progress(client))
                     time.sleep(0.05)
-            raise RedisStartError(f"redis-server did not answer within {timeout}s")
+                    continue
+                except redis.exceptions.ConnectionError:
+                    time.sleep(0.05)
+                if time.monotonic() >= deadline:
+                    raise RedisStartError(f"redis-server did not answer within {timeout}s")
         finally:
             client.close()
 

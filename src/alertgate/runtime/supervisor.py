@@ -56,7 +56,8 @@ def _run_locked(settings: Settings, data_dir: Path, lock: InstanceLock) -> int:
     redis_server = None
     if not settings.redis_url:
         redis_server = EmbeddedRedis(data_dir / "redis")
-        env["ALERTGATE_REDIS_URL"] = redis_server.start()
+        env["ALERTGATE_REDIS_URL"] = redis_server.start(
+            on_loading=lambda progress: log.info("embedded_redis_loading", **progress))
         log.info("embedded_redis_started", url=redis_server.url, binary=redis_server.binary)
     lock.publish(RunningInstance(os.getpid(), settings.host, settings.port, env["ALERTGATE_REDIS_URL"]))
     env["PROMETHEUS_MULTIPROC_DIR"] = prepare_metrics_dir(data_dir / "metrics")
