@@ -86,7 +86,8 @@ async def measure(url: str) -> list[tuple[str, float, float]]:
             await store.get(ticket_id)
 
     async def queue() -> None:
-        await store.unresolved_masters(QUEUE_FIELDS)
+        async for _ in store.unresolved_masters(QUEUE_FIELDS):
+            pass
 
     async def pages() -> None:
         cursor = None

@@ -49,3 +49,33 @@ def test_the_api_queue_is_the_soonest_deadline_first_and_filters_on_due_before()
     assert [t.id for t in queue.by_next_due(tickets)] == ["c", "a", "b", "d"]
     due = queue.QueueFilter(due_before=NOW + timedelta(minutes=10))
     assert [t.id for t in tickets if due.matches(t, NOW)] == ["a", "c"]
+
+
+def test_a_shortlist_offered_chunks_keeps_what_a_sort_of_them_all_gives():
+    """tickets/shortlist.py: the queue read a chunk at a time, only the first few kept."""
+    import random
+
+    from alertgate.tickets.shortlist import Shortlist
+
+    rng = random.Random(7)
+    tickets = [ticket(f"t{n:04}", rng.randint(1, 4), rng.choice([None, *range(-30, 60)])) for n in range(2_000)]
+    for key in (queue.priority_first, queue.soonest_due_first):
+        for size in (1, 7, 300, 5_000):
+            shortlist = Shortlist(key, size)
+            for start in range(0, len(tickets), 333):
+                shortlist.offer(iter(tickets[start:start + 333]))
+            assert [t.id for t in shortlist.first] == [t.id for t in sorted(tickets, key=key)[:size]]
+            assert shortlist.more == max(0, len(tickets) - size)
+
+
+def test_the_digest_is_the_same_whatever_the_chunks_and_moves_with_each_ticket():
+    tickets = [ticket(f"t{n}", 3, n) for n in range(50)]
+    whole = queue.Digest()
+    whole.offer(tickets)
+    chunked = queue.Digest()
+    for start in range(0, 50, 7):
+        chunked.offer(list(reversed(tickets[start:start + 7])))
+    assert whole.value() == chunked.value() == queue.digest(tickets)
+    assigned = [*tickets[:-1], ticket("t49", 3, 49, assignee="li")]
+    assert queue.digest(assigned) != queue.digest(tickets)
+    assert queue.digest(tickets[:-1]) != queue.digest(tickets)

@@ -21,7 +21,8 @@ from alertgate.rules.service import RulesService
 from alertgate.tickets import queue, timeline
 from alertgate.tickets.lifecycle import (Action, ActionRequest, Actor, IllegalTransition, InvalidArgument, MissingArgument,
                                          RoleNotAllowed, actions_for, entry_of, job_after)
-from alertgate.tickets.model import UNRESOLVED, ClosureCode, ResolutionCode, Ticket, TicketKind, TicketSource
+from alertgate.tickets.model import UNRESOLVED, ClosureCode, ResolutionCode, TicketKind, TicketSource
+from alertgate.tickets.shortlist import Shortlist
 from alertgate.tickets.store import TicketNotFound, TicketStore
 
 # The fields of each action's form (tickets/lifecycle.py ActionRequest); * marks a required one.
@@ -57,16 +58,17 @@ def _filter(request: Request) -> queue.QueueFilter:
 
 def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, watch: QueueWatch,
                      rules: RulesService) -> list[HTTPRouteHandler]:
-    async def rows(request: Request) -> tuple[list[Ticket], queue.QueueFilter, datetime]:
+    async def rows(request: Request) -> tuple[Shortlist, queue.QueueFilter, datetime]:
         now = datetime.now(timezone.utc)
         chosen = _filter(request)
-        tickets = [t for t in await store.unresolved_masters(QUEUE_FIELDS) if chosen.matches(t, now)]
-        return queue.ordered(tickets), chosen, now
+        shortlist = Shortlist(queue.priority_first, MAX_ROWS)
+        async for chunk in store.unresolved_masters(QUEUE_FIELDS):
+            shortlist.offer(t for t in chunk if chosen.matches(t, now))
+        return shortlist, chosen, now
 
-    def queue_context(tickets: list[Ticket], now: datetime) -> dict:
-        shown = tickets[:MAX_ROWS]
-        return {"tickets": [(t, queue.next_due(t), queue.clock_state(queue.next_due(t), now)) for t in shown],
-                "more": len(tickets) - len(shown)}
+    def queue_context(shortlist: Shortlist, now: datetime) -> dict:
+        return {"tickets": [(t, queue.next_due(t), queue.clock_state(queue.next_due(t), now)) for t in shortlist.first],
+                "more": shortlist.more}
 
     @get("/console/queue", include_in_schema=False)
     async def queue_page(request: Request) -> Response:
@@ -74,9 +76,9 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
             session = await console.session(request)
         except Refused as refusal:
             return console.refused(request, None, refusal)
-        tickets, chosen, now = await rows(request)
+        shortlist, chosen, now = await rows(request)
         return console.page(request, session, "queue.html", chosen=chosen, statuses=[s.value for s in UNRESOLVED],
-                            **queue_context(tickets, now))
+                            **queue_context(shortlist, now))
 
     @get("/console/queue/rows", include_in_schema=False)
     async def queue_rows(request: Request) -> Response:
@@ -84,8 +86,8 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
             session = await console.session(request)
         except Refused as refusal:
             return Response(b"", status_code=refusal.status)
-        tickets, _, now = await rows(request)
-        return console.page(request, session, "_queue_rows.html", **queue_context(tickets, now))
+        shortlist, _, now = await rows(request)
+        return console.page(request, session, "_queue_rows.html", **queue_context(shortlist, now))
 
     @get("/console/events", include_in_schema=False)
     async def events(request: Request) -> Response:

@@ -30,7 +30,10 @@ class QueueWatch:
         while self._followers:
             started = perf_counter()
             try:
-                digest = queue.digest(await self._store.unresolved_masters(DIGEST_FIELDS))
+                whole = queue.Digest()
+                async for chunk in self._store.unresolved_masters(DIGEST_FIELDS):
+                    whole.offer(chunk)
+                digest = whole.value()
             except self._errors:
                 digest = self._digest  # (Redis is away: nothing to tell)
             spent = perf_counter() - started

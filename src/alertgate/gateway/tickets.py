@@ -34,7 +34,8 @@ from alertgate.tickets.lifecycle import (
 from alertgate.tickets import queue, timeline
 from alertgate.tickets.model import Ticket, TicketKind, TicketSource, TicketStatus, TimelineEntry
 from alertgate.tickets.store import TicketFilter, TicketNotFound, TicketStore, valid_cursor, with_creation_entry
-from alertgate.tickets.user_reports import suggest_masters
+from alertgate.tickets.shortlist import Shortlist
+from alertgate.tickets.user_reports import Suggestions
 
 SUGGEST_FIELDS = ("kind", "ci", "affected_service", "priority")   # what a suggestion reads of each open master
 
@@ -166,8 +167,10 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         chosen = queue_filter(dict(request.query_params.items()))
         limit = query_int(request, "limit", 100, 1, 1000)
         now = datetime.now(timezone.utc)
-        found = queue.by_next_due([t for t in await store.unresolved_masters(queue.QUEUE_FIELDS) if chosen.matches(t, now)])
-        return json_response(QueuePage(found[:limit], max(0, len(found) - limit)))
+        shortlist = Shortlist(queue.soonest_due_first, limit)
+        async for chunk in store.unresolved_masters(queue.QUEUE_FIELDS):
+            shortlist.offer(t for t in chunk if chosen.matches(t, now))
+        return json_response(QueuePage(shortlist.first, shortlist.more))
 
     @get("/api/v1/tickets/{ticket_id:str}")
     async def get_ticket(request: Request) -> Response[bytes]:
@@ -203,7 +206,10 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
             created_at=now, updated_at=now,
             timeline=[TimelineEntry(at=now, actor=principal.name, action="create", to_status=TicketStatus.OPEN)],
         )
-        suggested = suggest_masters(ticket, await store.unresolved_masters(SUGGEST_FIELDS))
+        suggestions = Suggestions(ticket)
+        async for chunk in store.unresolved_masters(SUGGEST_FIELDS, suggestions.worth_reading):
+            suggestions.offer(chunk)
+        suggested = suggestions.ids
         if suggested:   # (handbook §3.1.3.8: the desk confirms one with mark_duplicate)
             ticket.suggested_masters = suggested
             ticket.timeline[0].note = "may duplicate " + ", ".join(suggested)

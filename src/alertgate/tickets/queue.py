@@ -69,26 +69,47 @@ def is_breached(ticket: Ticket, now: datetime) -> bool:
     return any(e.breached or (e.met_at is None and e.due_at is not None and now >= e.due_at) for e in ticket.sla)
 
 
+def priority_first(ticket: Ticket) -> tuple:
+    """The console's order: priority, then the soonest unmet SLA target (none last), then age."""
+    due = next_due(ticket)
+    return (ticket.priority, due is None, due.due_at.timestamp() if due and due.due_at else 0,
+            ticket.created_at.timestamp(), ticket.id)
+
+
+def soonest_due_first(ticket: Ticket) -> tuple:
+    """The API's order: the soonest unmet SLA target first (none last), then priority, then age:
+    who must act next."""
+    due = next_due(ticket)
+    return (due is None, due.due_at.timestamp() if due and due.due_at else 0, ticket.priority,
+            ticket.created_at.timestamp(), ticket.id)
+
+
 def ordered(tickets: list[Ticket]) -> list[Ticket]:
-    def key(ticket: Ticket) -> tuple:
-        due = next_due(ticket)
-        return (ticket.priority, due is None, due.due_at.timestamp() if due and due.due_at else 0,
-                ticket.created_at.timestamp(), ticket.id)
-    return sorted(tickets, key=key)
+    return sorted(tickets, key=priority_first)
 
 
 def by_next_due(tickets: list[Ticket]) -> list[Ticket]:
-    """The soonest unmet SLA target first (none last), then priority, then age: who must act next."""
-    def key(ticket: Ticket) -> tuple:
-        due = next_due(ticket)
-        return (due is None, due.due_at.timestamp() if due and due.due_at else 0, ticket.priority,
-                ticket.created_at.timestamp(), ticket.id)
-    return sorted(tickets, key=key)
+    return sorted(tickets, key=soonest_due_first)
+
+
+class Digest:
+    """Changes whenever anything the queue shows of its tickets changes (live updates), whatever
+    the order they are offered in: a sum of each ticket's own digest, taken a chunk at a time."""
+
+    def __init__(self) -> None:
+        self._sum, self._count = 0, 0
+
+    def offer(self, tickets: list[Ticket]) -> None:
+        for t in tickets:
+            line = f"{t.id}|{t.status.value}|{t.updated_at.timestamp()}|{t.duplicate_count}|{t.assignee}"
+            self._sum += int.from_bytes(hashlib.blake2b(line.encode(), digest_size=12).digest(), "big")
+        self._count += len(tickets)
+
+    def value(self) -> str:
+        return f"{self._count}:{self._sum % (1 << 96):024x}"
 
 
 def digest(tickets: list[Ticket]) -> str:
-    """Changes whenever anything the queue shows of these tickets changes (live updates)."""
-    h = hashlib.blake2b(digest_size=12)
-    for t in sorted(tickets, key=lambda t: t.id):
-        h.update(f"{t.id}|{t.status.value}|{t.updated_at.timestamp()}|{t.duplicate_count}|{t.assignee}\n".encode())
-    return h.hexdigest()
+    whole = Digest()
+    whole.offer(tickets)
+    return whole.value()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from collections.abc import AsyncIterator
 from typing import Any, Callable
 
 import msgspec
@@ -398,29 +399,42 @@ class TicketStore:
                 except WatchError:
                     continue
 
-    async def masters(self, fields: tuple[str, ...]):
+    async def masters(self, fields: tuple[str, ...]) -> AsyncIterator[tuple[str, dict[str, bytes | None]]]:
         """Every master with the given fields of its hash (the worker's sweep). Walks the masters
         index, which storms' duplicates do not grow."""
+        async for chunk in self._master_chunks(fields):
+            for ticket_id, values in chunk:
+                yield ticket_id, values
+
+    async def _master_chunks(self, fields: tuple[str, ...]) -> AsyncIterator[list[tuple[str, dict[str, bytes | None]]]]:
         await self._index_older_masters()
         names = names_to_read(fields)
         async for ids in index.all_ids(self._redis, keys=masters_keys()):
             pipe = Pipelined(self._redis)   # (raw replies, packed by hiredis: a third of redis-py's cost)
             for ticket_id in ids:
                 pipe.command("HMGET", ticket_key(ticket_id), *names)
-            for ticket_id, values in zip(ids, await pipe.execute()):
-                yield ticket_id, picked(fields, values)
+            yield [(ticket_id, picked(fields, values)) for ticket_id, values in zip(ids, await pipe.execute())]
 
-    async def unresolved_masters(self, fields: tuple[str, ...]) -> list[Ticket]:
-        """The masters not yet resolved (the work queue), each with only ``fields`` of its hash
-        (and its status and times): a queue of thousands is read in one pass of small HMGETs."""
+    async def unresolved_masters(self, fields: tuple[str, ...],
+                                 worth_reading: Callable[[dict[str, bytes | None]], bool] | None = None,
+                                 ) -> AsyncIterator[list[Ticket]]:
+        """The masters not yet resolved (the work queue), a chunk of the masters index at a time,
+        each with only ``fields`` of its hash (and its status and times), and only those whose
+        stored values are ``worth_reading`` (a ticket is made of a master's values at ~20 µs).
+        A reader keeps what it needs of each chunk (``tickets/shortlist.py``): holding every
+        ticket of a queue of hundreds of thousands cost the collector as much again as reading them."""
         wanted = tuple(dict.fromkeys(("status", "created_at", "updated_at", *fields)))
         stored = {name: name.encode() for name in wanted}
-        found: list[Ticket] = []
-        async for ticket_id, values in self.masters(wanted):
-            status = values["status"]
-            if status is not None and status.decode(errors="replace") in _UNRESOLVED_VALUES:
-                found.append(from_hash({stored[k]: v for k, v in values.items() if v is not None}, ticket_id=ticket_id))
-        return found
+        async for chunk in self._master_chunks(wanted):
+            found: list[Ticket] = []
+            for ticket_id, values in chunk:
+                status = values["status"]
+                if worth_reading is not None and not worth_reading(values):
+                    continue
+                if status is not None and status.decode(errors="replace") in _UNRESOLVED_VALUES:
+                    found.append(from_hash({stored[k]: v for k, v in values.items() if v is not None},
+                                           ticket_id=ticket_id))
+            yield found
 
     async def forget_settled(self, ticket_ids: list[str], kinds: tuple[str, ...], attempts: int) -> int:
         """Take closed masters that owe nothing (``recovery.settled``) out of the masters index,
