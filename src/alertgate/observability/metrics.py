@@ -141,7 +141,7 @@ class WorkerMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         register = None if multiprocess_dir() else self.registry
         self.notifications = Counter(
-            "alertgate_notifications_total", "Notices, by channel and outcome (sent, retry, failed).",
+            "alertgate_notifications_total", "Notices, by channel and outcome (sent, retry, failed; no_contact: nobody to tell on it).",
             ["channel", "outcome"], registry=register,
         )
         self.sla_breaches = Counter(

@@ -14,10 +14,11 @@ from typing import Any
 
 import structlog
 
+from alertgate.observability.throttle import LogThrottle
+
 log = structlog.get_logger("alertgate.gateway")
 
 LOG_INTERVAL = 60.0
-_MAX_CALLERS = 10_000  # bounded memory however many peers a flood comes from
 
 # The reasons a refusal is counted under (a closed set: labels must not grow with the input).
 REASONS_BY_STATUS = {400: "invalid_input", 401: "unknown_credential", 403: "role_not_allowed",
@@ -30,24 +31,14 @@ class Rejections:
                  interval: float = LOG_INTERVAL) -> None:
         """``counter``: a Counter with labels (endpoint, status, reason)."""
         self._counter = counter
-        self._clock = clock
-        self._interval = interval
-        self._last: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._lines = LogThrottle(interval, clock)
 
     def record(self, endpoint: str, status: int, reason: str, credential: str | None, peer: str | None) -> None:
         self._counter.labels(endpoint, str(status), reason).inc()
-        caller = credential or peer or "unknown"
-        key = (endpoint, reason, caller)
-        now = self._clock()
-        last, held = self._last.get(key, (None, 0))
-        if last is not None and now - last < self._interval:
-            self._last[key] = (last, held + 1)
-            return
-        if len(self._last) >= _MAX_CALLERS:
-            self._last.clear()
-        self._last[key] = (now, 0)
-        log.warning("request_rejected", endpoint=endpoint, status=status, reason=reason,
-                    credential=credential, peer=peer, **({"held_back": held} if held else {}))
+        held = self._lines.held((endpoint, reason, credential or peer or "unknown"))
+        if held is not None:
+            log.warning("request_rejected", endpoint=endpoint, status=status, reason=reason,
+                        credential=credential, peer=peer, **({"held_back": held} if held else {}))
 
 
 def reason_for(status: int, detail: str = "") -> str:
