@@ -127,3 +127,40 @@ def test_staff_counts_what_each_person_registered_worked_on_and_resolved():
         "alertmanager": (1, 0, 0), "desk-wang": (1, 2, 0), "eng-li": (0, 1, 1)}
     assert staff["eng-li"].resolved.ratio == 0.5
     assert any(r["scope"] == "staff" and r["indicator"] == "resolved" for r in rows(report(tickets, set(), START, END, "staff")))
+
+
+def test_the_tally_read_in_chunks_is_the_report_of_the_whole_list():
+    """kpi/compute.ReportTally: a month of hundreds of thousands is added a chunk at a time."""
+    import random
+
+    from alertgate.kpi.compute import ReportTally
+
+    rng = random.Random(3)
+    statuses = [S.OPEN, S.RESOLVED, S.CLOSED]
+    tickets = []
+    for n in range(500):
+        created = START + timedelta(hours=rng.randint(0, 600))
+        status = rng.choice(statuses)
+        tickets.append(Ticket(id=f"INC-K{n}-1", priority=rng.randint(1, 4), category=rng.choice([None, "network", "db"]),
+                              assignment_group=rng.choice([None, "service_desk", "dba"]), status=status,
+                              outage_start=created - timedelta(minutes=rng.randint(-5, 60)), created_at=created,
+                              updated_at=created, resolved_at=created + timedelta(minutes=rng.randint(1, 500))
+                              if status is not S.OPEN else None))
+    tally = ReportTally({"INC-K7-1"}, START, END, by="group")
+    for first in range(0, len(tickets), 77):
+        for ticket in tickets[first:first + 77]:
+            tally.add(ticket)
+    got = tally.report()
+    # (each indicator worked out here from the whole list, as compute.py did before the tally)
+    period = [t for t in tickets if START <= (t.outage_start or t.created_at) < END]
+    done = [t for t in period if t.status is not S.OPEN]
+    assert got.overall.incidents == len(period) == sum(part.incidents for part in got.by_priority.values()) > 100
+    assert got.overall.closed.count == sum(t.status is S.CLOSED for t in period)
+    assert got.overall.mean_resolution_seconds == round(
+        sum((t.resolved_at - t.created_at).total_seconds() for t in done) / len(done), 3)
+    assert got.overall.mean_response_seconds == round(
+        sum(max(0.0, (t.created_at - t.outage_start).total_seconds()) for t in period) / len(period), 3)
+    assert got.overall.first_line_resolution.count == sum(t.assignment_group in (None, "service_desk") for t in done)
+    assert got.overall.escalated_to_problem.count == ("INC-K7-1" in {t.id for t in period})
+    assert got.by_key["dba"].incidents == sum(t.assignment_group == "dba" for t in period)
+    assert msgspec.json.encode(report(tickets, {"INC-K7-1"}, START, END, by="group")) == msgspec.json.encode(got)

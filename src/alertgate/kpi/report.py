@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from redis.asyncio import Redis
 
-from alertgate.kpi.compute import Report, report
+from alertgate.kpi.compute import Report, ReportTally
 from alertgate.problems.store import ProblemStore
 from alertgate.tickets.store import TicketStore
 
@@ -18,6 +18,8 @@ async def kpi_report(redis: Redis, start: datetime, end: datetime, by: str | Non
     """``by``: ci, group, requester or staff (``compute.BY``); staff reads the timelines too."""
     earliest = datetime.min.replace(tzinfo=timezone.utc)
     since = start - REGISTRATION_LAG if start - earliest > REGISTRATION_LAG else earliest
-    tickets = await TicketStore(redis).masters_created_between(since, end, timelines=by == "staff")
-    linked = await ProblemStore(redis).linked_incidents()
-    return report(tickets, linked, start, end, by)
+    tally = ReportTally(await ProblemStore(redis).linked_incidents(), start, end, by)
+    async for chunk in TicketStore(redis).masters_created_between(since, end, timelines=by == "staff"):
+        for ticket in chunk:
+            tally.add(ticket)
+    return tally.report()

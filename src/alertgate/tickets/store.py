@@ -138,12 +138,13 @@ class TicketStore:
         listed = await (client or self._redis).lrange(_key_of(master.id) + ":dups", 0, -1)
         return master_duplicates(master.id, [d.decode(errors="replace") for d in listed], master.duplicate_count)
 
-    async def masters_created_between(self, start: datetime, end: datetime, timelines: bool = False) -> list[Ticket]:
-        """Masters registered in [start, end), for KPIs; with their timelines only if asked. A
-        numbered duplicate (<master>-<k>: most of a storm's tickets) is passed over by its id."""
+    async def masters_created_between(self, start: datetime, end: datetime,
+                                      timelines: bool = False) -> AsyncIterator[list[Ticket]]:
+        """Masters registered in [start, end), for KPIs, a chunk (≤ 1,000) at a time; with their
+        timelines only if asked. A numbered duplicate (<master>-<k>: most of a storm's tickets)
+        is passed over by its id."""
         ids = [ticket_id for ticket_id in await index.ids_between(self._redis, start.timestamp(), f"({end.timestamp()}")
                if master_of_duplicate(ticket_id) is None]
-        found: list[Ticket] = []
         for offset in range(0, len(ids), 1000):
             pipe = Pipelined(self._redis)   # (raw replies, packed by hiredis: a third of redis-py's cost here)
             for ticket_id in ids[offset:offset + 1000]:
@@ -152,11 +153,12 @@ class TicketStore:
                     pipe.command("LRANGE", ticket_key(ticket_id) + ":tl", 0, -1)
             replies = await pipe.execute()
             pairs = zip(replies[::2], replies[1::2]) if timelines else ((h, ()) for h in replies)
+            found: list[Ticket] = []
             for flat, timeline in pairs:
                 fields = dict(zip(flat[::2], flat[1::2])) if isinstance(flat, list) else flat
                 if fields.get(b"kind") == b"master":
                     found.append(from_hash(fields, timeline))
-        return found
+            yield found
 
     async def _ids_of_key(self, ticket_id: str) -> list[str]:
         """Every ticket id of the (ci, symptom) key that ``ticket_id`` belongs to, oldest first."""
