@@ -23,7 +23,7 @@ from alertgate.workers.intents import IntentStreams
 from alertgate.workers.plan import Timer
 from alertgate.workers.timers import TimerSets
 from alertgate.workers.worker import work_burst
-from tests.integration.helpers import client_for
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
 from tests.integration.test_intents import Killed, fire, run_consumer, settings_for
 from tests.integration.test_workers import config, mailbox, sink  # noqa: F401  (fixtures)
 
@@ -145,7 +145,7 @@ def test_due_entries_become_one_intent_each_however_many_workers_look(redis_url)
         async def body() -> None:
             client = AsyncRedis.from_url(redis_url)
             sets = TimerSets(client)
-            while (n := await sets.release_due(time.time(), count=7)):
+            while (n := await sets.release_due(time.time(), count=7, room=10_000)):
                 moved.append(n)
             await client.aclose()
         asyncio.run(body())
@@ -281,3 +281,42 @@ def test_a_timer_job_an_earlier_version_queued_in_rq_still_fires(redis_url, esca
     assert escalations(redis_url, tid) == 1
     assert len([m for m in mailbox.to("pm@example.com") if "Escalation 1" in m["Subject"]]) == 1
     assert [m for m, _ in entries(redis_url, tid)] == [tid.encode()]   # (and planned its next)
+
+
+def test_a_new_master_is_not_queued_behind_a_backlog_of_due_timers(redis_url, escalating, mailbox):  # noqa: F811
+    """After a storm of 650,000 masters the streams held 627,000 due timers, every one moved at
+    once, and a new P1 waited behind them (a worker fires about 300 a second: 35 minutes). Due
+    timers now wait in their sets while a shard's stream holds ``STREAM_ROOM`` intents: the next
+    read (50 an intents stream) takes the new master's dispatch with them."""
+    from alertgate.keys import tag_of, timers_key
+    from alertgate.workers.timers import STREAM_ROOM
+
+    import re
+
+    from alertgate.keys import BASE32
+    from tests.conftest import VIEWER_SECRET
+
+    backlog = [f"INC-{shard}{a}{b}ZZZ-1" for shard in BASE32 for a in "ABCDEFGHIJKL" for b in "ABCDEFGHIJK"]
+    state = redis.Redis.from_url(redis_url)
+    due = time.time() - 60
+    with state.pipeline(transaction=False) as pipe:   # (132 a shard: more than two reads take)
+        for tid in backlog:
+            pipe.zadd(timers_key(tag_of(tid)), {tid: due})
+        pipe.execute()
+    settings = settings_for(redis_url, escalating)
+    assert consume(settings, "first", read_only=True) <= 32 * STREAM_ROOM   # (read: left pending, then taken over)
+    assert max(state.xlen(s) for s in intents_keys()) <= STREAM_ROOM
+    assert sum(state.zcard(k) for k in timers_keys()) >= len(backlog) - 32 * STREAM_ROOM   # (they wait there)
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(escalating)) as client:
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {VIEWER_SECRET}"}).text
+        overdue = float(re.search(r"^alertgate_timers_overdue (\S+)$", scraped, re.M).group(1))
+        assert overdue == sum(state.zcard(k) for k in timers_keys())
+    with client_for(redis_url, ALERTGATE_CONFIG_DIR=str(escalating)) as client:
+        new = client.post("/api/v1/alerts/alertmanager", headers=SOURCE,
+                          json=am_body(am_alert("CoreDown", "core-sw-9", severity="critical"))).json()["results"][0]
+    consume(settings, "second")
+    assert state.hget(ticket_key(new["ticket_id"]), "status") == b"assigned"
+    while consume(settings, "second"):   # (and the backlog is fired, each timer once)
+        pass
+    left = [m.decode() for k in timers_keys() for m in state.zrange(k, 0, -1)]
+    assert left == [new["ticket_id"]] and sum(state.xlen(s) for s in intents_keys()) == 0   # (its own next timer)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from alertgate.keys import OPEN_BY_PRIORITY, intents_keys
+from alertgate.keys import OPEN_BY_PRIORITY, intents_keys, timers_keys
 from alertgate.credentials import ANY_ROLE, Authenticator
 from alertgate.gateway.errors import REDIS_UNAVAILABLE
 from alertgate.observability.metrics import CONTENT_TYPE, GatewayMetrics
@@ -60,6 +62,11 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             waiting = sum([await redis.xlen(stream) for stream in intents_keys()])
             lines += ["# HELP alertgate_intents_waiting Dispatches and restorations written by ingest, not done yet.",
                       "# TYPE alertgate_intents_waiting gauge", f"alertgate_intents_waiting {waiting}"]
+            now = repr(time.time())
+            overdue = sum([await redis.zcount(key, "-inf", now) for key in timers_keys()])
+            lines += ["# HELP alertgate_timers_overdue Tickets whose next SLA, escalation or notice timer is due and "
+                      "not yet taken by a worker (they wait while the workers are busy: new dispatches go first).",
+                      "# TYPE alertgate_timers_overdue gauge", f"alertgate_timers_overdue {overdue}"]
             lines += memory_gauges(await state_memory())
             lines += ["# HELP alertgate_queue_depth Jobs waiting, by queue.", "# TYPE alertgate_queue_depth gauge"]
             for name in QUEUES:

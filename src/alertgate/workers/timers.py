@@ -29,14 +29,25 @@ from alertgate.keys import BASE32, intents_key, tag_of, timers_key
 from alertgate.workers.plan import Timer
 
 RELEASE_AT_ONCE = 200   # due entries moved per shard and call
+# Due timers wait in their set, not in the stream, while a shard's stream holds this many intents
+# not done: a new master's dispatch is never queued behind more than that many of them. Before,
+# every due timer was moved at once: after a storm of 650,000 masters the streams held 627,000
+# timers and a new P1 waited behind them (a worker fires about 300 a second: 35 minutes). A worker
+# moves timers every second, so this bounds the timers fired at 32 × this a second per worker (a
+# worker fired 300).
+STREAM_ROOM = 32
 
-# KEYS: pairs of (timers set, intents stream) of one shard each; ARGV: now (epoch), at most per shard.
-# The intent: the ticket (the member up to a tab: an earlier version's member is a timer) and
-# the entry's due time.
+# KEYS: pairs of (timers set, intents stream) of one shard each; ARGV: now (epoch), at most moved
+# per shard, at most held by a shard's stream after the move. The intent: the ticket (the member
+# up to a tab: an earlier version's member is a timer) and the entry's due time.
 RELEASE_SCRIPT = """
 local moved = 0
 for i = 1, #KEYS, 2 do
-  local due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+  local room = math.min(tonumber(ARGV[2]), tonumber(ARGV[3]) - redis.call('XLEN', KEYS[i + 1]))
+  local due = {}
+  if room > 0 then
+    due = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, room)
+  end
   local members = {}
   for j = 1, #due, 2 do
     redis.call('XADD', KEYS[i + 1], '*', 'ticket', string.match(due[j], '^[^\t]*'), 'work', 'timer', 'timer', due[j + 1])
@@ -91,17 +102,18 @@ class TimerSets:
         due = next_due(timers)
         if due is not None:
             await self.redis.zadd(timers_key(tag_of(ticket_id)), {ticket_id: due}, lt=True)
-    async def release_due(self, now: float, count: int = RELEASE_AT_ONCE) -> int:
-        """Due timers of every shard moved into their intents streams; how many. One call on a
-        single Redis, one per shard on a Cluster (each shard's pair is in its own slot)."""
+    async def release_due(self, now: float, count: int = RELEASE_AT_ONCE, room: int = STREAM_ROOM) -> int:
+        """Due timers of every shard moved into their intents streams, each stream to at most
+        ``room`` intents not done; how many. One call on a single Redis, one per shard on a
+        Cluster (each shard's pair is in its own slot)."""
         pairs = [[timers_key(shard), intents_key(shard)] for shard in BASE32]
         if self._release is None:
             self._release = self.redis.register_script(RELEASE_SCRIPT)
         if not self.cluster:
-            return int(await self._release(keys=[k for pair in pairs for k in pair], args=[repr(now), count]))
+            return int(await self._release(keys=[k for pair in pairs for k in pair], args=[repr(now), count, room]))
         moved = 0
         for pair in pairs:
-            moved += int(await self._release(keys=pair, args=[repr(now), count]))
+            moved += int(await self._release(keys=pair, args=[repr(now), count, room]))
         return moved
 
     async def due(self, now: float) -> set[tuple[str, str]]:
