@@ -213,13 +213,6 @@ class StaffTally:
         return {p: StaffCounts(*(_count(n, self.total) for n in counts)) for p, counts in sorted(self._people.items())}
 
 
-def staff(tickets: list[Ticket]) -> dict[str, StaffCounts]:
-    tally = StaffTally()
-    for t in tickets:
-        tally.add(t)
-    return tally.counts()
-
-
 KEYS = {"ci": attrgetter("ci"), "group": attrgetter("handling_group"), "requester": requester_of}
 
 

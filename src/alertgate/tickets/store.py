@@ -4,8 +4,8 @@ cursor, open user-reported tickets, and carry out lifecycle actions under optimi
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import msgspec
