@@ -15,7 +15,7 @@ import yaml
 from alertgate.observability.metrics import GatewayMetrics, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRAPE_GAUGES = {"alertgate_tickets_open", "alertgate_queue_depth", "alertgate_redis_up", "alertgate_intents_waiting",
+SCRAPE_GAUGES = {"alertgate_tickets_open", "alertgate_queue_depth", "alertgate_redis_up", "alertgate_intents_waiting", "alertgate_timers_overdue",
                  "alertgate_redis_memory_used_bytes", "alertgate_redis_memory_max_bytes", "alertgate_redis_evicting"}
 
 
@@ -143,6 +143,23 @@ tests:
               summary: "alertmanager leaves alerts out of its webhooks (they never become tickets): set max_alerts: 0 on the alertgate receiver"
   - interval: 1m
     input_series:
+      - series: 'alertgate_timers_overdue{{job="alertgate",instance="gateway:8080"}}'
+        values: '5000x20 20x10'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: AlertgateTimersOverdue
+        exp_alerts: []
+      - eval_time: 16m
+        alertname: AlertgateTimersOverdue
+        exp_alerts:
+          - exp_labels: {{severity: warning}}
+            exp_annotations:
+              summary: "5000 tickets' SLA, escalation or notice timers are overdue: the workers are short (add workers; new dispatches still go first)"
+      - eval_time: 25m
+        alertname: AlertgateTimersOverdue
+        exp_alerts: []
+  - interval: 1m
+    input_series:
       - series: 'up{{job="alertgate-worker",instance="worker:9109"}}'
         values: '0 0 0 0'
     alert_rule_test:
@@ -193,7 +210,7 @@ def test_a_mistyped_sender_token_fires_the_shipped_ingest_rule(tmp_path):
     """Issue #19: AlertgateIngestErrors could never fire; it now fires on refused ingest requests
     (not on a refused ticket read) and AlertgateDown covers the worker (promtool test rules).
     AlertgateRedisMemory fires past 90% of maxmemory, or on an evicting policy, and not without a
-    maxmemory."""
+    maxmemory. AlertgateTimersOverdue fires when timers stay overdue for 15 minutes."""
     test = tmp_path / "rules_test.yml"
     test.write_text(PROMTOOL_TEST.format(rules=ROOT / "config/prometheus/alertgate-rules.yml"))
     done = subprocess.run(["promtool", "test", "rules", str(test)], capture_output=True, text=True)
