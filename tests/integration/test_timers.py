@@ -320,3 +320,32 @@ def test_a_new_master_is_not_queued_behind_a_backlog_of_due_timers(redis_url, es
         pass
     left = [m.decode() for k in timers_keys() for m in state.zrange(k, 0, -1)]
     assert left == [new["ticket_id"]] and sum(state.xlen(s) for s in intents_keys()) == 0   # (its own next timer)
+
+
+def test_timers_due_together_are_fired_from_one_read_and_the_next_planned_as_a_fresh_read_would(
+        redis_url, escalating, mailbox, monkeypatch):  # noqa: F811
+    """Two escalations due in one intent: the ticket is read once, each escalation planned from
+    the ticket the one before wrote (three whole reads a ticket were a fifth of the timers' CPU,
+    ``bench/timer_rate.py``), and the entry put back where a fresh read plans it."""
+    from alertgate.tickets.store import TicketStore
+
+    tables = yaml.safe_load((escalating / "tables.yaml").read_text())
+    tables["escalation"] = {1: [{"after": "1s", "notify": "project_manager"}, {"after": "1s", "notify": "maintenance_engineer"}]}
+    (escalating / "tables.yaml").write_text(yaml.safe_dump(tables))
+    settings = settings_for(redis_url, escalating)
+    tid = dispatched_p1(redis_url, escalating, "core-sw-6")
+    reads: list[str] = []
+    real_get = TicketStore.get
+
+    async def counted_get(self, ticket_id):
+        reads.append(ticket_id)
+        return await real_get(self, ticket_id)
+    monkeypatch.setattr(TicketStore, "get", counted_get)
+    time.sleep(1.3)
+    assert consume(settings, "first") == 1
+    assert escalations(redis_url, tid) == 2 and reads.count(tid) == 1
+    told = [m["Subject"] for m in mailbox.to("pm@example.com")]
+    assert len([s for s in told if s.startswith(f"[P1] Escalation 1 of {tid}")]) == 1, told
+    [(member, due)] = entries(redis_url, tid)
+    monkeypatch.setattr(TicketStore, "get", real_get)
+    assert member == tid.encode() and due == first_timer(redis_url, escalating, tid, after=time.time())

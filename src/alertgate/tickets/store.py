@@ -94,7 +94,11 @@ class TicketStore:
 
     async def get(self, ticket_id: str) -> Ticket:
         """One ticket; a duplicate carries its master's content."""
-        return with_creation_entry(await self._shown(await self._read(ticket_id)))
+        return await self.as_shown(await self._read(ticket_id))
+
+    async def as_shown(self, ticket: Ticket) -> Ticket:
+        """A ticket as ``get`` gives it, from one just read or written (``change``'s answer)."""
+        return with_creation_entry(await self._shown(ticket))
 
     async def get_shown(self, ticket_id: str) -> Ticket:
         """One ticket as an answer shows it (``timeline.shown_in_answer``), in one round trip: of a
