@@ -60,7 +60,7 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
                 count = open_counts.get(priority.encode(), b"0").decode()
                 lines.append(f'alertgate_tickets_open{{priority="{priority}"}} {count}')
             waiting = sum([await redis.xlen(stream) for stream in intents_keys()])
-            lines += ["# HELP alertgate_intents_waiting Dispatches and restorations written by ingest, not done yet.",
+            lines += ["# HELP alertgate_intents_waiting Work in the intents streams not done yet: dispatches and restorations written by ingest, and due timers (at most 32 a shard).",
                       "# TYPE alertgate_intents_waiting gauge", f"alertgate_intents_waiting {waiting}"]
             now = repr(time.time())
             overdue = sum([await redis.zcount(key, "-inf", now) for key in timers_keys()])
