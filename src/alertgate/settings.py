@@ -20,7 +20,7 @@ import msgspec
 import yaml
 
 from alertgate.durations import parse_duration
-from alertgate.text_files import load_unique, unreadable
+from alertgate.text_files import Unreadable, load_unique, read_text
 
 ENV_PREFIX = "ALERTGATE_"
 DEFAULT_CI_LABELS = (
@@ -327,13 +327,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     origin: dict[str, str] = {}
     if config_file.exists():
         try:
-            text = config_file.read_text(encoding="utf-8")
-            loaded = load_unique(text) or {}
+            loaded = load_unique(read_text(config_file)) or {}
         except yaml.YAMLError as exc:
             raise SettingsError(f"{config_file}: not valid YAML: {exc}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            line, why = unreadable(config_file, exc)
-            raise SettingsError(f"{config_file}:{line}: {why}") from None
+        except Unreadable as exc:
+            raise SettingsError(f"{config_file}:{exc}") from None
         if not isinstance(loaded, dict):
             raise SettingsError(f"{config_file}: expected a mapping of settings")
         raw.update(loaded)

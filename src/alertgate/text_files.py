@@ -10,17 +10,29 @@ from typing import Any
 import yaml
 
 
-def unreadable(path: Path, exc: Exception) -> tuple[int, str]:
-    """The line and the reason a configuration file could not be read. A file not in UTF-8 (a CSV
-    Excel saved in GBK, say) is named at its first bad byte, with the way to fix it."""
-    if isinstance(exc, UnicodeDecodeError):
-        try:
-            line = path.read_bytes().count(b"\n", 0, exc.start) + 1
-        except OSError:
-            line = 1
-        return line, ("not UTF-8 text (saved as GBK or another code page?): save it as UTF-8 "
-                      "(Excel: \"CSV UTF-8\"; or iconv -f gbk -t utf-8)")
-    return 1, f"cannot read: {exc}"
+class Unreadable(Exception):
+    """A configuration file that could not be read: the line to name, and why."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"{line}: {reason}")
+        self.line, self.reason = line, reason
+
+
+NOT_UTF8 = ("not UTF-8 text (saved as GBK or another code page?): save it as UTF-8 "
+            "(Excel: \"CSV UTF-8\"; or iconv -f gbk -t utf-8)")
+
+
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """The file's text; raises ``Unreadable``. A file not in UTF-8 (a CSV Excel saved in GBK, say)
+    is named at the line of its first bad byte, with the way to fix it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise Unreadable(1, f"cannot read: {exc}") from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise Unreadable(data.count(b"\n", 0, exc.start) + 1, NOT_UTF8) from None
 
 
 def refuse_duplicate_keys(root: yaml.Node) -> None:

@@ -266,3 +266,14 @@ def test_closed_masters_leave_the_masters_index_on_every_shard(cluster, redis_ur
     assert asyncio.run(forget()) == 20
     left = [tid for tid in ids if state.zscore(masters_key(tag_of(tid)), tid) is not None]
     assert left == ids[20:]
+
+
+def test_the_scrape_counts_the_intents_and_overdue_timers_of_every_master(cluster, redis_url):
+    """``/metrics`` reads the 32 streams and timer sets in one pipeline, routed over the masters."""
+    RedisCluster.from_url(cluster.url).flushall(target_nodes=RedisCluster.PRIMARIES)
+    with client_for(cluster.url, **cluster_env(cluster, redis_url)) as client:
+        body = am_body(*(am_alert("DiskFull", host=f"scraped{i}") for i in range(25)))
+        assert client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).status_code == 200
+        scraped = client.get("/metrics", headers=VIEW).text
+    assert "alertgate_redis_up 1" in scraped
+    assert "alertgate_intents_waiting 25\n" in scraped and "alertgate_timers_overdue 0\n" in scraped

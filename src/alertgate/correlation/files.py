@@ -15,7 +15,7 @@ import msgspec
 import yaml
 
 from alertgate.correlation.catalogue import CI, Entry
-from alertgate.text_files import compose_and_load, unreadable
+from alertgate.text_files import Unreadable, compose_and_load, read_text
 from alertgate.yaml_lines import error_path, line_index, line_of
 
 LISTS = ("aliases", "parents", "contacts")
@@ -40,11 +40,9 @@ def load_directory(directory: Path) -> tuple[list[Entry], list[str]]:
 
 def load_yaml(path: Path) -> tuple[list[Entry], list[str]]:
     try:
-        text = path.read_text(encoding="utf-8")
-        node, data = compose_and_load(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        line, why = unreadable(path, exc)
-        return [], [f"{path}:{line}: {why}"]
+        node, data = compose_and_load(read_text(path))
+    except Unreadable as exc:
+        return [], [f"{path}:{exc}"]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return [], [f"{path}:{(mark.line + 1) if mark else 1}: not valid YAML: {getattr(exc, 'problem', exc)}"]
@@ -71,11 +69,11 @@ def load_yaml(path: Path) -> tuple[list[Entry], list[str]]:
 
 def load_csv(path: Path) -> tuple[list[Entry], list[str]]:
     try:   # (decoded whole, so that a byte that is not UTF-8 is named by its line)
-        text = path.read_bytes().decode("utf-8-sig")
-        rows = list(_rows(csv.DictReader(io.StringIO(text, newline=""))))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        line, why = unreadable(path, exc)
-        return [], [f"{path}:{line}: {why}"]
+        rows = list(_rows(csv.DictReader(io.StringIO(read_text(path, "utf-8-sig"), newline=""))))
+    except Unreadable as exc:
+        return [], [f"{path}:{exc}"]
+    except csv.Error as exc:
+        return [], [f"{path}:1: cannot read: {exc}"]
     if not rows:
         return [], []
     if "name" not in rows[0][1]:

@@ -59,11 +59,16 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             for priority in ("1", "2", "3", "4"):
                 count = open_counts.get(priority.encode(), b"0").decode()
                 lines.append(f'alertgate_tickets_open{{priority="{priority}"}} {count}')
-            waiting = sum([await redis.xlen(stream) for stream in intents_keys()])
+            pipe = redis.pipeline(transaction=False)   # (64 counts: one round trip)
+            for stream in intents_keys():
+                pipe.xlen(stream)
+            now = repr(time.time())
+            for key in timers_keys():
+                pipe.zcount(key, "-inf", now)
+            counts = await pipe.execute()
+            waiting, overdue = sum(counts[:len(intents_keys())]), sum(counts[len(intents_keys()):])
             lines += ["# HELP alertgate_intents_waiting Work in the intents streams not done yet: dispatches and restorations written by ingest, and due timers (at most 32 a shard).",
                       "# TYPE alertgate_intents_waiting gauge", f"alertgate_intents_waiting {waiting}"]
-            now = repr(time.time())
-            overdue = sum([await redis.zcount(key, "-inf", now) for key in timers_keys()])
             lines += ["# HELP alertgate_timers_overdue Tickets whose next SLA, escalation or notice timer is due and "
                       "not yet taken by a worker (they wait while the workers are busy: new dispatches go first).",
                       "# TYPE alertgate_timers_overdue gauge", f"alertgate_timers_overdue {overdue}"]

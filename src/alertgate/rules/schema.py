@@ -17,7 +17,7 @@ from alertgate.durations import parse_duration
 from alertgate.rules.conditions import Condition, ConditionError, parse_condition
 from alertgate.rules.policy import DEFAULT_ESCALATION, HeartbeatPing
 from alertgate.rules.tables import Channel, Tables
-from alertgate.text_files import compose_and_load, unreadable
+from alertgate.text_files import Unreadable, compose_and_load, read_text
 from alertgate.yaml_lines import error_path, line_index, line_of
 
 STAGES = ("suppress", "classify", "prioritise", "route")
@@ -136,10 +136,9 @@ def load_file(path: Path) -> tuple[list[Rule], list[RuleError]]:
     """One rule file → its rules in order, or every error found in it."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-        node, data = compose_and_load(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [RuleError(name, *unreadable(path, exc))]
+        node, data = compose_and_load(read_text(path))
+    except Unreadable as exc:
+        return [], [RuleError(name, exc.line, exc.reason)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return [], [RuleError(name, (mark.line + 1) if mark else 1, f"not valid YAML: {getattr(exc, 'problem', exc)}")]

@@ -16,7 +16,7 @@ import yaml
 from alertgate.durations import parse_duration
 from alertgate.rules.policy import DEFAULT_ESCALATION   # (a route rule without one follows the table)
 from alertgate.tickets.calendars import BusinessCalendar
-from alertgate.text_files import load_unique, unreadable
+from alertgate.text_files import Unreadable, load_unique, read_text
 
 ALWAYS = "24x7"   # the calendar name of a clock that never stops (no calendar)
 
@@ -127,10 +127,8 @@ def load_tables(config_dir: Path) -> Tables:
     if not path.exists():
         return Tables()
     try:
-        text = path.read_text(encoding="utf-8")
-        return msgspec.convert(load_unique(text) or {}, Tables, strict=False)
-    except UnicodeDecodeError as exc:   # (a ValueError: before it)
-        line, why = unreadable(path, exc)
-        raise TablesInvalid(f"{path}:{line}: {why}") from None
+        return msgspec.convert(load_unique(read_text(path)) or {}, Tables, strict=False)
+    except Unreadable as exc:
+        raise TablesInvalid(f"{path}:{exc}") from None
     except (msgspec.ValidationError, ValueError, yaml.YAMLError) as exc:
         raise TablesInvalid(f"{path}: {exc}") from None
