@@ -284,6 +284,17 @@ def intents_key(tag: str) -> str:
     return f"{masters_key(tag)}:intents"
 
 
+def cascades_key(tag: str) -> str:
+    """The shard's masters whose duplicates are still following them into resolved or closed
+    (zset: master id → time of the cascade's last slice; ``tickets/cascade.lua``, which names it
+    as the masters key plus ``:cascades``)."""
+    return f"{masters_key(tag)}:cascades"
+
+
+def cascades_keys() -> tuple[str, ...]:
+    return tuple(cascades_key(shard) for shard in BASE32)
+
+
 def intents_keys() -> tuple[str, ...]:
     return tuple(intents_key(shard) for shard in BASE32)
 

@@ -277,3 +277,50 @@ def test_the_scrape_counts_the_intents_and_overdue_timers_of_every_master(cluste
         scraped = client.get("/metrics", headers=VIEW).text
     assert "alertgate_redis_up 1" in scraped
     assert "alertgate_intents_waiting 25\n" in scraped and "alertgate_timers_overdue 0\n" in scraped
+
+
+def test_duplicates_follow_their_master_a_slice_at_a_time_on_a_cluster(cluster, redis_url):
+    """The cascade's scripts name the master's hash and its shard's cascades (one slot); the
+    sweep's ``finish_stale`` reads every shard's cascades, routed over the masters."""
+    import asyncio
+
+    from redis.asyncio import RedisCluster as AsyncCluster
+
+    from alertgate.keys import ticket_key
+    from alertgate.tickets import cascade
+    from tests.integration.test_cascade_slices import SLICE, crash_between_slices
+
+    RedisCluster.from_url(cluster.url).flushall(target_nodes=RedisCluster.PRIMARIES)
+    hosts = [f"sliced{i}" for i in range(3)]
+    count = SLICE + 200
+    with client_for(cluster.url, **cluster_env(cluster, redis_url)) as client:
+        masters = []
+        for host in hosts:
+            starts = [f"2026-11-22T03:{n // 60:02d}:{n % 60:02d}Z" for n in range(count + 1)]
+            results = []
+            for at in range(0, len(starts), 400):
+                body = am_body(*(am_alert("Sliced", host=host, starts=s) for s in starts[at:at + 400]))
+                results += client.post("/api/v1/alerts/alertmanager", json=body, headers=SOURCE).json()["results"]
+            assert [r["outcome"] for r in results] == ["new"] + ["duplicate"] * count
+            masters.append(results[0]["ticket_id"])
+        assert act(client, masters[0], "resolve", resolution_code="resolved_by_workaround").status_code == 200
+        recovered = am_body(am_alert("Sliced", host=hosts[1], starts=starts[0], status="resolved"))
+        assert client.post("/api/v1/alerts/alertmanager", json=recovered, headers=SOURCE).json()["results"][0]["outcome"] == "resolved"
+        with crash_between_slices():
+            assert act(client, masters[2], "resolve", resolution_code="resolved_by_workaround").status_code == 200
+    state = RedisCluster.from_url(cluster.url)
+
+    def resolved(master: str) -> int:
+        return sum(state.hget(ticket_key(f"{master}-{k}"), "status") == b"resolved" for k in range(1, count + 1))
+
+    assert [resolved(m) for m in masters] == [count, count, SLICE]
+
+    async def sweep() -> int:
+        client = AsyncCluster.from_url(cluster.url)
+        try:
+            return await cascade.finish_stale(client, 0)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(sweep()) == 1
+    assert resolved(masters[2]) == count

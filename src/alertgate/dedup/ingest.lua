@@ -34,6 +34,7 @@
 -- ticket of kind correlated, listed in <masters key>:correlated instead of the masters, and answers
 -- 'correlated' with that master; its recovery and reopening answer with it too.
 -- Answers outcome, ticket, master for each alert, in order ('error', message, '' on failure).
+-- The functions of tickets/cascade.lua are prepended (dedup/store.py INGEST_SCRIPT).
 local UNRESOLVED = {open = true, assigned = true, in_progress = true, pending_change = true, suspended = true}
 
 -- The alert being decided (set by the loop at the end; the helpers read them).
@@ -69,29 +70,19 @@ local function timeline(key, action, from, to, note)
     from_status = from, to_status = to, note = note}))
 end
 
--- A master's duplicates are <master>-1 … <master>-<duplicate_count>, numbered as they come (no
--- list to keep); a master from before that numbering lists its first ones in <master key>:dups.
--- (tickets/codec.py master_duplicates is the same rule for the API)
-local function duplicate_ids(master, mkey, count)
-  local ids = redis.call('LRANGE', mkey .. ':dups', 0, -1)
-  for n = #ids + 1, num(count) do ids[#ids + 1] = master .. '-' .. n end
-  return ids
-end
-
+-- Resolves the master, and its duplicates with it (each unresolved one, with no timeline entry):
+-- the first slice of them now (tickets/cascade.lua). Answers 'resolved', or 'cascading' while
+-- more are left, which the caller resolves (tickets/cascade.py).
 local function resolve_with_duplicates(master)
   local mkey = tkey(master)
-  local from, count = unpack(redis.call('HMGET', mkey, 'status', 'duplicate_count'))
+  local from = redis.call('HGET', mkey, 'status')
   redis.call('HSET', mkey, 'status', 'resolved', 'resolution_code', 'monitoring_recovered',
     'resolved_at', A[3], 'updated_at', A[3], 'owed_restoration', A[3])  -- (workers/recovery.py)
   timeline(mkey, 'resolve', from, 'resolved', 'monitoring recovered')
-  for _, dup in ipairs(duplicate_ids(master, mkey, count)) do
-    local dkey = tkey(dup)
-    local status = redis.call('HGET', dkey, 'status')
-    if UNRESOLVED[status] then
-      redis.call('HSET', dkey, 'status', 'resolved', 'resolution_code', 'monitoring_recovered',
-        'resolved_at', A[3], 'updated_at', A[3])
-    end
-  end
+  local _, done = cascade_start(prefix, master, mkey, masters_key .. ':cascades', {'status', 'resolved',
+    'resolution_code', 'monitoring_recovered', 'resolved_at', A[3], 'updated_at', A[3]},
+    {open = '', assigned = '', in_progress = '', pending_change = '', suspended = ''}, A[3])
+  return done == 1 and 'resolved' or 'cascading'
 end
 
 local function decide()
@@ -125,14 +116,13 @@ local function decide()
     end
     if not hend or hend == '' then redis.call('HSET', hkey, 'outage_end', A[9]) end
     if hkind == 'master' and A[7] == '1' and UNRESOLVED[hstatus] then
-      resolve_with_duplicates(holder)
+      local outcome = resolve_with_duplicates(holder)
       intend(holder, 'restoration')
-      return {'resolved', holder, holder}
+      return {outcome, holder, holder}
     end
     if hkind == 'correlated' and A[7] == '1' and UNRESOLVED[hstatus] then
       -- (answered with the parent's master: no restoration notice for a ticket nobody was told of)
-      resolve_with_duplicates(holder)
-      return {'resolved', holder, hcause or ''}
+      return {resolve_with_duplicates(holder), holder, hcause or ''}
     end
     if hkind == 'master' then timeline(hkey, 'recovery', nil, nil, 'recovered: ' .. A[12]) end
     return {'recovered', holder, master}

@@ -20,12 +20,14 @@ from alertgate.dedup.decide import Outcome
 from alertgate.keys import dedup_tag, occurrence_key, script_keys
 from alertgate.maintenance.held import pack as pack_held
 from alertgate.rules.policy import Policy
+from alertgate.tickets import cascade
 from alertgate.tickets.alert import Alert, AlertStatus
 from alertgate.tickets.codec import pack, to_field
 from alertgate.tickets.lifecycle import initial_sla
 from alertgate.tickets.model import TimelineEntry
 
-INGEST_SCRIPT = files("alertgate.dedup").joinpath("ingest.lua").read_text()
+# (the functions of tickets/cascade.lua first: a recovery resolves its master's duplicates a slice at a time)
+INGEST_SCRIPT = cascade.LUA + files("alertgate.dedup").joinpath("ingest.lua").read_text()
 _encode = msgspec.json.Encoder().encode
 KNOWN_KEYS = 100_000  # keys a process remembers as holding a ticket (a full set starts again empty)
 
@@ -117,10 +119,14 @@ class DedupStore:
 
     async def ingest(self, alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
                      held: Sequence[str | None] | None = None,
-                     caused: Sequence[str | None] | None = None) -> list[IngestResult]:
+                     caused: Sequence[str | None] | None = None,
+                     cascading: list[str] | None = None) -> list[IngestResult]:
         """Decide and apply every alert of one request, in order; suppressed ones touch nothing.
         ``held``: per alert, the maintenance window that holds it (None: none holds any);
-        ``caused``: per alert, the parent CI's master a new ticket would be correlated to."""
+        ``caused``: per alert, the parent CI's master a new ticket would be correlated to.
+        A master a recovery resolved whose duplicates are not all resolved yet (more than a
+        slice, ``tickets/cascade.py``) is added to ``cascading`` for the caller to finish, or
+        finished here without it."""
         # Rules suppress firing alerts only: a recovery must still reach a ticket opened before.
         # A heartbeat rule's alerts are pings (intake/pipeline.py), firing or not.
         wanted = [i for i, (a, p) in enumerate(zip(alerts, policies))
@@ -132,16 +138,25 @@ class DedupStore:
         # master without its fields at hand (its key's master closed or left the window) goes again
         # with them.
         short: list[int] = []  # replicas that confirmed, per phase that fell short
-        pending = await self._decide(wanted, alerts, policies, now, False, results, short, held, caused)
+        unfinished: list[str] = [] if cascading is None else cascading
+        pending = await self._decide(wanted, alerts, policies, now, False, results, short, held, caused, unfinished)
         if pending:
-            await self._decide(pending, alerts, policies, now, True, results, short, held, caused)
+            await self._decide(pending, alerts, policies, now, True, results, short, held, caused, unfinished)
         if short:  # both phases ran, so the sender's retry repeats everything
             raise ReplicasBehind(f"{min(short)} of {self._wait_replicas} replicas confirmed in time")
+        if cascading is None and unfinished:
+            await self.finish_cascades(unfinished)
         return results
+
+    async def finish_cascades(self, masters: list[str]) -> None:
+        """The rest of the recovered masters' duplicates follow them, a slice per call (their
+        alerts are recorded already: a Redis fault is logged, and the sweep finishes them)."""
+        await cascade.carry_on(self._redis, masters)
 
     async def _decide(self, indexes: list[int], alerts: Sequence[Alert], policies: Sequence[Policy], now: datetime,
                       with_master: bool, into: list[IngestResult], short: list[int],
-                      held: Sequence[str | None] | None, caused: Sequence[str | None] | None) -> list[int]:
+                      held: Sequence[str | None] | None, caused: Sequence[str | None] | None,
+                      cascading: list[str]) -> list[int]:
         stamp = (to_field("created_at", now), now.isoformat())
         if held is None and caused is None:
             calls = [self._call(alerts[i], policies[i], now, stamp, with_master) for i in indexes]
@@ -161,6 +176,9 @@ class DedupStore:
             if outcome == b"need_master":
                 pending.append(index)
                 continue
+            if outcome == b"cascading":   # (resolved; its duplicates not all yet: ingest.lua)
+                outcome = b"resolved"
+                cascading.append(ticket.decode())
             if ticket and state not in known:
                 if len(known) >= KNOWN_KEYS:
                     known.clear()

@@ -92,14 +92,17 @@ class Intake:
             self._dedup.forget_held()
         correlating = cis is not None and self.correlation.enabled
         caused = self.correlation.causes(alerts, cis, now) if correlating else None
+        cascading: list[str] = []
         try:
             async with asyncio.timeout(self._redis_timeout):
-                results = await self._dedup.ingest(alerts, policies, now, held, caused)
+                results = await self._dedup.ingest(alerts, policies, now, held, caused, cascading)
                 links = self.correlation.links(alerts, results, now) if correlating else None
                 if links is not None:
                     await self.correlation.write(links)
         except TimeoutError:
             raise RedisTimeoutError(f"no answer within redis_timeout ({self._redis_timeout:g} s)") from None
+        if cascading:   # (rare: a recovered master's many duplicates; a slice a call, unbounded by redis_timeout)
+            await self._dedup.finish_cascades(cascading)
         for i, policy in enumerate(policies):
             if policy.heartbeat is not None:  # (rare: the rest of a storm pays this test only)
                 results[i] = await self._ping(alerts[i], policy, now)

@@ -17,30 +17,6 @@ end
 return redis.call('ZREM', KEYS[2], ARGV[1])
 """
 
-# KEYS: a master's hash. ARGV: the ticket prefix, the master's id, the number of fields to write
-# on a duplicate, then (field, value) pairs, then (status, timeline entry) pairs: the entry of a
-# duplicate in that status (a status not named: the duplicate is left as it is). Its duplicates are
-# <master>-1 … <master>-<duplicate_count>, after those of <master key>:dups (keys.ticket_id_of;
-# ingest.lua duplicate_ids). Returns how many changed.
-CASCADE = """
-local prefix, master, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local fields = {unpack(ARGV, 4, 3 + 2 * n)}
-local entries = {}
-for i = 4 + 2 * n, #ARGV, 2 do entries[ARGV[i]] = ARGV[i + 1] end
-local ids = redis.call('LRANGE', KEYS[1] .. ':dups', 0, -1)
-for k = #ids + 1, tonumber(redis.call('HGET', KEYS[1], 'duplicate_count')) or 0 do ids[#ids + 1] = master .. '-' .. k end
-local changed = 0
-for _, id in ipairs(ids) do
-  local entry = entries[redis.call('HGET', prefix .. id, 'status') or '']
-  if entry then
-    if n > 0 then redis.call('HSET', prefix .. id, unpack(fields)) end
-    redis.call('RPUSH', prefix .. id .. ':tl', entry)
-    changed = changed + 1
-  end
-end
-return changed
-"""
-
 # KEYS: a shard's ticket index (it routes the call to the shard's slot). ARGV: the shard's ticket
 # prefix, the number of filters, (field, wanted value) per filter, then ticket ids of that shard.
 # Answers 1 or 0 per id: every filter's field holds the wanted value. A numbered duplicate

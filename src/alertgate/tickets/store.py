@@ -18,7 +18,7 @@ from alertgate.keys import (
     shard_of, state_key, tag_of, ticket_id_of, ticket_key, ticket_prefix,
 )
 from alertgate.runtime.pipelining import Pipelined
-from alertgate.tickets import index, scripts
+from alertgate.tickets import cascade, index, scripts
 from alertgate.tickets import lifecycle
 from alertgate.tickets.codec import SKIP_FIELDS, from_hash, names_to_read, picked, to_hash
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor
@@ -141,6 +141,17 @@ class TicketStore:
         """The duplicates of a master as read (its ``duplicate_count`` numbers them)."""
         listed = await (client or self._redis).lrange(_key_of(master.id) + ":dups", 0, -1)
         return master_duplicates(master.id, [d.decode(errors="replace") for d in listed], master.duplicate_count)
+
+    async def duplicate_fields(self, master: Ticket, fields: tuple[str, ...],
+                               chunk: int = 1000) -> AsyncIterator[list[dict[str, bytes | None]]]:
+        """The given fields of each of a master's duplicates as stored, a chunk per round trip (a
+        Zabbix trigger that opens a new event at every check gives its master thousands)."""
+        ids = await self.duplicate_ids(master)
+        for start in range(0, len(ids), chunk):
+            pipe = Pipelined(self._redis)
+            for duplicate_id in ids[start:start + chunk]:
+                pipe.command("HMGET", ticket_key(duplicate_id), *fields)
+            yield [dict(zip(fields, values)) for values in await pipe.execute()]
 
     async def masters_created_between(self, start: datetime, end: datetime,
                                       timelines: bool = False) -> AsyncIterator[list[Ticket]]:
@@ -331,6 +342,8 @@ class TicketStore:
                     if follow_up is not None:
                         self._write_new(pipe, follow_up)
                     await pipe.execute()
+                    if effects.cascade:   # (a slice per call: Redis serves others between them)
+                        await cascade.carry_on(self._redis, [updated.id])
                     if follow_up is not None and self._on_created is not None:
                         self._on_created(follow_up)
                     if master is not None:
@@ -509,21 +522,20 @@ class TicketStore:
     @staticmethod
     def _cascade(pipe: Any, master: Ticket, now: datetime) -> None:
         """Every duplicate follows the master (``lifecycle.cascade``), in the action's transaction:
-        one script that finds them in Redis (read one by one here, a master of 20,000 duplicates
-        took 8.7 s to resolve, and the storm's next duplicate made the transaction start over)."""
+        a script that finds them in Redis (read one by one here, a master of 20,000 duplicates
+        took 8.7 s to resolve, and the storm's next duplicate made the transaction start over),
+        the first slice of them at once (``tickets/cascade.py``; ``act`` finishes the rest)."""
         fields: dict[str, str | bytes] = {}
-        entries: list[str | bytes] = []
+        entries: dict[str, str | bytes] = {}
         for status in TicketStatus:   # (the same fields whatever a duplicate's status; its own entry)
             before = Ticket(id=f"{master.id}-0", kind=TicketKind.DUPLICATE, status=status, created_at=_LONG_AGO,
                             updated_at=_LONG_AGO)
             after = lifecycle.cascade(before, master, now)
             if after is not before:
-                changed, added = changes(before, after)
+                changed, [entry] = changes(before, after)
                 fields |= changed
-                entries += [status.value, *added]
-        pairs = [value for pair in fields.items() for value in pair]
-        key = ticket_key(master.id)
-        pipe.eval(scripts.CASCADE, 1, key, ticket_prefix(tag_of(master.id)), master.id, len(fields), *pairs, *entries)
+                entries[status.value] = entry
+        cascade.start(pipe, master.id, now.timestamp(), fields, entries)
 
     def _write_changes(self, pipe: Any, before: Ticket, after: Ticket) -> None:
         if after is before:

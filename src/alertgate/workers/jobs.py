@@ -19,6 +19,7 @@ from alertgate.problems.store import ProblemStore
 from alertgate.runtime.connections import StateRedis, connect_queue_redis, connect_state, shared_queue_redis
 from alertgate.rules.policy import DEFAULT_GROUP
 from alertgate.settings import Role
+from alertgate.tickets import cascade
 from alertgate.tickets.lifecycle import Action, ActionRequest, Actor, IllegalTransition
 from alertgate.tickets.model import (
     Ticket,
@@ -285,8 +286,9 @@ def closure_reminder(ticket_id: str, number: int) -> str:
 
 def sweep(interval: float = 30.0) -> str:
     """Run by each worker's sweeper every ``interval`` (workers/sweeper.py): queue again the work a master is owed for longer than ``interval`` (a lost or
-    never queued job: workers/recovery.py), count the open tickets, and take the closed masters
-    that owe nothing out of the masters index (``recovery.settled``)."""
+    never queued job: workers/recovery.py), count the open tickets, take the closed masters
+    that owe nothing out of the masters index (``recovery.settled``), and finish the cascades to
+    duplicates that no slice moved for ``interval`` (``tickets/cascade.py``)."""
     ctx = context()
 
     async def body() -> str:
@@ -318,6 +320,7 @@ def sweep(interval: float = 30.0) -> str:
                         log.error("work_abandoned", ticket_id=ticket_id, kind=owed.kind, sweeps=owed.sweeps)
                         await store.queued_again(ticket_id, owed.kind, now, abandoned=True)
             forgotten = await store.forget_settled(settled, recovery.FLAGGED, recovery.SWEEP_ATTEMPTS)
+            finished = await cascade.finish_stale(redis, interval)   # (cut short by a crash or a Redis fault)
             await redis.delete(OPEN_BY_PRIORITY)
             if open_by_priority:
                 await redis.hset(OPEN_BY_PRIORITY, mapping={str(p): n for p, n in open_by_priority.items()})
@@ -334,6 +337,7 @@ def sweep(interval: float = 30.0) -> str:
             counts[kind] = counts.get(kind, 0) + 1
         owed = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + " queued again" if counts else "nothing owed"
         return (owed + (f"; {len(reminders)} closure reminders" if reminders else "")
+                + (f"; {finished} cascades to duplicates finished" if finished else "")
                 + (f"; {forgotten} closed masters out of the masters index" if forgotten else ""))
     queue_redis = connect_queue_redis(ctx.settings)
     return _run(body())
