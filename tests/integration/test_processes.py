@@ -93,6 +93,35 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_its_data(gateway_env, t
     assert "Listening on alertgate-dispatch" in log or "alertgate-dispatch" in log
 
 
+def test_run_starts_a_killed_gateway_again_and_the_sender_s_retry_lands(gateway_env, tmp_path):
+    """A gateway killed while serving (the OOM killer, `kill -9`) no longer ends the whole run,
+    Redis and worker included: it is started again, as the worker is, and a sender's retry lands."""
+    import os
+
+    import psutil
+
+    from alertgate.runtime.supervisor import GATEWAY_START_GRACE
+
+    env = {k: v for k, v in gateway_env.items() if k != "ALERTGATE_REDIS_URL"}
+    base = f"http://127.0.0.1:{env['ALERTGATE_PORT']}"
+    run = start_alertgate(["run"], env, tmp_path, tmp_path / "run.log")
+    try:
+        wait_for_http(base + "/healthz", process=run, timeout=30)
+        [serve] = [p for p in psutil.Process(run.pid).children() if "serve" in p.cmdline()]
+        time.sleep(max(0.0, GATEWAY_START_GRACE - (time.time() - serve.create_time())) + 0.5)
+        os.kill(serve.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        wait_for_http(base + "/healthz", process=run, timeout=30)
+        response = httpx.post(base + "/api/v1/alerts/alertmanager", json=am_body(am_alert("AfterRestart")),
+                              headers=SOURCE, timeout=10)
+        assert response.json()["results"][0]["outcome"] == "new"
+        assert run.poll() is None
+    finally:
+        assert stop_process(run, signal.SIGINT) == 0
+    log = (tmp_path / "run.log").read_text()
+    assert '"child_exited_restarting"' in log and '"process":"serve"' in log
+
+
 def test_bad_setting_stops_the_start_naming_it(gateway_env, tmp_path):
     env = gateway_env | {"ALERTGATE_DEDUP_WINDOW": "half an hour"}
     process = start_alertgate(["serve"], env, tmp_path, tmp_path / "bad.log")

@@ -21,7 +21,10 @@ from alertgate.runtime.instance import AlreadyRunning, InstanceLock, RunningInst
 from alertgate.settings import Settings
 
 log = structlog.get_logger("alertgate.run")
-WORKER_RESTART_DELAY = 2.0  # at least this long between two starts of a worker that keeps dying
+RESTART_DELAY = 2.0   # at least this long between two starts of a process that keeps dying
+# A gateway that dies this soon after its start could not start (its error is in the log above):
+# the run ends. One that dies later (killed, out of memory) is started again, as the worker is.
+GATEWAY_START_GRACE = 5.0
 
 
 def prepare_metrics_dir(path: Path) -> str:
@@ -79,19 +82,21 @@ def _run_locked(settings: Settings, data_dir: Path, lock: InstanceLock) -> int:
     log.info("alertgate_running", host=settings.host, port=settings.port,
              pids={name: child.pid for name, child in children.items()})
     exit_code = 0
-    worker_started = time.monotonic()
+    started = dict.fromkeys(children, time.monotonic())
     try:
         while not stopping:
             for name, child in list(children.items()):
                 if child.poll() is None:
                     continue
-                if name == "worker":  # its jobs wait in Redis: a new worker takes them over
-                    log.error("worker_exited_restarting", returncode=child.returncode)
-                    time.sleep(max(0.0, WORKER_RESTART_DELAY - (time.monotonic() - worker_started)))
-                    children[name], worker_started = start(name), time.monotonic()
-                    continue
-                log.error("child_exited", process=name, returncode=child.returncode)
-                exit_code, stopping = 1, True
+                lived = time.monotonic() - started[name]
+                if name == "serve" and lived < GATEWAY_START_GRACE:
+                    log.error("child_exited", process=name, returncode=child.returncode)
+                    exit_code, stopping = 1, True
+                    break
+                # The worker's jobs wait in Redis, and senders retry while no gateway answers.
+                log.error("child_exited_restarting", process=name, returncode=child.returncode)
+                time.sleep(max(0.0, RESTART_DELAY - lived))
+                children[name], started[name] = start(name), time.monotonic()
             time.sleep(0.2)
     finally:
         for child in children.values():
