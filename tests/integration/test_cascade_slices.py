@@ -2,7 +2,7 @@
 
 One script carrying 100,000 duplicates held Redis for 1.4–3.0 s (bench/cascade_pause.py): every
 sender's alert waited that long. Now the call that changes the master moves the first slice
-(``CASCADE_SLICE`` duplicates), its caller the rest a slice per call, and the worker's sweep
+(``cascade.SLICE`` duplicates), its caller the rest a slice per call, and the worker's sweep
 finishes a cascade cut short (a gateway killed between two slices: here the continuation is
 left out, which leaves Redis as such a crash would)."""
 
@@ -25,7 +25,7 @@ from tests.integration.test_workers import config, mailbox, sink  # noqa: F401  
 
 pytestmark = pytest.mark.integration
 
-SLICE = 1000          # (cascade.lua CASCADE_SLICE)
+SLICE = cascade.SLICE
 DUPLICATES = 2_500    # three slices
 
 

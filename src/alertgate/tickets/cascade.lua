@@ -12,7 +12,7 @@
 -- is, so a slice done twice changes nothing the second time. While one is not done, the master
 -- holds it in `cascade` (msgpack), `cascade_next` and `cascade_last`, and its shard's cascades
 -- (zset: master id → time of its last slice, keys.cascades_key) list it.
-local CASCADE_SLICE = 1000
+-- CASCADE_SLICE, the duplicates a call moves at most, is set before this (tickets/cascade.py SLICE).
 
 local function cascade_slice(prefix, master, mkey, fields, entries, first, last)
   local listed = redis.call('LLEN', mkey .. ':dups')

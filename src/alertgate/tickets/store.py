@@ -342,7 +342,7 @@ class TicketStore:
                     if follow_up is not None:
                         self._write_new(pipe, follow_up)
                     await pipe.execute()
-                    if effects.cascade:   # (a slice per call: Redis serves others between them)
+                    if effects.cascade and updated.duplicate_count > cascade.SLICE:   # (else done in one)
                         await cascade.carry_on(self._redis, [updated.id])
                     if follow_up is not None and self._on_created is not None:
                         self._on_created(follow_up)
