@@ -40,7 +40,7 @@ MOMENTS = frozenset({"until", "outage_start", "outage_end"})   # datetime-local 
 # or timeline), and how many rows a page shows (the most urgent; the rest are counted).
 QUEUE_FIELDS = queue.QUEUE_FIELDS
 MAX_ROWS = 300
-DUPLICATES_SHOWN = 100   # the newest duplicates a ticket page links (the API lists every one)
+DUPLICATES_SHOWN = 100   # the newest duplicates a ticket page links (GET …/duplicates pages every one)
 # (A long timeline shows its first and newest entries: tickets/timeline.py.)
 CHOICES = {"resolution_code": [c.value for c in ResolutionCode], "closure_code": [c.value for c in ClosureCode],
            "verdict": ["checked", "returned"], "ci_operational": ["true", "false"],
@@ -117,12 +117,12 @@ def tickets_handlers(console: Console, store: TicketStore, handoff: JobHandoff, 
         report = ticket.source is TicketSource.USER_REPORT and ticket.kind is TicketKind.MASTER   # (may be linked)
         actions = [(a.value, FORMS.get(a, ("note",))) for a in actions_for(ticket.status, session.role)
                    if a is not Action.MARK_DUPLICATE or report]
-        duplicates = await store.duplicate_ids(ticket) if ticket.master_id is None else []
-        shown = duplicates[-DUPLICATES_SHOWN:]   # (a storm's master has thousands: the newest, and how many)
+        # (a storm's master has thousands: the newest, and how many)
+        shown, total = await store.duplicate_page(ticket, None, DUPLICATES_SHOWN) if ticket.master_id is None else ([], 0)
         may_link = report and any(a == Action.MARK_DUPLICATE.value for a, _ in actions)
         return console.page(request, session, "ticket.html", status, ticket=ticket, actions=actions, choices=CHOICES,
                             moments=MOMENTS,
-                            duplicates=shown, duplicates_earlier=len(duplicates) - len(shown), recurrences=await store.recurrences_of(ticket),
+                            duplicates=shown, duplicates_earlier=total - len(shown), recurrences=await store.recurrences_of(ticket),
                             timeline=timeline.parts(ticket),
                             correlated=await store.correlated_to(ticket.id), members=await store.grouped_under(ticket.id),
                             reports=await store.linked_reports(ticket.id), may_link=may_link,

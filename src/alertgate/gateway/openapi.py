@@ -20,7 +20,7 @@ from alertgate.gateway.errors import ErrorBody
 from alertgate.gateway.intake import IngestResponse
 from alertgate.gateway.rules import RuleTest
 from alertgate.intake.sources import REGISTRY
-from alertgate.gateway.tickets import NewTicket, QueuePage, TicketDetail, TicketPage
+from alertgate.gateway.tickets import DuplicatePage, NewTicket, QueuePage, TicketDetail, TicketPage
 from alertgate.heartbeats.model import NAME_PATTERN, Definition, HeartbeatView, PingAnswer
 from alertgate.maintenance.model import NewWindow, WindowChange, WindowView
 from alertgate.problems.store import Problem
@@ -32,7 +32,7 @@ DOCUMENT_PATH = "/api/v1/openapi.json"
 _TYPES: list[Any] = [NewTicket, ActionRequest, RuleTest,
                      IngestResponse, ErrorBody, TicketPage, TicketDetail, Ticket, Problem,
                      Definition, PingAnswer, HeartbeatView, NewWindow, WindowChange, WindowView,
-                     CIBody, CIList, CIView, Removed, UnknownCIs, QueuePage, TimelinePage]
+                     CIBody, CIList, CIView, Removed, UnknownCIs, QueuePage, TimelinePage, DuplicatePage]
 _ERRORS = {
     "400": "malformed JSON, wrong types or missing fields; `detail` names each path",
     "401": "no credential, or an unknown one",
@@ -107,9 +107,15 @@ def openapi_document() -> dict:
                                errors=("400", "401", "403", "415", "429", "503")),
         },
         "/api/v1/tickets/{ticket_id}": {"get": _operation(
-            "One ticket, its duplicates and recurrences; a timeline longer than 220 entries shows the first 20 "
-            "and the newest 200 (timeline_omitted: how many between)", ("200", _ref("TicketDetail")),
+            "One ticket, its newest 200 duplicates (duplicates_omitted: how many before) and its recurrences; "
+            "a timeline longer than 220 entries shows the first 20 and the newest 200 (timeline_omitted: how "
+            "many between)", ("200", _ref("TicketDetail")),
             parameters=[ticket_id], errors=("401", "403", "404", "503"))},
+        "/api/v1/tickets/{ticket_id}/duplicates": {"get": _operation(
+            "Every duplicate of a master by its place, oldest first, in pages", ("200", _ref("DuplicatePage")),
+            parameters=[ticket_id, _param("offset", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}),
+                        _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 5000})],
+            errors=("400", "401", "403", "404", "503"))},
         "/api/v1/tickets/{ticket_id}/timeline": {"get": _operation(
             "Every entry of a ticket's timeline by its place, in pages", ("200", _ref("TimelinePage")),
             parameters=[ticket_id, _param("offset", "query", {"type": "integer", "minimum": 0, "maximum": 10**9}),

@@ -117,11 +117,21 @@ class QueuePage(msgspec.Struct):
 
 class TicketDetail(msgspec.Struct):
     ticket: Ticket
-    duplicates: list[str]
+    duplicates: list[str]        # the newest DUPLICATES_SHOWN, oldest first
     recurrences: list[str]
     correlated: list[str] = []   # tickets of child CIs correlated to this master (SPEC §11)
     members: list[str] = []      # a major incident's masters, grouped from a storm (SPEC §11)
     reports: list[str] = []      # user reports marked duplicates of this master (handbook §3.1.3.8)
+    duplicates_omitted: int = 0  # the older duplicates not listed (GET …/duplicates pages them all)
+
+
+class DuplicatePage(msgspec.Struct):
+    duplicates: list[str]
+    total: int                   # the master's duplicates
+    next_offset: int | None      # pass as ?offset= for the next page; None on the last
+
+
+DUPLICATES_SHOWN = 200   # a storm's master has 100,000 duplicates: its answer lists the newest
 
 
 class TicketPage(msgspec.Struct):
@@ -177,10 +187,10 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         ticket_id = request.path_params["ticket_id"]
         auth.authorize(request.headers.get("authorization"), READERS)
         ticket = await store.get_shown(ticket_id)
-        return json_response(TicketDetail(ticket, await store.duplicate_ids(ticket),
-                                          await store.recurrences_of(ticket),
+        duplicates, total = await store.duplicate_page(ticket, None, DUPLICATES_SHOWN)
+        return json_response(TicketDetail(ticket, duplicates, await store.recurrences_of(ticket),
                                           await store.correlated_to(ticket.id), await store.grouped_under(ticket.id),
-                                          await store.linked_reports(ticket.id)))
+                                          await store.linked_reports(ticket.id), total - len(duplicates)))
 
     @post("/api/v1/tickets", status_code=201)
     async def open_ticket(request: Request) -> Response[bytes]:
@@ -245,4 +255,16 @@ def ticket_handlers(store: TicketStore, auth: Authenticator, rules: RulesService
         ticket = await store.get(request.path_params["ticket_id"])
         return json_response(timeline.page(ticket.timeline, offset, limit))
 
-    return [list_tickets, work_queue, get_ticket, open_ticket, act, ticket_timeline]
+    @get("/api/v1/tickets/{ticket_id:str}/duplicates")
+    async def ticket_duplicates(request: Request) -> Response[bytes]:
+        """Every duplicate of a master by its place, oldest first, in pages (an answer with the
+        ticket lists the newest only, and ``duplicates_omitted``)."""
+        auth.authorize(request.headers.get("authorization"), READERS)
+        only_parameters(request.query_params, ("offset", "limit"))
+        offset = query_int(request, "offset", 0, 0, 10**9)
+        limit = query_int(request, "limit", 1000, 1, 5000)
+        ticket = await store.get(request.path_params["ticket_id"])
+        duplicates, total = await store.duplicate_page(ticket, offset, limit)
+        return json_response(DuplicatePage(duplicates, total, offset + limit if offset + limit < total else None))
+
+    return [list_tickets, work_queue, get_ticket, open_ticket, act, ticket_timeline, ticket_duplicates]

@@ -142,6 +142,19 @@ class TicketStore:
         listed = await (client or self._redis).lrange(_key_of(master.id) + ":dups", 0, -1)
         return master_duplicates(master.id, [d.decode(errors="replace") for d in listed], master.duplicate_count)
 
+    async def duplicate_page(self, master: Ticket, offset: int | None, limit: int) -> tuple[list[str], int]:
+        """At most ``limit`` of the master's duplicates from place ``offset`` (0: the first; None:
+        the newest ``limit``), as ``duplicate_ids`` orders them, and how many it has: a storm's
+        master has 100,000, and an answer that listed them all was 2.8 MB."""
+        key = _key_of(master.id) + ":dups"
+        listed = await self._redis.llen(key)
+        total = max(listed, master.duplicate_count)
+        offset = max(0, total - limit) if offset is None else offset
+        end = min(total, offset + limit)
+        first = [] if offset >= min(listed, end) else await self._redis.lrange(key, offset, min(listed, end) - 1)
+        return ([d.decode(errors="replace") for d in first]
+                + [f"{master.id}-{k}" for k in range(max(offset, listed) + 1, end + 1)]), total
+
     async def duplicate_fields(self, master: Ticket, fields: tuple[str, ...],
                                chunk: int = 1000) -> AsyncIterator[list[dict[str, bytes | None]]]:
         """The given fields of each of a master's duplicates as stored, a chunk per round trip (a
