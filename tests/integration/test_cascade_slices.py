@@ -182,6 +182,14 @@ def test_an_unreadable_cascade_is_dropped_and_reads_go_on(redis_url):
         assert client.get(f"/api/v1/tickets/{master}", headers=DESK).json()["ticket"]["status"] == "resolved"
 
 
+def test_a_listed_cascade_of_no_ticket_is_dropped_and_the_sweep_goes_on(redis_url):
+    state = redis.Redis.from_url(redis_url)
+    key = cascades_key("A")
+    state.zadd(key, {"not a ticket": 1, "INC-AGONE-1": 1})   # (garbage; a master whose record is gone)
+    assert asyncio.run(cascade.finish_stale(aredis.Redis.from_url(redis_url), 0)) == 1
+    assert state.zcard(key) == 0
+
+
 def test_redis_lost_after_the_first_slice_still_answers_the_action_done(redis_url, config):  # noqa: F811
     """The resolve is written: a fault while carrying the cascade on is not the desk's to retry
     (its retry would be refused, the ticket being resolved already). The sweep finishes it."""

@@ -104,9 +104,26 @@ async def finish_stale(redis: Any, idle: float) -> int:
     """Finish every cascade whose last slice is older than ``idle`` seconds (its caller crashed,
     or lost Redis, before it was done): the worker's sweep. Returns how many."""
     before = time.time() - idle
+    keys = cascades_keys()
     pipe = redis.pipeline(transaction=False)   # (every shard's in one round trip; routed on a Cluster)
-    for key in cascades_keys():
+    for key in keys:
         pipe.zrangebyscore(key, "-inf", before)
-    stale = [member.decode() for members in await pipe.execute() for member in members]
+    stale = []
+    for key, members in zip(keys, await pipe.execute()):
+        for member in members:
+            master_id = member.decode(errors="replace")
+            if _is_ticket_id(master_id):
+                stale.append(master_id)
+            else:   # (no ticket's: dropped, so that it does not stop every sweep)
+                log.error("cascade_unreadable", ticket_id=master_id)
+                await redis.zrem(key, member)
     await finish(redis, stale)
     return len(stale)
+
+
+def _is_ticket_id(text: str) -> bool:
+    try:
+        ticket_key(text)
+    except KeyError:
+        return False
+    return True
