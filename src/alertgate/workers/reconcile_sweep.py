@@ -37,8 +37,10 @@ from alertgate.work_queue import action_job, enqueue_all
 from alertgate.workers.context import context
 
 log = structlog.get_logger("alertgate.reconcile")
-RESOLVABLE = {b"open", b"assigned", b"in_progress"}
-FIELDS = ("status", "alert_source", "stale_after")
+RESOLVABLE = {TicketStatus.OPEN, TicketStatus.ASSIGNED, TicketStatus.IN_PROGRESS}
+# What the checks read of each master (a chunk of the masters index at a time, not each whole).
+FIELDS = ("alert_source", "stale_after", "ci", "symptom", "occurrence_id", "duplicate_count", "reconcile_gone_at",
+          "last_occurrence_at")
 # Reconciliation resolves with the incident manager's authority, recorded as alertgate's.
 ACTOR = Actor("alertgate", Role.INCIDENT_MANAGER)
 
@@ -70,14 +72,15 @@ class ReconcileSweep:
             await self._catalogue.refresh()
             now = datetime.now(UTC)
             candidates: dict[str, list[Ticket]] = {ALERTMANAGER: [], ZABBIX: [], "stale": []}
-            async for ticket_id, fields in store.masters(FIELDS):
-                if fields["status"] not in RESOLVABLE:
-                    continue
-                source = (fields["alert_source"] or b"").decode()
-                if source in (ALERTMANAGER, ZABBIX):
-                    candidates[source].append(ticket_id)
-                elif source != HEARTBEAT and fields["stale_after"]:
-                    candidates["stale"].append(ticket_id)
+            async for chunk in store.unresolved_masters(FIELDS):
+                for ticket in chunk:   # (each with FIELDS only: read whole one at a time, 10,000 took seconds)
+                    if ticket.status not in RESOLVABLE:
+                        continue
+                    source = ticket.alert_source or ""
+                    if source in (ALERTMANAGER, ZABBIX):
+                        candidates[source].append(ticket)
+                    elif source != HEARTBEAT and ticket.stale_after:
+                        candidates["stale"].append(ticket)
             async with httpx.AsyncClient(timeout=float(settings.reconcile.timeout)) as client:
                 results = []
                 if settings.reconcile.alertmanager and candidates[ALERTMANAGER]:
@@ -94,7 +97,7 @@ class ReconcileSweep:
         finally:
             await redis.aclose()
 
-    async def _alertmanager(self, store: TicketStore, client, ids: list[str], now: datetime) -> list:
+    async def _alertmanager(self, store: TicketStore, client, tickets: list[Ticket], now: datetime) -> list:
         settings = context().settings
         ctx = SourceContext(now, tuple(settings.ci_labels), tuple(settings.symptom_labels))
         present = await _ask_all(settings.reconcile.alertmanager, ALERTMANAGER,
@@ -102,16 +105,13 @@ class ReconcileSweep:
                                                                       float(settings.reconcile.restart_grace)))
         source = f"Alertmanager {', '.join(api.name for api in settings.reconcile.alertmanager)}"
         out = []
-        for ticket_id in ids:
-            ticket = await _get(store, ticket_id)
-            if ticket is not None:
-                found = None if present is None else (ticket.ci, ticket.symptom) in present
-                out.append((ticket_id, await self._apply(store, ticket, found, ALERTMANAGER, source, now)))
+        for ticket in tickets:
+            found = None if present is None else (ticket.ci, ticket.symptom) in present
+            out.append((ticket.id, await self._apply(store, ticket, found, ALERTMANAGER, source, now)))
         return out
 
-    async def _zabbix(self, store: TicketStore, client, ids: list[str], now: datetime) -> list:
+    async def _zabbix(self, store: TicketStore, client, tickets: list[Ticket], now: datetime) -> list:
         settings = context().settings
-        tickets = [t for t in [await _get(store, i) for i in ids] if t is not None]
         events = {t.id: await _open_event_ids(store, t) for t in tickets}
         wanted = sorted({e for found in events.values() for e in found})
         async def states(api) -> set[tuple[str, str]]:   # (each state tagged: _ask_all unions sets)
@@ -127,14 +127,13 @@ class ReconcileSweep:
             out.append((ticket.id, await self._apply(store, ticket, found, ZABBIX, source, now)))
         return out
 
-    async def _stale(self, store: TicketStore, ids: list[str], now: datetime) -> list:
+    async def _stale(self, store: TicketStore, tickets: list[Ticket], now: datetime) -> list:
         out = []
-        for ticket_id in ids:
-            ticket = await _get(store, ticket_id)
-            if ticket is None or not stale(ticket.last_occurrence_at or ticket.created_at, ticket.stale_after, now):
+        for ticket in tickets:
+            if not stale(ticket.last_occurrence_at or ticket.created_at, ticket.stale_after, now):
                 continue
             note = f"no occurrence for {ticket.stale_after:g} s (the rule's stale_after)"
-            out.append((ticket_id, await _resolve(store, ticket_id, ResolutionCode.STALE_TIMEOUT, note, now)))
+            out.append((ticket.id, await _resolve(store, ticket.id, ResolutionCode.STALE_TIMEOUT, note, now)))
         return out
 
     async def _apply(self, store: TicketStore, ticket: Ticket, present: bool | None, source_name: str,
@@ -169,13 +168,6 @@ async def _ask_all(apis: list, source: str, ask) -> set | None:
             log.warning("reconcile_source_unavailable", source=source, reason=str(exc))
             return None
     return found
-
-
-async def _get(store: TicketStore, ticket_id: str) -> Ticket | None:
-    try:
-        return await store.get(ticket_id)
-    except TicketNotFound:
-        return None
 
 
 async def _open_event_ids(store: TicketStore, master: Ticket) -> set[str]:
