@@ -161,12 +161,6 @@ def master_of_duplicate(ticket_id: str) -> str | None:
     return "-".join(parts[:3]) if len(parts) == 4 else None
 
 
-def master_duplicates(master_id: str, listed: list[str], duplicate_count: int) -> list[str]:
-    """A master's duplicates: those listed under ``<key>:dups`` by a version that kept a list,
-    then ``<master id>-<k>`` up to ``duplicate_count`` (as ``ingest.lua`` numbers them)."""
-    return listed + [f"{master_id}-{k}" for k in range(len(listed) + 1, duplicate_count + 1)]
-
-
 def index_key(tag: str) -> str:
     """The shard's ticket index (zset: created_at → ticket id)."""
     return f"{_PREFIX[tag[0]]}:created"

@@ -334,13 +334,13 @@ def test_a_storm_s_master_lists_its_newest_duplicates_and_pages_them_all(redis_u
 
 def test_a_master_from_before_the_numbering_pages_its_listed_duplicates_first(redis_url):
     """Duplicates listed under ``<master key>:dups`` by a version that kept a list come first,
-    then ``<master>-<k>`` (keys.master_duplicates)."""
+    then ``<master>-<k>`` up to ``duplicate_count``."""
     import asyncio
 
     import redis
     import redis.asyncio as aredis
 
-    from alertgate.keys import master_duplicates, ticket_key
+    from alertgate.keys import ticket_key
     from alertgate.tickets.store import TicketStore
 
     with client_for(redis_url) as client:
@@ -348,7 +348,7 @@ def test_a_master_from_before_the_numbering_pages_its_listed_duplicates_first(re
     state = redis.Redis.from_url(redis_url)
     state.rpush(ticket_key(tid) + ":dups", "INC-OLDLIST-1-a", "INC-OLDLIST-1-b")
     state.hset(ticket_key(tid), "duplicate_count", 5)
-    every = master_duplicates(tid, ["INC-OLDLIST-1-a", "INC-OLDLIST-1-b"], 5)
+    every = ["INC-OLDLIST-1-a", "INC-OLDLIST-1-b", f"{tid}-3", f"{tid}-4", f"{tid}-5"]
 
     async def pages() -> list:
         connection = aredis.Redis.from_url(redis_url)

@@ -6,7 +6,7 @@
 --
 -- A master's duplicates are at places 1 … last: <master>-<k>, numbered as they come (ingest.lua),
 -- after the first ones of a master from before that numbering, listed in <master key>:dups
--- (keys.master_duplicates is the same rule for the API).
+-- (TicketStore.duplicate_page is the same rule for the API).
 -- A cascade is `fields` (field, value pairs) and `entries` (status → timeline entry, '' for
 -- none): a duplicate in a status it names gets the fields and the entry; any other is left as it
 -- is, so a slice done twice changes nothing the second time. While one is not done, the master

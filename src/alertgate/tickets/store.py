@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
 from alertgate.keys import (
-    MASTERS_INDEXED, correlated_children_key, index_key, major_members_key, master_duplicates, master_of_duplicate, masters_key, masters_keys, random_tag,
+    MASTERS_INDEXED, correlated_children_key, index_key, major_members_key, master_of_duplicate, masters_key, masters_keys, random_tag,
     shard_of, state_key, tag_of, ticket_id_of, ticket_key, ticket_prefix,
 )
 from alertgate.runtime.pipelining import Pipelined
@@ -137,15 +137,16 @@ class TicketStore:
             ticket = msgspec.structs.replace(ticket, **{name: getattr(master, name) for name in CONTENT_FIELDS})
         return ticket
 
-    async def duplicate_ids(self, master: Ticket, client: Any = None) -> list[str]:
-        """The duplicates of a master as read (its ``duplicate_count`` numbers them)."""
-        listed = await (client or self._redis).lrange(_key_of(master.id) + ":dups", 0, -1)
-        return master_duplicates(master.id, [d.decode(errors="replace") for d in listed], master.duplicate_count)
+    async def duplicate_ids(self, master: Ticket) -> list[str]:
+        """Every duplicate of a master, in their order (``duplicate_page``)."""
+        return (await self.duplicate_page(master, 0, 1 << 62))[0]
 
     async def duplicate_page(self, master: Ticket, offset: int | None, limit: int) -> tuple[list[str], int]:
         """At most ``limit`` of the master's duplicates from place ``offset`` (0: the first; None:
-        the newest ``limit``), as ``duplicate_ids`` orders them, and how many it has: a storm's
-        master has 100,000, and an answer that listed them all was 2.8 MB."""
+        the newest ``limit``), and how many it has: a storm's master has 100,000, and an answer
+        that listed them all was 2.8 MB. Their order: those a version that kept a list listed
+        under ``<master key>:dups``, then ``<master id>-<k>`` up to ``duplicate_count``, numbered
+        as ``ingest.lua`` numbers them (``cascade.lua`` walks them by the same rule)."""
         key = _key_of(master.id) + ":dups"
         listed = await self._redis.llen(key)
         total = max(listed, master.duplicate_count)
@@ -159,10 +160,12 @@ class TicketStore:
                                chunk: int = 1000) -> AsyncIterator[list[dict[str, bytes | None]]]:
         """The given fields of each of a master's duplicates as stored, a chunk per round trip (a
         Zabbix trigger that opens a new event at every check gives its master thousands)."""
-        ids = await self.duplicate_ids(master)
-        for start in range(0, len(ids), chunk):
+        offset, total = 0, 1
+        while offset < total:
+            ids, total = await self.duplicate_page(master, offset, chunk)
+            offset += chunk
             pipe = Pipelined(self._redis)
-            for duplicate_id in ids[start:start + chunk]:
+            for duplicate_id in ids:
                 pipe.command("HMGET", ticket_key(duplicate_id), *fields)
             yield [dict(zip(fields, values)) for values in await pipe.execute()]
 
