@@ -196,10 +196,14 @@ def masters_keys() -> tuple[str, ...]:
 # Keys of no (CI, symptom): each in a slot of its own on a Cluster, written one call at a time.
 LAYOUT = "ag:layout"                    # which layout this Redis holds (layout.py)
 OPEN_BY_PRIORITY = "ag:stats:open"      # hash: priority → unresolved masters (the sweep's count)
-SWEEP_LOCK = "ag:sweep:lock"            # the worker whose sweeper sweeps this interval
 RECONCILE_LOCK = "ag:reconcile:lock"    # set for a reconcile interval by the worker that reconciles
 PROBLEM_INDEX = "ag:index:problems"     # zset of problem ids
 PROBLEM_SEQUENCE = "ag:problems:seq"    # the next problem number
+
+
+def sweep_lock(part: str) -> str:
+    """Held for an interval by the worker whose sweeper runs that part of the sweep (``workers/sweeper.py``)."""
+    return f"ag:sweep:lock:{part}"
 
 
 def first_layout_index_key(shard: str) -> str:

@@ -1,31 +1,40 @@
-"""The sweep's clock, in a process of each worker's own rather than in the queue (issue #28).
+"""The sweep's clocks, in a process of each worker's own rather than in the queue (issue #28).
 
 It used to be a job that queued its own next run: one failed sweep, or a queue Redis that
 restarted empty, ended the chain for good. Now every ``alertgate worker`` starts this process.
-Every ``sweep_interval`` one of them (the holder of a short lock in the state Redis) sweeps; a
-sweep that fails is logged and the next interval sweeps again, whatever the queue Redis does.
 
-A process, not a thread, started by the worker (``workers/worker.Companions``, which says why).
+Each part of the sweep (the work owed, heartbeats, maintenance release and push, correlation,
+reconciliation) keeps its own clock, in a thread of this process, and its own lock in the state
+Redis: every ``sweep_interval`` one worker (the holder of the part's lock) runs that part. A part
+that takes long delays only itself. They used to run one after another, so a release of 100,000
+held alerts (28 s) or a reconciliation waiting on a slow Alertmanager (up to its ``timeout`` per
+URL) held back the heartbeats' clock, which promises an expiry within one ``sweep_interval``.
+A part that fails is logged and the next interval runs it again, whatever the queue Redis does.
+
+A process, not a thread of the worker, started by the worker (``workers/worker.Companions``,
+which says why). Its own threads are safe: this process forks nothing.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
+from collections.abc import Callable
 
 import structlog
 from redis.exceptions import RedisError
 
-from alertgate.keys import SWEEP_LOCK
+from alertgate.keys import sweep_lock
 from alertgate.settings import Settings
 
 log = structlog.get_logger("alertgate.sweeper")
+PARENT_CHECK = 1.0   # s: how often the process looks whether its worker is gone
 
 
 def sweep_forever(settings: Settings, parent: int) -> None:
     """Until the worker that started it is gone."""
-    from alertgate.dedup import layout
     from alertgate.observability.logging import configure_logging
     from alertgate.runtime.connections import connect_state_sync
     from alertgate.workers import jobs
@@ -38,31 +47,52 @@ def sweep_forever(settings: Settings, parent: int) -> None:
 
     configure_logging(settings.log_level)
     set_context(settings)
-    heartbeats, reconcile, maintenance, push = HeartbeatSweep(), ReconcileSweep(), MaintenanceRelease(), MaintenancePush()
-    correlation = CorrelationSweep()
     interval = float(settings.sweep_interval)
-    me = f"{socket.gethostname()}:{parent}"
-    state = connect_state_sync(settings)
-    while True:
-        time.sleep(interval)
-        if os.getppid() != parent:
-            return
+    state = connect_state_sync(settings)   # (redis-py's client and its pool are shared by the threads)
+    reconcile = ReconcileSweep()
+    parts: dict[str, Callable[[], str]] = {
+        "work": lambda: jobs.sweep(interval), "heartbeats": HeartbeatSweep().run,
+        "maintenance": MaintenanceRelease().run, "maintenance push": MaintenancePush().run,
+        "correlation": CorrelationSweep().run, "reconcile": lambda: reconcile.run(state)}
+    stop = threading.Event()
+    clock = PartClock(state, f"{socket.gethostname()}:{parent}", interval, stop)
+    for part, run in parts.items():
+        threading.Thread(target=clock.keep, args=(part, run), name=f"sweep-{part}", daemon=True).start()
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK)
+    stop.set()
+
+
+class PartClock:
+    """Runs one part every ``interval`` from its first run (a run that took longer starts the next
+    at once), in the worker that holds the part's lock for this interval, until ``stop`` is set."""
+
+    def __init__(self, state, me: str, interval: float, stop: threading.Event,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self._state, self._me, self._interval, self._stop, self._now = state, me, interval, stop, now
+
+    def keep(self, part: str, run: Callable[[], str]) -> None:
+        due = self._now() + self._interval
+        while not self._stop.wait(max(0.0, due - self._now())):
+            due = max(due + self._interval, self._now())
+            self.once(part, run)
+
+    def once(self, part: str, run: Callable[[], str]) -> None:
+        from alertgate.dedup import layout
+
         try:
-            # one sweep per interval among all workers; the lock lapses before the next
-            layout.ensure_sync(state)
-            if not state.set(SWEEP_LOCK, me, nx=True, px=max(1, int(interval * 900))):
-                continue
+            layout.ensure_sync(self._state)
+            # one run per interval among all workers; the lock lapses before the next
+            if not self._state.set(sweep_lock(part), self._me, nx=True, px=max(1, int(self._interval * 900))):
+                return
         except (RedisError, OSError) as exc:
-            log.error("sweep_failed", error=type(exc).__name__, message=str(exc)[:300])
-            continue
-        # Each part on its own: a queue Redis that is down must not stop the heartbeats' clock.
-        for part, sweep in (("work", lambda: jobs.sweep(interval)), ("heartbeats", heartbeats.run),
-                            ("maintenance", maintenance.run), ("maintenance push", push.run),
-                            ("correlation", correlation.run),
-                            ("reconcile", lambda: reconcile.run(state))):
-            try:
-                log.info("swept", part=part, result=sweep())
-            except (RedisError, OSError) as exc:
-                log.error("sweep_failed", part=part, error=type(exc).__name__, message=str(exc)[:300])
-            except Exception as exc:  # a bug in one sweep must not end the clock
-                log.exception("sweep_failed", part=part, error=type(exc).__name__)
+            log.error("sweep_failed", part=part, error=type(exc).__name__, message=str(exc)[:300])
+            return
+        started = time.monotonic()
+        try:
+            result = run()
+            log.info("swept", part=part, result=result, seconds=round(time.monotonic() - started, 3))
+        except (RedisError, OSError) as exc:
+            log.error("sweep_failed", part=part, error=type(exc).__name__, message=str(exc)[:300])
+        except Exception as exc:  # a bug in one part must not end its clock
+            log.exception("sweep_failed", part=part, error=type(exc).__name__)
