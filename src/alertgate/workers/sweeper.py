@@ -31,6 +31,8 @@ from alertgate.settings import Settings
 
 log = structlog.get_logger("alertgate.sweeper")
 PARENT_CHECK = 1.0   # s: how often the process looks whether its worker is gone
+LOCK_SHARE = 0.9     # of the interval: a part's lock lapses before its next tick ...
+RENEW_SHARE = 0.3    # ... unless the part still runs: its worker renews it this often
 
 
 def sweep_forever(settings: Settings, parent: int) -> None:
@@ -65,7 +67,9 @@ def sweep_forever(settings: Settings, parent: int) -> None:
 
 class PartClock:
     """Runs one part every ``interval`` from its first run (a run that took longer starts the next
-    at once), in the worker that holds the part's lock for this interval, until ``stop`` is set."""
+    at once), in the worker that holds the part's lock for this interval, until ``stop`` is set.
+    The lock is renewed while its part runs, so a run longer than the interval (a release of very
+    many held alerts) is not started again by another worker meanwhile."""
 
     def __init__(self, state, me: str, interval: float, stop: threading.Event,
                  now: Callable[[], float] = time.monotonic) -> None:
@@ -83,12 +87,13 @@ class PartClock:
         try:
             layout.ensure_sync(self._state)
             # one run per interval among all workers; the lock lapses before the next
-            if not self._state.set(sweep_lock(part), self._me, nx=True, px=max(1, int(self._interval * 900))):
+            if not self._state.set(sweep_lock(part), self._me, nx=True, px=self._lock_ms()):
                 return
         except (RedisError, OSError) as exc:
             log.error("sweep_failed", part=part, error=type(exc).__name__, message=str(exc)[:300])
             return
-        started = time.monotonic()
+        started, done = time.monotonic(), threading.Event()
+        threading.Thread(target=self._renew, args=(part, done), name=f"sweep-{part}-lock", daemon=True).start()
         try:
             result = run()
             log.info("swept", part=part, result=result, seconds=round(time.monotonic() - started, 3))
@@ -96,3 +101,19 @@ class PartClock:
             log.error("sweep_failed", part=part, error=type(exc).__name__, message=str(exc)[:300])
         except Exception as exc:  # a bug in one part must not end its clock
             log.exception("sweep_failed", part=part, error=type(exc).__name__)
+        finally:
+            done.set()
+
+    def _lock_ms(self) -> int:
+        return max(1, int(self._interval * LOCK_SHARE * 1000))
+
+    def _renew(self, part: str, done: threading.Event) -> None:
+        """While the part runs, its lock stays this worker's (a lock another worker took after a
+        Redis fault is left to it: both runs are safe, each part's work being idempotent)."""
+        key = sweep_lock(part)
+        while not done.wait(self._interval * RENEW_SHARE):
+            try:
+                if self._state.get(key) == self._me.encode():
+                    self._state.pexpire(key, self._lock_ms())
+            except (RedisError, OSError):
+                pass   # (the run itself meets the fault, and logs it)
