@@ -107,6 +107,9 @@ def test_the_watchdog_keeps_its_heartbeat_alive_and_its_silence_opens_then_resol
                                              else None)(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text),
                                     20, "the heartbeat metrics")
         assert 'alertgate_heartbeats{status="ok"} 1.0' in worker_metrics
+        # and when each part of the sweep last ran to its end (rule AlertgateSweepStalled)
+        assert 'alertgate_sweep_last_success_timestamp_seconds{part="heartbeats"}' in worker_metrics
+        assert "alertgate_sweep_interval_seconds 1.0" in worker_metrics
 
         stop_process(prom)  # the Prometheus dies: no Watchdog any more
         stop_process(worker, signal.SIGKILL)  # and so does the worker, mid-way

@@ -160,6 +160,24 @@ tests:
         exp_alerts: []
   - interval: 1m
     input_series:
+      - series: 'alertgate_sweep_last_success_timestamp_seconds{{part="heartbeats",job="alertgate-worker",instance="worker:9109"}}'
+        values: '0+60x5 300x20'
+      - series: 'alertgate_sweep_last_success_timestamp_seconds{{part="work",job="alertgate-worker",instance="worker:9109"}}'
+        values: '0+60x25'
+      - series: 'alertgate_sweep_interval_seconds{{job="alertgate-worker",instance="worker:9109"}}'
+        values: '30x25'
+    alert_rule_test:
+      - eval_time: 12m
+        alertname: AlertgateSweepStalled
+        exp_alerts: []
+      - eval_time: 16m
+        alertname: AlertgateSweepStalled
+        exp_alerts:
+          - exp_labels: {{severity: critical, part: heartbeats}}
+            exp_annotations:
+              summary: "The workers' heartbeats sweep has not succeeded for 11m 0s: see the worker's sweep_failed logs"
+  - interval: 1m
+    input_series:
       - series: 'up{{job="alertgate-worker",instance="worker:9109"}}'
         values: '0 0 0 0'
     alert_rule_test:
@@ -210,7 +228,8 @@ def test_a_mistyped_sender_token_fires_the_shipped_ingest_rule(tmp_path):
     """Issue #19: AlertgateIngestErrors could never fire; it now fires on refused ingest requests
     (not on a refused ticket read) and AlertgateDown covers the worker (promtool test rules).
     AlertgateRedisMemory fires past 90% of maxmemory, or on an evicting policy, and not without a
-    maxmemory. AlertgateTimersOverdue fires when timers stay overdue for 15 minutes."""
+    maxmemory. AlertgateTimersOverdue fires when timers stay overdue for 15 minutes.
+    AlertgateSweepStalled fires when a part of the sweep has not succeeded for ten intervals."""
     test = tmp_path / "rules_test.yml"
     test.write_text(PROMTOOL_TEST.format(rules=ROOT / "config/prometheus/alertgate-rules.yml"))
     done = subprocess.run(["promtool", "test", "rules", str(test)], capture_output=True, text=True)

@@ -104,3 +104,15 @@ def test_a_part_still_running_past_its_interval_keeps_its_lock(state):
     threading.Event().wait(long)   # (once the run ended, the lock lapses: the next interval is anyone's)
     theirs.once("maintenance", lambda: others.append(1) or "")
     assert others == [1]
+
+
+def test_a_run_that_ends_is_reported_and_one_that_fails_is_not(state):
+    """What ``alertgate_sweep_last_success_timestamp_seconds{part}`` is set from."""
+    succeeded = []
+    clock = PartClock(state, "me", INTERVAL, threading.Event(), succeeded=succeeded.append)
+    clock.once("heartbeats", lambda: "heartbeats: 0 expired")
+
+    def broken() -> str:
+        raise RuntimeError("a bug")
+    clock.once("correlation", broken)
+    assert succeeded == ["heartbeats"]

@@ -170,6 +170,13 @@ class WorkerMetrics:
         self.reconciled = Counter("alertgate_reconciled_total", "Unresolved masters checked against their source, "
                                   "by source and result (resolved, present, error).", ["source", "result"],
                                   registry=register)
+        # Each part of the sweep (workers/sweeper.py) when it last ran to its end, in any worker: a
+        # part that stops succeeding (a bug, a hang) is seen against the interval it should keep.
+        self.sweep_succeeded = Gauge("alertgate_sweep_last_success_timestamp_seconds", "When each part of the "
+                                     "workers' sweep last ran to its end (Unix time), by part.", ["part"],
+                                     registry=register, multiprocess_mode="max")
+        self.sweep_interval = Gauge("alertgate_sweep_interval_seconds", "The workers' sweep_interval.",
+                                    registry=register, multiprocess_mode="max")
         self.work_abandoned = Counter(
             "alertgate_work_abandoned_total", "Follow-up work (dispatch, restoration, replan, problem_on_close) "
             "the sweep stopped queueing after it failed every time, by kind.", ["kind"], registry=register,

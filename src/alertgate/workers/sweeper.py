@@ -48,7 +48,7 @@ def sweep_forever(settings: Settings, parent: int) -> None:
     from alertgate.workers.reconcile_sweep import ReconcileSweep
 
     configure_logging(settings.log_level)
-    set_context(settings)
+    metrics = set_context(settings).metrics
     interval = float(settings.sweep_interval)
     state = connect_state_sync(settings)   # (redis-py's client and its pool are shared by the threads)
     reconcile = ReconcileSweep()
@@ -57,7 +57,9 @@ def sweep_forever(settings: Settings, parent: int) -> None:
         "maintenance": MaintenanceRelease().run, "maintenance push": MaintenancePush().run,
         "correlation": CorrelationSweep().run, "reconcile": lambda: reconcile.run(state)}
     stop = threading.Event()
-    clock = PartClock(state, f"{socket.gethostname()}:{parent}", interval, stop)
+    metrics.sweep_interval.set(interval)
+    clock = PartClock(state, f"{socket.gethostname()}:{parent}", interval, stop,
+                      succeeded=lambda part: metrics.sweep_succeeded.labels(part).set(time.time()))
     for part, run in parts.items():
         threading.Thread(target=clock.keep, args=(part, run), name=f"sweep-{part}", daemon=True).start()
     while os.getppid() == parent:
@@ -72,8 +74,10 @@ class PartClock:
     many held alerts) is not started again by another worker meanwhile."""
 
     def __init__(self, state, me: str, interval: float, stop: threading.Event,
-                 now: Callable[[], float] = time.monotonic) -> None:
+                 now: Callable[[], float] = time.monotonic,
+                 succeeded: Callable[[str], None] = lambda part: None) -> None:
         self._state, self._me, self._interval, self._stop, self._now = state, me, interval, stop, now
+        self._succeeded = succeeded   # (each run that ended without an error: the metric)
 
     def keep(self, part: str, run: Callable[[], str]) -> None:
         due = self._now() + self._interval
@@ -97,6 +101,7 @@ class PartClock:
         try:
             result = run()
             log.info("swept", part=part, result=result, seconds=round(time.monotonic() - started, 3))
+            self._succeeded(part)
         except (RedisError, OSError) as exc:
             log.error("sweep_failed", part=part, error=type(exc).__name__, message=str(exc)[:300])
         except Exception as exc:  # a bug in one part must not end its clock
