@@ -50,17 +50,16 @@ def sweep_forever(settings: Settings, parent: int) -> None:
     configure_logging(settings.log_level)
     metrics = set_context(settings).metrics
     interval = float(settings.sweep_interval)
-    state = connect_state_sync(settings)   # (redis-py's client and its pool are shared by the threads)
-    reconcile = ReconcileSweep()
+    reconcile, reconcile_state = ReconcileSweep(), connect_state_sync(settings)
     parts: dict[str, Callable[[], str]] = {
         "work": lambda: jobs.sweep(interval), "heartbeats": HeartbeatSweep().run,
         "maintenance": MaintenanceRelease().run, "maintenance push": MaintenancePush().run,
-        "correlation": CorrelationSweep().run, "reconcile": lambda: reconcile.run(state)}
+        "correlation": CorrelationSweep().run, "reconcile": lambda: reconcile.run(reconcile_state)}
     stop = threading.Event()
     metrics.sweep_interval.set(interval)
-    clock = PartClock(state, f"{socket.gethostname()}:{parent}", interval, stop,
-                      succeeded=lambda part: metrics.sweep_succeeded.labels(part).set(time.time()))
-    for part, run in parts.items():
+    for part, run in parts.items():   # (each clock with a client of its own: no part waits on another's)
+        clock = PartClock(connect_state_sync(settings), f"{socket.gethostname()}:{parent}", interval, stop,
+                          succeeded=lambda part: metrics.sweep_succeeded.labels(part).set(time.time()))
         threading.Thread(target=clock.keep, args=(part, run), name=f"sweep-{part}", daemon=True).start()
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK)
