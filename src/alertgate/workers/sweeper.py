@@ -55,11 +55,13 @@ def sweep_forever(settings: Settings, parent: int) -> None:
         "work": lambda: jobs.sweep(interval), "heartbeats": HeartbeatSweep().run,
         "maintenance": MaintenanceRelease().run, "maintenance push": MaintenancePush().run,
         "correlation": CorrelationSweep().run, "reconcile": lambda: reconcile.run(reconcile_state)}
-    stop = threading.Event()
+    stop, me = threading.Event(), f"{socket.gethostname()}:{parent}"
     metrics.sweep_interval.set(interval)
+
+    def succeeded(part: str) -> None:
+        metrics.sweep_succeeded.labels(part).set(time.time())
     for part, run in parts.items():   # (each clock with a client of its own: no part waits on another's)
-        clock = PartClock(connect_state_sync(settings), f"{socket.gethostname()}:{parent}", interval, stop,
-                          succeeded=lambda part: metrics.sweep_succeeded.labels(part).set(time.time()))
+        clock = PartClock(connect_state_sync(settings), me, interval, stop, succeeded=succeeded)
         threading.Thread(target=clock.keep, args=(part, run), name=f"sweep-{part}", daemon=True).start()
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK)
