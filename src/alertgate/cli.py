@@ -316,9 +316,10 @@ def _guess_source(body: bytes) -> str:
     import msgspec
 
     from alertgate.intake.sources import REGISTRY
+    from alertgate.intake.sources.common import without_bom
 
     try:
-        data = msgspec.json.decode(body)
+        data = msgspec.json.decode(without_bom(body))
     except msgspec.DecodeError:
         return next(iter(REGISTRY))
     return next((name for name, source in REGISTRY.items() if source.recognises(data)), next(iter(REGISTRY)))

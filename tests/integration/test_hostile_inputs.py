@@ -3,6 +3,8 @@ stolen sender token may read."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import ADMIN_SECRET, DESK_SECRET, VIEWER_SECRET
@@ -112,3 +114,24 @@ def test_only_the_role_that_edits_rules_may_test_them(redis_url):
         assert client.post("/api/v1/rules/test", json=body, headers=VIEW).status_code == 403
         assert client.post("/api/v1/rules/test", json=body, headers=ADMIN).status_code == 200
         assert client.get("/metrics", headers=SOURCE).status_code == 200  # metrics and readiness: any role
+
+
+@pytest.mark.parametrize("url, body", [
+    ("/api/v1/alerts/alertmanager", am_body(am_alert("SavedInNotepad"))),
+    ("/api/v1/alerts/zabbix", zabbix_event("9717")),
+    ("/api/v1/findings", {"finding_id": "F-BOM", "ci": "UPS-2", "title": "battery swollen"}),
+])
+def test_a_body_saved_by_a_windows_tool_is_taken_or_refused_saying_why(redis_url, url, body):
+    """A UTF-8 byte order mark (Notepad's, PowerShell's "UTF8") is read past, and the alert is the
+    one the same body without it sends; UTF-16 (PowerShell 5's `>`) is a 400 that names it."""
+    text = json.dumps(body, ensure_ascii=False)
+    headers = {**SOURCE, "Content-Type": "application/json"}
+    with client_for(redis_url) as client:
+        marked = client.post(url, content=b"\xef\xbb\xbf" + text.encode(), headers=headers)
+        assert marked.status_code == 200, marked.text
+        assert marked.json()["results"][0]["outcome"] == "new"
+        plain = client.post(url, content=text.encode(), headers=headers)
+        assert plain.json()["results"][0]["outcome"] == "repeat"
+        wide = client.post(url, content=text.encode("utf-16"), headers=headers)
+    assert wide.status_code == 400
+    assert wide.json()["error"] == "malformed JSON" and "UTF-16" in wide.json()["detail"][0]["message"]

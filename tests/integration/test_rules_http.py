@@ -162,6 +162,11 @@ def test_cli_rules_check_lists_every_error_and_rules_test_explains(tmp_path):
     assert explained.returncode == 0, explained.stderr
     out = json.loads(explained.stdout)
     assert out["source"] == "zabbix" and out["results"][0]["ticket"]["priority"] == 1
+    # saved by Notepad ("UTF-8" with a byte order mark): still recognised as Zabbix's
+    payload.write_bytes(b"\xef\xbb\xbf" + payload.read_bytes())
+    marked = subprocess.run([sys.executable, "-m", "alertgate", "rules", "test", str(payload)],
+                            capture_output=True, text=True, env=env)
+    assert marked.returncode == 0 and json.loads(marked.stdout) == out, marked.stderr
 
 
 def many_rules(hosts: int = 1500) -> str:

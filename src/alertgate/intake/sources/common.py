@@ -53,8 +53,35 @@ def _decoder(type_: type[T]) -> msgspec.json.Decoder[T]:
     return msgspec.json.Decoder(type_)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def without_bom(body: bytes) -> bytes:
+    """The body without a leading UTF-8 byte order mark. JSON over HTTP carries none, but a
+    parser may ignore one (RFC 8259 §8.1), and Windows tools write one: Notepad's and
+    PowerShell's "UTF8", Excel's "CSV UTF-8"."""
+    return body[len(UTF8_BOM):] if body.startswith(UTF8_BOM) else body
+
+
 def decode_json(body: bytes, type_: type[T]) -> T:
-    """Decode a JSON body into ``type_``; malformed or mistyped input raises PayloadError."""
+    """Decode a JSON body into ``type_``; malformed or mistyped input raises PayloadError. A body
+    that starts with a UTF-8 byte order mark is read without it (looked for only once the body
+    failed to decode as it is)."""
+    try:
+        return _decoded(body, type_)
+    except msgspec.DecodeError as exc:
+        message = str(exc)
+    if body.startswith(UTF8_BOM):
+        try:
+            return _decoded(without_bom(body), type_)
+        except msgspec.DecodeError as exc:
+            message = str(exc)
+    raise PayloadError("malformed JSON", [ErrorDetail("$", _not_utf8(body) or message)]) from None
+
+
+def _decoded(body: bytes, type_: type[T]) -> T:
+    """``type_`` from ``body``; a mistyped value or too deep a nesting is a PayloadError, a body
+    that is no JSON a ``msgspec.DecodeError``."""
     try:
         return _decoder(type_).decode(body)
     except msgspec.ValidationError as exc:
@@ -64,10 +91,19 @@ def decode_json(body: bytes, type_: type[T]) -> T:
         if match.group("within"):  # a map's key: "at `key` in `$.alerts[0].labels`"
             path, message = match.group("within"), f"a key: {message}"
         raise PayloadError("invalid payload", [ErrorDetail(path, message)]) from None
-    except msgspec.DecodeError as exc:
-        raise PayloadError("malformed JSON", [ErrorDetail("$", str(exc))]) from None
     except RecursionError:  # msgspec's bound on nesting, even inside a key it would skip
         raise PayloadError("malformed JSON", [ErrorDetail("$", "nested too deeply")]) from None
+
+
+def _not_utf8(body: bytes) -> str | None:
+    """What is wrong with a body in UTF-16 or UTF-32 (PowerShell 5's ``>`` and ``Out-File`` write
+    UTF-16), which msgspec reports only as an invalid character: its first characters are ASCII,
+    so a NUL among its first four bytes, or a byte order mark of those encodings, gives it away
+    (RFC 4627 §3)."""
+    head = body[:4]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        return "the body is UTF-16 or UTF-32: send JSON as UTF-8 (RFC 8259 §8.1)"
+    return None
 
 
 # The times a sender may give (issue #20): anything else is refused with 400 naming its path.
