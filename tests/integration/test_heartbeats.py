@@ -77,7 +77,8 @@ def test_bad_pings_are_400_naming_the_field_and_roles_are_enforced(redis_url):
                  ({"schedule": "61 * * * *"}, "$.schedule"), ({"severity": "loud"}, "$.severity"),
                  ({"schedule": "30 2 * * *", "timezone": "Mars/Olympus"}, "$.timezone"), ({"colour": "red"}, "$"),
                  ({"timeout": 0}, "$.timeout"), ({"timeout": 1e12}, "$.timeout"), ({"timeout": True}, "$.timeout"),
-                 ({"ci": "   "}, "$.ci")]
+                 ({"ci": "   "}, "$.ci"), ({"timeout": "99999999999d"}, "$.timeout"),   # (was a 500: an overflow)
+                 ({"timeout": "9" * 400}, "$.timeout")]
         for body, path in cases:
             answer = client.post("/api/v1/heartbeats/job", headers=SOURCE, json=body)
             assert answer.status_code == 400, (body, answer.text)

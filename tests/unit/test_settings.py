@@ -10,13 +10,14 @@ from alertgate.settings import Role, SettingsError, load_settings
 @pytest.mark.parametrize("text,expected", [
     ("30m", timedelta(minutes=30)), ("45s", timedelta(seconds=45)), ("1h30m", timedelta(minutes=90)),
     ("30d", timedelta(days=30)), ("2w", timedelta(weeks=2)), ("500ms", timedelta(milliseconds=500)),
-    ("90", timedelta(seconds=90)), (1.5, timedelta(seconds=1.5)),
+    ("90", timedelta(seconds=90)), (1.5, timedelta(seconds=1.5)), ("36525d", timedelta(days=36_525)),
 ])
 def test_durations(text, expected):
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "abc", "5x", "m5", "-5s", "0s", "1h 30m"])
+@pytest.mark.parametrize("text", ["", "abc", "5x", "m5", "-5s", "0s", "1h 30m",
+                                  "99999999999d", "9" * 400, "9" * 400 + "w", "36526d", float("nan"), float("inf")])
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
