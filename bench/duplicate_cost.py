@@ -31,13 +31,12 @@ import redis.asyncio as aredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from durable_ceiling_app import RECORD  # noqa: E402
-from script_cost import CI_LABELS, CIS, NAMES, ROOT, Callgrind, under_callgrind  # noqa: E402
+from script_cost import CI_LABELS, CIS, NAMES, ROOT, Callgrind, Occurrences, report  # noqa: E402
 from alertgate.dedup import store as dedup_store  # noqa: E402
 from alertgate.intake.pipeline import classify  # noqa: E402
 from alertgate.intake.sources.alertmanager import parse  # noqa: E402
 from alertgate.intake.sources.common import SourceContext  # noqa: E402
 from alertgate.rules.service import RulesService  # noqa: E402
-from run import alert  # noqa: E402
 
 DUPLICATES = 2_000  # per variant and call size
 
@@ -89,13 +88,7 @@ def variant_script(name: str) -> str:
 async def measure(redis_url: str, meter: Callgrind) -> list[tuple[str, int, int]]:
     client = aredis.Redis.from_url(redis_url)
     rules = RulesService(ROOT / "config", 1800.0)
-    n = 0
-
-    def occurrences(count: int) -> list[dict]:
-        nonlocal n
-        found = [alert(i % CIS, (i // CIS) % NAMES, i) for i in range(n, n + count)]
-        n += count
-        return found
+    occurrences = Occurrences()
 
     def classified(alerts: list[dict]):
         now = datetime.now(timezone.utc)
@@ -150,13 +143,8 @@ async def measure(redis_url: str, meter: Callgrind) -> list[tuple[str, int, int]
 
 
 def main() -> int:
-    rows = under_callgrind("duplicate-cost", measure)
-    if rows is None:
-        return 2
-    print(f"{'a duplicate kept as':>44}  {'alerts per call':>15}  {'Redis instructions per duplicate':>32}")
-    for name, per_call, per_alert in rows:
-        print(f"{name:>44}  {per_call:>15}  {per_alert:>32,}")
-    return 0
+    return report("duplicate-cost", measure, [("a duplicate kept as", 44, ""), ("alerts per call", 15, ""),
+                                              ("Redis instructions per duplicate", 32, ",")])
 
 
 if __name__ == "__main__":

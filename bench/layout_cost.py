@@ -28,7 +28,7 @@ import msgspec
 import redis.asyncio as aredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from script_cost import CI_LABELS, ROOT, Callgrind, under_callgrind  # noqa: E402
+from script_cost import CI_LABELS, ROOT, Callgrind, report  # noqa: E402
 from alertgate.dedup.store import DedupStore  # noqa: E402
 from alertgate.intake.pipeline import classify  # noqa: E402
 from alertgate.intake.sources.alertmanager import parse  # noqa: E402
@@ -90,13 +90,8 @@ async def measure(redis_url: str, meter: Callgrind) -> list[tuple[str, int, int,
 
 
 def main() -> int:
-    rows = under_callgrind("layout-cost", measure)
-    if rows is None:
-        return 2
-    print(f"{'layout':>8}  {'arguments':>9}  {'Redis instructions per master':>29}  {'bytes per hash':>14}")
-    for name, arguments, per_master, memory in rows:
-        print(f"{name:>8}  {arguments:>9}  {per_master:>29,}  {memory:>14,}")
-    return 0
+    return report("layout-cost", measure, [("layout", 8, ""), ("arguments", 9, ""),
+                                           ("Redis instructions per master", 29, ","), ("bytes per hash", 14, ",")])
 
 
 if __name__ == "__main__":

@@ -67,6 +67,19 @@ class Callgrind:
         self.server.stop(timeout=30)
 
 
+class Occurrences:
+    """The storm's alerts, key after key, each call's a start time no earlier call gave (so,
+    once each key has its master, all duplicates)."""
+
+    def __init__(self) -> None:
+        self.given = 0
+
+    def __call__(self, count: int) -> list[dict]:
+        found = [alert(i % CIS, (i // CIS) % NAMES, i) for i in range(self.given, self.given + count)]
+        self.given += count
+        return found
+
+
 async def measure(redis_url: str, meter: Callgrind) -> list[tuple[str, int, int]]:
     client = aredis.Redis.from_url(redis_url)
     rules = RulesService(ROOT / "config", 1800.0)
@@ -88,14 +101,7 @@ async def measure(redis_url: str, meter: Callgrind) -> list[tuple[str, int, int]
         return instructions
 
     keys = CIS * NAMES
-    n = 0
-
-    def occurrences(count: int) -> list[dict]:
-        nonlocal n
-        found = [alert(i % CIS, (i // CIS) % NAMES, i) for i in range(n, n + count)]
-        n += count
-        return found
-
+    occurrences = Occurrences()
     rows = []
     try:
         for phase, count, per_call, expected in (("new master", keys, 200, "new"),
@@ -123,14 +129,21 @@ def under_callgrind(name: str, measure) -> list | None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def main() -> int:
-    rows = under_callgrind("script-cost", measure)
+def report(name: str, measure, columns: list[tuple[str, int, str]]) -> int:
+    """``measure`` run by ``under_callgrind``, its rows printed under ``columns`` (title, width,
+    format of the values); 2 when valgrind is missing."""
+    rows = under_callgrind(name, measure)
     if rows is None:
         return 2
-    print(f"{'alerts':>10}  {'per script call':>15}  {'Redis instructions per alert':>28}")
-    for phase, per_call, per_alert in rows:
-        print(f"{phase:>10}  {per_call:>15}  {per_alert:>28,}")
+    print("  ".join(f"{title:>{width}}" for title, width, _ in columns))
+    for row in rows:
+        print("  ".join(f"{value:>{width}{form}}" for value, (_, width, form) in zip(row, columns)))
     return 0
+
+
+def main() -> int:
+    return report("script-cost", measure, [("alerts", 10, ""), ("per script call", 15, ""),
+                                           ("Redis instructions per alert", 28, ",")])
 
 
 if __name__ == "__main__":
