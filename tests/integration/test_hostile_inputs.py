@@ -3,6 +3,7 @@ stolen sender token may read."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -123,7 +124,8 @@ def test_only_the_role_that_edits_rules_may_test_them(redis_url):
 ])
 def test_a_body_saved_by_a_windows_tool_is_taken_or_refused_saying_why(redis_url, url, body):
     """A UTF-8 byte order mark (Notepad's, PowerShell's "UTF8") is read past, and the alert is the
-    one the same body without it sends; UTF-16 (PowerShell 5's `>`) is a 400 that names it."""
+    one the same body without it sends; UTF-16 (PowerShell 5's `>`) and a gzip-compressed body
+    are 400s that name what is wrong."""
     text = json.dumps(body, ensure_ascii=False)
     headers = {**SOURCE, "Content-Type": "application/json"}
     with client_for(redis_url) as client:
@@ -133,5 +135,7 @@ def test_a_body_saved_by_a_windows_tool_is_taken_or_refused_saying_why(redis_url
         plain = client.post(url, content=text.encode(), headers=headers)
         assert plain.json()["results"][0]["outcome"] == "repeat"
         wide = client.post(url, content=text.encode("utf-16"), headers=headers)
+        packed = client.post(url, content=gzip.compress(text.encode()), headers={**headers, "Content-Encoding": "gzip"})
     assert wide.status_code == 400
     assert wide.json()["error"] == "malformed JSON" and "UTF-16" in wide.json()["detail"][0]["message"]
+    assert packed.status_code == 400 and "gzip" in packed.json()["detail"][0]["message"]

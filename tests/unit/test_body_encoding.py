@@ -4,6 +4,7 @@ invalid character (byte 0)"."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -36,10 +37,14 @@ def test_utf16_and_utf32_are_refused_naming_the_encoding(encoding):
     assert "UTF-16 or UTF-32" in refused.value.detail[0].message and refused.value.detail[0].path == "$"
 
 
-def test_other_malformed_bodies_keep_msgspecs_message():
+def test_a_gzip_body_is_named_and_other_malformed_bodies_keep_msgspecs_message():
     with pytest.raises(PayloadError) as refused:
-        decode_json(b"{oops", Finding)
-    assert "UTF" not in refused.value.detail[0].message
+        decode_json(gzip.compress(TEXT.encode()), Finding)
+    assert "gzip" in refused.value.detail[0].message and "UTF" not in refused.value.detail[0].message
+    for body in (b"{oops", b"\x00", b"\x01\x00\x00", bytes(range(1, 9))):
+        with pytest.raises(PayloadError) as refused:
+            decode_json(body, Finding)
+        assert "UTF" not in refused.value.detail[0].message and "gzip" not in refused.value.detail[0].message, body
 
 
 def test_without_bom_leaves_other_bodies_alone():

@@ -96,14 +96,20 @@ def _decoded(body: bytes, type_: type[T]) -> T:
 
 
 def _not_utf8(body: bytes) -> str | None:
-    """What is wrong with a body in UTF-16 or UTF-32 (PowerShell 5's ``>`` and ``Out-File`` write
-    UTF-16), which msgspec reports only as an invalid character: its first characters are ASCII,
-    so a NUL among its first four bytes, or a byte order mark of those encodings, gives it away
-    (RFC 4627 §3)."""
+    """What msgspec reports only as an invalid character at byte 0 or 1, when it is one of two
+    mistakes a sender can mend: a body in UTF-16 or UTF-32 (PowerShell 5's ``>`` and ``Out-File``
+    write UTF-16; known by its byte order mark, or by the NULs of its first two characters, which
+    are ASCII: RFC 4627 §3), or a compressed body (alertgate reads no ``Content-Encoding``)."""
     head = body[:4]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) == 4 and _WIDE.match(head)):
         return "the body is UTF-16 or UTF-32: send JSON as UTF-8 (RFC 8259 §8.1)"
+    if head.startswith(b"\x1f\x8b"):
+        return "the body is gzip-compressed: send it uncompressed (no Content-Encoding)"
     return None
+
+
+# The first two characters of a JSON text in UTF-32BE, UTF-32LE, UTF-16BE, UTF-16LE (RFC 4627 §3).
+_WIDE = re.compile(rb"\x00\x00\x00[^\x00]|[^\x00]\x00\x00\x00|\x00[^\x00]\x00[^\x00]|[^\x00]\x00[^\x00]\x00", re.S)
 
 
 # The times a sender may give (issue #20): anything else is refused with 400 naming its path.
