@@ -50,18 +50,21 @@ def sweep_forever(settings: Settings, parent: int) -> None:
     configure_logging(settings.log_level)
     metrics = set_context(settings).metrics
     interval = float(settings.sweep_interval)
-    reconcile, reconcile_state = ReconcileSweep(), connect_state_sync(settings)
+    reconcile = ReconcileSweep()
     parts: dict[str, Callable[[], str]] = {
         "work": lambda: jobs.sweep(interval), "heartbeats": HeartbeatSweep().run,
         "maintenance": MaintenanceRelease().run, "maintenance push": MaintenancePush().run,
-        "correlation": CorrelationSweep().run, "reconcile": lambda: reconcile.run(reconcile_state)}
+        "correlation": CorrelationSweep().run, "reconcile": lambda: reconcile.run(clients["reconcile"])}
+    # (each clock with a client of its own: no part waits on another's; the reconciliation's run
+    # uses its clock's)
+    clients = {part: connect_state_sync(settings) for part in parts}
     stop, me = threading.Event(), f"{socket.gethostname()}:{parent}"
     metrics.sweep_interval.set(interval)
 
     def succeeded(part: str) -> None:
         metrics.sweep_succeeded.labels(part).set(time.time())
-    for part, run in parts.items():   # (each clock with a client of its own: no part waits on another's)
-        clock = PartClock(connect_state_sync(settings), me, interval, stop, succeeded=succeeded)
+    for part, run in parts.items():
+        clock = PartClock(clients[part], me, interval, stop, succeeded=succeeded)
         threading.Thread(target=clock.keep, args=(part, run), name=f"sweep-{part}", daemon=True).start()
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK)

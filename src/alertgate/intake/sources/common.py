@@ -95,6 +95,10 @@ def _decoded(body: bytes, type_: type[T]) -> T:
         raise PayloadError("malformed JSON", [ErrorDetail("$", "nested too deeply")]) from None
 
 
+# The first two characters of a JSON text in UTF-32BE, UTF-32LE, UTF-16BE, UTF-16LE (RFC 4627 §3).
+_WIDE = re.compile(rb"\x00\x00\x00[^\x00]|[^\x00]\x00\x00\x00|\x00[^\x00]\x00[^\x00]|[^\x00]\x00[^\x00]\x00", re.S)
+
+
 def _not_utf8(body: bytes) -> str | None:
     """What msgspec reports only as an invalid character at byte 0 or 1, when it is one of two
     mistakes a sender can mend: a body in UTF-16 or UTF-32 (PowerShell 5's ``>`` and ``Out-File``
@@ -106,10 +110,6 @@ def _not_utf8(body: bytes) -> str | None:
     if head.startswith(b"\x1f\x8b"):
         return "the body is gzip-compressed: send it uncompressed (no Content-Encoding)"
     return None
-
-
-# The first two characters of a JSON text in UTF-32BE, UTF-32LE, UTF-16BE, UTF-16LE (RFC 4627 §3).
-_WIDE = re.compile(rb"\x00\x00\x00[^\x00]|[^\x00]\x00\x00\x00|\x00[^\x00]\x00[^\x00]|[^\x00]\x00[^\x00]\x00", re.S)
 
 
 # The times a sender may give (issue #20): anything else is refused with 400 naming its path.
