@@ -81,31 +81,6 @@ def test_the_holder_of_a_parts_lock_runs_it_and_other_parts_are_not_held(state):
     assert state.get(sweep_lock("work")) == b"me" and 0 < state.pttl(sweep_lock("work")) <= INTERVAL * 1000
 
 
-def test_a_part_still_running_past_its_interval_keeps_its_lock(state):
-    """A release longer than the interval: the other workers' sweepers do not start it again."""
-    long = 0.2   # s (its lock is renewed every 60 ms, and would lapse 180 ms after)
-    stop, running, finished = threading.Event(), threading.Event(), threading.Event()
-
-    def long_release() -> str:
-        running.set()
-        finished.wait(WAIT)
-        return "released"
-
-    mine = threading.Thread(target=PartClock(state, "me", long, stop).once, args=("maintenance", long_release))
-    mine.start()
-    assert running.wait(WAIT)
-    others, theirs = [], PartClock(state, "another worker", long, threading.Event())
-    for _ in range(10):   # (five intervals)
-        threading.Event().wait(long / 2)
-        theirs.once("maintenance", lambda: others.append(1) or "")
-    finished.set()
-    mine.join(WAIT)
-    assert others == []
-    threading.Event().wait(long)   # (once the run ended, the lock lapses: the next interval is anyone's)
-    theirs.once("maintenance", lambda: others.append(1) or "")
-    assert others == [1]
-
-
 def test_a_run_that_ends_is_reported_and_one_that_fails_is_not(state):
     """What ``alertgate_sweep_last_success_timestamp_seconds{part}`` is set from."""
     succeeded = []

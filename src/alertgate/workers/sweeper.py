@@ -33,6 +33,12 @@ log = structlog.get_logger("alertgate.sweeper")
 PARENT_CHECK = 1.0   # s: how often the process looks whether its worker is gone
 LOCK_SHARE = 0.9     # of the interval: a part's lock lapses before its next tick ...
 RENEW_SHARE = 0.3    # ... unless the part still runs: its worker renews it this often
+# The renewal compares and extends in one step: a lock that lapsed between a GET and a PEXPIRE,
+# and that another worker took meanwhile, would otherwise be extended for that other worker.
+RENEW_IF_MINE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 def sweep_forever(settings: Settings, parent: int) -> None:
@@ -82,6 +88,7 @@ class PartClock:
                  succeeded: Callable[[str], None] = lambda part: None) -> None:
         self._state, self._me, self._interval, self._stop, self._now = state, me, interval, stop, now
         self._succeeded = succeeded   # (each run that ended without an error: the metric)
+        self._renew_if_mine = state.register_script(RENEW_IF_MINE)
 
     def keep(self, part: str, run: Callable[[], str]) -> None:
         due = self._now() + self._interval
@@ -119,10 +126,12 @@ class PartClock:
     def _renew(self, part: str, done: threading.Event) -> None:
         """While the part runs, its lock stays this worker's (a lock another worker took after a
         Redis fault is left to it: both runs are safe, each part's work being idempotent)."""
-        key = sweep_lock(part)
         while not done.wait(self._interval * RENEW_SHARE):
-            try:
-                if self._state.get(key) == self._me.encode():
-                    self._state.pexpire(key, self._lock_ms())
-            except (RedisError, OSError):
-                pass   # (the run itself meets the fault, and logs it)
+            self.renew(part)
+
+    def renew(self, part: str) -> bool:
+        """Extends the part's lock if this worker still holds it; whether it did."""
+        try:
+            return bool(self._renew_if_mine(keys=[sweep_lock(part)], args=[self._me, self._lock_ms()]))
+        except (RedisError, OSError):
+            return False   # (the run itself meets the fault, and logs it)
