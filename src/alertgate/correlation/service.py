@@ -6,7 +6,6 @@ added to Redis by the watch, so that operators see what their catalogue misses).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from alertgate.config_files import fingerprint
 from alertgate.correlation.catalogue import CI, Catalogue, CatalogueInvalid, Entry
 from alertgate.correlation.files import catalogue_files, load_directory
 from alertgate.correlation.store import CatalogueStore
+from alertgate.runtime.watching import never, watch_every
 from alertgate.tickets.alert import Alert
 
 log = structlog.get_logger("alertgate.catalogue")
@@ -78,14 +78,13 @@ class CatalogueService:
         self._files, self._api = files, api
         return []
 
-    async def watch(self, interval: float = 1.0, errors: tuple = ()) -> None:
-        while True:
-            try:
-                await self.refresh()
-                await self.flush_unknown()
-            except errors:
-                pass  # (Redis is down: the catalogue known stays; the counts wait)
-            await asyncio.sleep(interval)
+    async def watch(self, away: Callable[[BaseException], bool] = never) -> None:
+        """The catalogue reloaded, and the unknown CIs' counts written (they wait while Redis is away)."""
+        await watch_every(1.0, self._refresh_and_flush, "CI catalogue", away)
+
+    async def _refresh_and_flush(self) -> None:
+        await self.refresh()
+        await self.flush_unknown()
 
     # -- the API's changes -----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ start at once agree: the mark is set only if absent, and each reads it back.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -56,13 +57,16 @@ def ensure_sync(redis: Any) -> int:
     return _use(raw)
 
 
-async def keep_trying(redis: Any, unavailable: tuple[type[BaseException], ...], every: float = 1.0) -> None:
-    """For a gateway that started while its Redis was down: until the layout is read, every call
-    that needs a key answers 503 (keys.LayoutUnknown)."""
+async def keep_trying(redis: Any, away: Callable[[BaseException], bool], every: float = 1.0) -> None:
+    """For a gateway that started while its Redis was down (or refused to write a new Redis's
+    layout: ``away``): until the layout is read, every call that needs a key answers 503
+    (keys.LayoutUnknown)."""
     while layout() is None:
         try:
             await ensure(redis)
-        except unavailable:
+        except Exception as exc:
+            if not away(exc):
+                raise
             await asyncio.sleep(every)
 
 

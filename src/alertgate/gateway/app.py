@@ -12,7 +12,7 @@ from alertgate.console.app import console_handlers
 from alertgate.credentials import Authenticator
 from alertgate.dedup import layout
 from alertgate.gateway.cis import ci_handlers
-from alertgate.gateway.errors import REDIS_UNAVAILABLE, exception_handlers
+from alertgate.gateway.errors import REDIS_UNAVAILABLE, exception_handlers, redis_away
 from alertgate.intake.assembly import build_intake
 from alertgate.gateway.health import health_handlers
 from alertgate.gateway.heartbeats import heartbeat_handlers
@@ -72,16 +72,20 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
             tasks.append(asyncio.create_task(rules.watch()))
         try:  # the key layout before the first request; if Redis is down, as soon as it is back
             await layout.ensure(redis)
-        except REDIS_UNAVAILABLE:
-            tasks.append(asyncio.create_task(layout.keep_trying(redis, REDIS_UNAVAILABLE)))
+        except Exception as exc:
+            if not redis_away(exc):
+                raise
+            tasks.append(asyncio.create_task(layout.keep_trying(redis, redis_away)))
         try:  # the windows in force and the API's CIs before the first request
             await intake.maintenance.refresh(intake.windows)
             await intake.catalogue.refresh()
-        except REDIS_UNAVAILABLE:
-            pass  # (ingest answers 503 until Redis is back; the watches load them then)
-        tasks.append(asyncio.create_task(intake.watch_windows(errors=REDIS_UNAVAILABLE)))
-        tasks.append(asyncio.create_task(intake.catalogue.watch(errors=REDIS_UNAVAILABLE)))
-        tasks.append(asyncio.create_task(intake.watch_topology(errors=REDIS_UNAVAILABLE)))
+        except Exception as exc:
+            if not redis_away(exc):
+                raise
+            # (ingest answers 503 until Redis is back; the watches load them then)
+        tasks.append(asyncio.create_task(intake.watch_windows(redis_away)))
+        tasks.append(asyncio.create_task(intake.catalogue.watch(redis_away)))
+        tasks.append(asyncio.create_task(intake.watch_topology(redis_away)))
         settle_after_start()  # (again: the catalogue rebuilt above lives as long as the process too)
 
     async def close_redis() -> None:

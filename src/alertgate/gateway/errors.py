@@ -18,8 +18,10 @@ from redis.exceptions import (
     ClusterDownError,
     MasterDownError,
     MovedError,
+    OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
+    ResponseError,
     TryAgainError,
 )
 from redis.exceptions import (
@@ -53,7 +55,26 @@ REDIS_UNAVAILABLE = (
     AskError,
     ReplicasBehind,
     LayoutUnknown,  # the key layout could not be read yet
+    OutOfMemoryError,  # (and ``refuses_writes`` below)
 )
+# Redis refusing writes until its operator acts: full (maxmemory with noeviction), a disk that
+# failed its AOF or snapshot, too few replicas for min-replicas-to-write, a replica. As for a Redis
+# that is down, the sender keeps the alert and retries; Redis never refuses a script's write once
+# the script has written, so what a call decided is whole or absent.
+WRITES_REFUSED = frozenset({"OOM", "MISCONF", "NOREPLICAS", "READONLY"})
+
+
+def refuses_writes(exc: ResponseError) -> bool:
+    """Whether the error is one of those refusals: by the code redis-py parsed, or, for an error a
+    script caught and passed on as text (``dedup/ingest.lua``), by its first word."""
+    if isinstance(exc, (OutOfMemoryError, ReadOnlyError)):
+        return True
+    return (getattr(exc, "status_code", None) or str(exc).split(" ", 1)[0]) in WRITES_REFUSED
+
+
+def redis_away(exc: BaseException) -> bool:
+    """Whether the error says to wait for Redis (down, failing over, refusing writes), not a bug."""
+    return isinstance(exc, REDIS_UNAVAILABLE) or isinstance(exc, ResponseError) and refuses_writes(exc)
 
 
 class ErrorBody(msgspec.Struct):
@@ -138,6 +159,13 @@ def exception_handlers(retry_after: int, body_limit: int,
         return error_response(503, "state store unavailable, retry later",
                               headers={"Retry-After": str(retry_after)})
 
+    def response_error(request: Request, exc: ResponseError) -> Response[bytes]:
+        if not refuses_writes(exc):
+            return unexpected(request, exc)
+        log.warning("redis_refuses_writes", path=request.url.path, message=str(exc)[:300])
+        return error_response(503, "state store refuses writes (full, or its disk failed), retry later",
+                              headers={"Retry-After": str(retry_after)})
+
     def rate_limited(request: Request, exc: RateLimited) -> Response[bytes]:
         return refused(request, 429, "rate limit exceeded for this credential",
                        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
@@ -159,6 +187,7 @@ def exception_handlers(retry_after: int, body_limit: int,
         Forbidden: forbidden,
         RateLimited: rate_limited,
         HTTPException: http_exception,
+        ResponseError: response_error,
         Exception: unexpected,
     }
     handlers.update({kind: redis_unavailable for kind in REDIS_UNAVAILABLE})

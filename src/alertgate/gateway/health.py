@@ -11,7 +11,7 @@ from redis.exceptions import ResponseError
 
 from alertgate.keys import OPEN_BY_PRIORITY, intents_keys, timers_keys
 from alertgate.credentials import ANY_ROLE, Authenticator
-from alertgate.gateway.errors import REDIS_UNAVAILABLE
+from alertgate.gateway.errors import REDIS_UNAVAILABLE, refuses_writes
 from alertgate.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from alertgate.rules.service import RulesService
 from alertgate.work_queue import QUEUES
@@ -20,9 +20,10 @@ from alertgate.work_queue import QUEUES
 MEMORY_WARNING = 0.9   # /readyz says degraded past this share of maxmemory
 
 
-def memory_of_nodes(info: dict) -> list[dict]:
-    """INFO's fields per node: one Redis answers them, a Cluster client one dict per node."""
-    if "used_memory" in info or "maxmemory_policy" in info:
+def info_of_nodes(info: dict, field: str) -> list[dict]:
+    """An INFO section's fields per node: one Redis answers them (``field`` among them), a Cluster
+    client one dict per node."""
+    if field in info:
         return [info]
     return [node for node in info.values() if isinstance(node, dict)]
 
@@ -99,7 +100,12 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             await redis.ping()
         except REDIS_UNAVAILABLE as exc:
             return Response({"status": "not ready", "checks": {**checks, "redis": type(exc).__name__}}, status_code=503)
-        checks["redis"] = await memory_check()
+        except ResponseError as exc:   # (Redis refuses even PING while a failed AOF write or snapshot stops writes)
+            if not refuses_writes(exc):
+                raise
+            return Response({"status": "not ready", "checks": {**checks, "redis": f"refuses writes: {str(exc)[:200]}"}},
+                            status_code=503)
+        checks["redis"] = await writes_refused() or await memory_check()
         checks.update(await worker_checks())
         # Ingest works without the queue or a worker (the sweep dispatches later), so the answer
         # stays 200; "degraded" says that dispatch, notices and timers are not running, or that
@@ -111,9 +117,24 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
         """INFO memory of the state Redis, per node; none when INFO is refused (a proxy). Read
         from INFO, which a managed Redis that refuses CONFIG still answers."""
         try:
-            return memory_of_nodes(await redis.info("memory"))
+            return info_of_nodes(await redis.info("memory"), "used_memory")
         except ResponseError:
             return []
+
+    async def writes_refused() -> str | None:
+        """Why the state Redis refuses writes now, when its INFO says so: its last AOF write or
+        snapshot failed (``MISCONF``: a full or failing disk). Ingest answers 503 meanwhile."""
+        try:
+            nodes = info_of_nodes(await redis.info("persistence"), "aof_enabled")
+        except ResponseError:
+            return None
+        for node in nodes:
+            if str(node.get("aof_last_write_status", "ok")) != "ok":
+                return "its last AOF write failed (a full or failing disk?): writes are refused, ingest answers 503"
+            if str(node.get("rdb_last_bgsave_status", "ok")) != "ok":
+                return ("its last RDB snapshot failed (a full or failing disk?): while it does, Redis refuses writes "
+                        "if stop-writes-on-bgsave-error is on (the default), and ingest answers 503")
+        return None
 
     async def memory_check() -> str:
         """"ok", or why the state Redis may lose tickets: a maxmemory policy that evicts keys (a
@@ -124,6 +145,8 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             if policy != "noeviction":
                 return f"maxmemory-policy {policy} evicts keys when memory is full (tickets, dedup state): set noeviction"
             used, limit = int(node.get("used_memory", 0) or 0), int(node.get("maxmemory", 0) or 0)
+            if limit and used >= limit:
+                return "memory full (maxmemory): writes are refused, ingest answers 503 until memory is freed"
             if limit and used >= limit * MEMORY_WARNING:
                 return f"memory {used * 100 // limit}% of maxmemory: new tickets are refused once full"
         return "ok"

@@ -29,6 +29,7 @@ from alertgate.maintenance.active import ActiveWindows
 from alertgate.maintenance.store import WindowStore
 from alertgate.rules.policy import Policy
 from alertgate.rules.service import RulesService
+from alertgate.runtime.watching import never, watch_every
 from alertgate.settings import Settings
 from alertgate.tickets.alert import Alert, AlertStatus
 
@@ -47,23 +48,13 @@ class Intake:
         self._window_changes = 0   # (maintenance.changes when the dedup store last heard of them)
         self.planner = WindowPlanner(windows, self.maintenance, settings)
 
-    async def watch_windows(self, interval: float = 1.0, errors: tuple = ()) -> None:
+    async def watch_windows(self, away: Callable[[BaseException], bool] = never) -> None:
         """Reload the maintenance windows when they change (each gateway process for itself)."""
-        while True:
-            try:
-                await self.maintenance.refresh(self.windows)
-            except errors:
-                pass  # (Redis is down: the windows known stay; ingest answers 503 meanwhile)
-            await asyncio.sleep(interval)
+        await watch_every(1.0, lambda: self.maintenance.refresh(self.windows), "maintenance windows", away)
 
-    async def watch_topology(self, interval: float = 1.0, errors: tuple = ()) -> None:
+    async def watch_topology(self, away: Callable[[BaseException], bool] = never) -> None:
         """Read every process's recent masters of parent CIs (topology correlation)."""
-        while True:
-            try:
-                await self.correlation.refresh(datetime.now(timezone.utc))
-            except errors:
-                pass  # (Redis is down: ingest answers 503 meanwhile)
-            await asyncio.sleep(interval)
+        await watch_every(1.0, lambda: self.correlation.refresh(datetime.now(timezone.utc)), "topology", away)
 
     async def send(self, alerts: list[Alert], now: datetime) -> list[IngestResult]:
         """The whole pipeline for alerts made here (a heartbeat's expiry and recovery, held alerts

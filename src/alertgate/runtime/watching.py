@@ -1,0 +1,30 @@
+"""A gateway process's watches: what it reloads every second (maintenance windows, the CI
+catalogue, the topology's recent masters) for as long as it lives."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+log = structlog.get_logger("alertgate.watch")
+
+
+def never(exc: BaseException) -> bool:
+    return False
+
+
+async def watch_every(interval: float, step: Callable[[], Awaitable[object]], what: str,
+                      away: Callable[[BaseException], bool] = never) -> None:
+    """``step`` every ``interval`` s. A Redis that is away (``away``: down, failing over, refusing
+    writes) is waited out quietly, what is known stays meanwhile, and ingest answers 503. Any other
+    failure is logged. Neither ends the watch: a watch that ended would leave its process on stale
+    windows or CIs without a word."""
+    while True:
+        try:
+            await step()
+        except Exception as exc:
+            if not away(exc):
+                log.exception("watch_failed", watch=what, error=type(exc).__name__)
+        await asyncio.sleep(interval)

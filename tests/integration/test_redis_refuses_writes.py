@@ -1,0 +1,146 @@
+"""A Redis that answers but refuses writes until its operator acts: full (``maxmemory`` with
+``noeviction``: OOM) or stopped by a failed snapshot or AOF write (MISCONF: a full or failing
+disk). Ingest answers 503 with Retry-After, as for a Redis that is down, so that the sender keeps
+its alerts and retries; /readyz names the cause; once Redis takes writes again, the retries land
+once each. Both used to be a 500 "internal error" (and /readyz a 500 on MISCONF, which refuses
+even PING); a gateway started on a new Redis in MISCONF did not start."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import Counter
+
+import pytest
+import redis
+
+from alertgate.runtime.embedded_redis import find_redis_server, free_port
+from tests.conftest import VIEWER_SECRET
+from tests.integration.helpers import SOURCE, am_alert, am_body, client_for
+
+pytestmark = pytest.mark.integration
+URL = "/api/v1/alerts/alertmanager"
+VIEW = {"Authorization": f"Bearer {VIEWER_SECRET}"}
+
+
+def bodies(count: int, per_body: int = 50) -> list[dict]:
+    return [am_body(*(am_alert(f"Full{n}", host=f"host-{n}", summary="x" * 300)
+                      for n in range(first, first + per_body)))
+            for first in range(0, count, per_body)]
+
+
+def outcomes(client, body) -> tuple[int, Counter]:
+    answer = client.post(URL, json=body, headers=SOURCE)
+    if answer.status_code != 200:
+        return answer.status_code, Counter()
+    return 200, Counter(result["outcome"] for result in answer.json()["results"])
+
+
+def test_a_full_redis_gets_503_and_the_retries_land_once_when_memory_is_freed(redis_url):
+    sent = bodies(3000)
+    with redis.Redis.from_url(redis_url) as state, client_for(redis_url) as client:
+        client.post(URL, json=sent[0], headers=SOURCE)   # (the layout and first keys written)
+        used = int(state.info("memory")["used_memory"])
+        state.config_set("maxmemory", used + 400_000)
+        try:
+            refused = None
+            for n, body in enumerate(sent[1:], start=1):
+                answer = client.post(URL, json=body, headers=SOURCE)
+                if answer.status_code != 200:
+                    refused = n
+                    break
+            assert refused is not None, "memory never filled"
+            assert answer.status_code == 503, answer.text
+            assert int(answer.headers["retry-after"]) > 0
+            assert "refuses writes" in answer.json()["error"]
+            assert client.get("/readyz", headers=VIEW).json()["status"] == "degraded"
+        finally:
+            state.config_set("maxmemory", 0)
+        # the sender retries the refused body, then sends the rest; then everything once more
+        totals = Counter()
+        for body in sent[refused:]:
+            status, counted = outcomes(client, body)
+            assert status == 200
+            totals += counted
+        assert set(totals) <= {"new"} and totals["new"] == 50 * (len(sent) - refused)
+        again = Counter()
+        for body in sent:
+            again += outcomes(client, body)[1]
+        assert again == Counter({"repeat": 50 * len(sent)})
+        assert client.get("/api/v1/tickets", headers=VIEW).status_code == 200
+
+
+class StoppedByADiskFault:
+    """A redis-server whose snapshot fails (its folder is gone): Redis then refuses writes, and
+    PING, until a snapshot succeeds or ``stop-writes-on-bgsave-error`` is turned off."""
+
+    def __init__(self, folder) -> None:
+        self.port = free_port()
+        folder.mkdir()
+        self.process = subprocess.Popen(
+            [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(folder),
+             "--save", "3600 1", "--appendonly", "no", "--logfile", str(folder.parent / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                self.client.info("server")
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        folder.rmdir()
+        self.client.bgsave()
+        for _ in range(100):
+            if self.client.info("persistence")["rdb_last_bgsave_status"] == "err":
+                return
+            time.sleep(0.05)
+        raise AssertionError("the snapshot did not fail")
+
+    def lift(self, lifted: bool = True) -> None:
+        self.client.config_set("stop-writes-on-bgsave-error", "no" if lifted else "yes")
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def faulty_disk(tmp_path):
+    server = StoppedByADiskFault(tmp_path / "data")
+    yield server
+    server.stop()
+
+
+def wait_for_status(client, body, status: int, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = client.post(URL, json=body, headers=SOURCE)
+        if answer.status_code == status or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.2)
+
+
+def test_a_redis_stopped_by_a_disk_fault_gets_503_and_the_gateway_starts_and_recovers(faulty_disk):
+    body = am_body(am_alert("DiskFault", host="web-9"))
+    with client_for(faulty_disk.url) as client:   # (a new Redis: the key layout cannot be written yet)
+        answer = client.post(URL, json=body, headers=SOURCE)
+        assert answer.status_code == 503 and int(answer.headers["retry-after"]) > 0
+        ready = client.get("/readyz", headers=VIEW)
+        assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("refuses writes: MISCONF")
+
+        faulty_disk.lift()   # (what an operator does once the disk is fixed, or a snapshot that succeeds)
+        answer = wait_for_status(client, body, 200)
+        assert answer.status_code == 200 and answer.json()["results"][0]["outcome"] == "new"
+        assert "last RDB snapshot failed" in client.get("/readyz", headers=VIEW).json()["checks"]["redis"]
+
+        faulty_disk.lift(False)
+        other = am_body(am_alert("DiskFault", host="web-10"))
+        refused = client.post(URL, json=other, headers=SOURCE)
+        assert refused.status_code == 503 and "refuses writes" in refused.json()["error"]
+        assert client.post("/api/v1/heartbeats/disk-check", headers=SOURCE).status_code == 503
+        assert client.get("/metrics", headers=VIEW).status_code == 200
+
+        faulty_disk.lift()
+        assert client.post(URL, json=other, headers=SOURCE).json()["results"][0]["outcome"] == "new"
+        assert client.post(URL, json=body, headers=SOURCE).json()["results"][0]["outcome"] == "repeat"
