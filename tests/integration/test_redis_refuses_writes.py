@@ -139,7 +139,7 @@ def test_a_redis_stopped_by_a_disk_fault_gets_503_and_the_gateway_starts_and_rec
         refused = client.post(URL, json=other, headers=SOURCE)
         assert refused.status_code == 503 and "refuses writes" in refused.json()["error"]
         assert client.post("/api/v1/heartbeats/disk-check", headers=SOURCE).status_code == 503
-        assert client.get("/metrics", headers=VIEW).status_code == 200
+        assert "alertgate_redis_persistence_failed 1" in client.get("/metrics", headers=VIEW).text
 
         faulty_disk.lift()
         assert client.post(URL, json=other, headers=SOURCE).json()["results"][0]["outcome"] == "new"

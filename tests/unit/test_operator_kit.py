@@ -16,7 +16,8 @@ from alertgate.observability.metrics import GatewayMetrics, WorkerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRAPE_GAUGES = {"alertgate_tickets_open", "alertgate_queue_depth", "alertgate_redis_up", "alertgate_intents_waiting", "alertgate_timers_overdue",
-                 "alertgate_redis_memory_used_bytes", "alertgate_redis_memory_max_bytes", "alertgate_redis_evicting"}
+                 "alertgate_redis_memory_used_bytes", "alertgate_redis_memory_max_bytes", "alertgate_redis_evicting",
+                 "alertgate_redis_persistence_failed"}  # (read at scrape time; tests/integration/test_redis_refuses_writes.py)
 
 
 def exported() -> set[str]:
@@ -220,6 +221,20 @@ tests:
           - exp_labels: {{severity: critical}}
             exp_annotations:
               summary: "alertgate's Redis evicts keys or is over 90% of its maxmemory (docs/operations.md: memory)"
+  - interval: 1m
+    input_series:
+      - series: 'alertgate_redis_persistence_failed{{job="alertgate",instance="gateway:8080"}}'
+        values: '0x2 1x6'
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: AlertgateRedisDiskFault
+        exp_alerts: []
+      - eval_time: 5m
+        alertname: AlertgateRedisDiskFault
+        exp_alerts:
+          - exp_labels: {{severity: critical}}
+            exp_annotations:
+              summary: "alertgate's Redis failed to write to its disk and refuses writes (docs/operations.md: memory)"
 """
 
 
@@ -228,7 +243,8 @@ def test_a_mistyped_sender_token_fires_the_shipped_ingest_rule(tmp_path):
     """Issue #19: AlertgateIngestErrors could never fire; it now fires on refused ingest requests
     (not on a refused ticket read) and AlertgateDown covers the worker (promtool test rules).
     AlertgateRedisMemory fires past 90% of maxmemory, or on an evicting policy, and not without a
-    maxmemory. AlertgateTimersOverdue fires when timers stay overdue for 15 minutes.
+    maxmemory. AlertgateRedisDiskFault fires a minute after Redis failed to write its AOF or
+    snapshot. AlertgateTimersOverdue fires when timers stay overdue for 15 minutes.
     AlertgateSweepStalled fires when a part of the sweep has not succeeded for ten intervals."""
     test = tmp_path / "rules_test.yml"
     test.write_text(PROMTOOL_TEST.format(rules=ROOT / "config/prometheus/alertgate-rules.yml"))

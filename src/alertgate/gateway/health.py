@@ -47,6 +47,25 @@ def memory_gauges(nodes: list[dict]) -> list[str]:
             "# TYPE alertgate_redis_evicting gauge", f"alertgate_redis_evicting {int(evicting)}"]
 
 
+def persistence_fault(nodes: list[dict]) -> str | None:
+    """Why the state Redis refuses writes now, when its INFO says so: its last AOF write or
+    snapshot failed (``MISCONF``: a full or failing disk). Ingest answers 503 meanwhile."""
+    for node in nodes:
+        if str(node.get("aof_last_write_status", "ok")) != "ok":
+            return "its last AOF write failed (a full or failing disk?): writes are refused, ingest answers 503"
+        if str(node.get("rdb_last_bgsave_status", "ok")) != "ok":
+            return ("its last RDB snapshot failed (a full or failing disk?): while it does, Redis refuses writes "
+                    "if stop-writes-on-bgsave-error is on (the default), and ingest answers 503")
+    return None
+
+
+def persistence_gauge(nodes: list[dict]) -> list[str]:
+    return ["# HELP alertgate_redis_persistence_failed 1 while the state Redis's last AOF write or snapshot "
+            "failed (a full or failing disk): it then refuses writes, and ingest answers 503.",
+            "# TYPE alertgate_redis_persistence_failed gauge",
+            f"alertgate_redis_persistence_failed {int(persistence_fault(nodes) is not None)}"]
+
+
 def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, metrics: GatewayMetrics,
                     rules: RulesService) -> list[HTTPRouteHandler]:
     queue_redis = Redis.from_url(queue_url, socket_timeout=2) if queue_url else redis
@@ -74,6 +93,7 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
                       "not yet taken by a worker (they wait while the workers are busy: new dispatches go first).",
                       "# TYPE alertgate_timers_overdue gauge", f"alertgate_timers_overdue {overdue}"]
             lines += memory_gauges(await state_memory())
+            lines += persistence_gauge(await state_persistence())
             lines += ["# HELP alertgate_queue_depth Jobs waiting, by queue.", "# TYPE alertgate_queue_depth gauge"]
             for name in QUEUES:
                 lines.append(f'alertgate_queue_depth{{queue="{name}"}} {await queue_redis.llen("rq:queue:" + name)}')
@@ -121,20 +141,14 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
         except ResponseError:
             return []
 
-    async def writes_refused() -> str | None:
-        """Why the state Redis refuses writes now, when its INFO says so: its last AOF write or
-        snapshot failed (``MISCONF``: a full or failing disk). Ingest answers 503 meanwhile."""
+    async def state_persistence() -> list[dict]:
         try:
-            nodes = info_of_nodes(await redis.info("persistence"), "aof_enabled")
+            return info_of_nodes(await redis.info("persistence"), "aof_enabled")
         except ResponseError:
-            return None
-        for node in nodes:
-            if str(node.get("aof_last_write_status", "ok")) != "ok":
-                return "its last AOF write failed (a full or failing disk?): writes are refused, ingest answers 503"
-            if str(node.get("rdb_last_bgsave_status", "ok")) != "ok":
-                return ("its last RDB snapshot failed (a full or failing disk?): while it does, Redis refuses writes "
-                        "if stop-writes-on-bgsave-error is on (the default), and ingest answers 503")
-        return None
+            return []
+
+    async def writes_refused() -> str | None:
+        return persistence_fault(await state_persistence())
 
     async def memory_check() -> str:
         """"ok", or why the state Redis may lose tickets: a maxmemory policy that evicts keys (a
