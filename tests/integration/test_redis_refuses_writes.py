@@ -144,3 +144,29 @@ def test_a_redis_stopped_by_a_disk_fault_gets_503_and_the_gateway_starts_and_rec
         faulty_disk.lift()
         assert client.post(URL, json=other, headers=SOURCE).json()["results"][0]["outcome"] == "new"
         assert client.post(URL, json=body, headers=SOURCE).json()["results"][0]["outcome"] == "repeat"
+
+
+def test_the_console_says_in_a_page_when_redis_is_away_or_refuses_changes(faulty_disk):
+    """A desk member's form or page meets a Redis that refuses writes, then one that is down: a
+    console page in their language saying so (503), not the API's JSON."""
+    from tests.conftest import DESK_SECRET
+    from tests.integration.test_console import sign_in
+
+    with client_for(faulty_disk.url) as client:
+        faulty_disk.lift()
+        ticket = client.post(URL, json=am_body(am_alert("Console", host="web-3")), headers=SOURCE).json()
+        ticket_id = ticket["results"][0]["ticket_id"]
+        csrf = sign_in(client, DESK_SECRET)
+        faulty_disk.lift(False)
+        answer = client.post(f"/console/tickets/{ticket_id}/actions/assign", data={"csrf": csrf, "group": "ops"},
+                             headers={"Accept-Language": "zh-CN"})
+        assert answer.status_code == 503 and answer.headers["content-type"].startswith("text/html")
+        assert "工单存储暂时无法访问或拒绝修改" in answer.text and int(answer.headers["retry-after"]) > 0
+        faulty_disk.lift()
+        again = client.post(f"/console/tickets/{ticket_id}/actions/assign", data={"csrf": csrf, "group": "ops"},
+                            follow_redirects=False)
+        assert again.status_code == 303
+        assert client.get(f"/api/v1/tickets/{ticket_id}", headers=VIEW).json()["ticket"]["status"] == "assigned"
+        faulty_disk.stop()
+        page = client.get("/console/queue")
+        assert page.status_code == 503 and "The ticket store cannot be reached" in page.text

@@ -10,7 +10,8 @@ from structlog.testing import capture_logs
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 
-from alertgate.gateway.errors import redis_away, refuses_writes
+from alertgate.gateway.errors import redis_away
+from alertgate.runtime.connections import refuses_writes
 from alertgate.runtime.watching import watch_every
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar.handlers import HTTPRouteHandler
+from redis.exceptions import ResponseError
 
 from alertgate.console.pages import Console
 from alertgate.console.planning import planning_handlers
@@ -22,11 +23,16 @@ from alertgate.tickets.store import TicketStore
 
 def console_handlers(settings: Settings, redis, auth: Authenticator, intake: Intake, rules: RulesService,
                      store: TicketStore, redis_errors: tuple[type[BaseException], ...] = ()) -> list[HTTPRouteHandler]:
-    """``redis_errors``: what a Redis that is away raises (the queue's watcher waits them out)."""
-    console = Console(ConsoleSessions(redis, auth), Renderer(settings.display_timezone))
-    return [*signin_handlers(console),
+    """``redis_errors``: what a Redis that is away raises (the queue's watcher waits them out; a
+    page or form that meets one, or a Redis that refuses writes, gets a page saying so)."""
+    console = Console(ConsoleSessions(redis, auth), Renderer(settings.display_timezone), int(settings.retry_after))
+    handlers = [*signin_handlers(console),
             *tickets_handlers(console, store, intake.handoff, QueueWatch(store, float(settings.console_poll), redis_errors),
                              rules),
             *rules_handlers(console, rules, settings, store, intake.catalogue),
             *planning_handlers(console, intake.planner, intake.heartbeats.store),
             *report_handlers(console, redis)]
+    faults = {kind: console.redis_fault for kind in (*redis_errors, ResponseError)}
+    for handler in handlers:   # (a handler's own exception handlers stand before the app's)
+        handler.exception_handlers = {**(handler.exception_handlers or {}), **faults}
+    return handlers

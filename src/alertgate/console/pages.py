@@ -7,13 +7,17 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+import structlog
 from litestar import Request, Response
+from redis.exceptions import ResponseError
 
 from alertgate.console import i18n
 from alertgate.console.render import PAGE_HEADERS, Renderer
 from alertgate.console.session import ConsoleSessions, Session, csrf_ok, same_origin
+from alertgate.runtime.connections import refuses_writes
 from alertgate.settings import Role
 
+log = structlog.get_logger("alertgate.console")
 PLANNERS = frozenset({Role.SERVICE_DESK, Role.INCIDENT_MANAGER, Role.ADMIN})   # maintenance windows
 RULE_TESTERS = frozenset({Role.ADMIN})                                          # SPEC §7: rules/test
 FORM_LIMIT = 256 * 1024
@@ -28,8 +32,8 @@ class Refused(Exception):
 
 
 class Console:
-    def __init__(self, sessions: ConsoleSessions, renderer: Renderer) -> None:
-        self.sessions, self.renderer = sessions, renderer
+    def __init__(self, sessions: ConsoleSessions, renderer: Renderer, retry_after: int = 5) -> None:
+        self.sessions, self.renderer, self.retry_after = sessions, renderer, retry_after
 
     @staticmethod
     def lang(request: Request) -> str:
@@ -62,6 +66,20 @@ class Console:
             return redirect(f"/console/login?next={quote(request.url.path)}")
         _ = i18n.gettext(self.lang(request))
         return self.page(request, session, "error.html", refusal.status, message=_(refusal.message))
+
+    def redis_fault(self, request: Request, exc: Exception) -> Response:
+        """A page or form that met a Redis that is away or refuses writes: a page saying so (503),
+        rather than the API's JSON. Any other Redis error is a bug: a page too (500), logged."""
+        _ = i18n.gettext(self.lang(request))
+        if isinstance(exc, ResponseError) and not refuses_writes(exc):
+            log.error("unhandled_error", path=request.url.path, exc_info=exc)
+            return self.page(request, None, "error.html", 500, message=_("Something went wrong on the server; it is logged."))
+        log.warning("console_redis_unavailable", path=request.url.path, error=type(exc).__name__)
+        response = self.page(request, None, "error.html", 503, message=_(
+            "The ticket store cannot be reached, or refuses changes, just now. What you sent may not "
+            "have been done: check, and try again in a minute."))
+        response.headers["Retry-After"] = str(self.retry_after)
+        return response
 
     async def form(self, request: Request, session: Session | None) -> dict[str, str]:
         """The posted form, once it is shown to come from a console page; Refused(403) if not."""

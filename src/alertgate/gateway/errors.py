@@ -32,6 +32,7 @@ from redis.exceptions import (
 )
 
 from alertgate.keys import LayoutUnknown
+from alertgate.runtime.connections import refuses_writes
 from alertgate.dedup.store import ReplicasBehind
 from alertgate.credentials import Forbidden, Unauthenticated
 from alertgate.gateway.limits import RateLimited
@@ -55,26 +56,13 @@ REDIS_UNAVAILABLE = (
     AskError,
     ReplicasBehind,
     LayoutUnknown,  # the key layout could not be read yet
-    OutOfMemoryError,  # (and ``refuses_writes`` below)
+    OutOfMemoryError,  # (and the other refusals of writes: ``refuses_writes``)
 )
-# Redis refusing writes until its operator acts: full (maxmemory with noeviction), a disk that
-# failed its AOF or snapshot, too few replicas for min-replicas-to-write, a replica. As for a Redis
-# that is down, the sender keeps the alert and retries; Redis never refuses a script's write once
-# the script has written, so what a call decided is whole or absent.
-WRITES_REFUSED = frozenset({"OOM", "MISCONF", "NOREPLICAS", "READONLY"})
-
-
-def refuses_writes(exc: ResponseError) -> bool:
-    """Whether the error is one of those refusals: by the code redis-py parsed, or, for an error a
-    script caught and passed on as text (``dedup/ingest.lua``), by its first word."""
-    if isinstance(exc, (OutOfMemoryError, ReadOnlyError)):
-        return True
-    return (getattr(exc, "status_code", None) or str(exc).split(" ", 1)[0]) in WRITES_REFUSED
 
 
 def redis_away(exc: BaseException) -> bool:
     """Whether the error says to wait for Redis (down, failing over, refusing writes), not a bug."""
-    return isinstance(exc, REDIS_UNAVAILABLE) or isinstance(exc, ResponseError) and refuses_writes(exc)
+    return isinstance(exc, REDIS_UNAVAILABLE) or refuses_writes(exc)
 
 
 class ErrorBody(msgspec.Struct):

@@ -17,11 +17,27 @@ from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 
 from alertgate.runtime.packing import connection_class_for
 from alertgate.settings import Settings
 
 StateRedis = Union[Redis, RedisCluster]
+# Redis refusing writes until its operator acts: full (maxmemory with noeviction), a disk that
+# failed its AOF or snapshot, too few replicas for min-replicas-to-write, a replica. As for a Redis
+# that is down, the sender keeps the alert and retries; Redis never refuses a script's write once
+# the script has written, so what a call decided is whole or absent.
+WRITES_REFUSED = frozenset({"OOM", "MISCONF", "NOREPLICAS", "READONLY"})
+
+
+def refuses_writes(exc: BaseException) -> bool:
+    """Whether the error is one of those refusals: by the code redis-py parsed, or, for an error a
+    script caught and passed on as text (``dedup/ingest.lua``), by its first word."""
+    if isinstance(exc, (OutOfMemoryError, ReadOnlyError)):
+        return True
+    if not isinstance(exc, ResponseError):
+        return False
+    return (getattr(exc, "status_code", None) or str(exc).split(" ", 1)[0]) in WRITES_REFUSED
 
 
 def seed_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
