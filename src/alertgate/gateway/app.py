@@ -27,7 +27,7 @@ from alertgate.observability.metrics import GatewayMetrics
 from alertgate.observability.rejections import Rejections
 from alertgate.rules.schema import RulesInvalid
 from alertgate.rules.service import RulesService
-from alertgate.runtime.connections import StateRedis, connect_state, forget_topology
+from alertgate.runtime.connections import StateRedis, connect_state, find_again
 from alertgate.runtime.heap import settle_after_start
 from alertgate.settings import Settings, load_settings
 from alertgate.tickets.store import TicketStore
@@ -108,7 +108,7 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
             *console_handlers(settings, redis, auth, intake, rules, tickets, REDIS_UNAVAILABLE),
         ],
         exception_handlers={**exception_handlers(settings.retry_after, settings.body_limit,
-                                                 on_redis_fault=lambda: forget_topology(redis),
+                                                 on_redis_fault=lambda fault: find_again(redis, fault),
                                                  rejections=Rejections(metrics.requests_rejected),
                                                  name_of=auth.name_of),
                             **ticket_exception_handlers()},

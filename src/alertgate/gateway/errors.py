@@ -107,7 +107,7 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
 
 
 def exception_handlers(retry_after: int, body_limit: int,
-                       on_redis_fault: Callable[[], Awaitable[None]] | None = None,
+                       on_redis_fault: Callable[[BaseException], Awaitable[None]] | None = None,
                        rejections: Rejections | None = None,
                        name_of: Callable[[str | None], str | None] = lambda _: None) -> dict[Any, Any]:
     """``on_redis_fault`` runs (at most once a second) after a Redis fault became a 503; every
@@ -124,11 +124,11 @@ def exception_handlers(retry_after: int, body_limit: int,
                               request.client.host if request.client else None)
         return error_response(status, error, detail, headers)
 
-    def after_fault() -> None:
+    def after_fault(fault: BaseException) -> None:
         if on_redis_fault is None or time.monotonic() - last_fault[0] < 1.0:
             return
         last_fault[0] = time.monotonic()
-        task = asyncio.get_running_loop().create_task(on_redis_fault())
+        task = asyncio.get_running_loop().create_task(on_redis_fault(fault))
         pending.add(task)
         task.add_done_callback(pending.discard)
 
@@ -143,7 +143,7 @@ def exception_handlers(retry_after: int, body_limit: int,
 
     def redis_unavailable(request: Request, exc: Exception) -> Response[bytes]:
         log.warning("redis_unavailable", path=request.url.path, error=type(exc).__name__)
-        after_fault()
+        after_fault(exc)
         return error_response(503, "state store unavailable, retry later",
                               headers={"Retry-After": str(retry_after)})
 
@@ -151,6 +151,7 @@ def exception_handlers(retry_after: int, body_limit: int,
         if not refuses_writes(exc):
             return unexpected(request, exc)
         log.warning("redis_refuses_writes", path=request.url.path, message=str(exc)[:300])
+        after_fault(exc)
         return error_response(503, "state store refuses writes (full, or its disk failed), retry later",
                               headers={"Retry-After": str(retry_after)})
 

@@ -80,11 +80,29 @@ def connect_state_sync(settings: Settings) -> SyncRedis | SyncRedisCluster:
     return SyncRedis.from_url(settings.redis_url or "", **options)
 
 
-async def forget_topology(redis: StateRedis) -> None:
-    """After a connection fault: a Cluster client re-reads the slot map on its next call (a
-    failover moves slots to a promoted replica). Without retries, redis-py would not."""
+async def find_again(redis: StateRedis, fault: BaseException) -> None:
+    """After a fault that became a 503, what lets the next call find the master again:
+
+    - a Cluster client re-reads the slot map on its next call (a failover moves slots to a
+      promoted replica); without retries, redis-py would not;
+    - a single Redis's client drops its pooled connections after a ``READONLY``: behind one
+      address (a DNS name, a virtual IP), a failover leaves them on the old master, now a replica
+      that refuses every write, while new connections reach the promoted one. redis-py keeps a
+      connection after an error reply (redis/redis-py#1764)."""
     if isinstance(redis, RedisCluster):
         await redis.aclose()
+    elif left_on_a_replica(fault):
+        await redis.connection_pool.disconnect()
+
+
+def find_again_sync(redis: SyncRedis | SyncRedisCluster, fault: BaseException) -> None:
+    """``find_again`` for a synchronous client of a single Redis (a Cluster's follows MOVED)."""
+    if isinstance(redis, SyncRedis) and left_on_a_replica(fault):
+        redis.connection_pool.disconnect()
+
+
+def left_on_a_replica(fault: BaseException) -> bool:
+    return isinstance(fault, ReadOnlyError) or str(fault).startswith("READONLY")
 
 
 @functools.lru_cache(maxsize=8)

@@ -39,6 +39,7 @@ from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from alertgate.keys import INTENTS_GROUP, intents_keys
+from alertgate.runtime.connections import find_again
 from alertgate.runtime.pipelining import Pipelined
 from alertgate.tickets.store import TicketNotFound, TicketStore
 from alertgate.work_queue import action_job, dispatch_job, enqueue_all, timer_job
@@ -340,6 +341,7 @@ class IntentConsumer:
             except (RedisError, OSError) as exc:
                 log.error("intents_unavailable", error=type(exc).__name__, message=str(exc)[:300], retry_in=delay)
                 ready = False
+                await find_again(self.streams.redis, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 15.0)
 

@@ -27,6 +27,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from alertgate.keys import sweep_lock
+from alertgate.runtime.connections import find_again_sync
 from alertgate.settings import Settings
 
 log = structlog.get_logger("alertgate.sweeper")
@@ -106,6 +107,7 @@ class PartClock:
                 return
         except (RedisError, OSError) as exc:
             log.error("sweep_failed", part=part, error=type(exc).__name__, message=str(exc)[:300])
+            find_again_sync(self._state, exc)
             return
         started, done = time.monotonic(), threading.Event()
         threading.Thread(target=self._renew, args=(part, done), name=f"sweep-{part}-lock", daemon=True).start()
@@ -115,6 +117,7 @@ class PartClock:
             self._succeeded(part)
         except (RedisError, OSError) as exc:
             log.error("sweep_failed", part=part, error=type(exc).__name__, message=str(exc)[:300])
+            find_again_sync(self._state, exc)
         except Exception as exc:  # a bug in one part must not end its clock
             log.exception("sweep_failed", part=part, error=type(exc).__name__)
         finally:
