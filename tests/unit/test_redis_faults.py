@@ -60,3 +60,32 @@ def test_a_watch_outlives_a_redis_that_is_away_and_a_bug():
     with capture_logs() as logged:
         asyncio.run(three_steps())
     assert [(entry["event"], entry["error"]) for entry in logged] == [("watch_failed", "KeyError")]
+
+
+def test_the_consoles_queue_watch_outlives_a_bug():
+    """A read that fails with anything but a Redis that is away used to end the process's one
+    queue watch: every open console stopped following the queue, without a word."""
+    from alertgate.console.watch import QueueWatch
+
+    class Store:
+        reads = 0
+
+        async def unresolved_masters(self, fields):
+            Store.reads += 1
+            if Store.reads == 1:
+                raise KeyError("a bug")
+            if False:
+                yield []
+
+    async def follow_twice() -> list:
+        watch = QueueWatch(Store(), poll=0.0, errors=(RedisConnectionError,))
+        seen = []
+        async for version in watch.follow():
+            seen.append(version)
+            if len(seen) == 1:
+                break
+        return seen
+
+    with capture_logs() as logged:
+        assert asyncio.run(asyncio.wait_for(follow_twice(), 10)) == [1]
+    assert Store.reads >= 2 and [entry["event"] for entry in logged][:1] == ["queue_watch_failed"]

@@ -10,8 +10,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from time import perf_counter
 
+import structlog
+
 from alertgate.tickets import queue
 from alertgate.tickets.store import TicketStore
+
+log = structlog.get_logger("alertgate.console")
 
 DIGEST_FIELDS = ("assignee", "duplicate_count")   # (and status, created_at, updated_at)
 REST = 20          # read at most 1/(REST+1) of the time
@@ -36,6 +40,9 @@ class QueueWatch:
                 digest = whole.value()
             except self._errors:
                 digest = self._digest  # (Redis is away: nothing to tell)
+            except Exception as exc:   # (a bug: logged; the watch goes on, or every open queue would stop following)
+                log.exception("queue_watch_failed", error=type(exc).__name__)
+                digest = self._digest
             spent = perf_counter() - started
             if digest != self._digest:
                 self._digest, self.version = digest, self.version + 1
