@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import structlog
 from litestar import Litestar
 from redis import Redis as SyncRedis
 
@@ -27,11 +28,12 @@ from alertgate.observability.metrics import GatewayMetrics
 from alertgate.observability.rejections import Rejections
 from alertgate.rules.schema import RulesInvalid
 from alertgate.rules.service import RulesService
-from alertgate.runtime.connections import StateRedis, connect_state, find_again
+from alertgate.runtime.connections import RedisTooOld, StateRedis, connect_state, find_again, require_recent
 from alertgate.runtime.heap import settle_after_start
 from alertgate.settings import Settings, load_settings
 from alertgate.tickets.store import TicketStore
 
+log = structlog.get_logger("alertgate.gateway")
 
 def load_rules_service(settings: Settings, metrics: GatewayMetrics) -> RulesService:
     """The rules at start: invalid files stop the start (RulesInvalid lists every error)."""
@@ -71,8 +73,11 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
         if watch_rules:
             tasks.append(asyncio.create_task(rules.watch()))
         try:  # the key layout before the first request; if Redis is down, as soon as it is back
+            await require_recent(redis)
             await layout.ensure(redis)
         except Exception as exc:
+            if isinstance(exc, RedisTooOld):
+                log.error("redis_too_old", message=str(exc))
             if not redis_away(exc):
                 raise
             tasks.append(asyncio.create_task(layout.keep_trying(redis, redis_away)))

@@ -80,6 +80,49 @@ def connect_state_sync(settings: Settings) -> SyncRedis | SyncRedisCluster:
     return SyncRedis.from_url(settings.redis_url or "", **options)
 
 
+OLDEST_REDIS = (6, 2)   # the commands alertgate sends: ZADD … LT, XPENDING … IDLE, XAUTOCLAIM, GETDEL
+
+
+class RedisTooOld(RuntimeError):
+    """The state Redis is older than alertgate needs: it would refuse some of its commands."""
+
+
+def too_old(info: dict) -> str | None:
+    """Why the Redis of this INFO ``server`` answer (one node's, or a Cluster client's dict of
+    them) is too old, if it is; None when it is recent enough or does not say."""
+    nodes = [info] if "redis_version" in info else [n for n in info.values() if isinstance(n, dict)]
+    for node in nodes:
+        version = str(node.get("redis_version", ""))
+        try:
+            parts = tuple(int(part) for part in version.split(".")[:2])
+        except ValueError:
+            continue   # (a proxy or a fork naming its version its own way)
+        if len(parts) == 2 and parts < OLDEST_REDIS:
+            return (f"Redis {version} is older than {'.'.join(map(str, OLDEST_REDIS))}, which alertgate needs "
+                    "(it would refuse some of alertgate's commands): upgrade it, or unset ALERTGATE_REDIS_URL "
+                    "to let `alertgate run` start its own")
+    return None
+
+
+async def require_recent(redis: StateRedis) -> None:
+    """Raises RedisTooOld for a Redis too old; a Redis that refuses INFO passes."""
+    try:
+        info = await redis.info("server")
+    except ResponseError:
+        return
+    if (why := too_old(info)) is not None:
+        raise RedisTooOld(why)
+
+
+def require_recent_sync(redis: SyncRedis | SyncRedisCluster) -> None:
+    try:
+        info = redis.info("server")
+    except ResponseError:
+        return
+    if (why := too_old(info)) is not None:
+        raise RedisTooOld(why)
+
+
 async def find_again(redis: StateRedis, fault: BaseException) -> None:
     """After a fault that became a 503, what lets the next call find the master again:
 

@@ -7,6 +7,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from alertgate.dedup import layout
-from alertgate.runtime.connections import connect_queue_redis, connect_state_sync
+from alertgate.runtime.connections import RedisTooOld, connect_queue_redis, connect_state_sync, require_recent_sync
 from alertgate.settings import Settings
 from alertgate.workers.context import context, set_context
 from alertgate.work_queue import QUEUES, queue
@@ -104,7 +105,9 @@ class AlertgateWorker(Worker):
 
 def create_worker(settings: Settings, redis: Redis) -> AlertgateWorker:
     set_context(settings)
-    layout.ensure_sync(connect_state_sync(settings))  # read before any work horse is forked
+    state = connect_state_sync(settings)
+    require_recent_sync(state)
+    layout.ensure_sync(state)  # read before any work horse is forked
     # Imported before any fork: a horse would otherwise import the jobs and everything they use
     # once per job (measured: 170 ms of CPU per dispatch; bench/dispatch_rate.py).
     import alertgate.workers.jobs  # noqa: F401
@@ -134,6 +137,10 @@ def run_worker(settings: Settings) -> int:
                 delay = 1.0
             except RedisError as exc:
                 log.error("redis_unavailable", error=type(exc).__name__, message=str(exc)[:300], retry_in=delay)
+            except RedisTooOld as exc:
+                log.error("redis_too_old", message=str(exc))
+                print(f"alertgate: {exc}", file=sys.stderr)
+                return 2
             if worker is not None and _asked_to_stop(worker):
                 return 0
             log.warning("worker_loop_restarting", retry_in=delay)
