@@ -115,3 +115,11 @@ def test_a_rejected_delivery_throws_so_zabbix_retries(gateway, tmp_path):
     assert not unconfigured["ok"] and "alertgate_token" in unconfigured["error"]
     unreachable = run_media_type(params_for("http://127.0.0.1:9", SOURCE_SECRET, **PROBLEM), tmp_path)
     assert not unreachable["ok"]
+
+
+@pytest.mark.parametrize("url", ["{base}/", "{base}/api/v1/alerts/zabbix", "{base}/api/v1/alerts/zabbix/"])
+def test_the_base_url_may_end_in_a_slash_or_be_the_endpoints_own(gateway, tmp_path, url):
+    """An administrator who pastes the endpoint's URL, as Alertmanager's receiver has it, is not
+    sent to /api/v1/alerts/zabbix/api/v1/alerts/zabbix (a 404 in the action log)."""
+    sent = run_media_type(params_for(url.format(base=gateway), SOURCE_SECRET, **PROBLEM), tmp_path)
+    assert sent["ok"], sent
