@@ -381,11 +381,16 @@ def test_the_shipped_heartbeat_template_pings_and_a_silent_zabbix_opens_a_ticket
         "items": {"createMissing": True, "updateExisting": True},
         "triggers": {"createMissing": True, "updateExisting": True}}})
     template = api.call("template.get", {"output": ["templateid"], "filter": {"host": "alertgate heartbeat"}})[0]
-    host = api.call("host.get", {"output": ["hostid"], "filter": {"host": HOST}})[0]["hostid"]
-    api.call("host.update", {"hostid": host, "templates": [{"templateid": template["templateid"]}], "macros": [
-        {"macro": "{$ALERTGATE.URL}", "value": gateway}, {"macro": "{$ALERTGATE.TOKEN}", "value": SOURCE_SECRET},
-        {"macro": "{$ALERTGATE.HEARTBEAT.INTERVAL}", "value": "2s"},
-        {"macro": "{$ALERTGATE.HEARTBEAT.TIMEOUT}", "value": "8s"}]})
+    host = api.call("host.get", {"output": ["hostid", "groups"], "selectGroups": ["groupid"],
+                                 "filter": {"host": HOST}})[0]
+    # (and a host named as Zabbix names its own, "Zabbix server": a space, which no heartbeat name
+    # and no URL may hold; the template used to fail there with curl's "URL using bad/illegal format")
+    spaced = api.call("host.create", {"host": "e2e zabbix server", "groups": host["groups"]})["hostids"][0]
+    for hostid in (host["hostid"], spaced):
+        api.call("host.update", {"hostid": hostid, "templates": [{"templateid": template["templateid"]}], "macros": [
+            {"macro": "{$ALERTGATE.URL}", "value": gateway}, {"macro": "{$ALERTGATE.TOKEN}", "value": SOURCE_SECRET},
+            {"macro": "{$ALERTGATE.HEARTBEAT.INTERVAL}", "value": "2s"},
+            {"macro": "{$ALERTGATE.HEARTBEAT.TIMEOUT}", "value": "8s"}]})
     zabbix.reload_cache()
     name = f"zabbix:{HOST}"
 
@@ -396,6 +401,8 @@ def test_the_shipped_heartbeat_template_pings_and_a_silent_zabbix_opens_a_ticket
     seen = wait_until(heartbeat, 90, "the template's first ping", zabbix)
     assert (seen["ci"], seen["timeout"], seen["status"]) == (HOST, 8.0, "ok")
     wait_until(lambda: heartbeat()["last_seen"] != seen["last_seen"], 30, "the next ping", zabbix)
+    own = httpx.get(f"{gateway}/api/v1/heartbeats/zabbix:e2e_zabbix_server", headers=VIEW)
+    assert own.status_code == 200 and own.json()["ci"] == "e2e zabbix server", own.text
 
     settings = load_settings({"ALERTGATE_CONFIG_DIR": str(ROOT / "config"), "ALERTGATE_REDIS_URL": redis_url,
                               "ALERTGATE_BOOTSTRAP_TOKENS": BOOTSTRAP})
