@@ -21,6 +21,9 @@ from alertgate.runtime.watching import watch_every
     ResponseError("MISCONF Errors writing to the AOF file: No space left on device"),
     ResponseError("Redis is configured to save RDB snapshots", status_code="MISCONF"),
     ResponseError("NOREPLICAS Not enough good replicas to write."),
+    ResponseError("@user_script: 110: -OOM command not allowed when used memory > 'maxmemory'."),   # (Redis 6.2)
+    ResponseError("ERR Error running script (call to f_40): @user_script:1: @user_script: 1: "
+                  "-READONLY You can't write against a read only replica."),
     ReadOnlyError("You can't write against a read only replica."),
 ])
 def test_a_redis_that_refuses_writes_is_waited_for(error):
@@ -31,6 +34,7 @@ def test_a_redis_that_refuses_writes_is_waited_for(error):
     ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value"),
     ResponseError("user_script:12: Script attempted to access nonexistent global variable 'x'"),
     ResponseError("ERR Error running script"),
+    ResponseError("user_script:3: OOM is not a word this test may throw"),
     ValueError("a bug"),
 ])
 def test_any_other_error_is_not(error):

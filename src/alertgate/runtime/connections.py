@@ -5,6 +5,7 @@ that every multi-key step stays in one slot (``keys.py``)."""
 from __future__ import annotations
 
 import functools
+import re
 
 from typing import Any, Union
 from urllib.parse import urlsplit
@@ -30,14 +31,23 @@ StateRedis = Union[Redis, RedisCluster]
 WRITES_REFUSED = frozenset({"OOM", "MISCONF", "NOREPLICAS", "READONLY"})
 
 
+# An error a script caught and passed on as text (``dedup/ingest.lua``) starts with Redis's code;
+# Redis before 7 puts where in the script before it: "@user_script: 110: -OOM command not allowed…".
+_CODE_IN_TEXT = re.compile(r"(?:^|: -)([A-Z]+) ")
+
+
+def error_code(exc: BaseException) -> str | None:
+    """Redis's error code of a reply: the innermost one its text names (a script's error wrapped
+    in "ERR Error running script …: -READONLY …" is READONLY), else the one redis-py parsed."""
+    found = _CODE_IN_TEXT.findall(str(exc))
+    return found[-1] if found else getattr(exc, "status_code", None)
+
+
 def refuses_writes(exc: BaseException) -> bool:
-    """Whether the error is one of those refusals: by the code redis-py parsed, or, for an error a
-    script caught and passed on as text (``dedup/ingest.lua``), by its first word."""
+    """Whether the error is one of those refusals."""
     if isinstance(exc, (OutOfMemoryError, ReadOnlyError)):
         return True
-    if not isinstance(exc, ResponseError):
-        return False
-    return (getattr(exc, "status_code", None) or str(exc).split(" ", 1)[0]) in WRITES_REFUSED
+    return isinstance(exc, ResponseError) and error_code(exc) in WRITES_REFUSED
 
 
 def seed_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
@@ -145,7 +155,7 @@ def find_again_sync(redis: SyncRedis | SyncRedisCluster, fault: BaseException) -
 
 
 def left_on_a_replica(fault: BaseException) -> bool:
-    return isinstance(fault, ReadOnlyError) or str(fault).startswith("READONLY")
+    return isinstance(fault, ReadOnlyError) or isinstance(fault, ResponseError) and error_code(fault) == "READONLY"
 
 
 @functools.lru_cache(maxsize=8)
