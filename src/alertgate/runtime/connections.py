@@ -90,7 +90,7 @@ def connect_state_sync(settings: Settings) -> SyncRedis | SyncRedisCluster:
     return SyncRedis.from_url(settings.redis_url or "", **options)
 
 
-OLDEST_REDIS = (6, 2)   # the commands alertgate sends: ZADD … LT, XPENDING … IDLE, XAUTOCLAIM, GETDEL
+OLDEST_REDIS = (6, 2)   # what alertgate sends needs it: ZADD … LT (workers/dispatch.py), XPENDING … IDLE (intents.py)
 
 
 class RedisTooOld(RuntimeError):
