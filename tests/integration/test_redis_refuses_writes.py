@@ -85,6 +85,13 @@ class StoppedByADiskFault:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.client = redis.Redis(port=self.port)
+        try:
+            self._fail_a_snapshot(folder)
+        except BaseException:
+            self.stop()   # (never leave a redis-server behind)
+            raise
+
+    def _fail_a_snapshot(self, folder) -> None:
         for _ in range(100):
             try:
                 self.client.info("server")
