@@ -7,8 +7,6 @@ start at once agree: the mark is set only if absent, and each reads it back.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -55,19 +53,6 @@ def ensure_sync(redis: Any) -> int:
         redis.set(LAYOUT_KEY, "1" if first else "2", nx=True)
         raw = redis.get(LAYOUT_KEY)
     return _use(raw)
-
-
-async def keep_trying(redis: Any, away: Callable[[BaseException], bool], every: float = 1.0) -> None:
-    """For a gateway that started while its Redis was down (or refused to write a new Redis's
-    layout: ``away``): until the layout is read, every call that needs a key answers 503
-    (keys.LayoutUnknown)."""
-    while layout() is None:
-        try:
-            await ensure(redis)
-        except Exception as exc:
-            if not away(exc):
-                raise
-            await asyncio.sleep(every)
 
 
 def _use(raw: bytes | str) -> int:

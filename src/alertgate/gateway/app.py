@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import structlog
 from litestar import Litestar
 from redis import Redis as SyncRedis
 
@@ -28,12 +27,12 @@ from alertgate.observability.metrics import GatewayMetrics
 from alertgate.observability.rejections import Rejections
 from alertgate.rules.schema import RulesInvalid
 from alertgate.rules.service import RulesService
-from alertgate.runtime.connections import RedisTooOld, StateRedis, connect_state, find_again, require_recent
+from alertgate.runtime.connections import StateRedis, connect_state, find_again, require_recent
+from alertgate.runtime.watching import until_done
 from alertgate.runtime.heap import settle_after_start
 from alertgate.settings import Settings, load_settings
 from alertgate.tickets.store import TicketStore
 
-log = structlog.get_logger("alertgate.gateway")
 
 def load_rules_service(settings: Settings, metrics: GatewayMetrics) -> RulesService:
     """The rules at start: invalid files stop the start (RulesInvalid lists every error)."""
@@ -69,18 +68,21 @@ def create_app(settings: Settings, redis: StateRedis, watch_rules: bool = True) 
 
     tasks: list[asyncio.Task] = []
 
+    async def meet_redis() -> None:
+        """Its version (RedisTooOld), then its key layout (written on a new Redis)."""
+        await require_recent(redis)
+        await layout.ensure(redis)
+
     async def start_watching() -> None:
         if watch_rules:
             tasks.append(asyncio.create_task(rules.watch()))
-        try:  # the key layout before the first request; if Redis is down, as soon as it is back
-            await require_recent(redis)
-            await layout.ensure(redis)
+        try:  # before the first request; if Redis is away, as soon as it is back (until then every
+            # call that needs a key answers 503: keys.LayoutUnknown)
+            await meet_redis()
         except Exception as exc:
-            if isinstance(exc, RedisTooOld):
-                log.error("redis_too_old", message=str(exc))
             if not redis_away(exc):
                 raise
-            tasks.append(asyncio.create_task(layout.keep_trying(redis, redis_away)))
+            tasks.append(asyncio.create_task(until_done(meet_redis, redis_away)))
         try:  # the windows in force and the API's CIs before the first request
             await intake.maintenance.refresh(intake.windows)
             await intake.catalogue.refresh()

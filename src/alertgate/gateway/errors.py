@@ -18,7 +18,6 @@ from redis.exceptions import (
     ClusterDownError,
     MasterDownError,
     MovedError,
-    OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
     ResponseError,
@@ -56,7 +55,6 @@ REDIS_UNAVAILABLE = (
     AskError,
     ReplicasBehind,
     LayoutUnknown,  # the key layout could not be read yet
-    OutOfMemoryError,  # (and the other refusals of writes: ``refuses_writes``)
 )
 
 

@@ -11,7 +11,8 @@ from redis.exceptions import ResponseError
 
 from alertgate.keys import OPEN_BY_PRIORITY, intents_keys, timers_keys
 from alertgate.credentials import ANY_ROLE, Authenticator
-from alertgate.gateway.errors import REDIS_UNAVAILABLE, refuses_writes
+from alertgate.gateway.errors import REDIS_UNAVAILABLE, redis_away
+from alertgate.runtime.connections import refuses_writes
 from alertgate.observability.metrics import CONTENT_TYPE, GatewayMetrics
 from alertgate.rules.service import RulesService
 from alertgate.work_queue import QUEUES
@@ -45,6 +46,22 @@ def memory_gauges(nodes: list[dict]) -> list[str]:
             f"alertgate_redis_memory_max_bytes {int(fullest.get('maxmemory', 0) or 0)}",
             "# HELP alertgate_redis_evicting 1 when a maxmemory policy lets the state Redis drop keys (tickets).",
             "# TYPE alertgate_redis_evicting gauge", f"alertgate_redis_evicting {int(evicting)}"]
+
+
+def memory_check(nodes: list[dict]) -> str:
+    """"ok", or why the state Redis may lose tickets: a maxmemory policy that evicts keys (a
+    ticket, a dedup key, an intent dropped without a word), or memory nearly full (writes are
+    then refused: ingest answers 503 until it is freed)."""
+    for node in nodes:
+        policy = str(node.get("maxmemory_policy", "noeviction"))
+        if policy != "noeviction":
+            return f"maxmemory-policy {policy} evicts keys when memory is full (tickets, dedup state): set noeviction"
+        used, limit = int(node.get("used_memory", 0) or 0), int(node.get("maxmemory", 0) or 0)
+        if limit and used >= limit:
+            return "memory full (maxmemory): writes are refused, ingest answers 503 until memory is freed"
+        if limit and used >= limit * MEMORY_WARNING:
+            return f"memory {used * 100 // limit}% of maxmemory: new tickets are refused once full"
+    return "ok"
 
 
 def persistence_fault(nodes: list[dict]) -> str | None:
@@ -92,8 +109,8 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             lines += ["# HELP alertgate_timers_overdue Tickets whose next SLA, escalation or notice timer is due and "
                       "not yet taken by a worker (they wait while the workers are busy: new dispatches go first).",
                       "# TYPE alertgate_timers_overdue gauge", f"alertgate_timers_overdue {overdue}"]
-            lines += memory_gauges(await state_memory())
-            lines += persistence_gauge(await state_persistence())
+            nodes = await state_nodes()
+            lines += memory_gauges(nodes) + persistence_gauge(nodes)
             lines += ["# HELP alertgate_queue_depth Jobs waiting, by queue.", "# TYPE alertgate_queue_depth gauge"]
             for name in QUEUES:
                 lines.append(f'alertgate_queue_depth{{queue="{name}"}} {await queue_redis.llen("rq:queue:" + name)}')
@@ -118,14 +135,13 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
             checks["rules"] += f" (last reload rejected: {len(rules.last_errors)} errors)"
         try:
             await redis.ping()
-        except REDIS_UNAVAILABLE as exc:
-            return Response({"status": "not ready", "checks": {**checks, "redis": type(exc).__name__}}, status_code=503)
-        except ResponseError as exc:   # (Redis refuses even PING while a failed AOF write or snapshot stops writes)
-            if not refuses_writes(exc):
+        except Exception as exc:   # (Redis refuses even PING while a failed AOF write or snapshot stops writes)
+            if not redis_away(exc):
                 raise
-            return Response({"status": "not ready", "checks": {**checks, "redis": f"refuses writes: {str(exc)[:200]}"}},
-                            status_code=503)
-        checks["redis"] = await writes_refused() or await memory_check()
+            cause = f"refuses writes: {str(exc)[:200]}" if refuses_writes(exc) else type(exc).__name__
+            return Response({"status": "not ready", "checks": {**checks, "redis": cause}}, status_code=503)
+        nodes = await state_nodes()
+        checks["redis"] = persistence_fault(nodes) or memory_check(nodes)
         checks.update(await worker_checks())
         # Ingest works without the queue or a worker (the sweep dispatches later), so the answer
         # stays 200; "degraded" says that dispatch, notices and timers are not running, or that
@@ -133,37 +149,14 @@ def health_handlers(redis: Redis, queue_url: str | None, auth: Authenticator, me
         degraded = checks["queue"] != "ok" or checks["workers"].startswith("none") or checks["redis"] != "ok"
         return Response({"status": "degraded" if degraded else "ready", "checks": checks})
 
-    async def state_memory() -> list[dict]:
-        """INFO memory of the state Redis, per node; none when INFO is refused (a proxy). Read
-        from INFO, which a managed Redis that refuses CONFIG still answers."""
+    async def state_nodes() -> list[dict]:
+        """INFO of the state Redis, per node: its default sections, memory and persistence among
+        them, in one call; none when INFO is refused (a proxy). INFO, because a managed Redis
+        that refuses CONFIG still answers it."""
         try:
-            return info_of_nodes(await redis.info("memory"), "used_memory")
+            return info_of_nodes(await redis.info(), "redis_version")
         except ResponseError:
             return []
-
-    async def state_persistence() -> list[dict]:
-        try:
-            return info_of_nodes(await redis.info("persistence"), "aof_enabled")
-        except ResponseError:
-            return []
-
-    async def writes_refused() -> str | None:
-        return persistence_fault(await state_persistence())
-
-    async def memory_check() -> str:
-        """"ok", or why the state Redis may lose tickets: a maxmemory policy that evicts keys (a
-        ticket, a dedup key, an intent dropped without a word), or memory nearly full (writes are
-        then refused: ingest answers 503 until it is freed)."""
-        for node in await state_memory():
-            policy = str(node.get("maxmemory_policy", "noeviction"))
-            if policy != "noeviction":
-                return f"maxmemory-policy {policy} evicts keys when memory is full (tickets, dedup state): set noeviction"
-            used, limit = int(node.get("used_memory", 0) or 0), int(node.get("maxmemory", 0) or 0)
-            if limit and used >= limit:
-                return "memory full (maxmemory): writes are refused, ingest answers 503 until memory is freed"
-            if limit and used >= limit * MEMORY_WARNING:
-                return f"memory {used * 100 // limit}% of maxmemory: new tickets are refused once full"
-        return "ok"
 
     async def worker_checks() -> dict[str, str]:
         """The queue Redis and the RQ workers whose heartbeat key is alive there."""

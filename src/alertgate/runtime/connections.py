@@ -10,6 +10,7 @@ import re
 from typing import Any, Union
 from urllib.parse import urlsplit
 
+import structlog
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
@@ -23,6 +24,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from alertgate.runtime.packing import connection_class_for
 from alertgate.settings import Settings
 
+log = structlog.get_logger("alertgate.redis")
 StateRedis = Union[Redis, RedisCluster]
 # Redis refusing writes until its operator acts: full (maxmemory with noeviction), a disk that
 # failed its AOF or snapshot, too few replicas for min-replicas-to-write, a replica. As for a Redis
@@ -115,13 +117,12 @@ def too_old(info: dict) -> str | None:
 
 
 async def require_recent(redis: StateRedis) -> None:
-    """Raises RedisTooOld for a Redis too old; a Redis that refuses INFO passes."""
+    """Raises RedisTooOld (logged) for a Redis too old; a Redis that refuses INFO passes."""
     try:
         info = await redis.info("server")
     except ResponseError:
         return
-    if (why := too_old(info)) is not None:
-        raise RedisTooOld(why)
+    _refuse_if_too_old(info)
 
 
 def require_recent_sync(redis: SyncRedis | SyncRedisCluster) -> None:
@@ -129,7 +130,12 @@ def require_recent_sync(redis: SyncRedis | SyncRedisCluster) -> None:
         info = redis.info("server")
     except ResponseError:
         return
+    _refuse_if_too_old(info)
+
+
+def _refuse_if_too_old(info: dict) -> None:
     if (why := too_old(info)) is not None:
+        log.error("redis_too_old", message=why)
         raise RedisTooOld(why)
 
 

@@ -1,5 +1,6 @@
 """A gateway process's watches: what it reloads every second (maintenance windows, the CI
-catalogue, the topology's recent masters) for as long as it lives."""
+catalogue, the topology's recent masters) for as long as it lives; and what it retries until
+done (its first contact with a Redis that was away at start)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,17 @@ async def watch_every(interval: float, step: Callable[[], Awaitable[object]], wh
             if not away(exc):
                 log.exception("watch_failed", watch=what, error=type(exc).__name__)
         await asyncio.sleep(interval)
+
+
+async def until_done(step: Callable[[], Awaitable[object]], away: Callable[[BaseException], bool],
+                     every: float = 1.0) -> None:
+    """``step`` again every ``every`` s while it fails on a Redis that is away; any other failure
+    ends it."""
+    while True:
+        try:
+            await step()
+            return
+        except Exception as exc:
+            if not away(exc):
+                raise
+        await asyncio.sleep(every)

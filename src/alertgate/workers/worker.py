@@ -137,8 +137,7 @@ def run_worker(settings: Settings) -> int:
                 delay = 1.0
             except RedisError as exc:
                 log.error("redis_unavailable", error=type(exc).__name__, message=str(exc)[:300], retry_in=delay)
-            except RedisTooOld as exc:
-                log.error("redis_too_old", message=str(exc))
+            except RedisTooOld as exc:   # (logged where it was found)
                 print(f"alertgate: {exc}", file=sys.stderr)
                 return 2
             if worker is not None and _asked_to_stop(worker):
